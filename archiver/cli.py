@@ -1,0 +1,320 @@
+"""The command line: parse, build options, call the library, render.
+
+No archiving logic lives here. Every `ArchiverError` is caught once, in
+`main`, and printed as one line (exit 2); a capture that failed is exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .archive import Archive
+from .config import DEFAULT_CONTACT, DEFAULT_HOST_DELAY, DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES, VERSION, FetchOptions, archive_dir
+from .errors import ArchiverError, ConfigError
+from .models import Capture, Verdict
+from .urls import check_url
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+VERDICT_STYLE = {
+    Verdict.NEW: "green",
+    Verdict.CHANGED: "yellow",
+    Verdict.UNCHANGED: "dim",
+    Verdict.HTTP_ERROR: "red",
+    Verdict.SOFT_ERROR: "red",
+    Verdict.BLOCKED: "magenta",
+    Verdict.NOT_HTML: "cyan",
+    Verdict.FAILED: "bold red",
+}
+
+
+class NotYetAvailable(ConfigError):
+    pass
+
+
+class CliError(click.ClickException):
+    """An ArchiverError on its way to the terminal: one line, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+class ArchiverGroup(click.Group):
+    """Catches ArchiverError once, for every command below it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArchiverError as exc:
+            raise CliError(str(exc)) from None
+
+
+def _size(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*", text, re.I)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a size (e.g. 50MB, 512KiB, 1000000)")
+    unit = (m.group(2) or "").lower().rstrip("b").rstrip("i")
+    factor = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}[unit]
+    value = int(float(m.group(1)) * factor)
+    if value <= 0:
+        raise click.BadParameter("must be more than 0")
+    return value
+
+
+@click.group(cls=ArchiverGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--archive",
+    "archive_path",
+    type=click.Path(file_okay=False, dir_okay=True),
+    default=None,
+    help="Archive folder (default: $ARCHIVER_HOME, else ./snapshots).",
+)
+@click.version_option(VERSION, prog_name="archiver")
+@click.pass_context
+def cli(ctx: click.Context, archive_path: str | None) -> None:
+    """Capture web pages as WARC files, clean them to article text, and track how they change."""
+    ctx.obj = {"archive": archive_dir(archive_path)}
+
+
+# -- capture ---------------------------------------------------------------
+
+
+def _read_url_lines(path: str) -> Iterator[str]:
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read URL file {path}: {exc.strerror}") from exc
+    with stream if path != "-" else _nullcontext(stream):
+        try:
+            for line in stream:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    yield line
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"URL file {path} is not UTF-8 text") from exc
+
+
+class _nullcontext:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __enter__(self) -> Any:
+        return self.value
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("-i", "--input", "url_file", metavar="URLFILE", help="Read URLs from a file, one per line ('-' for stdin).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per URL, one per line.")
+@click.option("--ignore-robots", is_flag=True, help="Fetch even what robots.txt disallows.")
+@click.option("--contact", default=lambda: os.environ.get("ARCHIVER_CONTACT", DEFAULT_CONTACT), show_default="$ARCHIVER_CONTACT or the project URL",
+              help="URL or e-mail put in the User-Agent, so site owners can reach you.")
+@click.option("--delay", type=click.FloatRange(min=0), default=DEFAULT_HOST_DELAY, show_default=True, help="Seconds between request starts to one host.")
+@click.option("--per-host", type=click.IntRange(1, 2), default=2, show_default=True, help="Connections at once to one host.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_READ_TIMEOUT, show_default=True, help="Read timeout in seconds.")
+@click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True, help="Retries on connection errors and 429/502/503/504.")
+@click.option("--max-size", default=str(DEFAULT_MAX_BODY // 1024**2) + "MB", show_default=True, help="Body size cap; longer bodies are kept truncated.")
+@click.pass_context
+def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_json: bool, ignore_robots: bool, contact: str,
+            delay: float, per_host: int, timeout: float, retries: int, max_size: str) -> None:
+    """Capture URLs into the archive's WARC files and catalog."""
+    err = Console(stderr=True)
+    given = list(urls) + (list(_read_url_lines(url_file)) if url_file else [])
+    if not given:
+        raise click.UsageError("no URL given (pass URLs or -i URLFILE)")
+    valid: list[str] = []
+    bad = 0
+    for raw in given:
+        try:
+            valid.append(check_url(raw))
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            bad += 1
+    try:
+        max_body = _size(max_size)
+    except click.BadParameter as exc:
+        raise click.BadParameter(str(exc.message), param_hint="--max-size") from None
+    options = FetchOptions(contact=contact, host_delay=delay, per_host=per_host, read_timeout=timeout,
+                           retries=retries, max_body=max_body, obey_robots=not ignore_robots)
+    archive = Archive(ctx.obj["archive"], fetch_options=options)
+    done: list[Capture] = []
+
+    def emit(c: Capture) -> None:
+        done.append(c)
+        if as_json:
+            click.echo(json.dumps(c.to_json(), ensure_ascii=False))
+
+    if valid:
+        if not as_json and err.is_terminal and len(valid) > 1:
+            with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=err, transient=True) as progress:
+                task = progress.add_task("capture", total=len(valid))
+
+                def step(c: Capture) -> None:
+                    emit(c)
+                    progress.advance(task)
+
+                archive.capture(valid, on_capture=step)
+        else:
+            archive.capture(valid, on_capture=emit)
+    if not as_json and done:
+        _capture_table(done)
+    if bad:
+        ctx.exit(EXIT_USAGE)
+    if any(c.verdict is Verdict.FAILED for c in done):
+        ctx.exit(EXIT_FAILED)
+
+
+def _capture_table(captures: list[Capture]) -> None:
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("verdict", "status", "url", "title", "warc file"):
+        table.add_column(col, overflow="fold")
+    for c in captures:
+        style = VERDICT_STYLE.get(c.verdict, "")
+        detail = c.title or c.reason or ""
+        table.add_row(f"[{style}]{c.verdict.value}[/]", str(c.status_code or "-"), c.url, detail, c.warc_file or "-")
+    Console().print(table)
+
+
+# -- commands whose issue is not done yet ----------------------------------
+
+
+def _not_yet(name: str, issue: int) -> None:
+    raise NotYetAvailable(f"'archiver {name}' is not available yet (tracked in issue #{issue})")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("paths", nargs=-1)
+@click.option("--url")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+def clean(paths: tuple[str, ...], url: str | None, fmt: str) -> None:
+    """Clean saved HTML to article text and metadata (no archive needed)."""
+    _not_yet("clean", 3)
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True)
+def history(url: str, as_json: bool) -> None:
+    """Every capture of a URL, oldest first."""
+    _not_yet("history", 4)
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--at", "at", metavar="TIMESTAMP")
+@click.option("--json", "as_json", is_flag=True)
+def show(url: str, at: str | None, as_json: bool) -> None:
+    """A snapshot's text and metadata."""
+    _not_yet("show", 4)
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--from", "from_ts", metavar="TIMESTAMP")
+@click.option("--to", "to_ts", metavar="TIMESTAMP")
+@click.option("--format", "fmt", type=click.Choice(["unified", "words", "json", "html"]), default="unified")
+def diff(url: str, from_ts: str | None, to_ts: str | None, fmt: str) -> None:
+    """What changed between two snapshots of a URL."""
+    _not_yet("diff", 4)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", type=int, default=20)
+@click.option("--json", "as_json", is_flag=True)
+def search(query: str, limit: int, as_json: bool) -> None:
+    """Full-text search over current snapshots."""
+    _not_yet("search", 4)
+
+
+@cli.group(cls=ArchiverGroup)
+def watch() -> None:
+    """Watch lists for scheduled archiving."""
+
+
+@watch.command("add")
+@click.argument("url")
+@click.option("--every")
+@click.option("--cron")
+def watch_add(url: str, every: str | None, cron: str | None) -> None:
+    """Watch a URL on a schedule."""
+    _not_yet("watch add", 5)
+
+
+@watch.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def watch_list(as_json: bool) -> None:
+    """List watched URLs."""
+    _not_yet("watch list", 5)
+
+
+@watch.command("remove")
+@click.argument("url")
+def watch_remove(url: str) -> None:
+    """Stop watching a URL."""
+    _not_yet("watch remove", 5)
+
+
+@cli.command()
+@click.option("--loop", is_flag=True)
+@click.option("--dask", "dask_address", metavar="ADDRESS")
+def run(loop: bool, dask_address: str | None) -> None:
+    """Capture every watch that is due."""
+    _not_yet("run", 5)
+
+
+@cli.command()
+@click.argument("warcs", nargs=-1)
+@click.option("--dask", "dask_address", metavar="ADDRESS")
+def ingest(warcs: tuple[str, ...], dask_address: str | None) -> None:
+    """Add snapshots from existing WARC files."""
+    _not_yet("ingest", 6)
+
+
+@cli.command()
+@click.option("--wacz", "wacz_path", metavar="OUT.wacz")
+@click.argument("urls", nargs=-1)
+def export(wacz_path: str | None, urls: tuple[str, ...]) -> None:
+    """Export the archive as a WACZ package."""
+    _not_yet("export", 6)
+
+
+@cli.group(cls=ArchiverGroup)
+def rules() -> None:
+    """Site rule files."""
+
+
+@rules.command("check")
+@click.argument("directory", required=False)
+def rules_check(directory: str | None) -> None:
+    """Validate rule files."""
+    _not_yet("rules check", 3)
+
+
+@rules.command("explain")
+@click.argument("path_or_url")
+def rules_explain(path_or_url: str) -> None:
+    """Show what the rules do to a page."""
+    _not_yet("rules explain", 3)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="archiver")

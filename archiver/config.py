@@ -1,0 +1,106 @@
+"""Options objects with their defaults as named constants.
+
+Each stage takes one frozen options object instead of a long argument list;
+the CLI builds them from its flags in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_ARCHIVE_DIR",
+    "DEFAULT_USER_AGENT",
+    "FetchOptions",
+    "WarcOptions",
+    "archive_dir",
+]
+
+VERSION = "0.1.0"
+DEFAULT_ARCHIVE_DIR = "snapshots"
+DEFAULT_CONTACT = "https://github.com/archiver/archiver"
+DEFAULT_USER_AGENT = f"archiver/{VERSION}"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_TOTAL_TIMEOUT = 120.0
+DEFAULT_RETRIES = 3
+DEFAULT_BACKOFF = 1.0
+DEFAULT_MAX_RETRY_AFTER = 120.0
+DEFAULT_MAX_BODY = 50 * 1024 * 1024
+DEFAULT_MAX_DECODED = 64 * 1024 * 1024
+DEFAULT_MAX_REDIRECTS = 10
+DEFAULT_PER_HOST = 2
+DEFAULT_HOST_DELAY = 1.0
+DEFAULT_CONCURRENCY = 16
+DEFAULT_WARC_MAX_SIZE = 1024**3
+# Bodies stay in memory up to this size, then spill to disk.
+SPOOL_IN_MEMORY = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchOptions:
+    """How pages are fetched. All limits are per request unless named otherwise."""
+
+    contact: str = DEFAULT_CONTACT
+    user_agent: str | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    backoff: float = DEFAULT_BACKOFF
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    max_body: int = DEFAULT_MAX_BODY
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+    per_host: int = DEFAULT_PER_HOST
+    host_delay: float = DEFAULT_HOST_DELAY
+    concurrency: int = DEFAULT_CONCURRENCY
+    obey_robots: bool = True
+    archive_robots: bool = True
+    extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "connect_timeout": self.connect_timeout > 0,
+            "read_timeout": self.read_timeout > 0,
+            "total_timeout": self.total_timeout > 0,
+            "retries": self.retries >= 0,
+            "backoff": self.backoff >= 0,
+            "max_retry_after": self.max_retry_after >= 0,
+            "max_body": self.max_body > 0,
+            "max_redirects": self.max_redirects >= 0,
+            "per_host": 1 <= self.per_host <= 2,
+            "host_delay": self.host_delay >= 0,
+            "concurrency": self.concurrency >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid fetch option(s): {', '.join(bad)}")
+
+    @property
+    def agent(self) -> str:
+        """The User-Agent header: the tool, its version and how to reach its operator."""
+        if self.user_agent:
+            return self.user_agent
+        return f"{DEFAULT_USER_AGENT} (+{self.contact})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarcOptions:
+    max_size: int = DEFAULT_WARC_MAX_SIZE
+    prefix: str = "archiver"
+
+    def __post_init__(self) -> None:
+        if self.max_size < 1024:
+            raise ConfigError("WARC max size must be at least 1 KiB")
+
+
+def archive_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--archive DIR`, else `$ARCHIVER_HOME`, else `./snapshots`."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("ARCHIVER_HOME")
+    return Path(env) if env else Path(DEFAULT_ARCHIVE_DIR)

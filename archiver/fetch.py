@@ -1,0 +1,397 @@
+"""Fetch pages politely and keep every byte as it came off the wire.
+
+One `Fetcher` runs many URLs concurrently on asyncio: different hosts in
+parallel, at most `per_host` connections and a start-to-start delay within a
+host. Redirects are followed by hand so every hop is kept; bodies stream into
+spooled temp files so memory stays flat in page size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import hashlib
+import http
+import logging
+import socket
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+from protego import Protego
+
+from .config import SPOOL_IN_MEMORY, FetchOptions
+from .models import Exchange, Fetched
+from .payload import read_payload
+from .urls import check_url, host_key
+
+__all__ = ["Fetcher", "fetch_urls", "utc_now"]
+
+log = logging.getLogger(__name__)
+
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+RETRY_CODES = frozenset({429, 502, 503, 504})
+MAX_ROBOTS_BYTES = 512 * 1024  # what Google reads of a robots.txt, roughly
+MAX_CRAWL_DELAY = 30.0
+ROBOTS_AGENT = "archiver"
+
+
+def utc_now() -> datetime:
+    """Naive UTC with microseconds: what warcio wants for WARC-Date."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class _Host:
+    """Politeness state of one scheme://host:port."""
+
+    delay: float
+    gate: asyncio.Semaphore
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    robots_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next_start: float = 0.0
+    robots_checked: bool = False
+    robots: Protego | None = None
+    robots_block_all: str | None = None  # reason, when robots.txt says "go away" by status
+
+    async def wait_turn(self) -> None:
+        async with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_start)
+            self.next_start = start + self.delay
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class _Unretryable(Exception):
+    pass
+
+
+def _b32_sha1(digest: bytes) -> str:
+    return "sha1:" + base64.b32encode(digest).decode("ascii")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _is_dns_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, socket.gaierror):
+            return True
+        text = str(cur)
+        if "Name or service not known" in text or "nodename nor servname" in text or "No address associated" in text:
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    if _is_dns_failure(exc):
+        return "DNS lookup failed"
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+        kind = {
+            httpx.ConnectTimeout: "connect timeout",
+            httpx.ReadTimeout: "read timeout",
+            httpx.WriteTimeout: "write timeout",
+            httpx.PoolTimeout: "pool timeout",
+        }.get(type(exc), "timeout")
+        return kind
+    if isinstance(exc, httpx.ConnectError):
+        return f"connection failed: {exc}" if str(exc) else "connection failed"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+class Fetcher:
+    """Fetches URLs into `Fetched` results. Use as an async context manager."""
+
+    def __init__(
+        self,
+        options: FetchOptions | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.options = options or FetchOptions()
+        self._clock = clock
+        self._transport = transport
+        self._hosts: dict[str, _Host] = {}
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        opts = self.options
+        headers = {
+            "User-Agent": opts.agent,
+            # Explicit: httpx would add br/zstd when those packages are
+            # installed, and WARC readers cannot all decode them.
+            "Accept-Encoding": "gzip, deflate",
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        }
+        headers.update(dict(opts.extra_headers))
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            headers=headers,
+            timeout=httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=opts.concurrency * 2),
+            transport=self._transport,
+            trust_env=False,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- politeness -------------------------------------------------------
+
+    def _host(self, url: str) -> _Host:
+        key = host_key(url)
+        host = self._hosts.get(key)
+        if host is None:
+            host = _Host(delay=self.options.host_delay, gate=asyncio.Semaphore(self.options.per_host))
+            self._hosts[key] = host
+        return host
+
+    # -- one request ------------------------------------------------------
+
+    async def _exchange(self, url: str, host: _Host) -> Exchange:
+        """One GET, no redirects, body spooled exactly as received."""
+        assert self._client is not None, "Fetcher used outside 'async with'"
+        async with host.gate:
+            await host.wait_turn()
+            request = self._client.build_request("GET", url)
+            started = self._clock()
+            async with asyncio.timeout(self.options.total_timeout):
+                response = await self._client.send(request, stream=True)
+                try:
+                    return await self._read(url, request, response, started)
+                finally:
+                    await response.aclose()
+
+    async def _read(self, url: str, request: httpx.Request, response: httpx.Response, started: datetime) -> Exchange:
+        ip = None
+        stream = response.extensions.get("network_stream")
+        if stream is not None:
+            addr = stream.get_extra_info("server_addr")
+            if addr:
+                ip = str(addr[0])
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+        sha1 = hashlib.sha1()
+        length = 0
+        truncated = False
+        cap = self.options.max_body
+        try:
+            # iter_raw: transfer-coding removed, content-coding kept (what the
+            # WARC must hold under the original Content-Encoding header).
+            async for chunk in response.aiter_raw():
+                if length + len(chunk) > cap:
+                    chunk = chunk[: cap - length]
+                    truncated = True
+                spool.write(chunk)
+                sha1.update(chunk)
+                length += len(chunk)
+                if truncated:
+                    break
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        version = response.http_version or "HTTP/1.1"
+        protocol = None
+        if version.upper().startswith("HTTP/2") or version.upper().startswith("HTTP/3"):
+            # Replay tools refuse an HTTP/2 status line; WARC-Protocol keeps the fact.
+            protocol = "h2" if "2" in version else "h3"
+            version = "HTTP/1.1"
+        reason = response.reason_phrase
+        if not reason:
+            try:
+                reason = http.HTTPStatus(response.status_code).phrase
+            except ValueError:
+                reason = ""
+        target = request.url.raw_path.decode("ascii", "replace") or "/"
+        return Exchange(
+            url=url,
+            method=request.method,
+            request_target=target,
+            request_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+            started=started,
+            http_version=version,
+            status_code=response.status_code,
+            reason=reason,
+            response_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw],
+            body=spool,
+            body_length=length,
+            payload_digest=_b32_sha1(sha1.digest()),
+            truncated=truncated,
+            ip_address=ip,
+            protocol=protocol,
+        )
+
+    async def _with_retries(self, url: str, host: _Host, fetched: Fetched) -> Exchange:
+        """One hop: retries connection errors and 429/502/503/504 with backoff.
+
+        Raises the last transport error when every attempt failed."""
+        opts = self.options
+        attempt = 0
+        while True:
+            fetched.attempts += 1
+            try:
+                ex = await self._exchange(url, host)
+            except (httpx.TransportError, TimeoutError) as exc:
+                if attempt >= opts.retries or _is_dns_failure(exc) or isinstance(exc, httpx.UnsupportedProtocol):
+                    raise
+                delay = opts.backoff * (2**attempt)
+                log.info("retrying %s in %.1fs after %s", url, delay, _describe(exc))
+            else:
+                if ex.status_code not in RETRY_CODES or attempt >= opts.retries:
+                    return ex
+                asked = _retry_after(ex.header("retry-after"))
+                delay = asked if asked is not None else opts.backoff * (2**attempt)
+                if delay > opts.max_retry_after:
+                    return ex  # the server asks for longer than we wait: keep its answer
+                # The host said slow down: every later request to it waits longer too.
+                host.delay = max(host.delay * 2, opts.host_delay, 0.5) if ex.status_code in (429, 503) else host.delay
+                host.delay = min(host.delay, MAX_CRAWL_DELAY)
+                log.info("retrying %s in %.1fs after HTTP %d", url, delay, ex.status_code)
+                ex.close()
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    # -- robots.txt -------------------------------------------------------
+
+    async def _robots_verdict(self, url: str, host: _Host, fetched: Fetched) -> str | None:
+        """None when allowed, else the reason it is not."""
+        async with host.robots_lock:
+            if not host.robots_checked:
+                await self._load_robots(url, host, fetched)
+                host.robots_checked = True
+        if host.robots_block_all:
+            return host.robots_block_all
+        if host.robots is not None and not host.robots.can_fetch(url, ROBOTS_AGENT):
+            return "disallowed by robots.txt"
+        return None
+
+    async def _load_robots(self, url: str, host: _Host, fetched: Fetched) -> None:
+        parts = urlsplit(url)
+        robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        try:
+            ex = await self._with_retries(robots_url, host, fetched)
+            for _ in range(5):  # RFC 9309: follow at least five redirects
+                location = ex.header("location")
+                if ex.status_code not in REDIRECT_CODES or not location:
+                    break
+                nxt = urljoin(ex.url, location)
+                if host_key(nxt) != host_key(robots_url):
+                    break
+                if self.options.archive_robots:
+                    fetched.robots.append(ex)
+                else:
+                    ex.close()
+                ex = await self._with_retries(nxt, host, fetched)
+        except (httpx.TransportError, TimeoutError) as exc:
+            # Unreachable robots.txt: the page fetch will meet the same fate
+            # and say so; don't call a dead host "blocked".
+            log.info("robots.txt for %s unreachable: %s", robots_url, _describe(exc))
+            return
+        try:
+            if 200 <= ex.status_code < 300:
+                body = read_payload(ex, MAX_ROBOTS_BYTES)
+                host.robots = Protego.parse(body.decode("utf-8", "replace"))
+                delay = host.robots.crawl_delay(ROBOTS_AGENT)
+                if delay:
+                    host.delay = max(host.delay, min(float(delay), MAX_CRAWL_DELAY))
+            elif ex.status_code >= 500:
+                # RFC 9309 2.3.1.4: an unreachable robots.txt means complete disallow.
+                host.robots_block_all = f"robots.txt answered HTTP {ex.status_code}"
+            # 3xx left over and 4xx: no rules, everything allowed.
+        finally:
+            if self.options.archive_robots:
+                fetched.robots.append(ex)
+            else:
+                ex.close()
+
+    # -- one URL ----------------------------------------------------------
+
+    async def fetch(self, url: str) -> Fetched:
+        """Fetch one URL, following redirects by hand. Never raises for
+        network trouble: the reason is in `Fetched.error`."""
+        fetched = Fetched(url=url, started=self._clock())
+        current = url
+        try:
+            for _hop in range(self.options.max_redirects + 1):
+                host = self._host(current)
+                if self.options.obey_robots:
+                    reason = await self._robots_verdict(current, host, fetched)
+                    if reason:
+                        fetched.blocked = reason if current == url else f"{reason} (redirect to {current})"
+                        return fetched
+                ex = await self._with_retries(current, host, fetched)
+                fetched.exchanges.append(ex)
+                location = ex.header("location")
+                if ex.status_code not in REDIRECT_CODES or not location:
+                    return fetched
+                try:
+                    current = check_url(urljoin(current, location))
+                except Exception as exc:  # a redirect to somewhere we can't go
+                    fetched.error = f"bad redirect: {exc}"
+                    return fetched
+            fetched.error = f"more than {self.options.max_redirects} redirects"
+        except (httpx.TransportError, TimeoutError) as exc:
+            fetched.error = _describe(exc)
+        except httpx.InvalidURL as exc:
+            fetched.error = f"invalid URL: {exc}"
+        return fetched
+
+    async def fetch_all(self, urls: Iterable[str], on_done: Callable[[Fetched], Awaitable[None] | None]) -> None:
+        """Fetch many URLs concurrently; `on_done` gets each result as it
+        finishes (in this thread, one at a time: the single writer)."""
+        limit = asyncio.Semaphore(self.options.concurrency)
+
+        async def one(u: str) -> None:
+            async with limit:
+                fetched = await self.fetch(u)
+            result = on_done(fetched)
+            if asyncio.iscoroutine(result):
+                await result
+
+        async with asyncio.TaskGroup() as group:
+            for u in urls:
+                group.create_task(one(u))
+
+
+def fetch_urls(
+    urls: Iterable[str],
+    on_done: Callable[[Fetched], None],
+    options: FetchOptions | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> None:
+    """Synchronous entry point: fetch `urls` and hand each result to `on_done`."""
+
+    async def main() -> None:
+        async with Fetcher(options, clock=clock) as fetcher:
+            await fetcher.fetch_all(urls, on_done)
+
+    asyncio.run(main())
+

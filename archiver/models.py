@@ -1,0 +1,119 @@
+"""Plain data passed between the stages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+__all__ = ["Verdict", "Exchange", "Fetched", "Capture"]
+
+
+class Verdict(str, enum.Enum):
+    """What one capture of one URL amounted to."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    HTTP_ERROR = "http_error"
+    SOFT_ERROR = "soft_error"
+    BLOCKED = "blocked"
+    NOT_HTML = "not_html"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(kw_only=True, eq=False)
+class Exchange:
+    """One HTTP request and its response, with the body exactly as it came off
+    the wire (content-coding kept, transfer-coding removed)."""
+
+    url: str
+    method: str
+    request_target: str  # path and query, as sent on the request line
+    request_headers: list[tuple[str, str]]
+    started: datetime  # naive UTC: the WARC-Date of both records
+    http_version: str
+    status_code: int
+    reason: str
+    response_headers: list[tuple[str, str]]
+    body: IO[bytes]
+    body_length: int
+    payload_digest: str  # "sha1:<base32>" of the stored body
+    truncated: bool = False
+    ip_address: str | None = None
+    protocol: str | None = None  # "h2" when the response came over HTTP/2
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for key, value in self.response_headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+    @property
+    def content_type(self) -> str:
+        value = self.header("content-type") or ""
+        return value.split(";", 1)[0].strip().lower()
+
+    def close(self) -> None:
+        self.body.close()
+
+
+@dataclass(kw_only=True, eq=False)
+class Fetched:
+    """Everything one fetch of one URL produced: the robots.txt exchange (if
+    one was fetched for this host on the way), every redirect hop, and why it
+    stopped when it did not end in a response."""
+
+    url: str
+    started: datetime | None = None
+    exchanges: list[Exchange] = field(default_factory=list)
+    robots: list[Exchange] = field(default_factory=list)
+    blocked: str | None = None  # reason, when robots.txt or policy kept us out
+    error: str | None = None  # reason, when no final response was had
+    attempts: int = 0
+
+    @property
+    def final(self) -> Exchange | None:
+        return self.exchanges[-1] if self.exchanges else None
+
+    def close(self) -> None:
+        for ex in self.exchanges:
+            ex.close()
+        for ex in self.robots:
+            ex.close()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capture:
+    """The outcome of capturing one URL, as recorded in the catalog."""
+
+    url: str
+    final_url: str | None
+    status_code: int | None
+    verdict: Verdict
+    timestamp: str  # 14 digits, UTC
+    captured_at: str  # ISO 8601 UTC
+    title: str | None = None
+    word_count: int | None = None
+    warc_file: str | None = None
+    content_type: str | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "final_url": self.final_url,
+            "status_code": self.status_code,
+            "verdict": self.verdict.value,
+            "timestamp": self.timestamp,
+            "title": self.title,
+            "word_count": self.word_count,
+            "warc_file": self.warc_file,
+            "content_type": self.content_type,
+            "reason": self.reason,
+        }

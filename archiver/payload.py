@@ -1,0 +1,113 @@
+"""Turn a stored body back into the bytes the page meant, with a hard cap.
+
+The WARC keeps the body content-encoded (gzip stays gzip). Anything that
+reads it (robots.txt parsing, cleaning) decodes it here, never fully trusting
+the size: a 100 KB gzip can inflate to gigabytes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import IO, NamedTuple
+
+from .models import Exchange
+
+__all__ = ["Payload", "decode_stream", "read_payload"]
+
+CHUNK = 64 * 1024
+
+
+class Payload(NamedTuple):
+    data: bytes
+    complete: bool  # False when the cap cut it short or the encoding was broken
+    problem: str | None = None
+
+
+def _decoder(coding: str) -> zlib._Decompress | None:
+    coding = coding.strip().lower()
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if coding == "deflate":
+        return zlib.decompressobj()  # re-made raw below if the stream has no zlib header
+    return None
+
+
+def decode_stream(raw: IO[bytes], content_encoding: str | None, limit: int) -> Payload:
+    """Read `raw` and undo its content-encoding, producing at most `limit` bytes."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        data = raw.read(limit + 1)
+        if len(data) > limit:
+            return Payload(data[:limit], False, f"body larger than {limit} bytes")
+        return Payload(data, True)
+    if len(codings) > 1 or _decoder(codings[0]) is None:
+        # Stacked or unknown codings (br, zstd, compress): hand back nothing
+        # rather than bytes we cannot read.
+        return Payload(b"", False, f"unsupported content-encoding {content_encoding!r}")
+    coding = codings[0]
+    decoder = _decoder(coding)
+    assert decoder is not None
+    out = bytearray()
+    first = True
+    while True:
+        chunk = raw.read(CHUNK)
+        if not chunk:
+            break
+        if first and coding == "deflate" and not _looks_zlib(chunk):
+            decoder = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
+        first = False
+        data = chunk
+        while data:
+            try:
+                piece = decoder.decompress(data, limit + 1 - len(out))
+            except zlib.error as exc:
+                return Payload(bytes(out[:limit]), False, f"broken {coding} stream: {exc}")
+            out += piece
+            if len(out) > limit:
+                return Payload(bytes(out[:limit]), False, f"body inflates past {limit} bytes")
+            data = decoder.unconsumed_tail
+            if decoder.eof:
+                break
+        if decoder.eof:
+            break
+    try:
+        out += decoder.flush()[: limit + 1 - len(out)]
+    except zlib.error:
+        pass
+    if len(out) > limit:
+        return Payload(bytes(out[:limit]), False, f"body inflates past {limit} bytes")
+    if not decoder.eof:
+        return Payload(bytes(out), False, f"{coding} stream ends early")
+    return Payload(bytes(out), True)
+
+
+def _looks_zlib(chunk: bytes) -> bool:
+    return len(chunk) >= 2 and (chunk[0] & 0x0F) == 8 and ((chunk[0] << 8) | chunk[1]) % 31 == 0
+
+
+def read_payload(exchange: Exchange, limit: int) -> bytes:
+    """The decoded body of an exchange, at most `limit` bytes; the stored
+    stream is rewound afterwards so it can still be written to the WARC."""
+    body = exchange.body
+    pos = body.tell()
+    body.seek(0)
+    try:
+        return decode_stream(body, exchange.header("content-encoding"), limit).data
+    finally:
+        body.seek(pos)
+
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title")
+
+
+def looks_like_html(content_type: str | None, head: bytes) -> bool:
+    """By the declared type when there is one, else by the first bytes."""
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    if ctype in HTML_TYPES:
+        return True
+    if ctype and ctype not in ("application/octet-stream", "binary/octet-stream", "application/unknown"):
+        return False  # a declared type is believed, as browsers do
+    start = head[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return any(start.startswith(m) or m in start[:512] for m in _HTML_MARKERS)

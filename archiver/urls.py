@@ -1,0 +1,42 @@
+"""URL validation: what may be captured at all."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .errors import InvalidURL
+
+__all__ = ["check_url", "host_key"]
+
+MAX_URL_LENGTH = 8192
+
+
+def check_url(url: str) -> str:
+    """Return the URL stripped of surrounding space, or raise InvalidURL."""
+    url = url.strip()
+    if not url:
+        raise InvalidURL(url, "empty")
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidURL(url[:80] + "…", f"longer than {MAX_URL_LENGTH} characters")
+    if any(ch in url for ch in " \t\r\n\x00"):
+        raise InvalidURL(url, "contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        raise InvalidURL(url, str(exc)) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InvalidURL(url, "only http and https URLs can be captured")
+    if not parts.hostname:
+        raise InvalidURL(url, "no host")
+    if port == 0:
+        raise InvalidURL(url, "port 0")
+    return url
+
+
+def host_key(url: str) -> str:
+    """Scheme, host and port: the unit of politeness and of robots.txt."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"

@@ -1,0 +1,290 @@
+"""Write exchanges as WARC/1.1 records, one gzip member per record.
+
+A `WarcWriter` owns one open file at a time, named so that files sort by the
+time they were opened. While it is being written the file carries a `.open`
+suffix and an exclusive lock; closing renames it. A file left `.open` by a
+killed process is cut back to its last complete record and renamed by
+`recover_open_files`, so readers never trip on half a record.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.timeutils import datetime_to_iso_date
+from warcio.warcwriter import WARCWriter
+
+from .config import VERSION, WarcOptions
+from .errors import WarcError
+from .models import Exchange
+
+__all__ = ["RecordLocation", "WarcWriter", "recover_open_files", "iter_complete_records", "OPEN_SUFFIX"]
+
+log = logging.getLogger(__name__)
+
+OPEN_SUFFIX = ".open"
+WARC_SUFFIX = ".warc.gz"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordLocation:
+    """Where one record lives: enough to read it back or refer to it."""
+
+    warc_file: str  # file name, relative to the WARC folder
+    offset: int
+    length: int
+    record_id: str
+    warc_date: str  # as written in WARC-Date
+    record_type: str
+
+
+def _make_record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def _http_headers(ex: Exchange) -> StatusAndHeaders:
+    headers = []
+    for name, value in ex.response_headers:
+        # The stored body is no longer chunked: a Transfer-Encoding header
+        # would make readers de-chunk it and eat lines that look like sizes.
+        if name.lower() == "transfer-encoding":
+            name = "X-Orig-Transfer-Encoding"
+        headers.append((name, value))
+    status = f"{ex.status_code} {ex.reason}".strip()
+    return StatusAndHeaders(status, headers, protocol=ex.http_version)
+
+
+def _request_headers(ex: Exchange) -> StatusAndHeaders:
+    line = f"{ex.method} {ex.request_target} HTTP/1.1"
+    return StatusAndHeaders(line, list(ex.request_headers), is_http_request=True)
+
+
+class WarcWriter:
+    """Appends records to rolling WARC files in `directory`."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        options: WarcOptions | None = None,
+        *,
+        clock: Callable[[], datetime],
+        make_id: Callable[[], str] = _make_record_id,
+        info: dict[str, str] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.options = options or WarcOptions()
+        self._clock = clock
+        self._make_id = make_id
+        self._info = info or {}
+        self._file: IO[bytes] | None = None
+        self._name: str | None = None
+        self._writer: WARCWriter | None = None
+        self._serial = 0
+        self.closed_files: list[str] = []
+
+    # -- files --------------------------------------------------------------
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = self._clock().strftime("%Y%m%d%H%M%S%f")
+        self._serial += 1
+        host = socket.gethostname().split(".")[0] or "host"
+        safe_host = "".join(c if c.isalnum() or c == "-" else "-" for c in host)[:40]
+        name = f"{self.options.prefix}-{stamp}-{self._serial:05d}-{safe_host}-{os.getpid()}{WARC_SUFFIX}"
+        path = self.directory / (name + OPEN_SUFFIX)
+        try:
+            f = open(path, "xb")
+        except OSError as exc:
+            raise WarcError(f"cannot create WARC file {path}: {exc.strerror}") from exc
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._file, self._name = f, name
+        self._writer = WARCWriter(f, gzip=True, warc_version="1.1")
+        self._write_warcinfo()
+
+    def _write_warcinfo(self) -> None:
+        assert self._writer is not None and self._name is not None
+        fields = {
+            "software": f"archiver/{VERSION} (warcio, httpx)",
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            "hostname": socket.gethostname(),
+        }
+        fields.update(self._info)
+        body = "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v).encode("utf-8")
+        record = self._writer.create_warc_record(
+            "",
+            "warcinfo",
+            payload=io.BytesIO(body),
+            length=len(body),
+            warc_content_type="application/warc-fields",
+            warc_headers_dict={
+                "WARC-Record-ID": self._make_id(),
+                "WARC-Date": datetime_to_iso_date(self._clock(), use_micros=True),
+                "WARC-Filename": self._name,
+            },
+        )
+        self._write(record)
+
+    def _ensure_open(self) -> None:
+        if self._file is not None and self._file.tell() >= self.options.max_size:
+            self.close()
+        if self._file is None:
+            self._open()
+
+    def close(self) -> None:
+        """Finish the current file: flush, sync, drop `.open`."""
+        if self._file is None:
+            return
+        f, name = self._file, self._name
+        assert name is not None
+        self._file = self._name = self._writer = None
+        try:
+            f.flush()
+            os.fsync(f.fileno())
+            os.replace(self.directory / (name + OPEN_SUFFIX), self.directory / name)
+        finally:
+            f.close()
+        self.closed_files.append(name)
+
+    def __enter__(self) -> WarcWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def current_file(self) -> str | None:
+        return self._name
+
+    # -- records ------------------------------------------------------------
+
+    def _write(self, record: object) -> tuple[int, int]:
+        assert self._file is not None and self._writer is not None
+        start = self._file.tell()
+        try:
+            self._writer.write_record(record)
+            self._file.flush()
+        except OSError as exc:
+            raise WarcError(f"writing {self._name}: {exc}") from exc
+        return start, self._file.tell() - start
+
+    def write_exchange(self, ex: Exchange, *, revisit_of: RecordLocation | None = None, refers_to_uri: str | None = None) -> RecordLocation:
+        """Write a request record and a response (or, when `revisit_of` is
+        given, a revisit) record; return where the response/revisit went."""
+        self._ensure_open()
+        assert self._writer is not None and self._name is not None
+        date = datetime_to_iso_date(ex.started, use_micros=True)
+        response_id = self._make_id()
+        warc_headers = {"WARC-Record-ID": response_id, "WARC-Date": date}
+        if ex.ip_address:
+            warc_headers["WARC-IP-Address"] = ex.ip_address
+        if ex.protocol:
+            warc_headers["WARC-Protocol"] = ex.protocol
+        if revisit_of is not None:
+            warc_headers["WARC-Refers-To"] = revisit_of.record_id
+            # The payload is left out on purpose: the identical-digest profile.
+            warc_headers["WARC-Truncated"] = "length"
+            response = self._writer.create_revisit_record(
+                ex.url,
+                ex.payload_digest,
+                refers_to_uri or ex.url,
+                revisit_of.warc_date,
+                http_headers=_http_headers(ex),
+                warc_headers_dict=warc_headers,
+            )
+            record_type = "revisit"
+        else:
+            warc_headers["WARC-Payload-Digest"] = ex.payload_digest
+            if ex.truncated:
+                warc_headers["WARC-Truncated"] = "length"
+            ex.body.seek(0)
+            response = self._writer.create_warc_record(
+                ex.url,
+                "response",
+                payload=ex.body,
+                length=ex.body_length,
+                http_headers=_http_headers(ex),
+                warc_headers_dict=warc_headers,
+            )
+            record_type = "response"
+        request = self._writer.create_warc_record(
+            ex.url,
+            "request",
+            payload=io.BytesIO(b""),
+            length=0,
+            http_headers=_request_headers(ex),
+            warc_headers_dict={
+                "WARC-Record-ID": self._make_id(),
+                "WARC-Date": date,
+                "WARC-Concurrent-To": response_id,
+            },
+        )
+        self._write(request)
+        offset, length = self._write(response)
+        return RecordLocation(
+            warc_file=self._name,
+            offset=offset,
+            length=length,
+            record_id=response_id,
+            warc_date=date,
+            record_type=record_type,
+        )
+
+
+def iter_complete_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, object]]:
+    """(offset, length, record) for each record that reads to its end; stops
+    quietly at the first broken or cut-off one."""
+    with open(path, "rb") as f:
+        it = ArchiveIterator(f, check_digests=False)
+        try:
+            for record in it:
+                record.content_stream().read()  # read to the end: proves it is whole
+                offset = it.get_record_offset()
+                it.read_to_end(record)
+                yield offset, it.get_record_length(), record
+        except (ArchiveLoadFailed, EOFError, OSError, ValueError) as exc:
+            log.warning("%s: stops being readable after the last complete record (%s)", path, exc)
+        except Exception as exc:  # zlib.error and friends from a cut gzip member
+            log.warning("%s: stops being readable after the last complete record (%s)", path, exc)
+
+
+def recover_open_files(directory: str | os.PathLike[str]) -> list[str]:
+    """Close the `.open` WARC files whose writer is gone: cut each back to its
+    last complete record and give it its final name. Returns the names."""
+    directory = Path(directory)
+    recovered: list[str] = []
+    if not directory.is_dir():
+        return recovered
+    for path in sorted(directory.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)):
+        with open(path, "r+b") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer holds it
+            end = 0
+            for offset, length, _record in iter_complete_records(path):
+                end = offset + length
+            if end == 0:
+                path.unlink()  # not even a whole warcinfo record: nothing to keep
+                continue
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+            final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
+            os.replace(path, final)
+            recovered.append(final.name)
+            log.warning("recovered %s (cut to %d bytes)", final.name, end)
+    return recovered

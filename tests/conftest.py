@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from siteserver import SiteServer  # noqa: E402
+
+from archiver import FetchOptions  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def site():
+    server = SiteServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_site():
+    """A server of its own, for tests that count hits or change pages."""
+    server = SiteServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fast_options():
+    """No politeness delay and quick retries: the tests' own server can take it."""
+    return FetchOptions(host_delay=0.0, backoff=0.01, read_timeout=2.0, connect_timeout=2.0, total_timeout=20.0)
