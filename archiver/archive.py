@@ -55,7 +55,13 @@ def _charset(ex: Exchange, head: bytes) -> str:
     return m2.group(1).decode("ascii") if m2 else "utf-8"
 
 
+_HEAD_END = re.compile(rb"</head\s*>", re.I)
+
+
 def _sniff_title(ex: Exchange, head: bytes) -> str | None:
+    end = _HEAD_END.search(head)
+    if end:
+        head = head[: end.end()]  # the title lives in the head: parse no more
     try:
         text = head.decode(_charset(ex, head), "replace")
     except LookupError:
@@ -99,10 +105,15 @@ class Archive:
         return Catalog(self.path / CATALOG)
 
     def capture(self, urls: Iterable[str], *, on_capture: Callable[[Capture], None] | None = None) -> list[Capture]:
-        """Capture each URL once. Raises InvalidURL before fetching anything if
-        one is malformed; network trouble is a `failed` verdict, not an error."""
+        """Capture each URL once; results come back in the order given, while
+        `on_capture` sees each as it finishes. Raises InvalidURL before
+        fetching anything if one is malformed; network trouble is a `failed`
+        verdict, not an error."""
         checked = [check_url(u) for u in urls]
-        results: list[Capture] = []
+        results: list[Capture | None] = [None] * len(checked)
+        slots: dict[str, list[int]] = {}
+        for i, u in enumerate(checked):
+            slots.setdefault(u, []).append(i)
         catalog = self.catalog()
         recover_open_files(self.warc_dir)
         opts = self.fetch_options
@@ -120,7 +131,7 @@ class Archive:
                 capture = self._record(fetched, writer, catalog)
             finally:
                 fetched.close()
-            results.append(capture)
+            results[slots[fetched.url].pop(0)] = capture
             if on_capture is not None:
                 on_capture(capture)
 
@@ -129,7 +140,7 @@ class Archive:
         finally:
             writer.close()
             catalog.close()
-        return results
+        return [c for c in results if c is not None]
 
     # -- one fetched URL -> WARC records + catalog rows ---------------------
 

@@ -61,6 +61,24 @@ class ArchiverGroup(click.Group):
         except ArchiverError as exc:
             raise CliError(str(exc)) from None
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rc = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            # One line, naming where to look, instead of click's three.
+            where = exc.ctx.command_path if exc.ctx else "archiver"
+            click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("interrupted: what was captured so far is kept", err=True)
+            sys.exit(130)
+        sys.exit(rc or 0)
+
 
 def _size(text: str) -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*", text, re.I)
@@ -78,7 +96,7 @@ def _size(text: str) -> int:
 @click.option(
     "--archive",
     "archive_path",
-    type=click.Path(file_okay=False, dir_okay=True),
+    metavar="DIR",
     default=None,
     help="Archive folder (default: $ARCHIVER_HOME, else ./snapshots).",
 )

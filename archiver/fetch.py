@@ -15,6 +15,7 @@ import hashlib
 import http
 import logging
 import socket
+import ssl
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -58,6 +59,14 @@ class _Host:
     robots_checked: bool = False
     robots: Protego | None = None
     robots_block_all: str | None = None  # reason, when robots.txt says "go away" by status
+    client: httpx.AsyncClient | None = None
+    users: int = 0  # fetches using this host now, plus URLs queued for it
+
+    async def release(self) -> None:
+        """Close the connections once nothing is using or waiting for the host."""
+        if self.users == 0 and self.client is not None:
+            client, self.client = self.client, None
+            await client.aclose()
 
     async def wait_turn(self) -> None:
         async with self.lock:
@@ -130,38 +139,33 @@ class Fetcher:
         options: FetchOptions | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.options = options or FetchOptions()
         self._clock = clock
-        self._transport = transport
         self._hosts: dict[str, _Host] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._headers: dict[str, str] = {}
+        self._ssl: ssl.SSLContext | None = None
+        self._open = False
 
     async def __aenter__(self) -> Fetcher:
         opts = self.options
-        headers = {
+        self._headers = {
             "User-Agent": opts.agent,
             # Explicit: httpx would add br/zstd when those packages are
             # installed, and WARC readers cannot all decode them.
             "Accept-Encoding": "gzip, deflate",
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
         }
-        headers.update(dict(opts.extra_headers))
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            headers=headers,
-            timeout=httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=opts.concurrency * 2),
-            transport=self._transport,
-            trust_env=False,
-        )
+        self._headers.update(dict(opts.extra_headers))
+        # One TLS context for every host: building one loads the CA bundle.
+        self._ssl = httpx.create_ssl_context()
+        self._open = True
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        self._open = False
+        for host in self._hosts.values():
+            await host.release()
 
     # -- politeness -------------------------------------------------------
 
@@ -173,17 +177,34 @@ class Fetcher:
             self._hosts[key] = host
         return host
 
+    def _client(self, host: _Host) -> httpx.AsyncClient:
+        """Each host gets a client of its own, sized to the politeness limit:
+        a pool of one or two connections stays cheap to search, where one
+        shared pool of hundreds is searched on every request."""
+        assert self._open, "Fetcher used outside 'async with'"
+        if host.client is None:
+            opts = self.options
+            host.client = httpx.AsyncClient(
+                follow_redirects=False,
+                headers=self._headers,
+                timeout=httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout),
+                limits=httpx.Limits(max_connections=opts.per_host, max_keepalive_connections=opts.per_host),
+                verify=self._ssl,
+                trust_env=False,
+            )
+        return host.client
+
     # -- one request ------------------------------------------------------
 
     async def _exchange(self, url: str, host: _Host) -> Exchange:
         """One GET, no redirects, body spooled exactly as received."""
-        assert self._client is not None, "Fetcher used outside 'async with'"
+        client = self._client(host)
         async with host.gate:
             await host.wait_turn()
-            request = self._client.build_request("GET", url)
+            request = client.build_request("GET", url)
             started = self._clock()
             async with asyncio.timeout(self.options.total_timeout):
-                response = await self._client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 try:
                     return await self._read(url, request, response, started)
                 finally:
@@ -337,40 +358,61 @@ class Fetcher:
         """Fetch one URL, following redirects by hand. Never raises for
         network trouble: the reason is in `Fetched.error`."""
         fetched = Fetched(url=url, started=self._clock())
-        current = url
+        used: list[_Host] = []
         try:
-            for _hop in range(self.options.max_redirects + 1):
-                host = self._host(current)
-                if self.options.obey_robots:
-                    reason = await self._robots_verdict(current, host, fetched)
-                    if reason:
-                        fetched.blocked = reason if current == url else f"{reason} (redirect to {current})"
-                        return fetched
-                ex = await self._with_retries(current, host, fetched)
-                fetched.exchanges.append(ex)
-                location = ex.header("location")
-                if ex.status_code not in REDIRECT_CODES or not location:
-                    return fetched
-                try:
-                    current = check_url(urljoin(current, location))
-                except Exception as exc:  # a redirect to somewhere we can't go
-                    fetched.error = f"bad redirect: {exc}"
-                    return fetched
-            fetched.error = f"more than {self.options.max_redirects} redirects"
+            await self._follow(url, fetched, used)
         except (httpx.TransportError, TimeoutError) as exc:
             fetched.error = _describe(exc)
         except httpx.InvalidURL as exc:
             fetched.error = f"invalid URL: {exc}"
+        finally:
+            for host in used:
+                host.users -= 1
+                await host.release()
         return fetched
+
+    async def _follow(self, url: str, fetched: Fetched, used: list[_Host]) -> None:
+        current = url
+        for _hop in range(self.options.max_redirects + 1):
+            host = self._host(current)
+            if host not in used:
+                host.users += 1
+                used.append(host)
+            if self.options.obey_robots:
+                reason = await self._robots_verdict(current, host, fetched)
+                if reason:
+                    fetched.blocked = reason if current == url else f"{reason} (redirect to {current})"
+                    return
+            ex = await self._with_retries(current, host, fetched)
+            fetched.exchanges.append(ex)
+            location = ex.header("location")
+            if ex.status_code not in REDIRECT_CODES or not location:
+                return
+            try:
+                current = check_url(urljoin(current, location))
+            except Exception as exc:  # a redirect to somewhere we can't go
+                fetched.error = f"bad redirect: {exc}"
+                return
+        fetched.error = f"more than {self.options.max_redirects} redirects"
 
     async def fetch_all(self, urls: Iterable[str], on_done: Callable[[Fetched], Awaitable[None] | None]) -> None:
         """Fetch many URLs concurrently; `on_done` gets each result as it
         finishes (in this thread, one at a time: the single writer)."""
         limit = asyncio.Semaphore(self.options.concurrency)
+        urls = list(urls)
+        # Reserve each host for the URLs queued for it, so its connections
+        # stay open between them instead of being closed and reopened.
+        for u in urls:
+            self._host(u).users += 1
 
         async def one(u: str) -> None:
-            async with limit:
-                fetched = await self.fetch(u)
+            host = self._host(u)
+            try:
+                async with limit:
+                    fetched = await self.fetch(u)
+            finally:
+                host.users -= 1
+                await host.release()
             result = on_done(fetched)
             if asyncio.iscoroutine(result):
                 await result

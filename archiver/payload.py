@@ -15,6 +15,7 @@ from .models import Exchange
 __all__ = ["Payload", "decode_stream", "read_payload"]
 
 CHUNK = 64 * 1024
+STEP = 256 * 1024
 
 
 class Payload(NamedTuple):
@@ -50,7 +51,8 @@ def decode_stream(raw: IO[bytes], content_encoding: str | None, limit: int) -> P
     assert decoder is not None
     out = bytearray()
     first = True
-    while True:
+    problem: str | None = None
+    while problem is None:
         chunk = raw.read(CHUNK)
         if not chunk:
             break
@@ -58,28 +60,23 @@ def decode_stream(raw: IO[bytes], content_encoding: str | None, limit: int) -> P
             decoder = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
         first = False
         data = chunk
-        while data:
+        # Inflate in small steps so that memory never runs far past the cap.
+        while data and not decoder.eof:
             try:
-                piece = decoder.decompress(data, limit + 1 - len(out))
+                out += decoder.decompress(data, min(STEP, limit + 1 - len(out)))
             except zlib.error as exc:
-                return Payload(bytes(out[:limit]), False, f"broken {coding} stream: {exc}")
-            out += piece
-            if len(out) > limit:
-                return Payload(bytes(out[:limit]), False, f"body inflates past {limit} bytes")
-            data = decoder.unconsumed_tail
-            if decoder.eof:
+                problem = f"broken {coding} stream: {exc}"
                 break
+            if len(out) > limit:
+                problem = f"body inflates past {limit} bytes"
+                break
+            data = decoder.unconsumed_tail
         if decoder.eof:
             break
-    try:
-        out += decoder.flush()[: limit + 1 - len(out)]
-    except zlib.error:
-        pass
-    if len(out) > limit:
-        return Payload(bytes(out[:limit]), False, f"body inflates past {limit} bytes")
-    if not decoder.eof:
-        return Payload(bytes(out), False, f"{coding} stream ends early")
-    return Payload(bytes(out), True)
+    if problem is None and not decoder.eof:
+        problem = f"{coding} stream ends early"
+    del out[limit:]
+    return Payload(bytes(out), problem is None, problem)
 
 
 def _looks_zlib(chunk: bytes) -> bool:

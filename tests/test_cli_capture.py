@@ -1,0 +1,102 @@
+"""`archiver capture` driven through click's runner."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from archiver.cli import cli
+
+FAST = ["--delay", "0", "--retries", "0", "--timeout", "2"]
+
+
+def run(args, **kw):
+    return CliRunner().invoke(cli, args, catch_exceptions=False, **kw)
+
+
+def test_json_lines_have_the_contract_fields(site, tmp_path):
+    res = run(["--archive", str(tmp_path / "a"), "capture", *FAST, "--json", site.url("/page.html"), site.url("/404")])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    assert len(lines) == 2
+    by_url = {x["url"]: x for x in lines}
+    page = by_url[site.url("/page.html")]
+    for field in ("url", "final_url", "status_code", "verdict", "timestamp", "title", "word_count", "warc_file"):
+        assert field in page
+    assert page["verdict"] == "new" and page["status_code"] == 200 and page["title"] == "A test article"
+    assert len(page["timestamp"]) == 14 and page["timestamp"].isdigit()
+    assert (tmp_path / "a" / page["warc_file"]).is_file()
+    assert by_url[site.url("/404")]["verdict"] == "http_error"
+
+
+def test_bad_url_is_one_line_exit_2_and_the_rest_is_captured(site, tmp_path):
+    res = run(["--archive", str(tmp_path / "a"), "capture", *FAST, "--json", "not a url", "ftp://x/y", site.url("/page.html")])
+    assert res.exit_code == 2
+    errors = [line for line in res.stderr.splitlines() if line]
+    assert len(errors) == 2 and all(line.startswith("error: invalid URL") for line in errors)
+    assert "Traceback" not in res.output
+    [line] = [json.loads(x) for x in res.stdout.splitlines()]
+    assert line["verdict"] == "new"
+
+
+def test_failed_capture_exits_1(tmp_path):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    res = run(["--archive", str(tmp_path / "a"), "capture", *FAST, "--json", f"http://127.0.0.1:{port}/"])
+    assert res.exit_code == 1
+    assert json.loads(res.stdout)["verdict"] == "failed"
+
+
+def test_url_file_and_table_output(site, tmp_path):
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"# my list\n{site.url('/page.html')}\n\n{site.url('/file.pdf')}\n")
+    res = run(["--archive", str(tmp_path / "a"), "capture", *FAST, "-i", str(urls)])
+    assert res.exit_code == 0, res.output
+    assert "new" in res.stdout and "not_html" in res.stdout and "A test article" in res.stdout
+
+
+def test_missing_url_file_is_exit_2(tmp_path):
+    res = run(["--archive", str(tmp_path / "a"), "capture", "-i", str(tmp_path / "nope.txt")])
+    assert res.exit_code == 2 and res.stderr.startswith("error: cannot read URL file")
+
+
+def test_no_urls_is_usage_error(tmp_path):
+    res = run(["--archive", str(tmp_path / "a"), "capture"])
+    assert res.exit_code == 2 and "no URL given" in res.stderr
+
+
+def test_bad_max_size_is_usage_error(tmp_path, site):
+    res = run(["--archive", str(tmp_path / "a"), "capture", "--max-size", "lots", site.url("/page.html")])
+    assert res.exit_code == 2 and "--max-size" in res.stderr
+
+
+def test_archive_env_var(site, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHIVER_HOME", str(tmp_path / "env-archive"))
+    res = run(["capture", *FAST, "--json", site.url("/page.html")])
+    assert res.exit_code == 0
+    assert (tmp_path / "env-archive" / "catalog.sqlite").is_file()
+
+
+def test_archive_that_is_a_file_is_exit_2(site, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    res = run(["--archive", str(f), "capture", *FAST, site.url("/page.html")])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("args", [["history", "http://x/"], ["search", "q"], ["watch", "list"], ["rules", "check"], ["clean", "x.html"]])
+def test_commands_not_built_yet_say_so(args, tmp_path):
+    res = run(["--archive", str(tmp_path / "a"), *args])
+    assert res.exit_code == 2
+    assert "not available yet" in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_help_lists_the_whole_contract():
+    res = run(["--help"])
+    for name in ("capture", "clean", "history", "show", "diff", "search", "watch", "run", "ingest", "export", "rules"):
+        assert name in res.stdout

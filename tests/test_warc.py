@@ -1,0 +1,74 @@
+"""The WARC writer on its own: rollover, recovery of files a killed writer left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from warcutil import read_file, warcio_check
+
+from archiver.warc import OPEN_SUFFIX, recover_open_files
+
+
+def test_killed_writer_leaves_a_readable_file(site, tmp_path):
+    """A capture killed mid-write: the next open cuts the file back to its
+    last complete record and names it as a finished WARC."""
+    arch = tmp_path / "arch"
+    script = textwrap.dedent(f"""
+        import sys, os, signal
+        sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+        from archiver import Archive, FetchOptions
+        from archiver import warc
+        real = warc.WarcWriter.write_exchange
+        count = 0
+        def write_then_die(self, ex, **kw):
+            global count
+            count += 1
+            if count == 3:
+                # half a record on disk, then the process dies
+                self._file.write(b"\\x1f\\x8b\\x08\\x00partial")
+                self._file.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(self, ex, **kw)
+        warc.WarcWriter.write_exchange = write_then_die
+        Archive({str(arch)!r}, fetch_options=FetchOptions(host_delay=0)).capture(
+            [{site.url('/page.html')!r}, {site.url('/gzip.html')!r}, {site.url('/chunked.html')!r}])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    [left] = list((arch / "warc").glob("*" + OPEN_SUFFIX))
+    recovered = recover_open_files(arch / "warc")
+    assert recovered == [left.name[: -len(OPEN_SUFFIX)]]
+    path = arch / "warc" / recovered[0]
+    warcio_check(path)
+    recs = read_file(path)
+    assert recs[0].type == "warcinfo"
+    assert [r.type for r in recs[1:]] == ["request", "response", "request", "response"]
+    # and the archive carries on: a new capture works and leaves no .open file
+    from archiver import Archive, FetchOptions
+    Archive(arch, fetch_options=FetchOptions(host_delay=0)).capture([site.url("/http10.html")])
+    assert not list((arch / "warc").glob("*" + OPEN_SUFFIX))
+
+
+def test_live_writer_file_is_left_alone(tmp_path):
+    import fcntl
+    d = tmp_path / "warc"
+    d.mkdir()
+    path = d / ("x.warc.gz" + OPEN_SUFFIX)
+    with open(path, "wb") as f:
+        f.write(b"in progress")
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        assert recover_open_files(d) == []
+    assert path.exists()
+
+
+def test_empty_orphan_is_removed(tmp_path):
+    d = tmp_path / "warc"
+    d.mkdir()
+    (d / ("y.warc.gz" + OPEN_SUFFIX)).write_bytes(b"\x1f\x8b")
+    assert recover_open_files(d) == []
+    assert list(d.iterdir()) == []
