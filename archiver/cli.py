@@ -174,7 +174,6 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
     done: list[Capture] = []
 
     def emit(c: Capture) -> None:
-        done.append(c)
         if as_json:
             click.echo(json.dumps(c.to_json(), ensure_ascii=False))
 
@@ -188,26 +187,31 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
                     emit(c)
                     progress.advance(task)
 
-                archive.capture(valid, on_capture=step)
+                done = archive.capture(valid, on_capture=step)
         else:
-            archive.capture(valid, on_capture=emit)
+            done = archive.capture(valid, on_capture=emit)
     if not as_json and done:
-        _capture_table(done)
+        _capture_table(done, archive.path)
     if bad:
         ctx.exit(EXIT_USAGE)
     if any(c.verdict is Verdict.FAILED for c in done):
         ctx.exit(EXIT_FAILED)
 
 
-def _capture_table(captures: list[Capture]) -> None:
+def _capture_table(captures: list[Capture], archive_path: Any) -> None:
+    out = Console()
     table = Table(show_edge=False, pad_edge=False)
-    for col in ("verdict", "status", "url", "title", "warc file"):
-        table.add_column(col, overflow="fold")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("url", overflow="fold")
+    table.add_column("title or reason", overflow="fold")
     for c in captures:
         style = VERDICT_STYLE.get(c.verdict, "")
-        detail = c.title or c.reason or ""
-        table.add_row(f"[{style}]{c.verdict.value}[/]", str(c.status_code or "-"), c.url, detail, c.warc_file or "-")
-    Console().print(table)
+        table.add_row(f"[{style}]{c.verdict.value}[/]", str(c.status_code or "-"), c.url, c.title or c.reason or "")
+    out.print(table)
+    files = sorted({c.warc_file for c in captures if c.warc_file})
+    for name in files:
+        out.print(f"written to {os.path.join(str(archive_path), name)}", highlight=False, soft_wrap=True)
 
 
 # -- commands whose issue is not done yet ----------------------------------
