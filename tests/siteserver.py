@@ -163,6 +163,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.raw("503 Service Unavailable", [("Retry-After", "0"), ("Content-Type", "text/plain")], b"busy")
             else:
                 self.html(article("Came back"))
+        elif path == "/429-then-ok":
+            if hits == 1:
+                self.raw("429 Too Many Requests", [("Retry-After", "1"), ("Content-Type", "text/plain")], b"slow down")
+            else:
+                self.html(article("Patience"))
         elif path == "/always-503":
             self.raw("503 Service Unavailable", [("Retry-After", "3600"), ("Content-Type", "text/plain")], b"busy")
         elif path == "/slow":

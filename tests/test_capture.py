@@ -265,6 +265,16 @@ def test_retries_503_then_succeeds(fresh_site, tmp_path, fast_options):
     assert fresh_site.state.hits["/503-then-ok"] == 2
 
 
+def test_429_waits_as_asked_then_slows_the_host(fresh_site, tmp_path, fast_options):
+    urls = [fresh_site.url("/429-then-ok"), fresh_site.url("/page.html")]
+    by_url = {c.url: c for c in capture(tmp_path, urls, dataclasses.replace(fast_options, per_host=1))}
+    assert by_url[urls[0]].verdict is Verdict.NEW and by_url[urls[0]].title == "Patience"
+    times = {path: t for t, path, _ in fresh_site.state.log}
+    first_429 = [t for t, path, _ in fresh_site.state.log if path == "/429-then-ok"]
+    assert len(first_429) == 2 and first_429[1] - first_429[0] >= 0.95  # Retry-After: 1
+    assert times["/page.html"]  # the other page still came
+
+
 def test_long_retry_after_is_not_waited_for(fresh_site, tmp_path, fast_options):
     t0 = time.monotonic()
     [c] = capture(tmp_path, [fresh_site.url("/always-503")], fast_options)

@@ -100,3 +100,9 @@ def test_help_lists_the_whole_contract():
     res = run(["--help"])
     for name in ("capture", "clean", "history", "show", "diff", "search", "watch", "run", "ingest", "export", "rules"):
         assert name in res.stdout
+
+
+def test_urls_from_stdin(site, tmp_path):
+    res = run(["--archive", str(tmp_path / "a"), "capture", *FAST, "--json", "-i", "-"], input=site.url("/page.html") + "\n")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["url"] == site.url("/page.html")
