@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from .archive import Archive
-from .config import VERSION, FetchOptions, WarcOptions
+from .config import VERSION, CleanOptions, FetchOptions, WarcOptions
 from .errors import (
     ArchiverError,
     ConfigError,
@@ -21,12 +21,16 @@ from .errors import (
     StoreError,
     WarcError,
 )
-from .models import Capture, Exchange, Fetched, Verdict
+from .models import Capture, Exchange, Fetched, Snapshot, Verdict
+from .snapshot import clean_page
 
 __version__ = VERSION
 
 __all__ = [
     "Archive",
+    "CleanOptions",
+    "Snapshot",
+    "clean",
     "ArchiverError",
     "Capture",
     "ConfigError",
@@ -44,6 +48,13 @@ __all__ = [
     "WarcOptions",
     "__version__",
 ]
+
+
+
+def clean(html: str | bytes, url: str | None = None, *, options: CleanOptions | None = None) -> Snapshot:
+    """Clean one page to its article text and metadata (no archive needed)."""
+    return clean_page(html, url, options=options)
+
 
 # A library never configures logging; it only makes sure it has somewhere to go.
 logging.getLogger(__name__).addHandler(logging.NullHandler())

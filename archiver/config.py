@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 __all__ = [
+    "CleanOptions",
     "DEFAULT_ARCHIVE_DIR",
     "DEFAULT_USER_AGENT",
     "FetchOptions",
@@ -104,3 +105,27 @@ def archive_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
         return Path(explicit)
     env = os.environ.get("ARCHIVER_HOME")
     return Path(env) if env else Path(DEFAULT_ARCHIVE_DIR)
+
+
+DEFAULT_FALLBACK_RATIO = 0.35
+DEFAULT_MAX_HTML = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanOptions:
+    """How a page is cleaned. Defaults are what measured best in bench/quality.py."""
+
+    rules_dir: str | None = None  # None: the project's rules/ folder
+    favor_precision: bool = True
+    include_tables: bool = True
+    # Below this share of the page's visible words, try the readability fallback.
+    fallback_ratio: float = DEFAULT_FALLBACK_RATIO
+    # Decoded HTML beyond this is not parsed (the WARC still has all of it).
+    max_html_bytes: int = DEFAULT_MAX_HTML
+    use_rules: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.fallback_ratio <= 1:
+            raise ConfigError("fallback_ratio must be between 0 and 1")
+        if self.max_html_bytes <= 0:
+            raise ConfigError("max_html_bytes must be more than 0")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-__all__ = ["Verdict", "Exchange", "Fetched", "Capture"]
+__all__ = ["Verdict", "Exchange", "Fetched", "Capture", "Snapshot"]
 
 
 class Verdict(str, enum.Enum):
@@ -117,3 +117,47 @@ class Capture:
             "content_type": self.content_type,
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Snapshot:
+    """A cleaned page: the article text and its metadata."""
+
+    url: str | None
+    status: str  # "ok" | "error_stub" | "empty" | "not_html"
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    published: str | None = None  # YYYY-MM-DD or full ISO 8601
+    language: str | None = None
+    sitename: str | None = None
+    canonical_url: str | None = None
+    text: str = ""  # paragraphs separated by one blank line
+    rules: tuple[str, ...] = ()
+    error: str | None = None  # why it is an error stub
+    error_kind: str | None = None  # "error" | "wall" (bot wall / challenge)
+
+    @property
+    def word_count(self) -> int:
+        return len(self.text.split())
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p for p in self.text.split("\n\n") if p]
+
+    def to_json(self, source: str | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {} if source is None else {"source": source}
+        data.update({
+            "url": self.url,
+            "status": self.status,
+            "title": self.title,
+            "authors": list(self.authors),
+            "published": self.published,
+            "language": self.language,
+            "sitename": self.sitename,
+            "canonical_url": self.canonical_url,
+            "text": self.text,
+            "word_count": self.word_count,
+            "rules": list(self.rules),
+            "error": self.error,
+        })
+        return data

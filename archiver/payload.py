@@ -7,6 +7,8 @@ the size: a 100 KB gzip can inflate to gigabytes.
 
 from __future__ import annotations
 
+import codecs
+import re
 import zlib
 from typing import IO, NamedTuple
 
@@ -108,3 +110,77 @@ def looks_like_html(content_type: str | None, head: bytes) -> bool:
         return False  # a declared type is believed, as browsers do
     start = head[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return any(start.startswith(m) or m in start[:512] for m in _HTML_MARKERS)
+
+
+_BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b", b"RIFF", b"OggS",
+                 b"\x00\x00\x01\x00", b"ID3", b"fLaC", b"\x7fELF", b"MZ", b"wOFF", b"wOF2")
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]{1,40})", re.I)
+
+
+def charset_from_content_type(content_type: str | None) -> str | None:
+    m = _HEADER_CHARSET.search(content_type or "")
+    return m.group(1) if m else None
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        codec = codecs.lookup(name.strip().strip("'\"")).name
+    except LookupError:
+        return None
+    # Browsers read latin-1 labels as windows-1252, and so should we.
+    return "cp1252" if codec in ("latin-1", "iso8859-1", "ascii") else codec
+
+
+def looks_binary(data: bytes) -> bool:
+    head = data[:1024]
+    if any(head.startswith(m) for m in _BINARY_MAGIC):
+        return True
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF8)):
+        return False
+    # NULs in every other byte are UTF-16 without a BOM, not binary.
+    nuls = head.count(b"\x00")
+    if nuls and (head[1::2].count(b"\x00") > len(head) // 3 or head[0::2].count(b"\x00") > len(head) // 3):
+        return False
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return nuls > 0 or controls > len(head) // 10
+
+
+def decode_html(data: bytes, declared: str | None = None) -> str | None:
+    """Bytes to text the way a browser would: BOM, then the HTTP header's
+    charset, then the page's own <meta>, then a guess. None for binary."""
+    if not data:
+        return ""
+    if looks_binary(data):
+        return None
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(bom):
+            return data[len(bom):].decode(codec, "replace")
+    head = data[:2048]
+    if head[1::2].count(b"\x00") > len(head) // 3:
+        return data.decode("utf-16-le", "replace")
+    if head[0::2].count(b"\x00") > len(head) // 3:
+        return data.decode("utf-16-be", "replace")
+    declared_codec = _codec(declared)
+    meta = _META_CHARSET.search(data[:8192])
+    meta_codec = _codec(meta.group(1).decode("ascii", "replace")) if meta else None
+    for codec in (declared_codec, meta_codec):
+        if codec and not codec.startswith("utf-16"):  # a page cannot declare itself UTF-16 in ASCII
+            return data.decode(codec, "replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if len(data) < 4096:
+        return data.decode("cp1252", "replace")  # too little to guess from: the web's usual legacy codec
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:65536]).best()
+        if best is not None and best.encoding:
+            return data.decode(best.encoding, "replace")
+    except Exception:  # detection is best effort
+        pass
+    return data.decode("cp1252", "replace")

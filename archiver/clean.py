@@ -1,0 +1,202 @@
+"""The rules engine: prune site chrome from the HTML and spot error stubs.
+
+Pruning runs on selectolax's Lexbor parser (about a millisecond a page) and
+shrinks what the extractor has to parse. Every selector passes a guard: it
+never removes `html`, `body`, `main` or `article`, nor a node holding more
+than `GUARD_SHARE` of the page's text, because one selector that matches a
+page wrapper (`form`, a body class like `no-sidebars`) wipes a page out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from .rules import Rule
+
+__all__ = ["Pruned", "SelectorReport", "ErrorSign", "prune_html", "GUARD_SHARE"]
+
+GUARD_SHARE = 0.30
+PROTECTED_TAGS = frozenset({"html", "body", "main", "article", "head"})
+# Removed before any rule: never article text. JSON-LD stays (metadata lives there).
+ALWAYS_DROP = "script:not([type='application/ld+json']), style, noscript, template, iframe, svg, canvas, object, embed"
+# A page with fewer words than this is "short": error signs on a short page
+# make it a stub; on a long one they only mark a block to drop.
+SHORT_PAGE_WORDS = 120
+PREVIEW_CHARS = 80
+_BACKLINK_TEXT = frozenset({"^", "↑", "↩", "↩︎", "⤴", "⇧", "back", "return to text", "back to text"})
+_NOTE_NUMBER = re.compile(r"^\s*\[?(\d{1,3}|[ivxlc]{1,5})\]?\s*$")
+
+
+@dataclass
+class SelectorReport:
+    rule: str
+    selector: str
+    removed: int = 0
+    guarded: int = 0  # matches the guard refused to remove
+    preview: str = ""
+
+
+@dataclass
+class ErrorSign:
+    rule: str
+    kind: str  # "error" | "wall"
+    where: str  # "title" | "text" | "selector" | "status"
+    pattern: str
+    decisive: bool  # a site rule's title match, or an HTTP error status
+
+
+@dataclass
+class Pruned:
+    html: str  # what goes to the extractor
+    meta_html: str | None  # the whole pruned page, when `html` is only the main part
+    title: str | None
+    lang: str | None
+    visible_words: int  # words in the body before pruning
+    reports: list[SelectorReport] = field(default_factory=list)
+    unmatched: list[tuple[str, str]] = field(default_factory=list)  # (rule, selector) that matched nothing
+    signs: list[ErrorSign] = field(default_factory=list)
+    main_used: str | None = None
+    title_suffixes: list[str] = field(default_factory=list)
+
+
+def _text(node: LexborNode | None) -> str:
+    if node is None:
+        return ""
+    return " ".join(node.text(separator=" ").split())
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _mark_notes(body: LexborNode) -> None:
+    """Footnote markers become explicit "[n]"; back-links from the notes go."""
+    for a in body.css("a[href^='#']"):
+        label = _text(a)
+        if label.lower() in _BACKLINK_TEXT:
+            a.decompose()
+    for sup in body.css("sup"):
+        m = _NOTE_NUMBER.match(_text(sup))
+        if m:
+            sup.replace_with(f"[{m.group(1)}]")
+    for a in body.css("a[href^='#']"):
+        href = (a.attributes.get("href") or "").lower()
+        m = _NOTE_NUMBER.match(_text(a))
+        if m and m.group(1).isdigit() and any(k in href for k in ("note", "fn", "foot", "ref", "cite", "endnote")):
+            a.replace_with(f"[{m.group(1)}]")
+
+
+def _apply_selector(tree: LexborHTMLParser, rule: Rule, selector: str, total_chars: int) -> SelectorReport:
+    report = SelectorReport(rule=rule.name, selector=selector)
+    limit = GUARD_SHARE * max(total_chars, 1)
+    for node in tree.css(selector):
+        if node.tag in PROTECTED_TAGS:
+            report.guarded += 1
+            continue
+        text = _text(node)
+        if total_chars > 200 and len(text) > limit:
+            report.guarded += 1
+            continue
+        if not report.preview and text:
+            report.preview = text[:PREVIEW_CHARS]
+        node.decompose()
+        report.removed += 1
+    return report
+
+
+def _error_signs(tree: LexborHTMLParser, rules: list[Rule], title: str, text: str) -> list[ErrorSign]:
+    signs: list[ErrorSign] = []
+    for rule in rules:
+        site = not rule.is_default
+        for pat in rule.error_title:
+            if title and pat.search(title):
+                signs.append(ErrorSign(rule.name, "error", "title", pat.pattern, decisive=site))
+        for pat in rule.wall_title:
+            if title and pat.search(title):
+                signs.append(ErrorSign(rule.name, "wall", "title", pat.pattern, decisive=site))
+        for pat in rule.error_text:
+            if pat.search(text):
+                signs.append(ErrorSign(rule.name, "error", "text", pat.pattern, decisive=False))
+        for pat in rule.wall_text:
+            if pat.search(text):
+                signs.append(ErrorSign(rule.name, "wall", "text", pat.pattern, decisive=False))
+        for sel in rule.error_selectors:
+            if tree.css_first(sel) is not None:
+                signs.append(ErrorSign(rule.name, "error", "selector", sel, decisive=site))
+    return signs
+
+
+def _drop_error_blocks(body: LexborNode, rules: list[Rule]) -> None:
+    """An error message printed inside a page is a broken block, not article
+    text: drop each element that holds little but the message (a paragraph
+    that quotes one is longer and stays)."""
+    patterns = [p for r in rules for p in (*r.error_text, *r.wall_text)]
+    if not patterns:
+        return
+    for node in body.css("p, div, section, span, li, h1, h2, h3, h4, center, pre"):
+        text = _text(node)
+        if not text or len(text) > 400:
+            continue
+        for pat in patterns:
+            m = pat.search(text)
+            if m and len(text) <= len(m.group(0)) + 60:
+                node.decompose()
+                break
+
+
+def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None) -> Pruned:
+    """Apply `rules` (default first, then site rules) to one page."""
+    tree = LexborHTMLParser(html)
+    root = tree.css_first("html")
+    lang = None
+    if root is not None:
+        lang = (root.attributes.get("lang") or root.attributes.get("xml:lang") or "").strip() or None
+    title_node = tree.css_first("title")
+    title = _text(title_node) or None
+    for node in tree.css(ALWAYS_DROP):
+        node.decompose()
+    body = tree.body
+    body_text = _text(body)
+    visible_words = _words(body_text)
+    pruned = Pruned(html="", meta_html=None, title=title, lang=lang, visible_words=visible_words)
+
+    signs = _error_signs(tree, rules, title or "", body_text)
+    if status_code is not None and status_code >= 400:
+        signs.append(ErrorSign("http", "error", "status", str(status_code), decisive=True))
+    pruned.signs = signs
+
+    if body is not None:
+        _mark_notes(body)
+        if signs:
+            _drop_error_blocks(body, rules)
+    total_chars = len(body_text)
+    for rule in rules:
+        for selector in rule.remove:
+            report = _apply_selector(tree, rule, selector, total_chars)
+            pruned.reports.append(report)
+            if not rule.is_default and report.removed == 0 and report.guarded == 0:
+                pruned.unmatched.append((rule.name, selector))
+        if rule.title_suffix:
+            pruned.title_suffixes.append(rule.title_suffix)
+
+    main_node = None
+    for rule in reversed(rules):  # the most specific rule's main wins
+        if rule.main:
+            main_node = tree.css_first(rule.main)
+            if main_node is None:
+                pruned.unmatched.append((rule.name, rule.main))
+            else:
+                pruned.main_used = f"{rule.name}: {rule.main}"
+                break
+    whole = tree.html or ""
+    if main_node is not None:
+        head = tree.head.html if tree.head is not None else "<head></head>"
+        lang_attr = f' lang="{lang}"' if lang else ""
+        pruned.html = f"<html{lang_attr}>{head}<body>{main_node.html}</body></html>"
+        pruned.meta_html = whole
+    else:
+        pruned.html = whole
+    return pruned

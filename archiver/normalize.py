@@ -1,0 +1,176 @@
+"""Make extracted text and metadata canonical, so that two captures of the
+same article compare equal and a reader sees each sentence once.
+
+- Unicode NFC, one space between words, paragraphs kept as paragraphs.
+- Pull quotes dropped: a sentence-length block whose text also stands inside
+  another paragraph, or an exact repeat of an earlier paragraph. Short
+  repeats (list items, table cells) stay: articles repeat those for real.
+- Footnote back-links ("^", "↩") dropped; markers are made "[n]" upstream.
+- Title without the site-name suffix; authors as a list; dates ISO 8601.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+
+__all__ = [
+    "normalize_text",
+    "drop_repeats",
+    "clean_title",
+    "split_authors",
+    "iso_date",
+    "language_code",
+]
+
+PULL_QUOTE_MIN_WORDS = 8
+PULL_QUOTE_MAX_WORDS = 120
+# Above this much text, skip the substring search (quadratic in the worst case).
+SUBSTRING_SEARCH_LIMIT = 400_000
+
+_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\ufeff]+")
+_ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060]")
+_BACKLINK_TAIL = re.compile(r"\s*(?:\^|↑|↩\ufe0e?|↩︎|⤴)+\s*$")
+_LIST_OR_CELL = re.compile(r"^(?:[-*•·]\s|\d+[.)]\s|\|)|\|")
+_KEY = re.compile(r"[^\w]+")
+
+
+def _clean_line(line: str) -> str:
+    line = _ZERO_WIDTH.sub("", line)
+    line = _SPACES.sub(" ", line).strip()
+    line = _BACKLINK_TAIL.sub("", line)
+    return line
+
+
+def normalize_text(text: str) -> list[str]:
+    """NFC, whitespace and back-links: the text as a list of paragraphs."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    out = []
+    for line in text.split("\n"):
+        line = _clean_line(line)
+        if line and line not in ("^", "↑", "↩"):
+            out.append(line)
+    return out
+
+
+def _key(paragraph: str) -> str:
+    """Compare on words only: punctuation, case and footnote markers aside."""
+    return _KEY.sub(" ", re.sub(r"\[\d{1,3}\]", " ", paragraph)).strip().lower()
+
+
+def drop_repeats(paragraphs: list[str]) -> list[str]:
+    """Drop pull quotes: sentence-length blocks printed again elsewhere."""
+    keys = [_key(p) for p in paragraphs]
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    # Space-padded, so a match starts and ends on word boundaries.
+    joined = " " + " \n ".join(keys) + " "
+    search = len(joined) <= SUBSTRING_SEARCH_LIMIT
+    seen: set[str] = set()
+    keep: list[str] = []
+    for para, key in zip(paragraphs, keys):
+        words = key.count(" ") + 1 if key else 0
+        candidate = PULL_QUOTE_MIN_WORDS <= words and not _LIST_OR_CELL.search(para)
+        if candidate and key in seen:
+            continue  # an exact repeat of an earlier paragraph
+        if candidate and words <= PULL_QUOTE_MAX_WORDS and search and counts[key] == 1:
+            # Inside a longer paragraph: it stands there in full already.
+            if joined.count(f" {key} ") > 1:
+                continue
+        seen.add(key)
+        keep.append(para)
+    return keep
+
+
+_TITLE_SEPARATORS = (" | ", " – ", " — ", " - ", " :: ", " · ", " » ")
+
+
+def clean_title(title: str | None, *, suffixes: list[str] = (), sitename: str | None = None,  # type: ignore[assignment]
+                host: str | None = None) -> str | None:
+    """The title without the site's name around it."""
+    if not title:
+        return None
+    title = _clean_line(unicodedata.normalize("NFC", title))
+    for suffix in suffixes:
+        s = suffix.strip()
+        if s and title.endswith(s) and len(title) > len(s):
+            return title[: -len(s)].rstrip(" |–—-:·»").strip() or title
+    names = {n.lower() for n in (sitename, host) if n}
+    if host:
+        bare = host.lower().removeprefix("www.")
+        names.update({bare, bare.split(".")[0]})
+    for sep in _TITLE_SEPARATORS:
+        if sep not in title:
+            continue
+        parts = title.split(sep)
+        last, first = parts[-1].strip().lower(), parts[0].strip().lower()
+        if names and (last in names or any(last.startswith(n) for n in names if len(n) > 3)):
+            return sep.join(parts[:-1]).strip()
+        if names and first in names and len(parts) > 1:
+            return sep.join(parts[1:]).strip()
+    return title
+
+
+_AUTHOR_SPLIT = re.compile(r"\s*(?:;|,\s*and\s+|\s+and\s+|\s+&\s+|\s+und\s+|\s+et\s+|,)\s*", re.I)
+_BY = re.compile(r"^\s*(?:by|von|par|por|written by|posted by)[:\s]+", re.I)
+_NOT_NAME = re.compile(r"@|https?://|\d{3,}")
+
+
+def split_authors(author: str | None) -> tuple[str, ...]:
+    """"By A. Smith and B. Jones" -> ("A. Smith", "B. Jones")."""
+    if not author:
+        return ()
+    author = _BY.sub("", _clean_line(unicodedata.normalize("NFC", author)))
+    names: list[str] = []
+    for part in _AUTHOR_SPLIT.split(author):
+        part = _BY.sub("", part).strip(" .,;:|")
+        # "Smith, Jr." style suffixes are not people
+        if not part or part.lower() in ("jr", "sr", "ii", "iii", "phd", "md") or _NOT_NAME.search(part):
+            continue
+        if part not in names:
+            names.append(part)
+    return tuple(names)
+
+
+_DATE_FORMATS = (
+    "%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y",
+    "%B %d %Y", "%b. %d, %Y", "%A, %B %d, %Y", "%Y%m%d",
+)
+
+
+def iso_date(value: str | None) -> str | None:
+    """An ISO 8601 date (YYYY-MM-DD, or the full timestamp when one is given)."""
+    if not value:
+        return None
+    value = _clean_line(value)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is not None:
+        if len(value) <= 10:
+            return parsed.date().isoformat()
+        return parsed.isoformat()
+    cleaned = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", value)
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(cleaned, fmt).date().isoformat()
+        except ValueError:
+            continue
+    m = re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", value)
+    if m:
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+        except ValueError:
+            return None
+    return None
+
+
+def language_code(value: str | None) -> str | None:
+    """"en-US" -> "en"; nonsense -> None."""
+    if not value:
+        return None
+    code = value.strip().replace("_", "-").split("-")[0].lower()
+    return code if re.fullmatch(r"[a-z]{2,3}", code) else None

@@ -1,0 +1,225 @@
+"""Site rule files: TOML, loaded and validated into a `RuleSet`.
+
+    rules/default.toml          applies to every page
+    rules/<site>.toml           applies where [match] says, on top of the default
+
+A rule file (every section optional; unknown keys are errors):
+
+    [match]
+    domains = ["example.org"]            # subdomains included
+    paths = ["^/news/"]                  # regexes on the URL path; any may match
+    [remove]
+    selectors = [".share", "nav"]        # CSS, dropped before extraction
+    [content]
+    main = "article .body"               # where the article lives (first match)
+    title_suffix = " | Example News"     # cut from the end of the title
+    authors = ".byline .name"            # where the authors are, if the extractor misses them
+    published = "time.published"         # where the date is (datetime attribute or text)
+    [error]                              # signs that the page is an error stub
+    title = ['^Error\\b']                # regexes on <title>
+    text = ["The website encountered an unexpected error"]  # regexes on the text
+    selectors = [".error-page"]          # an element that only error pages have
+    [wall]                               # signs of a bot wall or challenge (verdict: blocked)
+    title = ["^Just a moment"]
+    text = ["Checking your browser"]
+
+A site rule's title or selector sign is decisive; text signs, and the default
+rule's signs, make a page a stub only when little article text is left.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from .errors import RuleError
+
+__all__ = ["Rule", "RuleSet", "DEFAULT_RULES_DIR", "load_rules", "check_rules"]
+
+DEFAULT_NAME = "default"
+DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+_SCHEMA: dict[str, dict[str, type]] = {
+    "match": {"domains": list, "paths": list},
+    "remove": {"selectors": list},
+    "content": {"main": str, "title_suffix": str, "authors": str, "published": str},
+    "error": {"title": list, "text": list, "selectors": list},
+    "wall": {"title": list, "text": list},
+    "about": {"description": str, "site": str},
+}
+_PROBE = LexborHTMLParser("<html><body><p>probe</p></body></html>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """One rule file, validated."""
+
+    name: str
+    path: str
+    domains: tuple[str, ...] = ()
+    paths: tuple[re.Pattern[str], ...] = ()
+    remove: tuple[str, ...] = ()
+    main: str | None = None
+    title_suffix: str | None = None
+    error_title: tuple[re.Pattern[str], ...] = ()
+    error_text: tuple[re.Pattern[str], ...] = ()
+    error_selectors: tuple[str, ...] = ()
+    wall_title: tuple[re.Pattern[str], ...] = ()
+    wall_text: tuple[re.Pattern[str], ...] = ()
+    authors: str | None = None
+    published: str | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == DEFAULT_NAME
+
+    def matches(self, url: str | None) -> bool:
+        if self.is_default:
+            return True
+        if not url:
+            return False
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        if self.domains and not any(host == d or host.endswith("." + d) for d in self.domains):
+            return False
+        if self.paths and not any(p.search(parts.path or "/") for p in self.paths):
+            return False
+        return bool(self.domains or self.paths)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...] = field(default_factory=tuple)
+
+    def for_url(self, url: str | None) -> list[Rule]:
+        """The default rule first, then every site rule that claims the URL."""
+        return [r for r in self.rules if r.matches(url)]
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+
+def _strings(path: str, key: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RuleError("must be a list of strings", path=path, key=key)
+    return value
+
+
+def _selector(path: str, key: str, selector: str) -> str:
+    if not selector.strip():
+        raise RuleError("empty CSS selector", path=path, key=key)
+    try:
+        _PROBE.css(selector)
+    except Exception as exc:  # selectolax raises ValueError or SelectolaxError
+        raise RuleError(f"bad CSS selector {selector!r}: {exc}", path=path, key=key) from None
+    return selector
+
+
+def _regex(path: str, key: str, pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.I)
+    except re.error as exc:
+        raise RuleError(f"bad regular expression {pattern!r}: {exc}", path=path, key=key) from None
+
+
+def parse_rule(data: dict[str, object], *, name: str, path: str) -> Rule:
+    for section, value in data.items():
+        if section not in _SCHEMA:
+            raise RuleError(f"unknown section [{section}] (known: {', '.join(_SCHEMA)})", path=path, key=section)
+        if not isinstance(value, dict):
+            raise RuleError("must be a table", path=path, key=section)
+        for key, item in value.items():
+            allowed = _SCHEMA[section]
+            if key not in allowed:
+                raise RuleError(f"unknown key (known in [{section}]: {', '.join(allowed)})", path=path, key=f"{section}.{key}")
+            if not isinstance(item, allowed[key]):
+                kind = "a list of strings" if allowed[key] is list else "a string"
+                raise RuleError(f"must be {kind}", path=path, key=f"{section}.{key}")
+
+    def get(section: str, key: str) -> list[str]:
+        value = data.get(section, {}).get(key, [])  # type: ignore[union-attr]
+        return _strings(path, f"{section}.{key}", value)
+
+    content = data.get("content", {})
+    assert isinstance(content, dict)
+    domains = [d.lower().strip().lstrip(".") for d in get("match", "domains")]
+    for d in domains:
+        if not d or "/" in d or " " in d:
+            raise RuleError(f"bad domain {d!r} (a host name such as 'example.org')", path=path, key="match.domains")
+    for key in ("main", "authors", "published"):
+        if content.get(key) is not None:
+            _selector(path, f"content.{key}", content[key])
+    main = content.get("main")
+    rule = Rule(
+        name=name,
+        path=path,
+        domains=tuple(domains),
+        paths=tuple(_regex(path, "match.paths", p) for p in get("match", "paths")),
+        remove=tuple(_selector(path, "remove.selectors", s) for s in get("remove", "selectors")),
+        main=main,
+        title_suffix=content.get("title_suffix"),
+        error_title=tuple(_regex(path, "error.title", p) for p in get("error", "title")),
+        error_text=tuple(_regex(path, "error.text", p) for p in get("error", "text")),
+        error_selectors=tuple(_selector(path, "error.selectors", s) for s in get("error", "selectors")),
+        wall_title=tuple(_regex(path, "wall.title", p) for p in get("wall", "title")),
+        wall_text=tuple(_regex(path, "wall.text", p) for p in get("wall", "text")),
+        authors=content.get("authors"),
+        published=content.get("published"),
+    )
+    if not rule.is_default and not (rule.domains or rule.paths):
+        raise RuleError("a site rule needs [match] domains or paths", path=path, key="match")
+    return rule
+
+
+def load_rule_file(path: Path) -> Rule:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RuleError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise RuleError("not UTF-8 text", path=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"not valid TOML: {exc}", path=str(path)) from None
+    return parse_rule(data, name=path.stem, path=str(path))
+
+
+def _files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise RuleError("no such rules folder", path=str(directory))
+    return sorted(directory.glob("*.toml"))
+
+
+def load_rules(directory: str | Path | None = None) -> RuleSet:
+    """Every rule file in `directory` (default: the project's `rules/`);
+    raises RuleError on the first invalid one."""
+    directory = Path(directory) if directory else DEFAULT_RULES_DIR
+    rules = [load_rule_file(p) for p in _files(directory)]
+    rules.sort(key=lambda r: (not r.is_default, r.name))
+    return RuleSet(tuple(rules))
+
+
+def check_rules(directory: str | Path | None = None) -> tuple[list[Rule], list[RuleError]]:
+    """Validate every file, collecting every error rather than stopping."""
+    directory = Path(directory) if directory else DEFAULT_RULES_DIR
+    good: list[Rule] = []
+    bad: list[RuleError] = []
+    for path in _files(directory):
+        try:
+            good.append(load_rule_file(path))
+        except RuleError as exc:
+            bad.append(exc)
+    return good, bad
+
+
+def iter_domains(rules: Iterable[Rule]) -> Iterator[str]:
+    for r in rules:
+        yield from r.domains

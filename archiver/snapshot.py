@@ -1,0 +1,135 @@
+"""HTML in, `Snapshot` out: decode -> prune (rules) -> extract -> normalize.
+
+`clean_page` is the one entry point the CLI, the archive and the benchmarks
+share. It never raises for a bad page: odd input becomes a status
+(`not_html`, `empty`, `error_stub`).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from .clean import SHORT_PAGE_WORDS, Pruned, prune_html
+from .config import CleanOptions
+from .extract import extract_article
+from .models import Snapshot
+from .normalize import clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
+from .payload import decode_html
+from .rules import Rule, RuleSet, load_rules
+
+__all__ = ["clean_page", "rules_for"]
+
+# Below this many words, a page with any error sign is an error stub.
+STUB_WORDS = SHORT_PAGE_WORDS
+
+
+@lru_cache(maxsize=8)
+def _ruleset(directory: str | None) -> RuleSet:
+    return load_rules(directory)
+
+
+def rules_for(url: str | None, options: CleanOptions) -> list[Rule]:
+    if not options.use_rules:
+        return []
+    return _ruleset(options.rules_dir).for_url(url)
+
+
+def _rule_metadata(html: str, rules: list[Rule]) -> tuple[str | None, str | None]:
+    """Authors and date from the selectors a site rule names, if any."""
+    wanted = [(r.authors, r.published) for r in rules if r.authors or r.published]
+    if not wanted:
+        return None, None
+    tree = LexborHTMLParser(html)
+    authors = published = None
+    for a_sel, d_sel in reversed(wanted):
+        if a_sel and authors is None:
+            nodes = tree.css(a_sel)
+            if nodes:
+                authors = "; ".join(" ".join(n.text(separator=" ").split()) for n in nodes)
+        if d_sel and published is None:
+            node = tree.css_first(d_sel)
+            if node is not None:
+                published = node.attributes.get("datetime") or node.attributes.get("content") or node.text()
+    return authors, published
+
+
+def _stub_reason(pruned: Pruned, words: int) -> tuple[str, str] | None:
+    decisive = [s for s in pruned.signs if s.decisive]
+    chosen = decisive[0] if decisive else (pruned.signs[0] if pruned.signs and words < STUB_WORDS else None)
+    if chosen is None:
+        return None
+    if chosen.where == "status":
+        return "error", f"HTTP status {chosen.pattern}"
+    return chosen.kind, f"{chosen.rule} rule: {chosen.where} matches {chosen.pattern!r}"
+
+
+def clean_page(
+    html: str | bytes,
+    url: str | None = None,
+    *,
+    options: CleanOptions | None = None,
+    status_code: int | None = None,
+    content_type: str | None = None,
+    timings: dict[str, float] | None = None,
+) -> Snapshot:
+    """Clean one page. `timings`, when given, collects seconds per stage."""
+    options = options or CleanOptions()
+    t0 = time.perf_counter()
+    if isinstance(html, bytes):
+        from .payload import charset_from_content_type
+
+        decoded = decode_html(html[: options.max_html_bytes], charset_from_content_type(content_type))
+        if decoded is None:
+            return Snapshot(url=url, status="not_html")
+        html = decoded
+    else:
+        html = html[: options.max_html_bytes]
+    if "\x00" in html:
+        html = html.replace("\x00", "")
+    rules = rules_for(url, options)
+    rule_names = tuple(r.name for r in rules)
+    pruned = prune_html(html, rules, status_code=status_code)
+    t1 = time.perf_counter()
+    extracted = extract_article(pruned.html, url=url, visible_words=pruned.visible_words, options=options,
+                                meta_html=pruned.meta_html)
+    t2 = time.perf_counter()
+    paragraphs = drop_repeats(normalize_text(extracted.text))
+    text = "\n\n".join(paragraphs)
+    words = len(text.split())
+    host = urlsplit(url).hostname if url else None
+    rule_authors, rule_date = _rule_metadata(pruned.meta_html or pruned.html, rules)
+    title = clean_title(pruned.title or extracted.title, suffixes=pruned.title_suffixes,
+                        sitename=extracted.sitename, host=host)
+    if title and extracted.title and len(extracted.title) < len(title) and title.startswith(extracted.title):
+        title = clean_title(extracted.title, suffixes=pruned.title_suffixes, sitename=extracted.sitename, host=host)
+    stub = _stub_reason(pruned, words)
+    status = "ok"
+    if stub is not None:
+        status = "error_stub"
+    elif words == 0:
+        status = "empty"
+    snapshot = Snapshot(
+        url=url,
+        status=status,
+        title=title,
+        authors=split_authors(rule_authors or extracted.author),
+        published=iso_date(rule_date) or iso_date(extracted.date),
+        language=language_code(pruned.lang) or language_code(extracted.language),
+        sitename=extracted.sitename,
+        canonical_url=extracted.url or url,
+        # An error page's words are not the article: keep them out of `text`.
+        text="" if stub is not None else text,
+        rules=rule_names,
+        error=stub[1] if stub else None,
+        error_kind=stub[0] if stub else None,
+    )
+    if timings is not None:
+        t3 = time.perf_counter()
+        timings["prune"] = timings.get("prune", 0.0) + (t1 - t0)
+        timings["extract"] = timings.get("extract", 0.0) + (t2 - t1)
+        timings["normalize"] = timings.get("normalize", 0.0) + (t3 - t2)
+    return snapshot
