@@ -89,10 +89,23 @@ def _mark_notes(body: LexborNode) -> None:
             a.replace_with(f"[{m.group(1)}]")
 
 
-def _apply_selector(tree: LexborHTMLParser, rule: Rule, selector: str, total_chars: int) -> SelectorReport:
-    report = SelectorReport(rule=rule.name, selector=selector)
+def _guard_and_remove(nodes: list[LexborNode], total_chars: int, report: SelectorReport) -> None:
+    """Remove `nodes` (in document order) but what the guard protects, and
+    nothing inside something already removed. Every decision is made before
+    any node is destroyed: a destroyed node's descendants must not be touched."""
     limit = GUARD_SHARE * max(total_chars, 1)
-    for node in tree.css(selector):
+    doomed: list[LexborNode] = []
+    doomed_ids: set[int] = set()
+    for node in nodes:
+        parent = node.parent
+        inside = False
+        while parent is not None:
+            if parent.mem_id in doomed_ids:
+                inside = True
+                break
+            parent = parent.parent
+        if inside:
+            continue
         if node.tag in PROTECTED_TAGS:
             report.guarded += 1
             continue
@@ -102,27 +115,53 @@ def _apply_selector(tree: LexborHTMLParser, rule: Rule, selector: str, total_cha
             continue
         if not report.preview and text:
             report.preview = text[:PREVIEW_CHARS]
+        doomed.append(node)
+        doomed_ids.add(node.mem_id)
+    for node in doomed:
         node.decompose()
-        report.removed += 1
-    return report
+    report.removed += len(doomed)
+
+
+def _apply_rule(tree: LexborHTMLParser, rule: Rule, total_chars: int, *, detailed: bool) -> list[SelectorReport]:
+    """Per selector when asked for detail; else one query for the whole rule."""
+    if not rule.remove:
+        return []
+    if detailed:
+        reports = []
+        for selector in rule.remove:
+            report = SelectorReport(rule=rule.name, selector=selector)
+            _guard_and_remove(tree.css(selector), total_chars, report)
+            reports.append(report)
+        return reports
+    report = SelectorReport(rule=rule.name, selector=rule.remove_group)
+    _guard_and_remove(tree.css(rule.remove_group), total_chars, report)
+    return [report]
 
 
 def _error_signs(tree: LexborHTMLParser, rules: list[Rule], title: str, text: str) -> list[ErrorSign]:
     signs: list[ErrorSign] = []
+    lowered = text.lower()
     for rule in rules:
         site = not rule.is_default
-        for pat in rule.error_title:
-            if title and pat.search(title):
-                signs.append(ErrorSign(rule.name, "error", "title", pat.pattern, decisive=site))
-        for pat in rule.wall_title:
-            if title and pat.search(title):
-                signs.append(ErrorSign(rule.name, "wall", "title", pat.pattern, decisive=site))
-        for pat in rule.error_text:
-            if pat.search(text):
-                signs.append(ErrorSign(rule.name, "error", "text", pat.pattern, decisive=False))
-        for pat in rule.wall_text:
-            if pat.search(text):
-                signs.append(ErrorSign(rule.name, "wall", "text", pat.pattern, decisive=False))
+        hints = rule.text_hints
+        checks = (
+            ("error", "title", title, rule.error_title, site),
+            ("wall", "title", title, rule.wall_title, site),
+            ("error", "text", text, rule.error_text, False),
+            ("wall", "text", text, rule.wall_text, False),
+        )
+        for kind, where, subject, patterns, decisive in checks:
+            if not subject:
+                continue
+            for pat in patterns:
+                # A case-insensitive regex over a long page is slow; the
+                # phrase every match must hold is one fast substring test.
+                hint = hints.get(pat.pattern) if where == "text" else None
+                if hint is not None and hint not in lowered:
+                    continue
+                if pat.search(subject):
+                    signs.append(ErrorSign(rule.name, kind, where, pat.pattern, decisive=decisive))
+                    break
         for sel in rule.error_selectors:
             if tree.css_first(sel) is not None:
                 signs.append(ErrorSign(rule.name, "error", "selector", sel, decisive=site))
@@ -147,13 +186,17 @@ def _drop_error_blocks(body: LexborNode, rules: list[Rule]) -> None:
                 break
 
 
-def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None) -> Pruned:
+def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, detailed: bool = False) -> Pruned:
     """Apply `rules` (default first, then site rules) to one page."""
     tree = LexborHTMLParser(html)
     root = tree.css_first("html")
     lang = None
     if root is not None:
         lang = (root.attributes.get("lang") or root.attributes.get("xml:lang") or "").strip() or None
+    if lang is None:
+        meta = tree.css_first("meta[http-equiv='content-language' i], meta[property='og:locale'], meta[name='language' i]")
+        if meta is not None:
+            lang = (meta.attributes.get("content") or "").strip() or None
     title_node = tree.css_first("title")
     title = _text(title_node) or None
     for node in tree.css(ALWAYS_DROP):
@@ -173,12 +216,15 @@ def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None) 
         if signs:
             _drop_error_blocks(body, rules)
     total_chars = len(body_text)
+    # Rule rot is judged on the page as served, before any rule removed
+    # anything (a site selector the default rule beat to it still works).
     for rule in rules:
-        for selector in rule.remove:
-            report = _apply_selector(tree, rule, selector, total_chars)
-            pruned.reports.append(report)
-            if not rule.is_default and report.removed == 0 and report.guarded == 0:
-                pruned.unmatched.append((rule.name, selector))
+        if not rule.is_default:
+            for selector in (*rule.remove, *((rule.main,) if rule.main else ())):
+                if tree.css_first(selector) is None:
+                    pruned.unmatched.append((rule.name, selector))
+    for rule in rules:
+        pruned.reports.extend(_apply_rule(tree, rule, total_chars, detailed=detailed))
         if rule.title_suffix:
             pruned.title_suffixes.append(rule.title_suffix)
 
@@ -186,16 +232,16 @@ def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None) 
     for rule in reversed(rules):  # the most specific rule's main wins
         if rule.main:
             main_node = tree.css_first(rule.main)
-            if main_node is None:
-                pruned.unmatched.append((rule.name, rule.main))
-            else:
+            if main_node is not None:
                 pruned.main_used = f"{rule.name}: {rule.main}"
                 break
     whole = tree.html or ""
     if main_node is not None:
         head = tree.head.html if tree.head is not None else "<head></head>"
         lang_attr = f' lang="{lang}"' if lang else ""
-        pruned.html = f"<html{lang_attr}>{head}<body>{main_node.html}</body></html>"
+        # Inside <article> the extractor takes the part whole (headings and
+        # note lists too); in a bare <div> it drops them.
+        pruned.html = f"<html{lang_attr}>{head}<body><article>{main_node.html}</article></body></html>"
         pruned.meta_html = whole
     else:
         pruned.html = whole

@@ -19,9 +19,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .archive import Archive
-from .config import DEFAULT_CONTACT, DEFAULT_HOST_DELAY, DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES, VERSION, FetchOptions, archive_dir
+from .config import (
+    DEFAULT_CONTACT,
+    DEFAULT_HOST_DELAY,
+    DEFAULT_MAX_BODY,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRIES,
+    VERSION,
+    CleanOptions,
+    FetchOptions,
+    archive_dir,
+)
 from .errors import ArchiverError, ConfigError
-from .models import Capture, Verdict
+from .fetch import fetch_page
+from .models import Capture, Snapshot, Verdict
+from .payload import read_source
+from .rules import check_rules, load_rules
+from .snapshot import clean_page, explain_page
 from .urls import check_url
 
 EXIT_FAILED = 1
@@ -221,13 +235,56 @@ def _not_yet(name: str, issue: int) -> None:
     raise NotYetAvailable(f"'archiver {name}' is not available yet (tracked in issue #{issue})")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("paths", nargs=-1)
-@click.option("--url")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
-def clean(paths: tuple[str, ...], url: str | None, fmt: str) -> None:
-    """Clean saved HTML to article text and metadata (no archive needed)."""
-    _not_yet("clean", 3)
+def _markdown(snap: Snapshot) -> str:
+    lines = []
+    if snap.title:
+        lines += [f"# {snap.title}", ""]
+    meta = [", ".join(snap.authors) if snap.authors else "", snap.published or "", snap.sitename or ""]
+    meta = [m for m in meta if m]
+    if meta:
+        lines += ["*" + " · ".join(meta) + "*", ""]
+    if snap.canonical_url:
+        lines += [f"<{snap.canonical_url}>", ""]
+    lines.append(snap.text)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--url", help="The page's URL: picks the site rules and resolves links.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--rules", "rules_dir", metavar="DIR", help="Rule files to use instead of the built-in rules/ folder.")
+def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | None) -> None:
+    """Clean saved HTML (.html, .html.gz, or - for stdin) to article text and
+    metadata. Needs no archive."""
+    options = CleanOptions(rules_dir=rules_dir)
+    if rules_dir:
+        load_rules(rules_dir)  # a bad rules folder is one clear error before any page
+    bad = 0
+    several = len(paths) > 1
+    for path in paths:
+        try:
+            data = read_source(path, options.max_html_bytes)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            click.echo(f"error: cannot read {path}: {reason}", err=True)
+            bad += 1
+            continue
+        snap = clean_page(data, url, options=options)
+        if fmt == "json":
+            click.echo(json.dumps(snap.to_json(path if several else None), ensure_ascii=False))
+            continue
+        if snap.status != "ok":
+            detail = f": {snap.error}" if snap.error else ""
+            click.echo(f"{path}: {snap.status}{detail}", err=True)
+        if several:
+            click.echo(f"==> {path} <==")
+        if fmt == "markdown":
+            click.echo(_markdown(snap), nl=False)
+        elif snap.text:
+            click.echo(snap.text)
+    if bad:
+        sys.exit(EXIT_USAGE)
 
 
 @cli.command()
@@ -325,16 +382,84 @@ def rules() -> None:
 
 @rules.command("check")
 @click.argument("directory", required=False)
-def rules_check(directory: str | None) -> None:
-    """Validate rule files."""
-    _not_yet("rules check", 3)
+@click.option("--json", "as_json", is_flag=True)
+def rules_check(directory: str | None, as_json: bool) -> None:
+    """Validate every rule file (unknown keys, bad selectors, bad regexes)."""
+    good, bad = check_rules(directory)
+    if as_json:
+        click.echo(json.dumps({"ok": [r.path for r in good],
+                               "errors": [{"path": e.path, "key": e.key, "message": str(e)} for e in bad]}))
+    else:
+        for r in good:
+            click.echo(f"ok    {r.path}")
+        for e in bad:
+            click.echo(f"error {e}", err=True)
+    if bad:
+        sys.exit(EXIT_USAGE)
 
 
 @rules.command("explain")
 @click.argument("path_or_url")
-def rules_explain(path_or_url: str) -> None:
-    """Show what the rules do to a page."""
-    _not_yet("rules explain", 3)
+@click.option("--url", help="The page's URL, when PATH_OR_URL is a saved file.")
+@click.option("--rules", "rules_dir", metavar="DIR", help="Rule files to use instead of the built-in rules/ folder.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_dir: str | None, as_json: bool) -> None:
+    """Show which rule files apply to a page, what each selector removed,
+    whether the page is an error stub and why, and which site selectors
+    matched nothing (rule rot). A URL is fetched (not archived)."""
+    options = CleanOptions(rules_dir=rules_dir)
+    status_code = None
+    if path_or_url.startswith(("http://", "https://")):
+        url = check_url(path_or_url)
+        page = fetch_page(url, FetchOptions(host_delay=0, retries=1), max_bytes=options.max_html_bytes)
+        data, status_code = page.body, page.status_code
+    else:
+        try:
+            data = read_source(path_or_url, options.max_html_bytes)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path_or_url}: {exc.strerror or exc}") from None
+    ex = explain_page(data, url, options=options, status_code=status_code)
+    removals = [{"rule": r.rule, "selector": r.selector, "removed": r.removed, "guarded": r.guarded,
+                 "preview": r.preview} for r in ex.pruned.reports if r.removed or r.guarded]
+    report = {
+        "url": url,
+        "rules": [r.path for r in ex.rules],
+        "main": ex.pruned.main_used,
+        "removed": removals,
+        "unmatched": [{"rule": r, "selector": sel} for r, sel in ex.pruned.unmatched],
+        "status": ex.snapshot.status,
+        "error": ex.snapshot.error,
+        "signs": [{"rule": s.rule, "kind": s.kind, "where": s.where, "pattern": s.pattern, "decisive": s.decisive}
+                  for s in ex.pruned.signs],
+        "title": ex.snapshot.title,
+        "word_count": ex.snapshot.word_count,
+    }
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    out = Console(highlight=False)
+    out.print(f"[bold]rule files[/]: {', '.join(report['rules']) or 'none'}")
+    if ex.pruned.main_used:
+        out.print(f"[bold]main content[/]: {ex.pruned.main_used}")
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("rule", "selector", "removed", "guarded", "first text removed"):
+        table.add_column(col, overflow="fold")
+    for r in removals:
+        table.add_row(r["rule"], r["selector"], str(r["removed"]), str(r["guarded"]), r["preview"])
+    out.print(table)
+    if any(r["guarded"] for r in removals):
+        out.print("[yellow]guard[/]: some matches were kept (page wrappers, or nodes with >30% of the text)")
+    for item in report["unmatched"] if ex.snapshot.status == "ok" else []:
+        out.print(f"[yellow]rule rot[/]: {item['rule']} selector {item['selector']!r} matched nothing on this page")
+    if ex.snapshot.status == "error_stub":
+        out.print(f"[red]error stub[/]: {ex.snapshot.error}")
+    else:
+        out.print(f"status: {ex.snapshot.status}; title: {ex.snapshot.title!r}; {ex.snapshot.word_count} words")
+    for sign in report["signs"]:
+        if ex.snapshot.status != "error_stub":
+            out.print(f"note: error sign ignored on a page with article text: {sign['rule']} {sign['where']} "
+                      f"matches {sign['pattern']!r}")
 
 
 def main() -> None:

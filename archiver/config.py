@@ -107,7 +107,7 @@ def archive_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else Path(DEFAULT_ARCHIVE_DIR)
 
 
-DEFAULT_FALLBACK_RATIO = 0.35
+DEFAULT_FALLBACK_RATIO = 0.15
 DEFAULT_MAX_HTML = 20 * 1024 * 1024
 
 
@@ -117,6 +117,7 @@ class CleanOptions:
 
     rules_dir: str | None = None  # None: the project's rules/ folder
     favor_precision: bool = True
+    fast: bool = True  # skip trafilatura's internal fallbacks (we have our own)
     include_tables: bool = True
     # Below this share of the page's visible words, try the readability fallback.
     fallback_ratio: float = DEFAULT_FALLBACK_RATIO

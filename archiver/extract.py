@@ -22,6 +22,9 @@ __all__ = ["Extracted", "extract_article"]
 
 log = logging.getLogger(__name__)
 
+# htmldate's extensive search scans every text node for date-like strings;
+# the markup-based search finds published dates where pages declare them.
+_DATE_PARAMS = {"extensive_search": False, "original_date": True}
 _BLOCKS = "p, h1, h2, h3, h4, h5, h6, li, blockquote, pre, td, th, dd, dt, figcaption"
 
 
@@ -70,6 +73,10 @@ def extract_article(html: str, *, url: str | None, visible_words: int, options: 
     doc = bare_extraction(
         html,
         url=url,
+        # trafilatura's own fallbacks (readability, jusText) on every page cost
+        # ~40% of its time; ours below runs only where trafilatura came up short.
+        fast=options.fast,
+        date_extraction_params=_DATE_PARAMS,
         favor_precision=options.favor_precision,
         include_comments=False,
         include_tables=options.include_tables,
@@ -81,7 +88,7 @@ def extract_article(html: str, *, url: str | None, visible_words: int, options: 
     meta = doc
     if meta_html is not None:
         try:
-            meta = extract_metadata(meta_html, default_url=url)
+            meta = extract_metadata(meta_html, default_url=url, date_config=_DATE_PARAMS)
         except Exception as exc:  # metadata is a bonus: never lose the text over it
             log.debug("metadata extraction failed: %s", exc)
             meta = None
@@ -100,7 +107,7 @@ def extract_article(html: str, *, url: str | None, visible_words: int, options: 
             got = _words(other)
             # Take readability's text when it found clearly more, but not the
             # whole page back (that would be the chrome we pruned for).
-            if got > max(kept * 1.5, kept + 20) and got <= 0.95 * visible_words:
+            if got > max(kept * 2, kept + 50) and got <= 0.95 * visible_words:
                 result.text = other
                 result.fallback = True
     return result

@@ -27,11 +27,12 @@ import httpx
 from protego import Protego
 
 from .config import SPOOL_IN_MEMORY, FetchOptions
+from .errors import FetchError
 from .models import Exchange, Fetched
 from .payload import read_payload
 from .urls import check_url, host_key
 
-__all__ = ["Fetcher", "fetch_urls", "utc_now"]
+__all__ = ["Fetcher", "Page", "fetch_page", "fetch_urls", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -437,3 +438,34 @@ def fetch_urls(
 
     asyncio.run(main())
 
+
+
+@dataclass
+class Page:
+    url: str
+    status_code: int
+    content_type: str
+    body: bytes  # decoded (content-coding undone), capped
+
+
+def fetch_page(url: str, options: FetchOptions | None = None, *, max_bytes: int) -> Page:
+    """Fetch one page for a look (not archived): redirects followed, robots.txt
+    obeyed. Raises FetchError when there is no page to look at."""
+    result: list[Fetched] = []
+
+    async def main() -> None:
+        async with Fetcher(options) as fetcher:
+            result.append(await fetcher.fetch(url))
+
+    asyncio.run(main())
+    fetched = result[0]
+    try:
+        if fetched.blocked:
+            raise FetchError(url, fetched.blocked)
+        final = fetched.final
+        if final is None or fetched.error:
+            raise FetchError(url, fetched.error or "no response")
+        return Page(url=final.url, status_code=final.status_code, content_type=final.content_type,
+                    body=read_payload(final, max_bytes))
+    finally:
+        fetched.close()

@@ -24,8 +24,10 @@ __all__ = [
     "language_code",
 ]
 
-PULL_QUOTE_MIN_WORDS = 8
+PULL_QUOTE_MIN_WORDS = 8  # a quote found inside another paragraph
+REPEAT_MIN_WORDS = 15  # a paragraph printed twice
 PULL_QUOTE_MAX_WORDS = 120
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*\s*(\[\d{1,3}\])?$")
 # Above this much text, skip the substring search (quadratic in the worst case).
 SUBSTRING_SEARCH_LIMIT = 400_000
 
@@ -72,10 +74,12 @@ def drop_repeats(paragraphs: list[str]) -> list[str]:
     keep: list[str] = []
     for para, key in zip(paragraphs, keys):
         words = key.count(" ") + 1 if key else 0
-        candidate = PULL_QUOTE_MIN_WORDS <= words and not _LIST_OR_CELL.search(para)
-        if candidate and key in seen:
-            continue  # an exact repeat of an earlier paragraph
-        if candidate and words <= PULL_QUOTE_MAX_WORDS and search and counts[key] == 1:
+        # Only prose can be a pull quote: a sentence, not a list item, table
+        # row or heading (those repeat in real articles: menus, schedules).
+        prose = words >= PULL_QUOTE_MIN_WORDS and not _LIST_OR_CELL.search(para) and bool(_SENTENCE_END.search(para))
+        if prose and key in seen and counts[key] == 2 and words >= REPEAT_MIN_WORDS:
+            continue  # the second printing of a paragraph printed twice
+        if prose and words <= PULL_QUOTE_MAX_WORDS and search and counts[key] == 1:
             # Inside a longer paragraph: it stands there in full already.
             if joined.count(f" {key} ") > 1:
                 continue

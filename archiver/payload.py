@@ -8,6 +8,7 @@ the size: a 100 KB gzip can inflate to gigabytes.
 from __future__ import annotations
 
 import codecs
+import io
 import re
 import zlib
 from typing import IO, NamedTuple
@@ -118,6 +119,13 @@ _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]{1,40})", re.I)
 
 
+_LATIN_SINGLE_BYTE = frozenset({
+    "cp1250", "cp1252", "cp1254", "cp1257", "latin-1", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-9",
+    "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "mac-roman", "mac-latin2", "cp850",
+    "cp437", "ascii",
+})
+
+
 def charset_from_content_type(content_type: str | None) -> str | None:
     m = _HEADER_CHARSET.search(content_type or "")
     return m.group(1) if m else None
@@ -180,7 +188,32 @@ def decode_html(data: bytes, declared: str | None = None) -> str | None:
 
         best = from_bytes(data[:65536]).best()
         if best is not None and best.encoding:
-            return data.decode(best.encoding, "replace")
+            codec = codecs.lookup(best.encoding).name
+            # Among the Latin single-byte code pages a guess is a coin toss;
+            # windows-1252 is what browsers fall back to. Trust the detector
+            # for scripts it can really tell apart (CJK, Cyrillic, Greek...).
+            if codec not in _LATIN_SINGLE_BYTE:
+                return data.decode(codec, "replace")
     except Exception:  # detection is best effort
         pass
     return data.decode("cp1252", "replace")
+
+
+def read_source(path: str, limit: int, *, stdin: IO[bytes] | None = None) -> bytes:
+    """The bytes of a saved page: a file, a .gz file (inflated, capped), or
+    "-" for stdin. Raises OSError (for the caller to report) when unreadable."""
+    if path == "-":
+        import sys
+
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        data = stream.read(limit + 1)
+        if data[:2] == b"\x1f\x8b":
+            return decode_stream(io.BytesIO(data), "gzip", limit).data
+        return data[:limit]
+    with open(path, "rb") as f:
+        if path.endswith(".gz"):
+            payload = decode_stream(f, "gzip", limit)
+            if not payload.complete and payload.problem and "broken" in payload.problem:
+                raise OSError(f"{path}: {payload.problem}")
+            return payload.data
+        return f.read(limit)

@@ -8,6 +8,7 @@ share. It never raises for a bad page: odd input becomes a status
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -18,10 +19,10 @@ from .config import CleanOptions
 from .extract import extract_article
 from .models import Snapshot
 from .normalize import clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
-from .payload import decode_html
+from .payload import charset_from_content_type, decode_html
 from .rules import Rule, RuleSet, load_rules
 
-__all__ = ["clean_page", "rules_for"]
+__all__ = ["clean_page", "explain_page", "Explanation", "rules_for"]
 
 # Below this many words, a page with any error sign is an error stub.
 STUB_WORDS = SHORT_PAGE_WORDS
@@ -80,8 +81,6 @@ def clean_page(
     options = options or CleanOptions()
     t0 = time.perf_counter()
     if isinstance(html, bytes):
-        from .payload import charset_from_content_type
-
         decoded = decode_html(html[: options.max_html_bytes], charset_from_content_type(content_type))
         if decoded is None:
             return Snapshot(url=url, status="not_html")
@@ -133,3 +132,25 @@ def clean_page(
         timings["extract"] = timings.get("extract", 0.0) + (t2 - t1)
         timings["normalize"] = timings.get("normalize", 0.0) + (t3 - t2)
     return snapshot
+
+
+@dataclass
+class Explanation:
+    """What the rules did to one page, for `archiver rules explain`."""
+
+    url: str | None
+    rules: list[Rule]
+    pruned: Pruned
+    snapshot: Snapshot
+
+
+def explain_page(html: str | bytes, url: str | None = None, *, options: CleanOptions | None = None,
+                 status_code: int | None = None) -> Explanation:
+    options = options or CleanOptions()
+    if isinstance(html, bytes):
+        decoded = decode_html(html[: options.max_html_bytes])
+        html = decoded if decoded is not None else ""
+    rules = rules_for(url, options)
+    pruned = prune_html(html, rules, status_code=status_code, detailed=True)
+    snapshot = clean_page(html, url, options=options, status_code=status_code)
+    return Explanation(url=url, rules=rules, pruned=pruned, snapshot=snapshot)

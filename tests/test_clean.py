@@ -1,0 +1,237 @@
+"""Cleaning pages to article text: the seed's problems on our own fixtures."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+import archiver
+from archiver import CleanOptions
+
+FIX = Path(__file__).parent / "fixtures" / "clean"
+sys_path = str(FIX)
+import sys  # noqa: E402
+
+sys.path.insert(0, sys_path)
+import make_fixtures as F  # noqa: E402
+
+HRIC = "https://www.hrichina.org/en/lanterns-and-ledgers"
+ELSEWHERE = "https://news.example.org/2011/lanterns"
+CHROME = ["Skip to", "Explore Topics", "Local History", "Monasteries", "Share on Twitter", "Donate", "Copyright",
+          "About Us", "Error", "unexpected error"]
+
+
+def page(name: str) -> bytes:
+    return (FIX / name).read_bytes()
+
+
+@pytest.mark.parametrize("fixture", ["article_semantic.html", "article_legacy.html"])
+@pytest.mark.parametrize("url", [HRIC, ELSEWHERE])
+def test_seed_shaped_article_is_clean(fixture, url):
+    snap = archiver.clean(page(fixture), url)
+    assert snap.status == "ok"
+    text = snap.text
+    for chrome in CHROME:
+        assert chrome not in text, chrome
+    # every paragraph once; the pull quotes printed twice appear once
+    for para, _ in F.PARAS:
+        assert text.count(para) == 1, para[:40]
+    for _, quote in F.PULL_QUOTES:
+        assert text.count(quote) == 1
+    # footnote markers explicit, back-links gone, notes kept
+    for n in range(1, 5):
+        assert f"[{n}]" in text
+    assert "^" not in text
+    for note in F.NOTES:
+        assert note in text
+    assert "Notes" in snap.paragraphs
+    for heading in F.HEADINGS.values():
+        assert heading in snap.paragraphs
+    # metadata
+    assert snap.title == F.TITLE
+    assert snap.published == F.DATE_ISO
+    assert snap.language == "en"
+    assert len(snap.authors) == 2 and snap.authors[1] == "Tomas Reyes"
+    assert snap.authors[0].replace(".", "") == "Maria K Olsen"
+
+
+def test_site_rule_gives_exact_metadata():
+    snap = archiver.clean(page("article_semantic.html"), HRIC)
+    assert snap.rules == ("default", "hrichina.org")
+    assert snap.authors == tuple(F.AUTHORS)
+    assert snap.sitename == "Human Rights in China"
+    assert snap.canonical_url == "https://www.hrichina.org/en/lanterns-and-ledgers"
+
+
+def test_paragraphs_stay_paragraphs():
+    snap = archiver.clean(page("article_semantic.html"), HRIC)
+    assert "\n\n" in snap.text and "\n\n\n" not in snap.text
+    assert snap.paragraphs[0] == F.PARAS[0][0] + "[1]"
+
+
+@pytest.mark.parametrize("url", [HRIC, ELSEWHERE])
+def test_error_page_served_as_200_is_a_stub(url):
+    snap = archiver.clean(page("error_stub.html"), url)
+    assert snap.status == "error_stub"
+    assert snap.text == "" and snap.word_count == 0
+    assert snap.error and "title" in snap.error
+    assert snap.error_kind == "error"
+
+
+def stub_page(title: str, body: str) -> str:
+    nav = "<nav><a href='/'>Home</a> <a href='/news'>News</a> <a href='/about'>About</a></nav>"
+    return f"<html><head><title>{title}</title></head><body>{nav}<main>{body}</main></body></html>"
+
+
+@pytest.mark.parametrize("title,body,kind", [
+    ("Site", "<h1>Error</h1><p>The website encountered an unexpected error. Please try again later.</p>", "error"),
+    ("Database Error", "<h1>Error establishing a database connection</h1>", "error"),
+    ("WordPress", "<p>There has been a critical error on this website.</p>", "error"),
+    ("502 Bad Gateway", "<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center>", "error"),
+    ("404 Not Found", "<h1>Not Found</h1><p>The requested URL /a/b.html was not found on this server.</p>", "error"),
+    ("Runtime Error", "<h1>Server Error in '/' Application.</h1><h2>Runtime Error</h2>", "error"),
+    ("Oops", "<h2>Sorry, the page you are looking for could not be found.</h2><p>Try the search.</p>", "error"),
+    ("Page not found – Example News", "<p>Nothing here.</p>", "error"),
+    ("Just a moment...", "<p>Checking your browser before accessing example.org.</p>", "wall"),
+    ("Example", "<noscript>x</noscript><p>Please enable JavaScript and cookies to continue</p>", "wall"),
+    ("Access Denied", "<p>You don't have permission to access this page.</p>", "wall"),
+])
+def test_default_rules_spot_error_stubs(title, body, kind):
+    snap = archiver.clean(stub_page(title, body), "https://example.org/a")
+    assert snap.status == "error_stub", snap
+    assert snap.error_kind == kind
+    assert snap.text == ""
+
+
+LONG = " ".join(f"This is sentence number {i} of a long and careful article about archives." for i in range(60))
+
+
+def test_error_block_inside_a_long_article_is_dropped_not_the_article():
+    html = stub_page("A long article", f"<article><h1>A long article</h1><p>{LONG}</p>"
+                     "<div class='block'>The website encountered an unexpected error. Please try again later.</div>"
+                     f"<p>{LONG.replace('sentence', 'line')}</p></article>")
+    snap = archiver.clean(html, "https://example.org/a")
+    assert snap.status == "ok"
+    assert "unexpected error" not in snap.text
+    assert "sentence number 59" in snap.text and "line number 59" in snap.text
+
+
+def test_article_about_an_error_message_is_kept():
+    quoting = ("When WordPress cannot reach MySQL it prints “Error establishing a database connection” and stops; "
+               "in our survey this was the most common failure of small news sites in the region.")
+    html = stub_page("Why small sites go dark", f"<article><h1>Why small sites go dark</h1><p>{LONG}</p><p>{quoting}</p></article>")
+    snap = archiver.clean(html, "https://example.org/a")
+    assert snap.status == "ok"
+    assert quoting in snap.text
+
+
+def test_http_error_status_makes_a_stub():
+    from archiver.snapshot import clean_page
+    snap = clean_page(stub_page("Fine title", f"<article><p>{LONG}</p></article>"), "https://example.org/", status_code=500)
+    assert snap.status == "error_stub" and "500" in snap.error
+
+
+def test_default_chrome_families_are_removed():
+    chrome = {
+        "skip": "<a class='skip-link' href='#main'>Skip to main content</a>",
+        "nav": "<nav><a href='/'>Homepage link</a><a href='/x'>Sections menu</a></nav>",
+        "crumbs": "<ol class='breadcrumb'><li>Home</li><li>World</li><li>Breadcrumb trail</li></ol>",
+        "share": "<div class='share-buttons'><a>Share this on Facebook</a><a>Tweet this</a></div>",
+        "cookie": "<div id='cookie-banner'>We use cookies to improve your experience. Accept all cookies</div>",
+        "newsletter": "<form class='newsletter-signup'>Sign up for our daily newsletter <input></form>",
+        "tags": "<div class='post-tags'><a>tagalpha</a> <a>tagbeta</a> <a>taggamma</a></div>",
+        "related": "<div class='related-posts'><h3>You might also like</h3><a>Another story entirely</a></div>",
+        "comments": "<div id='respond'><h3>Leave a Reply</h3><form class='comment-form'>Your email address will not be published</form></div>",
+        "footer": "<footer>Copyright 2024 Example Media Group</footer>",
+    }
+    article = f"<article><h1>Headline here</h1><p>{LONG}</p>{chrome['share']}{chrome['tags']}{chrome['related']}</article>"
+    html = (f"<html><head><title>Headline here</title></head><body>{chrome['skip']}{chrome['cookie']}<header>{chrome['nav']}</header>"
+            f"{chrome['crumbs']}<main>{article}{chrome['newsletter']}{chrome['comments']}</main>{chrome['footer']}</body></html>")
+    snap = archiver.clean(html, "https://example.org/news/1")
+    assert snap.status == "ok" and "sentence number 42" in snap.text
+    for needle in ("Skip to", "Homepage link", "Breadcrumb trail", "Share this", "cookies", "daily newsletter",
+                   "tagalpha", "You might also like", "Leave a Reply", "Copyright 2024"):
+        assert needle not in snap.text, needle
+
+
+def test_guard_keeps_a_page_a_broad_selector_would_wipe_out(tmp_path):
+    (tmp_path / "default.toml").write_text('[remove]\nselectors = ["div.wrapper", "form", ".no-sidebars"]\n')
+    html = (f"<html><body class='no-sidebars'><form><div class='wrapper'><article><p>{LONG}</p></article>"
+            "</div></form></body></html>")
+    snap = archiver.clean(html, None, options=CleanOptions(rules_dir=str(tmp_path)))
+    assert snap.status == "ok" and "sentence number 59" in snap.text
+    from archiver.snapshot import explain_page
+    ex = explain_page(html, None, options=CleanOptions(rules_dir=str(tmp_path)))
+    guarded = {r.selector: r.guarded for r in ex.pruned.reports}
+    assert guarded["div.wrapper"] == 1 and guarded["form"] == 1 and guarded[".no-sidebars"] == 1
+
+
+def test_rule_rot_is_reported(tmp_path):
+    (tmp_path / "default.toml").write_text("")
+    (tmp_path / "example.org.toml").write_text(
+        '[match]\ndomains = ["example.org"]\n[remove]\nselectors = [".gone-widget", "nav"]\n[content]\nmain = ".old-body"\n')
+    from archiver.snapshot import explain_page
+    ex = explain_page(f"<html><body><nav>menu</nav><article><p>{LONG}</p></article></body></html>",
+                      "https://www.example.org/a", options=CleanOptions(rules_dir=str(tmp_path)))
+    assert ex.pruned.unmatched == [("example.org", ".gone-widget"), ("example.org", ".old-body")]
+    assert ex.snapshot.status == "ok"
+
+
+# -- encodings and odd input ------------------------------------------------
+
+
+ARTICLE = f"<html><head><title>Café culture</title></head><body><article><h1>Café culture</h1><p>Le café, déjà crème. {LONG}</p></article></body></html>"
+
+
+@pytest.mark.parametrize("data", [
+    ARTICLE.replace("<head>", "<head><meta charset='windows-1252'>").encode("cp1252"),
+    ARTICLE.replace("<head>", "<head><meta http-equiv='Content-Type' content='text/html; charset=iso-8859-1'>").encode("latin-1"),
+    ARTICLE.encode("utf-8"),
+    codecs.BOM_UTF8 + ARTICLE.encode("utf-8"),
+    ARTICLE.encode("utf-16"),  # with BOM
+    ARTICLE.encode("utf-16-le"),  # without
+    ARTICLE.encode("cp1252"),  # undeclared legacy bytes
+])
+def test_encodings_decode_to_the_same_text(data):
+    snap = archiver.clean(data, "https://example.org/a")
+    assert snap.status == "ok"
+    assert "Le café, déjà crème." in snap.text
+    assert snap.title == "Café culture"
+
+
+def test_garbage_and_binary_do_not_crash():
+    rnd = random.Random(7)
+    garbage = bytes(rnd.randrange(256) for _ in range(20000))
+    assert archiver.clean(garbage).status in ("not_html", "empty")
+    assert archiver.clean(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj").status == "not_html"
+    assert archiver.clean(b"\x89PNG\r\n\x1a\n\x00\x00").status == "not_html"
+    assert archiver.clean(os.urandom(3000).replace(b"\x00", b"")).status in ("not_html", "empty", "ok")
+
+
+@pytest.mark.parametrize("html", ["", "<html></html>", "<p>hi", "just some words", "<html><body></body></html>",
+                                  "<!-- only a comment -->", "<html><head><title>Only a title</title></head></html>"])
+def test_nearly_empty_pages(html):
+    snap = archiver.clean(html)
+    assert snap.status in ("empty", "ok")
+    if snap.status == "empty":
+        assert snap.text == ""
+
+
+def test_deeply_nested_page():
+    depth = 5000
+    html = "<html><body>" + "<div>" * depth + f"<p>{LONG}</p>" + "</div>" * depth + "</body></html>"
+    snap = archiver.clean(html)
+    assert snap.status in ("ok", "empty")  # must not crash or recurse to death
+
+
+def test_five_megabyte_page():
+    para = f"<p>{LONG}</p>\n"
+    paras = [para.replace("careful", f"careful (part {i})") for i in range(5_000_000 // len(para) + 1)]
+    html = "<html><head><title>Big</title></head><body><article>" + "".join(paras) + "</article></body></html>"
+    assert len(html) > 5_000_000
+    snap = archiver.clean(html)
+    assert snap.status == "ok" and snap.word_count > 100_000
