@@ -11,20 +11,21 @@ time (the single writer).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from selectolax.lexbor import LexborHTMLParser
-
-from .config import FetchOptions, WarcOptions, archive_dir
+from .config import CleanOptions, FetchOptions, WarcOptions, archive_dir
 from .errors import StoreError
 from .fetch import fetch_urls, utc_now
-from .models import Capture, Exchange, Fetched, Verdict
+from .models import Capture, Exchange, Fetched, Snapshot, Verdict
 from .payload import looks_like_html, read_payload
-from .store import Catalog
+from .snapshot import clean_page
+from .store import Catalog, write_json_atomic
 from .urls import check_url
 from .warc import RecordLocation, WarcWriter, recover_open_files
 
@@ -33,9 +34,9 @@ __all__ = ["Archive"]
 log = logging.getLogger(__name__)
 
 WARC_DIR = "warc"
+TEXTS_DIR = "texts"
 CATALOG = "catalog.sqlite"
-TITLE_SNIFF_BYTES = 512 * 1024
-_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+SNAPSHOT_FORMAT = "archiver-snapshot-1"
 
 
 def _timestamp(when: datetime) -> str:
@@ -44,33 +45,6 @@ def _timestamp(when: datetime) -> str:
 
 def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _charset(ex: Exchange, head: bytes) -> str:
-    ctype = ex.header("content-type") or ""
-    m = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", ctype, re.I)
-    if m:
-        return m.group(1)
-    m2 = _CHARSET.search(head[:4096])
-    return m2.group(1).decode("ascii") if m2 else "utf-8"
-
-
-_HEAD_END = re.compile(rb"</head\s*>", re.I)
-
-
-def _sniff_title(ex: Exchange, head: bytes) -> str | None:
-    end = _HEAD_END.search(head)
-    if end:
-        head = head[: end.end()]  # the title lives in the head: parse no more
-    try:
-        text = head.decode(_charset(ex, head), "replace")
-    except LookupError:
-        text = head.decode("utf-8", "replace")
-    node = LexborHTMLParser(text).css_first("title")
-    if node is None:
-        return None
-    title = " ".join(node.text().split())
-    return title or None
 
 
 class Archive:
@@ -82,6 +56,7 @@ class Archive:
         *,
         fetch_options: FetchOptions | None = None,
         warc_options: WarcOptions | None = None,
+        clean_options: CleanOptions | None = None,
         clock: Callable[[], datetime] = utc_now,
         make_id: Callable[[], str] | None = None,
     ) -> None:
@@ -90,6 +65,7 @@ class Archive:
             raise StoreError(f"{self.path} exists and is not a folder")
         self.fetch_options = fetch_options or FetchOptions()
         self.warc_options = warc_options or WarcOptions()
+        self.clean_options = clean_options or CleanOptions()
         self._clock = clock
         self._make_id = make_id
 
@@ -142,7 +118,7 @@ class Archive:
             catalog.close()
         return [c for c in results if c is not None]
 
-    # -- one fetched URL -> WARC records + catalog rows ---------------------
+    # -- one fetched URL -> WARC records + snapshot + catalog rows ----------
 
     def _write(self, ex: Exchange, writer: WarcWriter, catalog: Catalog) -> RecordLocation:
         original = None
@@ -163,17 +139,21 @@ class Archive:
         return loc
 
     def _record(self, fetched: Fetched, writer: WarcWriter, catalog: Catalog) -> Capture:
+        # Clean before taking the catalog's write lock: it is the slow part.
+        judged = self._judge(fetched)
         with catalog.transaction():
             for ex in fetched.robots:
                 self._write(ex, writer, catalog)
             final_loc = None
             for ex in fetched.exchanges:
                 final_loc = self._write(ex, writer, catalog)
-            capture = self._judge(fetched, final_loc)
+            capture = self._store(judged, fetched, final_loc, writer, catalog)
             catalog.add_capture(capture, record_id=final_loc.record_id if final_loc else None)
+            # The WARC is durable before the catalog commits that it exists.
+            writer.flush()
         return capture
 
-    def _judge(self, fetched: Fetched, loc: RecordLocation | None) -> Capture:
+    def _judge(self, fetched: Fetched) -> _Judged:
         final = fetched.final
         when = final.started if final else (fetched.started or self._clock())
         base = dict(
@@ -182,21 +162,100 @@ class Archive:
             status_code=final.status_code if final else None,
             timestamp=_timestamp(when),
             captured_at=_iso(when),
-            warc_file=f"{WARC_DIR}/{loc.warc_file}" if loc else None,
             content_type=(final.content_type or None) if final else None,
         )
         if fetched.blocked:
-            return Capture(verdict=Verdict.BLOCKED, reason=fetched.blocked, **base)
+            return _Judged(Capture(verdict=Verdict.BLOCKED, reason=fetched.blocked, **base))
         if fetched.error or final is None:
-            return Capture(verdict=Verdict.FAILED, reason=fetched.error or "no response", **base)
+            return _Judged(Capture(verdict=Verdict.FAILED, reason=fetched.error or "no response", **base))
         if final.status_code >= 400:
-            return Capture(verdict=Verdict.HTTP_ERROR, reason=f"HTTP {final.status_code} {final.reason}".strip(), **base)
+            return _Judged(Capture(verdict=Verdict.HTTP_ERROR, reason=f"HTTP {final.status_code} {final.reason}".strip(), **base))
         if not 200 <= final.status_code < 300:
-            return Capture(verdict=Verdict.HTTP_ERROR, reason=f"HTTP {final.status_code} without a usable Location", **base)
-        head = read_payload(final, TITLE_SNIFF_BYTES)
+            return _Judged(Capture(verdict=Verdict.HTTP_ERROR, reason=f"HTTP {final.status_code} without a usable Location", **base))
         reason = "body cut at the size cap" if final.truncated else None
-        if not looks_like_html(final.header("content-type"), head):
-            return Capture(verdict=Verdict.NOT_HTML, reason=reason, **base)
-        verdict = Verdict.UNCHANGED if loc is not None and loc.record_type == "revisit" else Verdict.NEW
-        return Capture(verdict=verdict, title=_sniff_title(final, head), reason=reason, **base)
+        # Sniff from the first bytes: a 30 MB PDF is never read into memory.
+        if not looks_like_html(final.header("content-type"), read_payload(final, 1024)):
+            return _Judged(Capture(verdict=Verdict.NOT_HTML, reason=reason, **base))
+        body = read_payload(final, self.clean_options.max_html_bytes)
+        snap = clean_page(body, final.url, options=self.clean_options, status_code=final.status_code,
+                          content_type=final.header("content-type"))
+        if snap.status == "not_html":
+            return _Judged(Capture(verdict=Verdict.NOT_HTML, reason=reason, **base))
+        common = dict(title=snap.title, rule_rot=snap.rule_rot, **base)
+        if snap.status == "error_stub":
+            verdict = Verdict.BLOCKED if snap.error_kind == "wall" else Verdict.SOFT_ERROR
+            return _Judged(Capture(verdict=verdict, reason=snap.error, word_count=0, **common))
+        if snap.status == "empty":
+            return _Judged(Capture(verdict=Verdict.SOFT_ERROR, reason="no article text found", word_count=0, **common))
+        sha = hashlib.sha256(snap.text.encode("utf-8")).hexdigest()
+        capture = Capture(verdict=Verdict.NEW, reason=reason, word_count=snap.word_count, text_sha256=sha, **common)
+        return _Judged(capture, snap)
 
+    def _store(self, judged: _Judged, fetched: Fetched, loc: RecordLocation | None, writer: WarcWriter,
+               catalog: Catalog) -> Capture:
+        """Decide new/changed/unchanged against the last good text, write the
+        text's JSON file (once per distinct text), and the metadata record."""
+        capture, snap = judged.capture, judged.snapshot
+        if snap is not None and capture.text_sha256:
+            sha = capture.text_sha256
+            current = catalog.current_sha(capture.url)
+            verdict = Verdict.NEW if current is None else (Verdict.UNCHANGED if current == sha else Verdict.CHANGED)
+            path = catalog.text_path(sha)
+            if path is None:
+                path = f"{TEXTS_DIR}/{sha[:2]}/{sha}.json"
+                write_json_atomic(self.path / path, _snapshot_json(snap, capture, sha, loc))
+                catalog.add_text(sha, path, title=snap.title, word_count=snap.word_count, url=capture.url,
+                                 timestamp=capture.timestamp)
+            if verdict is Verdict.UNCHANGED:
+                catalog.touch_current(capture.url, capture.timestamp)
+            else:
+                catalog.set_current(capture.url, sha256=sha, timestamp=capture.timestamp, title=snap.title,
+                                    text=snap.text)
+            capture = replace(capture, verdict=verdict, snapshot_file=path)
+        warc_file = f"{WARC_DIR}/{loc.warc_file}" if loc else None
+        meta = writer.write_metadata(capture.url, _metadata_fields(capture, loc), when=_parse_iso(capture.captured_at),
+                                     concurrent_to=loc.record_id if loc else None)
+        return replace(capture, warc_file=warc_file or f"{WARC_DIR}/{meta.warc_file}")
+
+
+@dataclass
+class _Judged:
+    capture: Capture
+    snapshot: Snapshot | None = None
+
+
+def _parse_iso(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _snapshot_json(snap: Snapshot, capture: Capture, sha: str, loc: RecordLocation | None) -> dict[str, object]:
+    data = snap.to_json()
+    data.pop("error", None)
+    data.pop("status", None)
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "text_sha256": sha,
+        **data,
+        "first_captured": {"url": capture.url, "timestamp": capture.timestamp, "captured_at": capture.captured_at},
+        "warc": None if loc is None else {"file": f"{WARC_DIR}/{loc.warc_file}", "offset": loc.offset,
+                                          "length": loc.length, "record_id": loc.record_id, "type": loc.record_type},
+    }
+
+
+def _metadata_fields(capture: Capture, loc: RecordLocation | None) -> dict[str, object]:
+    return {
+        "url": capture.url,
+        "verdict": capture.verdict.value,
+        "timestamp": capture.timestamp,
+        "captured-at": capture.captured_at,
+        "status-code": capture.status_code,
+        "final-url": capture.final_url,
+        "content-type": capture.content_type,
+        "title": capture.title,
+        "word-count": capture.word_count,
+        "text-sha256": capture.text_sha256,
+        "snapshot": capture.snapshot_file,
+        "reason": capture.reason,
+        "rule-rot": json.dumps(list(capture.rule_rot)) if capture.rule_rot else None,
+        "record-id": loc.record_id if loc else None,
+    }

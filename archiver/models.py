@@ -103,6 +103,9 @@ class Capture:
     warc_file: str | None = None
     content_type: str | None = None
     reason: str | None = None
+    text_sha256: str | None = None  # of the clean text, for new/changed/unchanged
+    snapshot_file: str | None = None  # the JSON file holding that text, relative to the archive
+    rule_rot: tuple[str, ...] = ()  # "rule: selector" that matched nothing on this page
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +119,21 @@ class Capture:
             "warc_file": self.warc_file,
             "content_type": self.content_type,
             "reason": self.reason,
+            "text_sha256": self.text_sha256,
+        }
+
+    def history_json(self) -> dict[str, Any]:
+        """The fields `archiver history --json` lists (DESIGN.md)."""
+        return {
+            "timestamp": self.timestamp,
+            "captured_at": self.captured_at,
+            "status_code": self.status_code,
+            "verdict": self.verdict.value,
+            "title": self.title,
+            "word_count": self.word_count,
+            "text_sha256": self.text_sha256,
+            "reason": self.reason,
+            "final_url": self.final_url,
         }
 
 
@@ -135,6 +153,7 @@ class Snapshot:
     rules: tuple[str, ...] = ()
     error: str | None = None  # why it is an error stub
     error_kind: str | None = None  # "error" | "wall" (bot wall / challenge)
+    rule_rot: tuple[str, ...] = ()  # "rule: selector" of site rules that matched nothing here
 
     @property
     def word_count(self) -> int:

@@ -125,6 +125,7 @@ def clean_page(
         rules=rule_names,
         error=stub[1] if stub else None,
         error_kind=stub[0] if stub else None,
+        rule_rot=tuple(f"{rule}: {sel}" for rule, sel in pruned.unmatched) if stub is None else (),
     )
     if timings is not None:
         t3 = time.perf_counter()

@@ -9,9 +9,12 @@ forward on open.
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
-from collections.abc import Iterator
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from .errors import StoreError
 from .models import Capture, Verdict
@@ -58,6 +61,27 @@ MIGRATIONS: list[str] = [
         record_id TEXT                      -- the final response/revisit record
     );
     CREATE INDEX captures_url_time ON captures(url, timestamp);
+    """,
+    """
+    ALTER TABLE captures ADD COLUMN text_sha256 TEXT;
+    ALTER TABLE captures ADD COLUMN snapshot_file TEXT;
+    ALTER TABLE captures ADD COLUMN rule_rot TEXT;          -- JSON list
+    CREATE TABLE texts (
+        sha256 TEXT PRIMARY KEY,
+        path TEXT NOT NULL,                                   -- relative to the archive folder
+        title TEXT,
+        word_count INTEGER,
+        first_url TEXT,
+        first_timestamp TEXT
+    );
+    CREATE TABLE current (
+        url TEXT PRIMARY KEY,
+        text_sha256 TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        title TEXT
+    );
+    CREATE VIRTUAL TABLE search USING fts5(url UNINDEXED, timestamp UNINDEXED, title, text,
+                                           tokenize = 'unicode61 remove_diacritics 2');
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -136,20 +160,97 @@ class Catalog:
     def add_capture(self, capture: Capture, *, record_id: str | None) -> None:
         self.db.execute(
             "INSERT INTO captures (url, final_url, timestamp, captured_at, status_code, verdict, reason, title,"
-            " word_count, content_type, warc_file, record_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " word_count, content_type, warc_file, record_id, text_sha256, snapshot_file, rule_rot)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (capture.url, capture.final_url, capture.timestamp, capture.captured_at, capture.status_code,
              capture.verdict.value, capture.reason, capture.title, capture.word_count, capture.content_type,
-             capture.warc_file, record_id),
+             capture.warc_file, record_id, capture.text_sha256, capture.snapshot_file,
+             json.dumps(list(capture.rule_rot)) if capture.rule_rot else None),
         )
 
-    def captures(self, url: str) -> Iterator[Capture]:
-        for row in self.db.execute("SELECT * FROM captures WHERE url = ? ORDER BY timestamp, id", (url,)):
-            yield Capture(
-                url=row["url"], final_url=row["final_url"], status_code=row["status_code"],
-                verdict=Verdict(row["verdict"]), timestamp=row["timestamp"], captured_at=row["captured_at"],
-                title=row["title"], word_count=row["word_count"], warc_file=row["warc_file"],
-                content_type=row["content_type"], reason=row["reason"],
-            )
+    @staticmethod
+    def _capture(row: sqlite3.Row) -> Capture:
+        return Capture(
+            url=row["url"], final_url=row["final_url"], status_code=row["status_code"],
+            verdict=Verdict(row["verdict"]), timestamp=row["timestamp"], captured_at=row["captured_at"],
+            title=row["title"], word_count=row["word_count"], warc_file=row["warc_file"],
+            content_type=row["content_type"], reason=row["reason"], text_sha256=row["text_sha256"],
+            snapshot_file=row["snapshot_file"], rule_rot=tuple(json.loads(row["rule_rot"] or "[]")),
+        )
+
+    def captures(self, url: str) -> list[Capture]:
+        """Every capture of `url`, oldest first."""
+        rows = self.db.execute("SELECT * FROM captures WHERE url = ? ORDER BY timestamp, id", (url,))
+        return [self._capture(r) for r in rows]
+
+    def find_captures(self, url: str, prefix: str) -> list[Capture]:
+        """Captures of `url` whose timestamp starts with `prefix`."""
+        if not prefix.isdigit() or len(prefix) > 14:
+            raise StoreError(f"bad timestamp {prefix!r}: use up to 14 digits, e.g. 20261128223800")
+        rows = self.db.execute(
+            "SELECT * FROM captures WHERE url = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp, id",
+            (url, prefix, prefix + "~"),
+        )
+        return [self._capture(r) for r in rows]
+
+    def good_captures(self, url: str, *, up_to: str | None = None) -> list[Capture]:
+        """Captures with a clean text (new, changed, unchanged), oldest first."""
+        sql = "SELECT * FROM captures WHERE url = ? AND text_sha256 IS NOT NULL"
+        args: list[object] = [url]
+        if up_to is not None:
+            sql += " AND timestamp <= ?"
+            args.append(up_to)
+        rows = self.db.execute(sql + " ORDER BY timestamp, id", args)
+        return [self._capture(r) for r in rows]
+
+    def known_urls(self, like: str) -> list[str]:
+        rows = self.db.execute("SELECT DISTINCT url FROM captures WHERE url LIKE ? LIMIT 5", (like,))
+        return [r[0] for r in rows]
+
+    # -- texts, current snapshot, search ------------------------------------
+
+    def text_path(self, sha256: str) -> str | None:
+        row = self.db.execute("SELECT path FROM texts WHERE sha256 = ?", (sha256,)).fetchone()
+        return row[0] if row else None
+
+    def add_text(self, sha256: str, path: str, *, title: str | None, word_count: int, url: str, timestamp: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO texts (sha256, path, title, word_count, first_url, first_timestamp)"
+            " VALUES (?,?,?,?,?,?)", (sha256, path, title, word_count, url, timestamp),
+        )
+
+    def current_sha(self, url: str) -> str | None:
+        row = self.db.execute("SELECT text_sha256 FROM current WHERE url = ?", (url,)).fetchone()
+        return row[0] if row else None
+
+    def set_current(self, url: str, *, sha256: str, timestamp: str, title: str | None, text: str) -> None:
+        """The URL's current text (what `show` and `search` see)."""
+        self.db.execute(
+            "INSERT INTO current (url, text_sha256, timestamp, title) VALUES (?,?,?,?)"
+            " ON CONFLICT(url) DO UPDATE SET text_sha256 = excluded.text_sha256,"
+            " timestamp = excluded.timestamp, title = excluded.title",
+            (url, sha256, timestamp, title),
+        )
+        self.db.execute("DELETE FROM search WHERE url = ?", (url,))
+        self.db.execute("INSERT INTO search (url, timestamp, title, text) VALUES (?,?,?,?)",
+                        (url, timestamp, title or "", text))
+
+    def touch_current(self, url: str, timestamp: str) -> None:
+        self.db.execute("UPDATE current SET timestamp = ? WHERE url = ?", (timestamp, url))
+
+    def search(self, query: str, limit: int) -> list[dict[str, object]]:
+        """Ranked full-text search over current snapshots, with snippets."""
+        terms = [t for t in query.split() if t.strip('"')]
+        if not terms:
+            raise StoreError("empty search query")
+        # Every word quoted: user input is words, not FTS5 syntax.
+        match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        rows = self.db.execute(
+            "SELECT url, timestamp, title, snippet(search, 3, '[', ']', '…', 12) AS snippet"
+            " FROM search WHERE search MATCH ? ORDER BY bm25(search, 0.0, 0.0, 5.0, 1.0) LIMIT ?",
+            (match, limit),
+        )
+        return [dict(r) for r in rows]
 
     def transaction(self) -> _Transaction:
         return _Transaction(self.db)
@@ -179,3 +280,33 @@ def _statements(script: str) -> list[str]:
     if buf:
         parts.append("\n".join(buf))
     return parts
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write, fsync, rename: a reader sees the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read snapshot file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: not a snapshot file")
+    return data

@@ -31,7 +31,15 @@ from .config import VERSION, WarcOptions
 from .errors import WarcError
 from .models import Exchange
 
-__all__ = ["RecordLocation", "WarcWriter", "recover_open_files", "iter_complete_records", "OPEN_SUFFIX"]
+__all__ = [
+    "OPEN_SUFFIX",
+    "RecordLocation",
+    "WarcWriter",
+    "decode_fields",
+    "encode_fields",
+    "iter_complete_records",
+    "recover_open_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +250,53 @@ class WarcWriter:
             warc_date=date,
             record_type=record_type,
         )
+
+    def write_metadata(self, url: str, fields: dict[str, object], *, when: datetime,
+                       concurrent_to: str | None = None) -> RecordLocation:
+        """A `metadata` record describing one capture (its verdict and what
+        cleaning made of it), so the catalog can be rebuilt from WARCs alone."""
+        self._ensure_open()
+        assert self._writer is not None and self._name is not None
+        body = encode_fields(fields)
+        headers = {"WARC-Record-ID": self._make_id(), "WARC-Date": datetime_to_iso_date(when, use_micros=True)}
+        if concurrent_to:
+            headers["WARC-Concurrent-To"] = concurrent_to
+        record = self._writer.create_warc_record(
+            url, "metadata", payload=io.BytesIO(body), length=len(body),
+            warc_content_type="application/warc-fields", warc_headers_dict=headers,
+        )
+        offset, length = self._write(record)
+        return RecordLocation(warc_file=self._name, offset=offset, length=length, record_id=headers["WARC-Record-ID"],
+                              warc_date=headers["WARC-Date"], record_type="metadata")
+
+    def flush(self) -> None:
+        """Make what was written durable (before the catalog says it exists)."""
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+
+METADATA_PREFIX = "archiver-"
+
+
+def encode_fields(fields: dict[str, object]) -> bytes:
+    """application/warc-fields: one `name: value` line each, values on one line."""
+    lines = []
+    for name, value in fields.items():
+        if value is None or value == "":
+            continue
+        text = " ".join(str(value).split())
+        lines.append(f"{METADATA_PREFIX}{name}: {text}\r\n")
+    return "".join(lines).encode("utf-8")
+
+
+def decode_fields(body: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in body.decode("utf-8", "replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.startswith(METADATA_PREFIX):
+            out[name[len(METADATA_PREFIX):]] = value.strip()
+    return out
 
 
 def iter_complete_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, object]]:

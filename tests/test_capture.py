@@ -252,7 +252,7 @@ def test_changed_page_is_stored_again(fresh_site, tmp_path, fast_options):
     capture(tmp_path, [url], fast_options)
     fresh_site.state.pages["/page/a"] = article("Two")
     [c] = capture(tmp_path, [url], fast_options)
-    assert c.verdict is Verdict.NEW and c.title == "Two"
+    assert c.verdict is Verdict.CHANGED and c.title == "Two"
     recs = responses_for(tmp_path / "arch", url)
     assert [r.type for r in recs] == ["response", "response"]
     # Set-Cookie twice, in order, exactly as sent

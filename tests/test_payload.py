@@ -9,7 +9,7 @@ import zlib
 
 from siteserver import BOMB_PLAIN
 
-from archiver import Archive, Verdict
+from archiver import Archive, CleanOptions, Verdict
 from archiver.payload import decode_stream, looks_like_html
 
 
@@ -29,14 +29,16 @@ def test_gzip_bomb_inflates_only_to_the_cap(site):
 
 def test_bomb_capture_stays_small_and_is_archived_whole(site, tmp_path, fast_options):
     assert site.state.bomb  # built before measuring
+    cap = 2 * 1024 * 1024
     tracemalloc.start()
     try:
-        [c] = Archive(tmp_path / "a", fetch_options=fast_options).capture([site.url("/bomb.html")])
+        archive = Archive(tmp_path / "a", fetch_options=fast_options, clean_options=CleanOptions(max_html_bytes=cap))
+        [c] = archive.capture([site.url("/bomb.html")])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert c.verdict is Verdict.NEW and c.status_code == 200
-    assert peak < 16 * 1024 * 1024
+    assert peak < 8 * cap  # 200 MB of zeros were never inflated
+    assert c.status_code == 200 and c.verdict is Verdict.SOFT_ERROR and c.reason == "no article text found"
 
 
 def test_decode_identity_deflate_raw_deflate_and_broken():

@@ -47,7 +47,10 @@ def test_killed_writer_leaves_a_readable_file(site, tmp_path):
     warcio_check(path)
     recs = read_file(path)
     assert recs[0].type == "warcinfo"
-    assert [r.type for r in recs[1:]] == ["request", "response", "request", "response"]
+    # two exchanges (robots.txt and whichever page finished first) and that
+    # page's metadata record; the third write died half-way and is gone
+    types = [r.type for r in recs[1:]]
+    assert sorted(types) == ["metadata", "request", "request", "response", "response"]
     # and the archive carries on: a new capture works and leaves no .open file
     from archiver import Archive, FetchOptions
     Archive(arch, fetch_options=FetchOptions(host_delay=0)).capture([site.url("/http10.html")])
