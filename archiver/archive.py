@@ -20,16 +20,18 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import CleanOptions, FetchOptions, WarcOptions, archive_dir
-from .errors import StoreError
+from .diff import Diff, diff_snapshots
+from .errors import SnapshotNotFound, StoreError
 from .fetch import fetch_urls, utc_now
 from .models import Capture, Exchange, Fetched, Snapshot, Verdict
 from .payload import looks_like_html, read_payload
 from .snapshot import clean_page
-from .store import Catalog, write_json_atomic
+from .reindex import ReindexReport, index_warc_file, rebuild_catalog
+from .store import Catalog, read_json, write_json_atomic
 from .urls import check_url
 from .warc import RecordLocation, WarcWriter, recover_open_files
 
-__all__ = ["Archive"]
+__all__ = ["Archive", "Shown"]
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ class Archive:
         for i, u in enumerate(checked):
             slots.setdefault(u, []).append(i)
         catalog = self.catalog()
-        recover_open_files(self.warc_dir)
+        self._recover(catalog)
         opts = self.fetch_options
         info = {
             "operator": opts.contact,
@@ -117,6 +119,108 @@ class Archive:
             writer.close()
             catalog.close()
         return [c for c in results if c is not None]
+
+    def _recover(self, catalog: Catalog) -> None:
+        """Finish what a killed process left: cut its WARC file back to the
+        last whole record, then list in the catalog what that file holds."""
+        for name in recover_open_files(self.warc_dir):
+            with catalog.transaction():
+                index_warc_file(catalog, self.path, self.warc_dir / name)
+
+    # -- reading the archive ----------------------------------------------
+
+    def history(self, url: str) -> list[Capture]:
+        """Every capture of `url`, oldest first."""
+        with self._reader() as catalog:
+            captures = catalog.captures(url)
+            if not captures:
+                raise self._not_found(catalog, url)
+            return captures
+
+    def resolve(self, url: str, timestamp: str) -> Capture:
+        """The one capture of `url` whose timestamp starts with `timestamp`."""
+        with self._reader() as catalog:
+            return self._resolve(catalog, url, timestamp)
+
+    def _resolve(self, catalog: Catalog, url: str, timestamp: str) -> Capture:
+        found = catalog.find_captures(url, timestamp)
+        if not found:
+            if not catalog.captures(url):
+                raise self._not_found(catalog, url)
+            raise SnapshotNotFound(f"no capture of {url} at {timestamp}")
+        if len({c.timestamp for c in found}) > 1:
+            shown = ", ".join(c.timestamp for c in found[:5]) + (" …" if len(found) > 5 else "")
+            raise StoreError(f"timestamp {timestamp} is ambiguous for {url}: {shown}")
+        return found[-1]
+
+    def show(self, url: str, at: str | None = None) -> Shown:
+        """The current snapshot of `url`, or the one in force at `at`: the
+        last good text at or before that capture (an error never replaces it)."""
+        with self._reader() as catalog:
+            asked = self._resolve(catalog, url, at) if at else None
+            good = catalog.good_captures(url, up_to=asked.timestamp if asked else None)
+            if not good:
+                if not catalog.captures(url):
+                    raise self._not_found(catalog, url)
+                raise SnapshotNotFound(f"no good capture of {url}" + (f" at or before {at}" if at else "")
+                                       + ": only errors so far (see 'archiver history')")
+            shown = good[-1]
+            assert shown.snapshot_file is not None
+            return Shown(capture=shown, asked=asked or shown, data=read_json(self.path / shown.snapshot_file))
+
+    def diff(self, url: str, a: str | None = None, b: str | None = None) -> Diff:
+        """What changed between two snapshots of `url`: by default the last two
+        distinct good texts; `a`/`b` pick captures by timestamp prefix."""
+        with self._reader() as catalog:
+            good = catalog.good_captures(url)
+            if not good:
+                raise self._not_found(catalog, url) if not catalog.captures(url) else SnapshotNotFound(
+                    f"no good capture of {url} to compare")
+            if b:
+                newer = self._good_at(catalog, url, b)
+            else:
+                newer = good[-1]
+            if a:
+                older = self._good_at(catalog, url, a)
+            else:
+                before = [c for c in good if c.timestamp <= newer.timestamp and c.text_sha256 != newer.text_sha256]
+                if not before:
+                    raise SnapshotNotFound(f"{url} has one distinct text so far: nothing to compare")
+                older = before[-1]
+            assert older.snapshot_file and newer.snapshot_file
+            return diff_snapshots(read_json(self.path / older.snapshot_file), read_json(self.path / newer.snapshot_file),
+                                  older=older, newer=newer)
+
+    def _good_at(self, catalog: Catalog, url: str, timestamp: str) -> Capture:
+        asked = self._resolve(catalog, url, timestamp)
+        good = catalog.good_captures(url, up_to=asked.timestamp)
+        if not good:
+            raise SnapshotNotFound(f"no good capture of {url} at or before {asked.timestamp}")
+        return good[-1]
+
+    def search(self, query: str, limit: int = 20) -> list[dict[str, object]]:
+        if limit < 1:
+            raise StoreError("limit must be at least 1")
+        with self._reader() as catalog:
+            return catalog.search(query, limit)
+
+    def reindex(self) -> ReindexReport:
+        """Rebuild the catalog from the WARC and snapshot files."""
+        if not self.warc_dir.is_dir():
+            raise StoreError(f"{self.path} holds no WARC files to index")
+        recover_open_files(self.warc_dir)
+        return rebuild_catalog(self.path, CATALOG)
+
+    def _reader(self) -> Catalog:
+        if not (self.path / CATALOG).exists():
+            raise StoreError(f"no archive at {self.path} (capture something first, or pass --archive)")
+        return Catalog(self.path / CATALOG)
+
+    @staticmethod
+    def _not_found(catalog: Catalog, url: str) -> SnapshotNotFound:
+        near = catalog.similar_url(url)
+        hint = f" (did you mean {near}?)" if near else ""
+        return SnapshotNotFound(f"{url} is not in the archive{hint}")
 
     # -- one fetched URL -> WARC records + snapshot + catalog rows ----------
 
@@ -147,8 +251,8 @@ class Archive:
             final_loc = None
             for ex in fetched.exchanges:
                 final_loc = self._write(ex, writer, catalog)
-            capture = self._store(judged, fetched, final_loc, writer, catalog)
-            catalog.add_capture(capture, record_id=final_loc.record_id if final_loc else None)
+            capture, meta_id = self._store(judged, fetched, final_loc, writer, catalog)
+            catalog.add_capture(capture, record_id=final_loc.record_id if final_loc else None, meta_record_id=meta_id)
             # The WARC is durable before the catalog commits that it exists.
             writer.flush()
         return capture
@@ -192,7 +296,7 @@ class Archive:
         return _Judged(capture, snap)
 
     def _store(self, judged: _Judged, fetched: Fetched, loc: RecordLocation | None, writer: WarcWriter,
-               catalog: Catalog) -> Capture:
+               catalog: Catalog) -> tuple[Capture, str]:
         """Decide new/changed/unchanged against the last good text, write the
         text's JSON file (once per distinct text), and the metadata record."""
         capture, snap = judged.capture, judged.snapshot
@@ -215,7 +319,14 @@ class Archive:
         warc_file = f"{WARC_DIR}/{loc.warc_file}" if loc else None
         meta = writer.write_metadata(capture.url, _metadata_fields(capture, loc), when=_parse_iso(capture.captured_at),
                                      concurrent_to=loc.record_id if loc else None)
-        return replace(capture, warc_file=warc_file or f"{WARC_DIR}/{meta.warc_file}")
+        return replace(capture, warc_file=warc_file or f"{WARC_DIR}/{meta.warc_file}"), meta.record_id
+
+
+@dataclass
+class Shown:
+    capture: Capture  # the capture whose text this is
+    asked: Capture  # the capture asked for (an error capture shows the text before it)
+    data: dict[str, object]  # the snapshot file
 
 
 @dataclass

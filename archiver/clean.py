@@ -46,6 +46,7 @@ class ErrorSign:
     where: str  # "title" | "text" | "selector" | "status"
     pattern: str
     decisive: bool  # a site rule's title match, or an HTTP error status
+    matched: str = ""  # the text that matched
 
 
 @dataclass
@@ -159,12 +160,15 @@ def _error_signs(tree: LexborHTMLParser, rules: list[Rule], title: str, text: st
                 hint = hints.get(pat.pattern) if where == "text" else None
                 if hint is not None and hint not in lowered:
                     continue
-                if pat.search(subject):
-                    signs.append(ErrorSign(rule.name, kind, where, pat.pattern, decisive=decisive))
+                m = pat.search(subject)
+                if m:
+                    shown = subject if where == "title" else m.group(0)
+                    signs.append(ErrorSign(rule.name, kind, where, pat.pattern, decisive=decisive,
+                                           matched=" ".join(shown.split())[:120]))
                     break
         for sel in rule.error_selectors:
             if tree.css_first(sel) is not None:
-                signs.append(ErrorSign(rule.name, "error", "selector", sel, decisive=site))
+                signs.append(ErrorSign(rule.name, "error", "selector", sel, decisive=site, matched=sel))
     return signs
 
 
@@ -208,7 +212,7 @@ def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, 
 
     signs = _error_signs(tree, rules, title or "", body_text)
     if status_code is not None and status_code >= 400:
-        signs.append(ErrorSign("http", "error", "status", str(status_code), decisive=True))
+        signs.append(ErrorSign("http", "error", "status", str(status_code), decisive=True, matched=str(status_code)))
     pruned.signs = signs
 
     if body is not None:

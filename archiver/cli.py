@@ -30,6 +30,7 @@ from .config import (
     FetchOptions,
     archive_dir,
 )
+from .diff import render_html, render_unified, render_words
 from .errors import ArchiverError, ConfigError
 from .fetch import fetch_page
 from .models import Capture, Snapshot, Verdict
@@ -289,38 +290,105 @@ def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | No
 
 @cli.command()
 @click.argument("url")
-@click.option("--json", "as_json", is_flag=True)
-def history(url: str, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, oldest first.")
+@click.pass_context
+def history(ctx: click.Context, url: str, as_json: bool) -> None:
     """Every capture of a URL, oldest first."""
-    _not_yet("history", 4)
+    captures = Archive(ctx.obj["archive"]).history(url)
+    if as_json:
+        click.echo(json.dumps([c.history_json() for c in captures], ensure_ascii=False))
+        return
+    table = Table(show_edge=False, pad_edge=False, title=url, title_justify="left")
+    for col in ("timestamp", "verdict", "status", "words", "title or reason"):
+        table.add_column(col, overflow="fold")
+    for c in captures:
+        style = VERDICT_STYLE.get(c.verdict, "")
+        mark = "* " if c.verdict in (Verdict.NEW, Verdict.CHANGED) else "  "
+        table.add_row(c.timestamp, f"[{style}]{mark}{c.verdict.value}[/]", str(c.status_code or "-"),
+                      "-" if c.word_count is None else str(c.word_count), c.title or c.reason or "")
+    Console().print(table)
 
 
 @cli.command()
 @click.argument("url")
-@click.option("--at", "at", metavar="TIMESTAMP")
+@click.option("--at", "at", metavar="TIMESTAMP", help="A capture's 14-digit timestamp, or any unique prefix.")
 @click.option("--json", "as_json", is_flag=True)
-def show(url: str, at: str | None, as_json: bool) -> None:
-    """A snapshot's text and metadata."""
-    _not_yet("show", 4)
+@click.pass_context
+def show(ctx: click.Context, url: str, at: str | None, as_json: bool) -> None:
+    """A snapshot's text and metadata: the current one, or as of TIMESTAMP."""
+    shown = Archive(ctx.obj["archive"]).show(url, at)
+    if shown.asked is not shown.capture and shown.asked.timestamp != shown.capture.timestamp:
+        click.echo(f"note: the capture at {shown.asked.timestamp} was {shown.asked.verdict.value}"
+                   f" ({shown.asked.reason or 'no text'}); showing the text from {shown.capture.timestamp}", err=True)
+    data = dict(shown.data)
+    if as_json:
+        data.update({"timestamp": shown.capture.timestamp, "captured_at": shown.capture.captured_at})
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    head = [str(data.get("title") or url)]
+    byline = [", ".join(data.get("authors") or []), str(data.get("published") or ""), str(data.get("sitename") or "")]
+    byline = [b for b in byline if b]
+    if byline:
+        head.append(" · ".join(byline))
+    head.append(f"{url} @ {shown.capture.timestamp}")
+    click.echo("\n".join(head) + "\n\n" + str(data.get("text") or ""))
 
 
 @cli.command()
 @click.argument("url")
-@click.option("--from", "from_ts", metavar="TIMESTAMP")
-@click.option("--to", "to_ts", metavar="TIMESTAMP")
-@click.option("--format", "fmt", type=click.Choice(["unified", "words", "json", "html"]), default="unified")
-def diff(url: str, from_ts: str | None, to_ts: str | None, fmt: str) -> None:
+@click.option("--from", "from_ts", metavar="TIMESTAMP", help="The older capture (default: the text before the newest).")
+@click.option("--to", "to_ts", metavar="TIMESTAMP", help="The newer capture (default: the newest good one).")
+@click.option("--format", "fmt", type=click.Choice(["unified", "words", "json", "html"]), default="unified", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (handy with --format html).")
+@click.pass_context
+def diff(ctx: click.Context, url: str, from_ts: str | None, to_ts: str | None, fmt: str, output: str | None) -> None:
     """What changed between two snapshots of a URL."""
-    _not_yet("diff", 4)
+    d = Archive(ctx.obj["archive"]).diff(url, from_ts, to_ts)
+    color = fmt == "words" and output is None and sys.stdout.isatty()
+    rendered = {
+        "unified": lambda: render_unified(d),
+        "words": lambda: render_words(d, color=color),
+        "json": lambda: json.dumps(d.to_json(), ensure_ascii=False) + "\n",
+        "html": lambda: render_html(d),
+    }[fmt]()
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(rendered)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {output}: {exc.strerror}") from None
+        click.echo(f"written to {output}", err=True)
+    else:
+        click.echo(rendered, nl=False)
 
 
 @cli.command()
 @click.argument("query")
-@click.option("--limit", type=int, default=20)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def search(query: str, limit: int, as_json: bool) -> None:
-    """Full-text search over current snapshots."""
-    _not_yet("search", 4)
+@click.pass_context
+def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
+    """Full-text search over the current snapshots (article text and titles)."""
+    hits = Archive(ctx.obj["archive"]).search(query, limit)
+    if as_json:
+        click.echo(json.dumps(hits, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no match", err=True)
+        return
+    out = Console(highlight=False)
+    for h in hits:
+        out.print(f"[bold]{h['title'] or h['url']}[/]  {h['url']} @ {h['timestamp']}")
+        out.print(f"  {h['snippet']}", markup=False)
+
+
+@cli.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the catalog from the WARC and snapshot files."""
+    report = Archive(ctx.obj["archive"]).reindex()
+    click.echo(f"indexed {report.captures} captures, {report.records} records and {report.texts} texts"
+               f" from {report.warc_files} WARC files")
 
 
 @cli.group(cls=ArchiverGroup)

@@ -59,13 +59,19 @@ def _rule_metadata(html: str, rules: list[Rule]) -> tuple[str | None, str | None
 
 
 def _stub_reason(pruned: Pruned, words: int) -> tuple[str, str] | None:
+    """(kind, reason) when the page is an error stub or a bot wall."""
     decisive = [s for s in pruned.signs if s.decisive]
-    chosen = decisive[0] if decisive else (pruned.signs[0] if pruned.signs and words < STUB_WORDS else None)
-    if chosen is None:
+    if decisive:
+        chosen = decisive[0]
+    elif pruned.signs and words < STUB_WORDS:
+        # The page's own words say more than its title does.
+        chosen = sorted(pruned.signs, key=lambda s: s.where != "text")[0]
+    else:
         return None
     if chosen.where == "status":
         return "error", f"HTTP status {chosen.pattern}"
-    return chosen.kind, f"{chosen.rule} rule: {chosen.where} matches {chosen.pattern!r}"
+    what = "bot wall" if chosen.kind == "wall" else "error page"
+    return chosen.kind, f'{what} ({chosen.rule} rule): {chosen.where} "{chosen.matched}"'
 
 
 def clean_page(

@@ -66,6 +66,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE captures ADD COLUMN text_sha256 TEXT;
     ALTER TABLE captures ADD COLUMN snapshot_file TEXT;
     ALTER TABLE captures ADD COLUMN rule_rot TEXT;          -- JSON list
+    ALTER TABLE captures ADD COLUMN meta_record_id TEXT;    -- the capture's WARC metadata record
+    CREATE UNIQUE INDEX captures_meta ON captures(meta_record_id);
     CREATE TABLE texts (
         sha256 TEXT PRIMARY KEY,
         path TEXT NOT NULL,                                   -- relative to the archive folder
@@ -157,16 +159,18 @@ class Catalog:
 
     # -- captures -----------------------------------------------------------
 
-    def add_capture(self, capture: Capture, *, record_id: str | None) -> None:
-        self.db.execute(
-            "INSERT INTO captures (url, final_url, timestamp, captured_at, status_code, verdict, reason, title,"
-            " word_count, content_type, warc_file, record_id, text_sha256, snapshot_file, rule_rot)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    def add_capture(self, capture: Capture, *, record_id: str | None, meta_record_id: str | None = None) -> bool:
+        """Add a capture row; False when its metadata record is already listed."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO captures (url, final_url, timestamp, captured_at, status_code, verdict, reason,"
+            " title, word_count, content_type, warc_file, record_id, text_sha256, snapshot_file, rule_rot,"
+            " meta_record_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (capture.url, capture.final_url, capture.timestamp, capture.captured_at, capture.status_code,
              capture.verdict.value, capture.reason, capture.title, capture.word_count, capture.content_type,
              capture.warc_file, record_id, capture.text_sha256, capture.snapshot_file,
-             json.dumps(list(capture.rule_rot)) if capture.rule_rot else None),
+             json.dumps(list(capture.rule_rot)) if capture.rule_rot else None, meta_record_id),
         )
+        return cur.rowcount == 1
 
     @staticmethod
     def _capture(row: sqlite3.Row) -> Capture:
@@ -203,9 +207,17 @@ class Catalog:
         rows = self.db.execute(sql + " ORDER BY timestamp, id", args)
         return [self._capture(r) for r in rows]
 
-    def known_urls(self, like: str) -> list[str]:
-        rows = self.db.execute("SELECT DISTINCT url FROM captures WHERE url LIKE ? LIMIT 5", (like,))
-        return [r[0] for r in rows]
+    def similar_url(self, url: str) -> str | None:
+        """The archived URL most like `url` on the same host, for "did you mean"."""
+        import difflib
+        from urllib.parse import urlsplit
+
+        host = urlsplit(url).netloc
+        if not host:
+            return None
+        rows = self.db.execute("SELECT DISTINCT url FROM captures WHERE url LIKE ? LIMIT 2000", (f"%{host}%",))
+        near = difflib.get_close_matches(url, [r[0] for r in rows], n=1, cutoff=0.6)
+        return near[0] if near else None
 
     # -- texts, current snapshot, search ------------------------------------
 
@@ -236,7 +248,11 @@ class Catalog:
                         (url, timestamp, title or "", text))
 
     def touch_current(self, url: str, timestamp: str) -> None:
-        self.db.execute("UPDATE current SET timestamp = ? WHERE url = ?", (timestamp, url))
+        self.db.execute("UPDATE current SET timestamp = max(timestamp, ?) WHERE url = ?", (timestamp, url))
+
+    def current_timestamp(self, url: str) -> str | None:
+        row = self.db.execute("SELECT timestamp FROM current WHERE url = ?", (url,)).fetchone()
+        return row[0] if row else None
 
     def search(self, query: str, limit: int) -> list[dict[str, object]]:
         """Ranked full-text search over current snapshots, with snippets."""

@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
@@ -299,20 +298,28 @@ def decode_fields(body: bytes) -> dict[str, str]:
     return out
 
 
-def iter_complete_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, object]]:
-    """(offset, length, record) for each record that reads to its end; stops
-    quietly at the first broken or cut-off one."""
+SMALL_RECORD_TYPES = frozenset({"metadata", "warcinfo", "resource"})
+MAX_SMALL_RECORD = 1024 * 1024
+
+
+def iter_complete_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, Any, bytes | None]]:
+    """(offset, length, record, body) for each record that reads to its end;
+    stops quietly at the first broken or cut-off one. `body` is the content
+    of small record types (metadata, warcinfo), None for the rest."""
     with open(path, "rb") as f:
         it = ArchiveIterator(f, check_digests=False)
         try:
             for record in it:
-                record.content_stream().read()  # read to the end: proves it is whole
+                body = None
+                if record.rec_type in SMALL_RECORD_TYPES:
+                    body = record.content_stream().read(MAX_SMALL_RECORD)
+                # read to the end: proves the record is whole
+                while record.content_stream().read(65536):
+                    pass
                 offset = it.get_record_offset()
                 it.read_to_end(record)
-                yield offset, it.get_record_length(), record
-        except (ArchiveLoadFailed, EOFError, OSError, ValueError) as exc:
-            log.warning("%s: stops being readable after the last complete record (%s)", path, exc)
-        except Exception as exc:  # zlib.error and friends from a cut gzip member
+                yield offset, it.get_record_length(), record, body
+        except Exception as exc:  # ArchiveLoadFailed, zlib.error, EOFError...: a cut or broken tail
             log.warning("%s: stops being readable after the last complete record (%s)", path, exc)
 
 
@@ -330,7 +337,7 @@ def recover_open_files(directory: str | os.PathLike[str]) -> list[str]:
             except BlockingIOError:
                 continue  # a live writer holds it
             end = 0
-            for offset, length, _record in iter_complete_records(path):
+            for offset, length, _record, _body in iter_complete_records(path):
                 end = offset + length
             if end == 0:
                 path.unlink()  # not even a whole warcinfo record: nothing to keep

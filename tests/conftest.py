@@ -31,3 +31,29 @@ def fresh_site():
 def fast_options():
     """No politeness delay and quick retries: the tests' own server can take it."""
     return FetchOptions(host_delay=0.0, backoff=0.01, read_timeout=2.0, connect_timeout=2.0, total_timeout=20.0)
+
+
+class FakeClock:
+    """Injectable "now": advances a microsecond per call (so names stay unique)
+    and jumps when a test says time has passed."""
+
+    def __init__(self, start=None):
+        from datetime import datetime
+
+        self.now = start or datetime(2026, 3, 1, 12, 0, 0)
+
+    def __call__(self):
+        from datetime import timedelta
+
+        self.now += timedelta(microseconds=1)
+        return self.now
+
+    def advance(self, **kw):
+        from datetime import timedelta
+
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()

@@ -1,0 +1,227 @@
+"""What changed between two snapshots: paragraphs first, then words.
+
+Paragraphs are aligned with difflib; a changed paragraph paired with its new
+version gets a word-level diff. Unchanged paragraphs far from an edit are
+left out, as `diff -u` leaves out far lines. Captured text is data, never
+markup: the HTML rendering escapes every character of it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .models import Capture
+
+__all__ = ["Diff", "Change", "diff_snapshots", "word_diff", "render_unified", "render_words", "render_html"]
+
+META_FIELDS = ("title", "authors", "published", "language", "sitename", "canonical_url")
+_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+
+
+def word_diff(old: str, new: str) -> list[tuple[str, str]]:
+    """[(op, text)] with op in equal/delete/insert; spacing kept."""
+    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
+    out: list[tuple[str, str]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out.append(("equal", "".join(a[i1:i2])))
+        else:
+            if i2 > i1:
+                out.append(("delete", "".join(a[i1:i2])))
+            if j2 > j1:
+                out.append(("insert", "".join(b[j1:j2])))
+    return out
+
+
+@dataclass
+class Change:
+    """One paragraph-level step: equal, delete, insert, or replace (with words)."""
+
+    op: str
+    old: str | None
+    new: str | None
+    old_index: int | None
+    new_index: int | None
+    words: list[tuple[str, str]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"op": self.op, "old": self.old, "new": self.new,
+                                "old_index": self.old_index, "new_index": self.new_index}
+        if self.words is not None:
+            data["words"] = [list(w) for w in self.words]
+        return data
+
+
+@dataclass
+class Diff:
+    url: str
+    older: Capture
+    newer: Capture
+    metadata: dict[str, tuple[Any, Any]]  # field -> (old, new), only fields that changed
+    hunks: list[list[Change]] = field(default_factory=list)  # each: a run of changes with context
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.metadata or self.hunks)
+
+    def to_json(self) -> dict[str, Any]:
+        def side(c: Capture) -> dict[str, Any]:
+            return {"timestamp": c.timestamp, "captured_at": c.captured_at, "title": c.title,
+                    "text_sha256": c.text_sha256, "word_count": c.word_count}
+
+        return {
+            "url": self.url,
+            "from": side(self.older),
+            "to": side(self.newer),
+            "metadata": {k: {"old": v[0], "new": v[1]} for k, v in self.metadata.items()},
+            "hunks": [[c.to_json() for c in hunk] for hunk in self.hunks],
+        }
+
+
+def _paragraphs(data: dict[str, Any]) -> list[str]:
+    return [p for p in str(data.get("text") or "").split("\n\n") if p]
+
+
+def diff_snapshots(old: dict[str, Any], new: dict[str, Any], *, older: Capture, newer: Capture,
+                   context: int = 1) -> Diff:
+    """Compare two snapshot files (as dicts)."""
+    meta = {k: (old.get(k), new.get(k)) for k in META_FIELDS if old.get(k) != new.get(k)}
+    a, b = _paragraphs(old), _paragraphs(new)
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    hunks: list[list[Change]] = []
+    for group in matcher.get_grouped_opcodes(context):
+        changes: list[Change] = []
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                changes += [Change("equal", a[i], b[j], i, j) for i, j in zip(range(i1, i2), range(j1, j2))]
+                continue
+            olds, news = list(range(i1, i2)), list(range(j1, j2))
+            pairs = min(len(olds), len(news)) if tag == "replace" else 0
+            for k in range(pairs):
+                i, j = olds[k], news[k]
+                changes.append(Change("replace", a[i], b[j], i, j, words=word_diff(a[i], b[j])))
+            changes += [Change("delete", a[i], None, i, None) for i in olds[pairs:]]
+            changes += [Change("insert", None, b[j], None, j) for j in news[pairs:]]
+        hunks.append(changes)
+    return Diff(url=older.url, older=older, newer=newer, metadata=meta, hunks=hunks)
+
+
+# -- renderings -------------------------------------------------------------
+
+
+def _label(c: Capture) -> str:
+    return f"{c.url} @ {c.timestamp}"
+
+
+def _range(changes: list[Change], attr: str) -> str:
+    idx = [getattr(c, attr) for c in changes if getattr(c, attr) is not None]
+    if not idx:
+        return "0,0"
+    return f"{idx[0] + 1},{len(idx)}"
+
+
+def _meta_lines(d: Diff) -> list[str]:
+    return [f"# {k}: {old!r} -> {new!r}" for k, (old, new) in d.metadata.items()]
+
+
+def render_unified(d: Diff) -> str:
+    """Paragraph-level unified diff: one paragraph per line."""
+    lines = [f"--- {_label(d.older)}", f"+++ {_label(d.newer)}", *_meta_lines(d)]
+    for hunk in d.hunks:
+        lines.append(f"@@ -{_range(hunk, 'old_index')} +{_range(hunk, 'new_index')} @@ (paragraphs)")
+        for c in hunk:
+            if c.op == "equal":
+                lines.append(f" {c.old}")
+            if c.op in ("delete", "replace"):
+                lines.append(f"-{c.old}")
+            if c.op in ("insert", "replace"):
+                lines.append(f"+{c.new}")
+    return "\n".join(lines) + "\n"
+
+
+def render_words(d: Diff, *, color: bool = False) -> str:
+    """Changed paragraphs with their edits inline: [-old-]{+new+}, or in colour."""
+    if color:
+        dele, ins, dim, end = "\x1b[31;9m", "\x1b[32m", "\x1b[2m", "\x1b[0m"
+
+        def mark(op: str, text: str) -> str:
+            return f"{dele}{text}{end}" if op == "delete" else f"{ins}{text}{end}" if op == "insert" else text
+    else:
+        dim = end = ""
+
+        def mark(op: str, text: str) -> str:
+            return f"[-{text}-]" if op == "delete" else f"{{+{text}+}}" if op == "insert" else text
+
+    out = [f"--- {_label(d.older)}", f"+++ {_label(d.newer)}", *_meta_lines(d)]
+    for hunk in d.hunks:
+        out.append(f"@@ -{_range(hunk, 'old_index')} +{_range(hunk, 'new_index')} @@")
+        for c in hunk:
+            if c.op == "equal":
+                out.append(f"{dim}{c.old}{end}")
+            elif c.op == "delete":
+                out.append(mark("delete", c.old or ""))
+            elif c.op == "insert":
+                out.append(mark("insert", c.new or ""))
+            else:
+                out.append("".join(mark(op, text) for op, text in c.words or []))
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+_CSS = """
+body{font:16px/1.5 Georgia,serif;margin:2em auto;max-width:1200px;color:#222;background:#fff}
+h1{font-size:1.3em}.meta{font:13px/1.4 sans-serif;color:#555}
+table{border-collapse:collapse;width:100%;table-layout:fixed}td{vertical-align:top;padding:.4em .8em;width:50%}
+th{font:13px sans-serif;text-align:left;padding:.4em .8em;border-bottom:1px solid #ccc}
+tr.equal td{color:#777}tr.gap td{text-align:center;color:#aaa;font:12px sans-serif}
+td.del{background:#fff0f0}td.ins{background:#f0fff0}
+del{background:#fcc;text-decoration:line-through}ins{background:#cfc;text-decoration:none}
+"""
+
+
+def render_html(d: Diff) -> str:
+    """A self-contained side-by-side page: no scripts, no external assets."""
+    e = html.escape
+
+    def words(c: Change, side: str) -> str:
+        parts = []
+        for op, text in c.words or []:
+            if op == "equal":
+                parts.append(e(text))
+            elif op == "delete" and side == "old":
+                parts.append(f"<del>{e(text)}</del>")
+            elif op == "insert" and side == "new":
+                parts.append(f"<ins>{e(text)}</ins>")
+        return "".join(parts)
+
+    rows = []
+    for n, hunk in enumerate(d.hunks):
+        if n:
+            rows.append('<tr class="gap"><td colspan="2">…</td></tr>')
+        for c in hunk:
+            if c.op == "equal":
+                rows.append(f'<tr class="equal"><td>{e(c.old or "")}</td><td>{e(c.new or "")}</td></tr>')
+            elif c.op == "delete":
+                rows.append(f'<tr><td class="del"><del>{e(c.old or "")}</del></td><td></td></tr>')
+            elif c.op == "insert":
+                rows.append(f'<tr><td></td><td class="ins"><ins>{e(c.new or "")}</ins></td></tr>')
+            else:
+                rows.append(f'<tr><td class="del">{words(c, "old")}</td><td class="ins">{words(c, "new")}</td></tr>')
+    meta = "".join(f"<li>{e(k)}: <del>{e(str(o))}</del> → <ins>{e(str(n))}</ins></li>" for k, (o, n) in d.metadata.items())
+    title = e(d.newer.title or d.url)
+    body = "".join(rows) if rows else '<tr class="gap"><td colspan="2">the texts are the same</td></tr>'
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>Changes: {title}</title><style>{_CSS}</style></head>
+<body><h1>{title}</h1>
+<p class="meta">{e(d.url)}<br>from {e(d.older.captured_at)} to {e(d.newer.captured_at)}</p>
+{f'<ul class="meta">{meta}</ul>' if meta else ''}
+<table><tr><th>{e(d.older.timestamp)}</th><th>{e(d.newer.timestamp)}</th></tr>
+{body}
+</table></body></html>
+"""

@@ -1,0 +1,256 @@
+"""The archive over time: verdicts, history, show, diff, search, reindex."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+from siteserver import article
+from warcutil import read_all
+
+from archiver import Archive, SnapshotNotFound, Verdict
+from archiver.cli import cli
+from archiver.errors import StoreError
+
+LONG = " ".join(f"Sentence {i} of the council's report on the river ferry, its costs and its future." for i in range(40))
+
+
+def page(title: str, extra: str = "", body: str = LONG) -> bytes:
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+            f"<meta name='date' content='2026-02-01'></head><body><nav><a href='/'>Home</a> <a href='/x'>Other</a></nav>"
+            f"<article><h1>{title}</h1><p>{body}</p><p>The ferry will run until the bridge opens.</p>{extra}"
+            f"</article><footer>Ad slot {{n}}</footer></body></html>").encode()
+
+
+@pytest.fixture
+def lifecycle(fresh_site, tmp_path, fast_options, clock):
+    """One URL captured five times as the page changes and breaks."""
+    url = fresh_site.url("/page/ferry")
+    pages = fresh_site.state.pages
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    steps = []
+
+    def step(body: bytes | None, *, status: str | None = None) -> object:
+        clock.advance(hours=6)
+        if status:
+            pages.pop("/page/ferry", None)
+            fresh_site.state.pages["/status"] = status.encode()
+        else:
+            pages["/page/ferry"] = body
+        [c] = archive.capture([url])
+        steps.append(c)
+        return c
+
+    pages["/page/ferry"] = page("Ferry to keep running").replace(b"{n}", b"1")
+    clock.advance(hours=1)
+    [first] = archive.capture([url])
+    steps.append(first)
+    # the footer "ad" changes every fetch: the clean text does not
+    step(page("Ferry to keep running").replace(b"{n}", b"2"))
+    edited = page("Ferry to keep running", body=LONG.replace("Sentence 20 of", "Sentence 20, amended, of"))
+    step(edited.replace(b"{n}", b"3"))
+    error_stub = (b"<html><head><title>Error</title></head><body><h1>Error</h1>"
+                  b"<p>The website encountered an unexpected error. Please try again later.</p></body></html>")
+    step(error_stub)
+    return archive, url, steps
+
+
+def test_lifecycle_verdicts(lifecycle, fresh_site, tmp_path, clock):
+    archive, url, steps = lifecycle
+    assert [c.verdict for c in steps] == [Verdict.NEW, Verdict.UNCHANGED, Verdict.CHANGED, Verdict.SOFT_ERROR]
+    new, unchanged, changed, soft = steps
+    assert unchanged.text_sha256 == new.text_sha256 and changed.text_sha256 != new.text_sha256
+    assert soft.text_sha256 is None and "The website encountered an unexpected error" in soft.reason
+    # two distinct texts -> two JSON files, and readable
+    files = sorted((tmp_path / "arch" / "texts").rglob("*.json"))
+    assert len(files) == 2
+    data = json.loads(files[0].read_text())
+    assert data["format"] == "archiver-snapshot-1" and data["warc"]["record_id"].startswith("<urn:uuid:")
+    # a 500 is archived and listed, and never replaces the text
+    fresh_site.state.pages.pop("/page/ferry")
+    clock.advance(hours=6)
+    [gone] = archive.capture([url])
+    assert gone.verdict is Verdict.HTTP_ERROR and gone.status_code == 404
+    shown = archive.show(url)
+    assert shown.capture.timestamp == changed.timestamp
+    assert "Sentence 20, amended, of" in shown.data["text"]
+
+
+def test_unchanged_text_with_new_bytes_is_stored_once(lifecycle, tmp_path):
+    archive, url, steps = lifecycle
+    recs = [r for r in read_all(tmp_path / "arch") if r.h("WARC-Target-URI") == url]
+    # the ad changed, so the bytes differ: both responses are in the WARC ...
+    assert [r.type for r in recs if r.type in ("response", "revisit")][:2] == ["response", "response"]
+    # ... but one text file, and both captures point at it
+    assert steps[0].snapshot_file == steps[1].snapshot_file
+    meta = [r for r in recs if r.type == "metadata"]
+    assert len(meta) == 4 and b"archiver-verdict: unchanged" in meta[1].content
+
+
+def test_identical_bytes_recapture_is_a_revisit_and_unchanged(site, tmp_path, fast_options, clock):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    [a] = archive.capture([site.url("/gzip.html")])
+    clock.advance(hours=1)
+    [b] = archive.capture([site.url("/gzip.html")])
+    assert (a.verdict, b.verdict) == (Verdict.NEW, Verdict.UNCHANGED)
+    types = [r.type for r in read_all(tmp_path / "arch") if r.h("WARC-Target-URI") == site.url("/gzip.html")]
+    assert types.count("revisit") == 1 and types.count("response") == 1
+
+
+def test_history_order_fields_and_cli(lifecycle, tmp_path):
+    archive, url, steps = lifecycle
+    hist = archive.history(url)
+    assert [c.timestamp for c in hist] == sorted(c.timestamp for c in steps)
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "history", url, "--json"])
+    assert res.exit_code == 0
+    rows = json.loads(res.stdout)
+    assert [r["verdict"] for r in rows] == ["new", "unchanged", "changed", "soft_error"]
+    for field in ("timestamp", "captured_at", "status_code", "verdict", "title", "word_count", "text_sha256"):
+        assert field in rows[0]
+    assert rows[0]["captured_at"].endswith("Z") and rows[0]["title"] == "Ferry to keep running"
+    table = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "history", url])
+    assert "* changed" in table.stdout and "soft_error" in table.stdout
+
+
+def test_show_with_prefix_timestamps(lifecycle, tmp_path):
+    archive, url, steps = lifecycle
+    new, unchanged, changed, soft = steps
+    old = archive.show(url, new.timestamp[:12])
+    assert "Sentence 20 of" in old.data["text"]
+    # asking for the error capture shows the text in force then
+    at_error = archive.show(url, soft.timestamp)
+    assert at_error.asked.verdict is Verdict.SOFT_ERROR and at_error.capture.timestamp == changed.timestamp
+    with pytest.raises(StoreError, match="ambiguous"):
+        archive.show(url, new.timestamp[:4])
+    with pytest.raises(SnapshotNotFound):
+        archive.show(url, "1999")
+    with pytest.raises(StoreError, match="bad timestamp"):
+        archive.show(url, "yesterday")
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "show", url, "--at", soft.timestamp])
+    assert res.exit_code == 0 and "soft_error" in res.stderr and "amended" in res.stdout
+    js = json.loads(CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "show", url, "--json"]).stdout)
+    assert js["timestamp"] == changed.timestamp and js["title"] == "Ferry to keep running"
+    missing = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "show", url + "x"])
+    assert missing.exit_code == 2 and "not in the archive" in missing.stderr and "did you mean" in missing.stderr
+
+
+def test_diff_shows_exactly_the_edit(lifecycle, tmp_path):
+    archive, url, steps = lifecycle
+    d = archive.diff(url)
+    assert d.older.timestamp == steps[1].timestamp and d.newer.timestamp == steps[2].timestamp
+    [hunk] = d.hunks
+    [change] = [c for c in hunk if c.op != "equal"]
+    assert change.op == "replace"
+    assert [w for w in change.words if w[0] != "equal"] == [("insert", ", amended,")]
+    run = lambda *a: CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "diff", url, *a])  # noqa: E731
+    words = run("--format", "words").stdout
+    assert "{+, amended,+}" in words
+    unified = run().stdout
+    assert unified.startswith("--- ") and "\n-" in unified and "\n+" in unified
+    js = json.loads(run("--format", "json").stdout)
+    assert js["hunks"][0][0]["op"] in ("equal", "replace")
+    explicit = run("--from", steps[0].timestamp, "--to", steps[3].timestamp, "--format", "json")
+    assert json.loads(explicit.stdout)["to"]["timestamp"] == steps[2].timestamp  # the text in force at the error
+
+
+def test_diff_reports_metadata_and_html_escapes(fresh_site, tmp_path, fast_options, clock):
+    url = fresh_site.url("/page/x")
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    fresh_site.state.pages["/page/x"] = page("Old title").replace(b"{n}", b"1")
+    archive.capture([url])
+    clock.advance(hours=1)
+    sneaky = "&lt;script&gt;alert('x')&lt;/script&gt; and <b>bold</b> claims"
+    fresh_site.state.pages["/page/x"] = page("New title", body=LONG + " " + sneaky).replace(b"{n}", b"2")
+    archive.capture([url])
+    d = archive.diff(url)
+    assert d.metadata["title"] == ("Old title", "New title")
+    out = tmp_path / "diff.html"
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "diff", url, "--format", "html", "-o", str(out)])
+    assert res.exit_code == 0
+    html = out.read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<ins>" in html and "http://" not in html.split("<body>")[0].replace(url, "")  # no external assets
+    assert "Old title" in html and "New title" in html
+
+
+def test_one_megabyte_diff_is_fast(tmp_path):
+    import time
+
+    from archiver.diff import diff_snapshots
+    from archiver.models import Capture
+
+    paras = [f"Paragraph {i}: " + " ".join(f"word{i}_{k}" for k in range(20)) for i in range(5000)]
+    old = "\n\n".join(paras)
+    new_paras = list(paras)
+    for i in range(0, 5000, 250):
+        new_paras[i] = new_paras[i].replace("word", "WORD", 3)
+    new = "\n\n".join(new_paras)
+    assert len(old) > 1_000_000
+    cap = Capture(url="u", final_url=None, status_code=200, verdict=Verdict.NEW, timestamp="1", captured_at="")
+    t0 = time.perf_counter()
+    d = diff_snapshots({"text": old}, {"text": new}, older=cap, newer=cap)
+    assert time.perf_counter() - t0 < 5  # well under a second on a laptop; loose for CI
+    assert sum(1 for h in d.hunks for c in h if c.op == "replace") == 20
+
+
+def test_search_ranks_and_snippets(fresh_site, tmp_path, fast_options, clock):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    pages = {
+        "/page/a": page("Ferry budget", body=LONG + " The ferry ferry ferry budget dominates."),
+        "/page/b": page("Bridge works", body="The bridge is late. " * 30 + " A ferry is mentioned once."),
+        "/page/c": page("Library hours", body="The library opens at nine. " * 30),
+    }
+    for path, body in pages.items():
+        fresh_site.state.pages[path] = body.replace(b"{n}", b"1")
+    archive.capture([fresh_site.url(p) for p in pages])
+    hits = archive.search("ferry")
+    assert [h["url"] for h in hits][:2] == [fresh_site.url("/page/a"), fresh_site.url("/page/b")]
+    assert all("[ferry]" in h["snippet"].lower() for h in hits)
+    assert archive.search("library")[0]["title"] == "Library hours"
+    assert archive.search("nav OR Home") == [] or all("Home" not in h["snippet"] for h in archive.search("Home"))
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "search", "bridge", "--json", "--limit", "1"])
+    [hit] = json.loads(res.stdout)
+    assert set(hit) == {"url", "timestamp", "title", "snippet"}
+    # search sees the current text only: a changed page is found by its new words
+    clock.advance(hours=1)
+    fresh_site.state.pages["/page/c"] = page("Library hours", body="The library now opens at ten. " * 30).replace(b"{n}", b"2")
+    archive.capture([fresh_site.url("/page/c")])
+    assert archive.search("nine") == []
+    assert len(archive.search("ten")) == 1
+
+
+def test_reindex_gives_the_same_history(lifecycle, tmp_path):
+    archive, url, steps = lifecycle
+    before = [c.history_json() for c in archive.history(url)]
+    shown = archive.show(url).data["text"]
+    hits = archive.search("amended")
+    (tmp_path / "arch" / "catalog.sqlite").unlink()
+    for extra in ("-wal", "-shm"):
+        (tmp_path / "arch" / f"catalog.sqlite{extra}").unlink(missing_ok=True)
+    report = archive.reindex()
+    assert report.captures == 4 and report.texts == 2
+    assert [c.history_json() for c in archive.history(url)] == before
+    assert archive.show(url).data["text"] == shown
+    assert archive.search("amended") == hits
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "reindex"])
+    assert res.exit_code == 0 and "indexed 4 captures" in res.stdout
+
+
+def test_reading_an_archive_that_does_not_exist(tmp_path):
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "nothing"), "history", "http://x/"])
+    assert res.exit_code == 2 and "no archive at" in res.stderr and not (tmp_path / "nothing").exists()
+
+
+def test_catalog_schema_is_versioned(tmp_path, site, fast_options):
+    Archive(tmp_path / "a", fetch_options=fast_options).capture([site.url("/page.html")])
+    db = sqlite3.connect(tmp_path / "a" / "catalog.sqlite")
+    from archiver.store import SCHEMA_VERSION
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "a"), "history", site.url("/page.html")])
+    assert res.exit_code == 2 and "newer than this archiver" in res.stderr
