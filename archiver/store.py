@@ -82,8 +82,8 @@ MIGRATIONS: list[str] = [
         timestamp TEXT NOT NULL,
         title TEXT
     );
-    CREATE VIRTUAL TABLE search USING fts5(url UNINDEXED, timestamp UNINDEXED, title, text,
-                                           tokenize = 'unicode61 remove_diacritics 2');
+    -- one row per current snapshot, rowid = current.rowid (so updates are by key, not by scan)
+    CREATE VIRTUAL TABLE search USING fts5(title, text, tokenize = 'unicode61 remove_diacritics 2');
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -243,9 +243,9 @@ class Catalog:
             " timestamp = excluded.timestamp, title = excluded.title",
             (url, sha256, timestamp, title),
         )
-        self.db.execute("DELETE FROM search WHERE url = ?", (url,))
-        self.db.execute("INSERT INTO search (url, timestamp, title, text) VALUES (?,?,?,?)",
-                        (url, timestamp, title or "", text))
+        rowid = self.db.execute("SELECT rowid FROM current WHERE url = ?", (url,)).fetchone()[0]
+        self.db.execute("DELETE FROM search WHERE rowid = ?", (rowid,))
+        self.db.execute("INSERT INTO search (rowid, title, text) VALUES (?,?,?)", (rowid, title or "", text))
 
     def touch_current(self, url: str, timestamp: str) -> None:
         self.db.execute("UPDATE current SET timestamp = max(timestamp, ?) WHERE url = ?", (timestamp, url))
@@ -262,8 +262,9 @@ class Catalog:
         # Every word quoted: user input is words, not FTS5 syntax.
         match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
         rows = self.db.execute(
-            "SELECT url, timestamp, title, snippet(search, 3, '[', ']', '…', 12) AS snippet"
-            " FROM search WHERE search MATCH ? ORDER BY bm25(search, 0.0, 0.0, 5.0, 1.0) LIMIT ?",
+            "SELECT c.url, c.timestamp, c.title, snippet(search, 1, '[', ']', '…', 12) AS snippet"
+            " FROM search JOIN current AS c ON c.rowid = search.rowid"
+            " WHERE search MATCH ? ORDER BY bm25(search, 5.0, 1.0) LIMIT ?",
             (match, limit),
         )
         return [dict(r) for r in rows]

@@ -254,3 +254,68 @@ def test_catalog_schema_is_versioned(tmp_path, site, fast_options):
     db.close()
     res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "a"), "history", site.url("/page.html")])
     assert res.exit_code == 2 and "newer than this archiver" in res.stderr
+
+
+def test_capture_killed_before_the_catalog_commit_is_recovered(site, tmp_path):
+    """SIGKILL after the WARC records are written but before the catalog row
+    commits: the next open indexes what the WARC holds, so they agree."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    arch = tmp_path / "arch"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from archiver import Archive, FetchOptions
+        from archiver.store import Catalog
+        real = Catalog.add_capture
+        def add_then_die(self, capture, **kw):
+            if "gzip" in capture.url:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(self, capture, **kw)
+        Catalog.add_capture = add_then_die
+        archive = Archive({str(arch)!r}, fetch_options=FetchOptions(host_delay=0, retries=0))
+        archive.capture([{site.url('/page.html')!r}])
+        archive.capture([{site.url('/gzip.html')!r}])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert list((arch / "warc").glob("*.open"))  # the killed writer's file
+    archive = Archive(arch)
+    # opening for a capture recovers and indexes; a read-only look does not write
+    from archiver import FetchOptions
+    archive.fetch_options = FetchOptions(host_delay=0, retries=0)
+    archive.capture([site.url("/http10.html")])
+    assert not list((arch / "warc").glob("*.open"))
+    [g] = archive.history(site.url("/gzip.html"))
+    assert g.verdict is Verdict.NEW and g.title == "Gzipped"
+    assert archive.show(site.url("/gzip.html")).data["title"] == "Gzipped"
+    assert [c.verdict for c in archive.history(site.url("/page.html"))] == [Verdict.NEW]
+    assert os.path.exists(arch / g.warc_file)
+
+
+def test_two_processes_capture_into_one_archive(site, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).parent / "archiver")
+    arch = str(tmp_path / "arch")
+    urls = [[site.url(f"/page.html?p={i}") for i in range(0, 6)], [site.url(f"/page.html?p={i}") for i in range(3, 9)]]
+    procs = [subprocess.Popen([exe, "--archive", arch, "capture", "--json", "--delay", "0", *u],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for u in urls]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    lines = [json.loads(x) for out, _ in outs for x in out.splitlines()]
+    assert len(lines) == 12
+    archive = Archive(arch)
+    for i in range(9):
+        hist = archive.history(site.url(f"/page.html?p={i}"))
+        expected = 2 if 3 <= i < 6 else 1
+        assert len(hist) == expected
+        assert hist[0].verdict is Verdict.NEW and all(c.verdict is Verdict.UNCHANGED for c in hist[1:])
+    from warcutil import warc_files, warcio_check
+    for f in warc_files(tmp_path / "arch"):
+        warcio_check(f)

@@ -1,0 +1,191 @@
+"""The archive's costs: bytes per recapture, and read latency at scale.
+
+1. Bytes a recapture adds to the archive (WARC, snapshot files, catalog),
+   for a ~40 KB page served from a local server: the same bytes again (a
+   revisit), new bytes with the same clean text (an ad changed), and a real
+   change. Target: unchanged under 2 KB plus the response headers.
+2. `history`, `show`, `search`, `diff` latency (median of repeated calls,
+   through the Python API the CLI calls) on a catalog of N synthetic
+   captures (default 100,000: 10,000 URLs x 10 captures, 3 distinct texts
+   each). Target: under 100 ms each.
+
+    python bench/store.py
+    python bench/store.py --captures 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from siteserver import SiteServer  # noqa: E402
+
+from archiver import Archive, FetchOptions, Verdict  # noqa: E402
+from archiver.models import Capture  # noqa: E402
+from archiver.store import Catalog  # noqa: E402
+
+WORDS = "river ferry council budget archive record bridge library harbor report vote weather".split()
+
+
+def article(seed: int, ad: int, words: int = 6000) -> bytes:
+    rnd = random.Random(seed)
+    paras = "".join("<p>" + " ".join(rnd.choice(WORDS) for _ in range(60)) + ".</p>" for _ in range(words // 60))
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Story {seed}</title></head><body>"
+            f"<nav><a href='/'>Home</a></nav><article><h1>Story {seed}</h1>{paras}</article>"
+            f"<div class='advertisement'>ad #{ad}</div></body></html>").encode()
+
+
+def sizes(arch: Path) -> dict[str, int]:
+    warc = sum(p.stat().st_size for p in (arch / "warc").glob("*.warc.gz"))
+    texts = sum(p.stat().st_size for p in (arch / "texts").rglob("*.json")) if (arch / "texts").exists() else 0
+    cat = Catalog(arch / "catalog.sqlite")
+    cat.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    cat.close()
+    catalog = (arch / "catalog.sqlite").stat().st_size
+    return {"warc": warc, "texts": texts, "catalog": catalog}
+
+
+def breakdown(arch: Path, url: str) -> list[tuple[str, int]]:
+    """Sizes of the records in the newest WARC file: this URL's, and the run's own."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    newest = sorted((arch / "warc").glob("*.warc.gz"))[-1]
+    rows, page_total, run_total = [], 0, 0
+    with open(newest, "rb") as f:
+        it = ArchiveIterator(f)
+        for record in it:
+            it.read_to_end(record)
+            size = it.get_record_length()
+            target = record.rec_headers.get_header("WARC-Target-URI") or ""
+            mine = target == url
+            rows.append((f"{record.rec_type} ({'this page' if mine else 'once per run: ' + (target.rsplit('/', 1)[-1] or 'file header')})", size))
+            page_total += size if mine else 0
+            run_total += 0 if mine else size
+    rows.append(("= per capture of this page", page_total))
+    rows.append(("= per run (file header, robots.txt)", run_total))
+    return rows
+
+
+def recapture_costs() -> None:
+    server = SiteServer().start()
+    work = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    clock_now = [datetime(2026, 1, 1)]
+
+    def clock() -> datetime:
+        clock_now[0] += timedelta(microseconds=1)
+        return clock_now[0]
+
+    try:
+        url = server.url("/page/story")
+        archive = Archive(work / "arch", fetch_options=FetchOptions(host_delay=0), clock=clock)
+        steps = [("first capture", article(1, 1)), ("same bytes again", article(1, 1)),
+                 ("new bytes, same text (ad changed)", article(1, 2)), ("text changed", article(2, 2))]
+        print(f"page: {len(steps[0][1]) / 1000:.0f} KB of HTML\n")
+        print(f"{'recapture':<36}{'verdict':>10}{'WARC B':>9}{'texts B':>9}{'catalog B':>11}{'total B':>9}")
+        before = None
+        for name, body in steps:
+            server.state.pages["/page/story"] = body
+            clock_now[0] += timedelta(hours=1)
+            [c] = archive.capture([url])
+            now = sizes(work / "arch")
+            if before is not None:
+                d = {k: now[k] - before[k] for k in now}
+                print(f"{name:<36}{c.verdict.value:>10}{d['warc']:>9}{d['texts']:>9}{d['catalog']:>11}{sum(d.values()):>9}")
+            else:
+                print(f"{name:<36}{c.verdict.value:>10}{now['warc']:>9}{now['texts']:>9}{now['catalog']:>11}{sum(now.values()):>9}")
+            before = now
+            if name == "same bytes again":
+                revisit_breakdown = breakdown(work / "arch", url)
+        print("\n(the catalog grows in 4 KB SQLite pages, so a single capture shows 0 or 4096)")
+        print("\n'same bytes again', record by record (gzip bytes in the WARC):")
+        for label, size in revisit_breakdown:
+            print(f"  {label:<48}{size:>6}")
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def synthetic_archive(path: Path, n: int, per_url: int = 10, texts_per_url: int = 3) -> dict[str, str]:
+    """url -> its first capture's timestamp."""
+    catalog = Catalog(path / "catalog.sqlite")
+    urls = [f"https://news{u % 50}.example.org/story/{u}" for u in range(n // per_url)]
+    first: dict[str, str] = {}
+    rnd = random.Random(1)
+    start = datetime(2024, 1, 1)
+    with catalog.transaction():
+        for u, url in enumerate(urls):
+            prev = None
+            for k in range(per_url):
+                when = start + timedelta(hours=6 * k, seconds=u)
+                ts = when.strftime("%Y%m%d%H%M%S")
+                first.setdefault(url, ts)
+                version = min(k * texts_per_url // per_url, texts_per_url - 1)
+                text = "\n\n".join(" ".join(rnd.choice(WORDS) for _ in range(40)) + f" story{u} v{version}." for _ in range(8))
+                sha = hashlib.sha256(f"{u}-{version}".encode()).hexdigest()
+                rel = f"texts/{sha[:2]}/{sha}.json"
+                if catalog.text_path(sha) is None:
+                    # plain writes: fsync per file (as the archive does) would make set-up take minutes
+                    (path / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (path / rel).write_text(json.dumps({"title": f"Story {u}", "text": text, "authors": [], "word_count": 320}))
+                    catalog.add_text(sha, rel, title=f"Story {u}", word_count=320, url=url, timestamp=ts)
+                verdict = Verdict.NEW if prev is None else (Verdict.UNCHANGED if prev == sha else Verdict.CHANGED)
+                cap = Capture(url=url, final_url=url, status_code=200, verdict=verdict, timestamp=ts,
+                              captured_at=when.isoformat() + "Z", title=f"Story {u}", word_count=320,
+                              text_sha256=sha, snapshot_file=rel, warc_file="warc/x.warc.gz")
+                catalog.add_capture(cap, record_id=None)
+                if verdict is not Verdict.UNCHANGED:
+                    catalog.set_current(url, sha256=sha, timestamp=ts, title=f"Story {u}", text=text)
+                prev = sha
+    catalog.close()
+    return first
+
+
+def latency(n: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    try:
+        t0 = time.perf_counter()
+        first = synthetic_archive(work, n)
+        urls = list(first)
+        print(f"\n{n:,} synthetic captures of {len(urls):,} URLs built in {time.perf_counter() - t0:.1f} s")
+        archive = Archive(work)
+        rnd = random.Random(2)
+        calls = {
+            "history": lambda: archive.history(rnd.choice(urls)),
+            "show": lambda: archive.show(rnd.choice(urls)),
+            "show --at (prefix)": lambda: (lambda u: archive.show(u, first[u][:12]))(rnd.choice(urls)),
+            "search": lambda: archive.search(rnd.choice(WORDS) + " " + rnd.choice(WORDS), 20),
+            "diff": lambda: archive.diff(rnd.choice(urls)),
+        }
+        print(f"{'call':<22}{'median ms':>11}{'p95 ms':>9}")
+        for name, fn in calls.items():
+            times = []
+            for _ in range(50):
+                t = time.perf_counter()
+                fn()
+                times.append(1000 * (time.perf_counter() - t))
+            times.sort()
+            print(f"{name:<22}{statistics.median(times):>11.2f}{times[int(len(times) * 0.95)]:>9.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--captures", type=int, default=100_000)
+    args = ap.parse_args()
+    recapture_costs()
+    latency(args.captures)
+
+
+if __name__ == "__main__":
+    main()
