@@ -128,6 +128,8 @@ class Handler(BaseHTTPRequestHandler):
             body = state.pages.get(path)
             if body is None:
                 self.html(b"<html><body>no such page</body></html>", "404 Not Found")
+            elif body.startswith(b"HTTP "):  # a test asks for an error status: b"HTTP 500 ..."
+                self.html(b"<html><head><title>Server error</title></head><body>down</body></html>", body[5:].decode())
             else:
                 self.html(body, extra=[("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", f"hit={hits}; Path=/")])
         elif path == "/gzip.html":

@@ -68,11 +68,17 @@ def test_lifecycle_verdicts(lifecycle, fresh_site, tmp_path, clock):
     assert len(files) == 2
     data = json.loads(files[0].read_text())
     assert data["format"] == "archiver-snapshot-1" and data["warc"]["record_id"].startswith("<urn:uuid:")
-    # a 500 is archived and listed, and never replaces the text
+    # a 500, then a 404: archived and listed, and never replace the text
+    fresh_site.state.pages["/page/ferry"] = b"HTTP 500 Internal Server Error"
+    clock.advance(hours=6)
+    [broken] = archive.capture([url])
+    assert broken.verdict is Verdict.HTTP_ERROR and broken.status_code == 500
     fresh_site.state.pages.pop("/page/ferry")
     clock.advance(hours=6)
     [gone] = archive.capture([url])
     assert gone.verdict is Verdict.HTTP_ERROR and gone.status_code == 404
+    assert [c.verdict for c in archive.history(url)][-2:] == [Verdict.HTTP_ERROR, Verdict.HTTP_ERROR]
+    assert len([r for r in read_all(tmp_path / "arch") if r.type == "response" and r.http_status == "500"]) == 1
     shown = archive.show(url)
     assert shown.capture.timestamp == changed.timestamp
     assert "Sentence 20, amended, of" in shown.data["text"]
