@@ -68,7 +68,7 @@ class Archive:
         self.fetch_options = fetch_options or FetchOptions()
         self.warc_options = warc_options or WarcOptions()
         self.clean_options = clean_options or CleanOptions()
-        self._clock = clock
+        self.clock = clock
         self._make_id = make_id
 
     @property
@@ -102,7 +102,7 @@ class Archive:
             "isPartOf": self.path.name,
         }
         kwargs = {"make_id": self._make_id} if self._make_id else {}
-        writer = WarcWriter(self.warc_dir, self.warc_options, clock=self._clock, info=info, **kwargs)
+        writer = WarcWriter(self.warc_dir, self.warc_options, clock=self.clock, info=info, **kwargs)
 
         def on_done(fetched: Fetched) -> None:
             try:
@@ -114,7 +114,7 @@ class Archive:
                 on_capture(capture)
 
         try:
-            fetch_urls(checked, on_done, opts, clock=self._clock)
+            fetch_urls(checked, on_done, opts, clock=self.clock)
         finally:
             writer.close()
             catalog.close()
@@ -259,7 +259,7 @@ class Archive:
 
     def _judge(self, fetched: Fetched) -> _Judged:
         final = fetched.final
-        when = final.started if final else (fetched.started or self._clock())
+        when = final.started if final else (fetched.started or self.clock())
         base = dict(
             url=fetched.url,
             final_url=final.url if final else None,

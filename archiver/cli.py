@@ -36,6 +36,16 @@ from .fetch import fetch_page
 from .models import Capture, Snapshot, Verdict
 from .payload import read_source
 from .rules import check_rules, load_rules
+from .schedule import (
+    NotifyOptions,
+    RunSummary,
+    add_watch,
+    import_watches,
+    list_watches,
+    remove_watch,
+    run_due,
+    run_loop,
+)
 from .snapshot import clean_page, explain_page
 from .urls import check_url
 
@@ -398,33 +408,109 @@ def watch() -> None:
 
 @watch.command("add")
 @click.argument("url")
-@click.option("--every")
-@click.option("--cron")
-def watch_add(url: str, every: str | None, cron: str | None) -> None:
-    """Watch a URL on a schedule."""
-    _not_yet("watch add", 5)
+@click.option("--every", metavar="DURATION", help="30m, 6h, 1d, 2w ...")
+@click.option("--cron", metavar="EXPR", help='A cron schedule, e.g. "0 */6 * * *" (UTC).')
+@click.option("--tag", help="A label to group watches by.")
+@click.pass_context
+def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None, tag: str | None) -> None:
+    """Watch a URL on a schedule (it is due at once)."""
+    w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag)
+    click.echo(f"watching {w.url} ({w.schedule}{', tag ' + w.tag if w.tag else ''})")
 
 
 @watch.command("list")
+@click.option("--tag", help="Only watches with this tag.")
 @click.option("--json", "as_json", is_flag=True)
-def watch_list(as_json: bool) -> None:
-    """List watched URLs."""
-    _not_yet("watch list", 5)
+@click.pass_context
+def watch_list(ctx: click.Context, tag: str | None, as_json: bool) -> None:
+    """Watched URLs: schedule, last good capture, failures, next due."""
+    watches = list_watches(Archive(ctx.obj["archive"]), tag=tag)
+    if as_json:
+        click.echo(json.dumps([w.to_json() for w in watches], ensure_ascii=False))
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("url", "schedule", "next due (UTC)", "last", "last good", "failures", "notes"):
+        table.add_column(col, overflow="fold")
+    for w in watches:
+        data = w.to_json()
+        notes = f"[yellow]rule rot: {len(w.rule_rot)} selector(s)[/]" if w.rule_rot else ""
+        fails = f"[red]{w.failures}[/]" if w.failures else "0"
+        table.add_row(w.url, w.schedule, data["next_due"].replace("T", " ").rstrip("Z"),
+                      w.last_verdict or "-", w.last_good or "-", fails, notes)
+    Console().print(table)
 
 
 @watch.command("remove")
 @click.argument("url")
-def watch_remove(url: str) -> None:
-    """Stop watching a URL."""
-    _not_yet("watch remove", 5)
+@click.pass_context
+def watch_remove(ctx: click.Context, url: str) -> None:
+    """Stop watching a URL (its captures stay in the archive)."""
+    remove_watch(Archive(ctx.obj["archive"]), url)
+    click.echo(f"no longer watching {url}")
+
+
+@watch.command("import")
+@click.argument("file")
+@click.option("--every", metavar="DURATION", help="Schedule for a plain URL list (or the TOML default).")
+@click.option("--cron", metavar="EXPR")
+@click.option("--tag")
+@click.pass_context
+def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | None, tag: str | None) -> None:
+    """Add many watches: a URL per line, or TOML [[watch]] entries with their own schedules."""
+    added = import_watches(Archive(ctx.obj["archive"]), file, every=every, cron=cron, tag=tag)
+    click.echo(f"watching {len(added)} URL(s) from {file}")
 
 
 @cli.command()
-@click.option("--loop", is_flag=True)
-@click.option("--dask", "dask_address", metavar="ADDRESS")
-def run(loop: bool, dask_address: str | None) -> None:
-    """Capture every watch that is due."""
-    _not_yet("run", 5)
+@click.option("--loop", is_flag=True, help="Keep running: sleep until the next watch is due.")
+@click.option("--notify-url", metavar="URL", help="POST a JSON message here for every change.")
+@click.option("--notify-cmd", metavar="CMD", help="Run this shell command for every change, the JSON on stdin.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON summary per run.")
+@click.option("--contact", default=lambda: os.environ.get("ARCHIVER_CONTACT", DEFAULT_CONTACT), show_default="$ARCHIVER_CONTACT or the project URL")
+@click.option("--delay", type=click.FloatRange(min=0), default=DEFAULT_HOST_DELAY, show_default=True, help="Seconds between request starts to one host.")
+@click.option("--dask", "dask_address", metavar="ADDRESS", help="Not available yet (issue #6).")
+@click.pass_context
+def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str | None, as_json: bool, contact: str,
+        delay: float, dask_address: str | None) -> None:
+    """Capture every watch that is due, once, and exit (or --loop)."""
+    if dask_address:
+        raise NotYetAvailable("'archiver run --dask' is not available yet (tracked in issue #6)")
+    if notify_url:
+        check_url(notify_url)
+    archive = Archive(ctx.obj["archive"], fetch_options=FetchOptions(contact=contact, host_delay=delay))
+    notify = NotifyOptions(url=notify_url, cmd=notify_cmd)
+    err = Console(stderr=True)
+
+    def report(summary: RunSummary) -> None:
+        if as_json:
+            click.echo(json.dumps(summary.to_json(), ensure_ascii=False))
+            return
+        counts = summary.counts()
+        table = Table(show_edge=False, pad_edge=False, title="run summary", title_justify="left")
+        for col in ("captured", "new", "changed", "unchanged", "errors", "notified"):
+            table.add_column(col, justify="right")
+        table.add_row(*(str(counts[k]) for k in ("captured", "new", "changed", "unchanged", "errors")),
+                      f"{summary.notified}" + (f" ({summary.notify_failed} failed)" if summary.notify_failed else ""))
+        Console().print(table)
+        for c in summary.captures:
+            if c.verdict not in (Verdict.UNCHANGED, Verdict.NEW):
+                style = VERDICT_STYLE.get(c.verdict, "")
+                Console().print(f"[{style}]{c.verdict.value}[/] {c.url} {c.reason or c.title or ''}", highlight=False)
+
+    if loop:
+        run_loop(archive, notify=notify, on_summary=report)
+        return
+    if err.is_terminal and not as_json:
+        with Progress(TextColumn("capturing due watches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            task = progress.add_task("run", total=None)
+            summary = run_due(archive, notify=notify, on_start=lambda n: progress.update(task, total=n),
+                              on_capture=lambda c: progress.advance(task))
+    else:
+        summary = run_due(archive, notify=notify)
+    report(summary)
+    if any(c.verdict is Verdict.FAILED for c in summary.captures):
+        ctx.exit(EXIT_FAILED)
 
 
 @cli.command()

@@ -85,6 +85,34 @@ MIGRATIONS: list[str] = [
     -- one row per current snapshot, rowid = current.rowid (so updates are by key, not by scan)
     CREATE VIRTUAL TABLE search USING fts5(title, text, tokenize = 'unicode61 remove_diacritics 2');
     """,
+    """
+    CREATE TABLE watches (
+        url TEXT PRIMARY KEY,
+        every_seconds INTEGER,                               -- one of every_seconds / cron
+        cron TEXT,
+        tag TEXT,
+        added_at TEXT NOT NULL,
+        next_due REAL NOT NULL,                              -- unix time, UTC
+        last_capture TEXT,                                   -- 14-digit timestamps
+        last_verdict TEXT,
+        last_good TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,                 -- consecutive
+        lease_owner TEXT,                                    -- the runner capturing it now
+        lease_until REAL,
+        rule_rot TEXT                                        -- JSON list, from the last good capture
+    );
+    CREATE INDEX watches_due ON watches(next_due);
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        created REAL NOT NULL,
+        target TEXT NOT NULL,                                -- "url <address>" or "cmd <command>"
+        payload TEXT NOT NULL,                               -- JSON
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        sent REAL
+    );
+    CREATE INDEX notifications_pending ON notifications(sent);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -54,6 +54,7 @@ class SiteState:
         self.pages: dict[str, bytes] = {}  # path -> HTML body for /page/<name>
         self.hits: dict[str, int] = defaultdict(int)
         self.log: list[tuple[float, str, dict[str, str]]] = []  # (time, path, headers)
+        self.posts: list[tuple[str, bytes]] = []  # (path, body) of every POST
         self.in_flight = 0
         self.max_in_flight = 0
         self._bomb: bytes | None = None
@@ -116,6 +117,13 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             with state.lock:
                 state.in_flight -= 1
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        with self.server.state.lock:
+            self.server.state.posts.append((urlsplit(self.path).path, body))
+        self.raw("204 No Content", [])
 
     def route(self, path: str, hits: int) -> None:
         state = self.server.state

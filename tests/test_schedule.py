@@ -1,0 +1,251 @@
+"""Scheduled archiving with a controllable clock: no test sleeps for real."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+from siteserver import SiteServer, article
+
+from archiver import Archive, Verdict
+from archiver.cli import cli
+from archiver.errors import ConfigError
+from archiver.schedule import (
+    BACKOFF_BASE,
+    LEASE_SECONDS,
+    NotifyOptions,
+    _claim,
+    add_watch,
+    import_watches,
+    list_watches,
+    parse_duration,
+    remove_watch,
+    run_due,
+    run_loop,
+)
+
+
+@pytest.fixture
+def archive(tmp_path, fast_options, clock):
+    return Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+
+
+def urls_captured(summary):
+    return sorted(c.url for c in summary.captures)
+
+
+def test_due_and_not_due(archive, fresh_site, clock):
+    fresh_site.state.pages["/page/a"] = article("A")
+    url = fresh_site.url("/page/a")
+    add_watch(archive, url, every="6h")
+    assert urls_captured(run_due(archive)) == [url]
+    assert run_due(archive).captures == []  # a second run right after captures nothing
+    clock.advance(hours=5, minutes=59)
+    assert run_due(archive).captures == []
+    clock.advance(minutes=1, seconds=40)  # past 6h plus this URL's jitter (at most 10% / 5 min)
+    clock.advance(minutes=5)
+    [c] = run_due(archive).captures
+    assert c.verdict is Verdict.UNCHANGED
+
+
+def test_cron_schedule(archive, fresh_site, clock):
+    fresh_site.state.pages["/page/a"] = article("A")
+    url = fresh_site.url("/page/a")
+    clock.now = clock.now.replace(hour=7, minute=30)
+    add_watch(archive, url, cron="0 */6 * * *")
+    run_due(archive)
+    [w] = list_watches(archive)
+    due = w.to_json()["next_due"]
+    assert due.startswith(clock.now.strftime("%Y-%m-%dT12:0"))  # 12:00 plus a little jitter
+
+
+def test_backoff_grows_and_resets(archive, fresh_site, clock):
+    url = fresh_site.url("/page/flaky")
+    fresh_site.state.pages["/page/flaky"] = b"HTTP 500 Internal Server Error"
+    add_watch(archive, url, every="1d")
+    delays = []
+    for _ in range(3):
+        start = clock.now
+        [c] = run_due(archive).captures
+        assert c.verdict is Verdict.HTTP_ERROR
+        [w] = list_watches(archive)
+        delays.append(round(w.next_due - start.replace(tzinfo=__import__("datetime").timezone.utc).timestamp()))
+        clock.advance(seconds=delays[-1] + 1)
+    assert delays[0] == pytest.approx(BACKOFF_BASE, abs=2)
+    assert delays[1] == pytest.approx(2 * BACKOFF_BASE, abs=2) and delays[2] == pytest.approx(4 * BACKOFF_BASE, abs=2)
+    assert list_watches(archive)[0].failures == 3
+    fresh_site.state.pages["/page/flaky"] = article("Back")
+    [c] = run_due(archive).captures
+    assert c.verdict is Verdict.NEW
+    [w] = list_watches(archive)
+    assert w.failures == 0 and w.last_good == c.timestamp
+    assert w.next_due - clock.now.replace(tzinfo=__import__("datetime").timezone.utc).timestamp() > 23 * 3600
+
+
+def test_loop_sleeps_until_due_and_survives_restart(archive, fresh_site, clock):
+    for name in ("a", "b"):
+        fresh_site.state.pages[f"/page/{name}"] = article(name)
+        add_watch(archive, fresh_site.url(f"/page/{name}"), every="1h")
+    start = clock.now
+    sleeps = []
+
+    def fake_sleep(seconds):
+        sleeps.append(seconds)
+        clock.advance(seconds=seconds)
+
+    captures = []
+    run_loop(archive, sleep=fake_sleep, stop=lambda: clock.now > start + timedelta(hours=2, minutes=30),
+             on_capture=captures.append)
+    # at 0h, ~1h, ~2h: three rounds of two pages, no more
+    assert len(captures) == 6
+    assert max(sleeps) <= 60 and min(sleeps) >= 1
+    # a restart right away fires nothing: the schedule is in the catalog
+    again = []
+    answers = iter([False, True, True])
+    run_loop(archive, sleep=fake_sleep, stop=lambda: next(answers), on_capture=again.append)
+    assert again == []
+
+
+def test_a_dead_runners_claims_expire(archive, fresh_site, clock):
+    fresh_site.state.pages["/page/a"] = article("A")
+    add_watch(archive, fresh_site.url("/page/a"), every="1h")
+    with archive.catalog() as catalog:
+        assert len(_claim(catalog, clock.now, "dead-runner")) == 1  # then it was killed
+    assert run_due(archive).captures == []  # leased: not captured twice
+    clock.advance(seconds=LEASE_SECONDS + 1)
+    assert len(run_due(archive).captures) == 1
+
+
+def test_two_runners_at_once_capture_each_watch_once(tmp_path, fresh_site, fast_options, clock):
+    for i in range(6):
+        add_watch(Archive(tmp_path / "arch", clock=clock), fresh_site.url(f"/slowish?n={i}"), every="1h")
+    results = []
+
+    def runner():
+        results.append(run_due(Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)))
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    captured = [c.url for r in results for c in r.captures]
+    assert sorted(captured) == sorted(fresh_site.url(f"/slowish?n={i}") for i in range(6))
+    assert fresh_site.state.hits["/slowish"] == 6
+
+
+def test_webhook_gets_exactly_one_notification_per_change(archive, fresh_site, clock):
+    hook = SiteServer().start()
+    try:
+        url = fresh_site.url("/page/a")
+        fresh_site.state.pages["/page/a"] = article("Ferry", "The ferry runs on weekdays.")
+        add_watch(archive, url, every="1h")
+        notify = NotifyOptions(url=hook.url("/hook"))
+        run_due(archive, notify=notify)  # new: no notification
+        clock.advance(hours=2)
+        run_due(archive, notify=notify)  # unchanged: none
+        fresh_site.state.pages["/page/a"] = article("Ferry", "The ferry runs every day.")
+        clock.advance(hours=2)
+        summary = run_due(archive, notify=notify)  # changed: one
+        clock.advance(hours=2)
+        run_due(archive, notify=notify)  # unchanged again: none
+        assert summary.notified == 1
+        [(path, body)] = hook.state.posts
+        msg = json.loads(body)
+        assert path == "/hook" and msg["url"] == url and msg["verdict"] == "changed"
+        assert msg["previous_timestamp"] < msg["timestamp"] and msg["title"] == "Ferry"
+        assert "-" in msg["diff"] and "every day" in msg["diff"]
+    finally:
+        hook.stop()
+
+
+def test_notification_to_a_dead_endpoint_is_kept_and_retried(archive, fresh_site, clock, tmp_path):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: the endpoint is down
+    url = fresh_site.url("/page/a")
+    fresh_site.state.pages["/page/a"] = article("One")
+    add_watch(archive, url, every="1h")
+    run_due(archive)
+    fresh_site.state.pages["/page/a"] = article("Two")
+    clock.advance(hours=2)
+    down = run_due(archive, notify=NotifyOptions(url=f"http://127.0.0.1:{port}/hook"))
+    assert [c.verdict for c in down.captures] == [Verdict.CHANGED]  # the capture did not wait on it
+    assert down.notified == 0 and down.notify_failed == 1
+    # the endpoint comes back (same port): the next run delivers it, whatever its own flags
+    hook = SiteServer(port=port).start()
+    try:
+        later = run_due(archive)
+        assert later.notified == 1
+        [(_, body)] = hook.state.posts
+        assert json.loads(body)["verdict"] == "changed"
+        assert run_due(archive).notified == 0  # sent once, not again
+    finally:
+        hook.stop()
+
+
+def test_notify_command_gets_the_json_on_stdin(archive, fresh_site, clock, tmp_path):
+    out = tmp_path / "got.json"
+    url = fresh_site.url("/page/a")
+    fresh_site.state.pages["/page/a"] = article("One")
+    add_watch(archive, url, every="1h")
+    run_due(archive)
+    fresh_site.state.pages["/page/a"] = article("Two")
+    clock.advance(hours=2)
+    cmd = f"{sys.executable} -c \"import sys; open(r'{out}', 'w').write(sys.stdin.read())\""
+    assert run_due(archive, notify=NotifyOptions(cmd=cmd)).notified == 1
+    assert json.loads(out.read_text())["title"] == "Two"
+
+
+def test_durations_and_bad_values():
+    assert parse_duration("30m") == 1800 and parse_duration("6h") == 21600 and parse_duration("1d") == 86400
+    for bad in ("", "5", "10x", "0m", "30s"):
+        with pytest.raises(ConfigError):
+            parse_duration(bad)
+
+
+def test_watch_cli(tmp_path, fresh_site):
+    arch = str(tmp_path / "arch")
+    run = lambda *a, **kw: CliRunner().invoke(cli, ["--archive", arch, *a], **kw)  # noqa: E731
+    url = fresh_site.url("/page.html")
+    assert run("watch", "add", url, "--every", "6h", "--tag", "t").exit_code == 0
+    for bad in (["--every", "soon"], ["--cron", "* *"], [], ["--every", "1h", "--cron", "0 * * * *"]):
+        res = run("watch", "add", url, *bad)
+        assert res.exit_code == 2 and res.stderr.startswith("error:") and res.stderr.count("\n") == 1, bad
+    assert run("watch", "add", "ftp://x", "--every", "1h").exit_code == 2
+    [w] = json.loads(run("watch", "list", "--json").stdout)
+    assert w["url"] == url and w["schedule"] == "every 6h" and w["tag"] == "t" and w["failures"] == 0
+    res = run("run", "--json", "--delay", "0")
+    assert res.exit_code == 0
+    summary = json.loads(res.stdout)
+    assert summary["captured"] == 1 and summary["new"] == 1
+    assert json.loads(run("run", "--json").stdout)["captured"] == 0
+    assert run("watch", "remove", url).exit_code == 0
+    missing = run("watch", "remove", url)
+    assert missing.exit_code == 2 and "not watched" in missing.stderr
+
+
+def test_watch_import(tmp_path, archive):
+    txt = tmp_path / "list.txt"
+    txt.write_text("# news\nhttps://example.org/a\n\nhttps://example.org/b\n")
+    assert len(import_watches(archive, str(txt), every="1d")) == 2
+    toml = tmp_path / "list.toml"
+    toml.write_text('[[watch]]\nurl = "https://example.org/c"\ncron = "0 6 * * *"\n\n'
+                    '[[watch]]\nurl = "https://example.org/d"\nevery = "30m"\ntag = "fast"\n')
+    import_watches(archive, str(toml))
+    by_url = {w.url: w for w in list_watches(archive)}
+    assert by_url["https://example.org/c"].cron == "0 6 * * *" and by_url["https://example.org/d"].every_seconds == 1800
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[watch]]\nurl = "https://example.org/e"\nevery = "1h"\n[[watch]]\nurl = "nope"\nevery = "1h"\n')
+    with pytest.raises(ConfigError, match="entry 2"):
+        import_watches(archive, str(bad))
+    assert "https://example.org/e" not in {w.url for w in list_watches(archive)}  # all or nothing
+    with pytest.raises(ConfigError):
+        import_watches(archive, str(txt))  # a plain list needs a schedule
+    remove_watch(archive, "https://example.org/a")
