@@ -124,15 +124,21 @@ def _range(changes: list[Change], attr: str) -> str:
     return f"{idx[0] + 1},{len(idx)}"
 
 
-def _meta_lines(d: Diff) -> list[str]:
-    return [f"# {k}: {old!r} -> {new!r}" for k, (old, new) in d.metadata.items()]
+def _header(d: Diff) -> list[str]:
+    """File labels, then one line per changed metadata field."""
+    return [f"--- {_label(d.older)}", f"+++ {_label(d.newer)}",
+            *(f"# {k}: {old!r} -> {new!r}" for k, (old, new) in d.metadata.items())]
+
+
+def _hunk_line(hunk: list[Change]) -> str:
+    return f"@@ -{_range(hunk, 'old_index')} +{_range(hunk, 'new_index')} @@"
 
 
 def render_unified(d: Diff) -> str:
     """Paragraph-level unified diff: one paragraph per line."""
-    lines = [f"--- {_label(d.older)}", f"+++ {_label(d.newer)}", *_meta_lines(d)]
+    lines = _header(d)
     for hunk in d.hunks:
-        lines.append(f"@@ -{_range(hunk, 'old_index')} +{_range(hunk, 'new_index')} @@ (paragraphs)")
+        lines.append(_hunk_line(hunk) + " (paragraphs)")
         for c in hunk:
             if c.op == "equal":
                 lines.append(f" {c.old}")
@@ -156,9 +162,9 @@ def render_words(d: Diff, *, color: bool = False) -> str:
         def mark(op: str, text: str) -> str:
             return f"[-{text}-]" if op == "delete" else f"{{+{text}+}}" if op == "insert" else text
 
-    out = [f"--- {_label(d.older)}", f"+++ {_label(d.newer)}", *_meta_lines(d)]
+    out = _header(d)
     for hunk in d.hunks:
-        out.append(f"@@ -{_range(hunk, 'old_index')} +{_range(hunk, 'new_index')} @@")
+        out.append(_hunk_line(hunk))
         for c in hunk:
             if c.op == "equal":
                 out.append(f"{dim}{c.old}{end}")

@@ -85,6 +85,16 @@ def serve(hosts: int, pages: int, size: int, port: int, ready: multiprocessing.E
         time.sleep(3600)
 
 
+def start_server(hosts: int, pages: int, size: int, port: int) -> multiprocessing.Process:
+    """The page server in a process of its own (it must not share our CPU time)."""
+    ready = multiprocessing.Event()
+    server = multiprocessing.Process(target=serve, args=(hosts, pages, size, port, ready), daemon=True)
+    server.start()
+    if not ready.wait(120):
+        raise SystemExit("the page server did not start")
+    return server
+
+
 def measure(cmd: list[str], cwd: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -105,10 +115,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=18080)
     args = ap.parse_args()
 
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(args.hosts, args.pages, args.size, args.port, ready), daemon=True)
-    server.start()
-    ready.wait(120)
+    server = start_server(args.hosts, args.pages, args.size, args.port)
     work = Path(tempfile.mkdtemp(prefix="bench-capture-"))
     try:
         urls = [f"http://127.0.0.{i % args.hosts + 1}:{args.port}/p/{i}" for i in range(args.pages)]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import shutil
 import signal
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capture import serve  # noqa: E402  (the same page server as bench/capture.py)
+from capture import start_server  # noqa: E402  (the same page server as bench/capture.py)
 
 from archiver import Archive  # noqa: E402
 from archiver.schedule import add_watch  # noqa: E402
@@ -43,10 +42,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=18090)
     args = ap.parse_args()
 
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(args.hosts, 500, 20_000, args.port, ready), daemon=True)
-    server.start()
-    ready.wait(120)
+    server = start_server(args.hosts, 500, 20_000, args.port)
     work = Path(tempfile.mkdtemp(prefix="bench-schedule-"))
     exe = str(Path(sys.executable).parent / "archiver")
     try:

@@ -28,6 +28,18 @@ def fresh_site():
 
 
 @pytest.fixture
+def free_port():
+    """A loopback port nothing listens on (a refused connection, a dead endpoint)."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
 def fast_options():
     """No politeness delay and quick retries: the tests' own server can take it."""
     return FetchOptions(host_delay=0.0, backoff=0.01, read_timeout=2.0, connect_timeout=2.0, total_timeout=20.0)

@@ -145,12 +145,8 @@ def test_slow_server_times_out_as_failed(site, tmp_path, fast_options):
     assert c.verdict is Verdict.FAILED and "timeout" in c.reason and c.status_code is None
 
 
-def test_refused_connection_and_dns_failure_are_failed(tmp_path, fast_options):
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
+def test_refused_connection_and_dns_failure_are_failed(tmp_path, fast_options, free_port):
+    port = free_port
     refused, nodns = f"http://127.0.0.1:{port}/", "http://no-such-host.invalid/"
     by_url = {c.url: c for c in capture(tmp_path, [refused, nodns], dataclasses.replace(fast_options, retries=1))}
     assert by_url[refused].verdict is Verdict.FAILED and "connection" in by_url[refused].reason

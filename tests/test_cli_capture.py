@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from click.testing import CliRunner
@@ -42,11 +41,8 @@ def test_bad_url_is_one_line_exit_2_and_the_rest_is_captured(site, tmp_path):
     assert line["verdict"] == "new"
 
 
-def test_failed_capture_exits_1(tmp_path):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+def test_failed_capture_exits_1(tmp_path, free_port):
+    port = free_port
     res = run(["--archive", str(tmp_path / "a"), "capture", *FAST, "--json", f"http://127.0.0.1:{port}/"])
     assert res.exit_code == 1
     assert json.loads(res.stdout)["verdict"] == "failed"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 from datetime import timedelta
@@ -164,17 +163,20 @@ def test_webhook_gets_exactly_one_notification_per_change(archive, fresh_site, c
         hook.stop()
 
 
-def test_notification_to_a_dead_endpoint_is_kept_and_retried(archive, fresh_site, clock, tmp_path):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens: the endpoint is down
-    url = fresh_site.url("/page/a")
-    fresh_site.state.pages["/page/a"] = article("One")
+def watch_then_change(archive, site, clock) -> str:
+    """A watched page, captured once, then edited and due again."""
+    url = site.url("/page/a")
+    site.state.pages["/page/a"] = article("One")
     add_watch(archive, url, every="1h")
     run_due(archive)
-    fresh_site.state.pages["/page/a"] = article("Two")
+    site.state.pages["/page/a"] = article("Two")
     clock.advance(hours=2)
+    return url
+
+
+def test_notification_to_a_dead_endpoint_is_kept_and_retried(archive, fresh_site, clock, free_port):
+    port = free_port  # nothing listens: the endpoint is down
+    watch_then_change(archive, fresh_site, clock)
     down = run_due(archive, notify=NotifyOptions(url=f"http://127.0.0.1:{port}/hook"))
     assert [c.verdict for c in down.captures] == [Verdict.CHANGED]  # the capture did not wait on it
     assert down.notified == 0 and down.notify_failed == 1
@@ -192,12 +194,7 @@ def test_notification_to_a_dead_endpoint_is_kept_and_retried(archive, fresh_site
 
 def test_notify_command_gets_the_json_on_stdin(archive, fresh_site, clock, tmp_path):
     out = tmp_path / "got.json"
-    url = fresh_site.url("/page/a")
-    fresh_site.state.pages["/page/a"] = article("One")
-    add_watch(archive, url, every="1h")
-    run_due(archive)
-    fresh_site.state.pages["/page/a"] = article("Two")
-    clock.advance(hours=2)
+    watch_then_change(archive, fresh_site, clock)
     cmd = f"{sys.executable} -c \"import sys; open(r'{out}', 'w').write(sys.stdin.read())\""
     assert run_due(archive, notify=NotifyOptions(cmd=cmd)).notified == 1
     assert json.loads(out.read_text())["title"] == "Two"
