@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .config import CleanOptions, FetchOptions, WarcOptions, archive_dir
 from .diff import Diff, diff_snapshots
@@ -251,7 +252,7 @@ class Archive:
             final_loc = None
             for ex in fetched.exchanges:
                 final_loc = self._write(ex, writer, catalog)
-            capture, meta_id = self._store(judged, fetched, final_loc, writer, catalog)
+            capture, meta_id = self._store(judged, final_loc, writer, catalog)
             catalog.add_capture(capture, record_id=final_loc.record_id if final_loc else None, meta_record_id=meta_id)
             # The WARC is durable before the catalog commits that it exists.
             writer.flush()
@@ -283,19 +284,9 @@ class Archive:
         body = read_payload(final, self.clean_options.max_html_bytes)
         snap = clean_page(body, final.url, options=self.clean_options, status_code=final.status_code,
                           content_type=final.header("content-type"))
-        if snap.status == "not_html":
-            return _Judged(Capture(verdict=Verdict.NOT_HTML, reason=reason, **base))
-        common = dict(title=snap.title, rule_rot=snap.rule_rot, **base)
-        if snap.status == "error_stub":
-            verdict = Verdict.BLOCKED if snap.error_kind == "wall" else Verdict.SOFT_ERROR
-            return _Judged(Capture(verdict=verdict, reason=snap.error, word_count=0, **common))
-        if snap.status == "empty":
-            return _Judged(Capture(verdict=Verdict.SOFT_ERROR, reason="no article text found", word_count=0, **common))
-        sha = hashlib.sha256(snap.text.encode("utf-8")).hexdigest()
-        capture = Capture(verdict=Verdict.NEW, reason=reason, word_count=snap.word_count, text_sha256=sha, **common)
-        return _Judged(capture, snap)
+        return judge_snapshot(snap, base, reason)
 
-    def _store(self, judged: _Judged, fetched: Fetched, loc: RecordLocation | None, writer: WarcWriter,
+    def _store(self, judged: _Judged, loc: RecordLocation | None, writer: WarcWriter,
                catalog: Catalog) -> tuple[Capture, str]:
         """Decide new/changed/unchanged against the last good text, write the
         text's JSON file (once per distinct text), and the metadata record."""
@@ -310,8 +301,11 @@ class Archive:
                 write_json_atomic(self.path / path, _snapshot_json(snap, capture, sha, loc))
                 catalog.add_text(sha, path, title=snap.title, word_count=snap.word_count, url=capture.url,
                                  timestamp=capture.timestamp)
+            latest = catalog.current_timestamp(capture.url)
             if verdict is Verdict.UNCHANGED:
                 catalog.touch_current(capture.url, capture.timestamp)
+            elif latest is not None and capture.timestamp < latest:
+                pass  # an older capture (ingested late) never replaces a newer current text
             else:
                 catalog.set_current(capture.url, sha256=sha, timestamp=capture.timestamp, title=snap.title,
                                     text=snap.text)
@@ -333,6 +327,22 @@ class Shown:
 class _Judged:
     capture: Capture
     snapshot: Snapshot | None = None
+
+
+def judge_snapshot(snap: Snapshot, base: dict[str, Any], reason: str | None) -> _Judged:
+    """A cleaned 2xx page's verdict before it meets the archive's history
+    (`new` stands for "has a text"; the store makes it changed/unchanged)."""
+    if snap.status == "not_html":
+        return _Judged(Capture(verdict=Verdict.NOT_HTML, reason=reason, **base))
+    common = dict(title=snap.title, rule_rot=snap.rule_rot, **base)
+    if snap.status == "error_stub":
+        verdict = Verdict.BLOCKED if snap.error_kind == "wall" else Verdict.SOFT_ERROR
+        return _Judged(Capture(verdict=verdict, reason=snap.error, word_count=0, **common))
+    if snap.status == "empty":
+        return _Judged(Capture(verdict=Verdict.SOFT_ERROR, reason="no article text found", word_count=0, **common))
+    sha = hashlib.sha256(snap.text.encode("utf-8")).hexdigest()
+    capture = Capture(verdict=Verdict.NEW, reason=reason, word_count=snap.word_count, text_sha256=sha, **common)
+    return _Judged(capture, snap)
 
 
 def _parse_iso(value: str) -> datetime:

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,8 @@ from .fetch import fetch_page
 from .models import Capture, Snapshot, Verdict
 from .payload import read_source
 from .rules import check_rules, load_rules
+from .distributed import dask_executor
+from .ingest import ingest_warcs
 from .schedule import (
     NotifyOptions,
     RunSummary,
@@ -514,11 +517,38 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
 
 
 @cli.command()
-@click.argument("warcs", nargs=-1)
-@click.option("--dask", "dask_address", metavar="ADDRESS")
-def ingest(warcs: tuple[str, ...], dask_address: str | None) -> None:
-    """Add snapshots from existing WARC files."""
-    _not_yet("ingest", 6)
+@click.argument("warcs", nargs=-1, required=True)
+@click.option("--dask", "dask_address", metavar="ADDRESS", help="Clean on a Dask cluster: a scheduler address, or 'local'.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per capture added.")
+@click.pass_context
+def ingest(ctx: click.Context, warcs: tuple[str, ...], dask_address: str | None, as_json: bool) -> None:
+    """Add snapshots from WARC files written by other tools (wget, Heritrix,
+    browsertrix, Common Crawl); their records are copied into the archive."""
+    archive = Archive(ctx.obj["archive"])
+    err = Console(stderr=True)
+    started = time.perf_counter()
+    with dask_executor(dask_address) as executor:
+        if err.is_terminal and not as_json:
+            with Progress(TextColumn("ingesting"), BarColumn(), TextColumn("{task.completed} records"),
+                          TimeElapsedColumn(), console=err, transient=True) as progress:
+                task = progress.add_task("ingest", total=None)
+                report = ingest_warcs(archive, list(warcs), executor=executor,
+                                      on_record=lambda n: progress.advance(task, n))
+        else:
+            report = ingest_warcs(archive, list(warcs), executor=executor)
+    for problem in report.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if as_json:
+        for c in report.captures:
+            click.echo(json.dumps(c.to_json(), ensure_ascii=False))
+        return
+    counts: dict[str, int] = {}
+    for c in report.captures:
+        counts[c.verdict.value] = counts.get(c.verdict.value, 0) + 1
+    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no captures"
+    rate = report.records / max(time.perf_counter() - started, 1e-9)
+    click.echo(f"{report.records} records read from {report.files} file(s) ({rate:.0f} records/s), {report.copied}"
+               f" copied ({report.skipped_known} already in the archive); captures: {summary}")
 
 
 @cli.command()

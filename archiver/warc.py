@@ -10,6 +10,7 @@ killed process is cut back to its last complete record and renamed by
 from __future__ import annotations
 
 import fcntl
+import gzip
 import io
 import logging
 import os
@@ -268,6 +269,35 @@ class WarcWriter:
         return RecordLocation(warc_file=self._name, offset=offset, length=length, record_id=headers["WARC-Record-ID"],
                               warc_date=headers["WARC-Date"], record_type="metadata")
 
+    def copy_record(self, source: str | os.PathLike[str], offset: int, length: int, *, gzipped: bool,
+                    record_id: str, warc_date: str, record_type: str) -> RecordLocation:
+        """Append a record from another WARC file, byte for byte, streaming
+        (an uncompressed record becomes one gzip member of its own)."""
+        self._ensure_open()
+        assert self._file is not None and self._name is not None
+        start = self._file.tell()
+        try:
+            with open(source, "rb") as src:
+                src.seek(offset)
+                out: IO[bytes] = self._file
+                member = gzip.GzipFile(fileobj=self._file, mode="wb", mtime=0) if not gzipped else None
+                if member is not None:
+                    out = member  # type: ignore[assignment]
+                left = length
+                while left > 0:
+                    chunk = src.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise WarcError(f"{source}: record at {offset} ends early")
+                    out.write(chunk)
+                    left -= len(chunk)
+                if member is not None:
+                    member.close()  # ends the gzip member; leaves our file open
+            self._file.flush()
+        except OSError as exc:
+            raise WarcError(f"copying into {self._name}: {exc}") from exc
+        return RecordLocation(warc_file=self._name, offset=start, length=self._file.tell() - start,
+                              record_id=record_id, warc_date=warc_date, record_type=record_type)
+
     def flush(self) -> None:
         """Make what was written durable (before the catalog says it exists)."""
         if self._file is not None:
@@ -321,6 +351,17 @@ def iter_complete_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, i
                 yield offset, it.get_record_length(), record, body
         except Exception as exc:  # ArchiveLoadFailed, zlib.error, EOFError...: a cut or broken tail
             log.warning("%s: stops being readable after the last complete record (%s)", path, exc)
+
+
+def read_record_at(path: str | os.PathLike[str], offset: int, limit: int) -> tuple[Any, bytes]:
+    """(http_headers, decoded payload up to `limit` bytes) of the record at
+    `offset`; finds the file under its `.open` name while it is being written."""
+    if not os.path.exists(path) and os.path.exists(str(path) + OPEN_SUFFIX):
+        path = str(path) + OPEN_SUFFIX
+    with open(path, "rb") as f:
+        f.seek(offset)
+        record = next(iter(ArchiveIterator(f, check_digests=False)))
+        return record.http_headers, record.content_stream().read(limit)
 
 
 def recover_open_files(directory: str | os.PathLike[str]) -> list[str]:

@@ -1,0 +1,257 @@
+"""Ingest WARC files written by other tools (wget, Heritrix, browsertrix,
+Common Crawl): copy their records into the archive's own WARC files, and
+clean every HTML response into a snapshot with its verdict.
+
+Records are copied byte for byte (gzip members as they are; an uncompressed
+record becomes a gzip member of its own), so digests and record ids stay
+valid. A revisit is cleaned from its original's payload. A corrupt or cut
+record is skipped with a warning naming the file and offset, and reading
+resumes at the next record boundary. Re-ingesting a file adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.timeutils import iso_date_to_datetime
+
+from .archive import Archive, _iso, _Judged, _timestamp, judge_snapshot
+from .errors import ConfigError
+from .models import Capture, Snapshot, Verdict
+from .payload import looks_like_html
+from .snapshot import clean_page
+from .warc import WarcWriter, read_record_at
+
+__all__ = ["IngestReport", "ingest_warcs"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 64  # pages cleaned at once (in parallel, with an executor)
+_WARC_START = re.compile(rb"WARC/1\.[01]\r?\n")
+
+
+@dataclass
+class IngestReport:
+    files: int = 0
+    records: int = 0
+    copied: int = 0
+    skipped_known: int = 0
+    captures: list[Capture] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # "file: offset N: what"
+
+
+@dataclass
+class _Page:
+    """One response (or revisit) to clean: plain data, so it can travel."""
+
+    url: str
+    status_code: int
+    reason: str
+    content_type: str | None
+    header_content_type: str | None
+    body: bytes
+    when: str  # WARC-Date
+    record_id: str
+    truncated: bool
+
+
+def _iter_records(path: Path, report: IngestReport, limit: int) -> Iterator[tuple[int, int, Any, bytes | None]]:
+    """(offset, length, record, payload) for each readable record, payload
+    (decoded, capped) read for responses and revisits only; on a bad record,
+    warn and resume at the next record boundary."""
+    size = path.stat().st_size
+    position = 0
+    with open(path, "rb") as f:
+        while position < size:
+            f.seek(position)
+            it = ArchiveIterator(f, check_digests=False, arc2warc=True)  # offsets are f.tell()-based
+            next_start = position
+            try:
+                for record in it:
+                    body = record.content_stream().read(limit) if record.rec_type in ("response", "revisit") else None
+                    it.read_to_end(record)
+                    offset = it.get_record_offset()
+                    next_start = offset + it.get_record_length()
+                    yield offset, it.get_record_length(), record, body
+                return
+            except Exception as exc:  # warcio, zlib, EOF: a broken record
+                problem = f"{path.name}: offset {next_start}: unreadable record skipped ({type(exc).__name__}: {exc})"
+                log.warning(problem)
+                report.problems.append(problem)
+                nxt = _next_boundary(path, next_start + 1)
+                if nxt is None or nxt <= position:
+                    return
+                position = nxt
+
+
+def _next_boundary(path: Path, start: int) -> int | None:
+    """The next offset where a record may begin: a gzip member or 'WARC/1.'."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        chunk_start = start
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                return None
+            g = chunk.find(b"\x1f\x8b\x08")
+            w = _WARC_START.search(chunk)
+            hits = [h for h in (g if g >= 0 else None, w.start() if w else None) if h is not None]
+            if hits:
+                return chunk_start + min(hits)
+            chunk_start += len(chunk) - 8
+            f.seek(chunk_start)
+
+
+def _clean(page: _Page, options: Any) -> Snapshot:
+    """Runs wherever the executor puts it (a Dask worker, a process)."""
+    return clean_page(page.body, page.url, options=options, status_code=page.status_code,
+                      content_type=page.header_content_type)
+
+
+def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | None = None,
+                 on_record: Callable[[int], None] | None = None) -> IngestReport:
+    """Ingest WARC/ARC files into `archive`; the caller's process is the one writer."""
+    files = [Path(p) for p in paths]
+    for p in files:
+        if not p.is_file():
+            raise ConfigError(f"cannot read {p}: no such file")
+    report = IngestReport()
+    catalog = archive.catalog()
+    archive._recover(catalog)
+    writer = WarcWriter(archive.warc_dir, archive.warc_options, clock=archive.clock,
+                        info={"operator": archive.fetch_options.contact, "description": "records ingested from other WARC files"})
+    limit = archive.clean_options.max_html_bytes
+    pending: list[tuple[_Page, Any]] = []
+
+    def flush() -> None:
+        """Clean the batch (in parallel when there is an executor), then store
+        in file order: the results are the same either way."""
+        if not pending:
+            return
+        if executor is not None:
+            futures = [executor.submit(_clean, page, archive.clean_options) for page, _ in pending]
+            snaps = [f.result() for f in futures]
+        else:
+            snaps = [_clean(page, archive.clean_options) for page, _ in pending]
+        for (page, loc), snap in zip(pending, snaps):
+            when = iso_date_to_datetime(page.when)
+            base = dict(url=page.url, final_url=page.url, status_code=page.status_code, timestamp=_timestamp(when),
+                        captured_at=_iso(when), content_type=page.content_type)
+            judged = judge_snapshot(snap, base, "body cut short in the source WARC" if page.truncated else None)
+            _store(judged, loc)
+        pending.clear()
+
+    def _store(judged: _Judged, loc: Any) -> None:
+        with catalog.transaction():
+            capture, meta_id = archive._store(judged, loc, writer, catalog)
+            catalog.add_capture(capture, record_id=loc.record_id if loc else None, meta_record_id=meta_id)
+            writer.flush()
+        report.captures.append(capture)
+
+    try:
+        for path in files:
+            report.files += 1
+            with open(path, "rb") as f:
+                head = f.read(16)
+            if not head.startswith((b"\x1f\x8b", b"WARC/", b"filedesc://")):
+                problem = f"{path.name}: offset 0: not a WARC or ARC file; skipped"
+                log.warning(problem)
+                report.problems.append(problem)
+                continue
+            gz = head.startswith(b"\x1f\x8b")
+            for offset, length, record, body in _iter_records(path, report, limit):
+                report.records += 1
+                if on_record is not None:
+                    on_record(1)
+                headers = record.rec_headers
+                rtype = record.rec_type
+                record_id = headers.get_header("WARC-Record-ID") or ""
+                if rtype == "warcinfo":
+                    continue  # our files carry their own
+                if record_id and catalog.db.execute("SELECT 1 FROM records WHERE record_id = ?", (record_id,)).fetchone():
+                    report.skipped_known += 1
+                    continue
+                url = headers.get_header("WARC-Target-URI") or ""
+                date = headers.get_header("WARC-Date") or ""
+                if record.format != "warc":
+                    problem = f"{path.name}: offset {offset}: {record.format} record not copied (only WARC records are copied byte for byte)"
+                    report.problems.append(problem)
+                    log.warning(problem)
+                    continue
+                loc = writer.copy_record(path, offset, length, gzipped=gz, record_id=record_id, warc_date=date,
+                                         record_type=rtype)
+                report.copied += 1
+                if rtype not in ("response", "revisit") or not record.http_headers:
+                    continue
+                http = record.http_headers
+                status = int(http.get_statuscode() or 0)
+                ctype_header = http.get_header("Content-Type")
+                ctype = (ctype_header or "").split(";")[0].strip().lower() or None
+                with catalog.transaction():
+                    catalog.add_record(loc, url=url, timestamp=_timestamp(iso_date_to_datetime(date)), status_code=status,
+                                       content_type=ctype, payload_digest=headers.get_header("WARC-Payload-Digest"),
+                                       refers_to=headers.get_header("WARC-Refers-To"))
+                page = _page_for(archive, catalog, record, body or b"", rtype, url, status, ctype, ctype_header, date,
+                                 record_id, limit)
+                if page is None:
+                    continue
+                if isinstance(page, _Judged):
+                    flush()  # keep the order of the file
+                    _store(page, loc)
+                    continue
+                pending.append((page, loc))
+                if len(pending) >= BATCH:
+                    flush()
+        flush()
+    finally:
+        writer.close()
+        catalog.close()
+    return report
+
+
+def _page_for(archive: Archive, catalog: Any, record: Any, body: bytes, rtype: str, url: str, status: int, ctype: str | None,
+              ctype_header: str | None, date: str, record_id: str, limit: int) -> _Page | _Judged | None:
+    """What to do with one response: a page to clean, a verdict without
+    cleaning (errors, non-HTML), or nothing (redirect hops)."""
+    when = iso_date_to_datetime(date)
+    base = dict(url=url, final_url=url, status_code=status, timestamp=_timestamp(when), captured_at=_iso(when),
+                content_type=ctype)
+    if 300 <= status < 400 or status == 0:
+        return None  # a hop on the way: kept as a record, not a capture
+    if status >= 400:
+        return _Judged(Capture(verdict=Verdict.HTTP_ERROR, reason=f"HTTP {status}", **base))
+    if rtype == "revisit":
+        body = _original_payload(archive, catalog, record, url, limit)
+        if body is None:
+            return _Judged(Capture(verdict=Verdict.FAILED, reason="revisit whose original is not in the archive", **base))
+    if not looks_like_html(ctype_header, body[:1024]):
+        return _Judged(Capture(verdict=Verdict.NOT_HTML, **base))
+    truncated = bool(record.rec_headers.get_header("WARC-Truncated"))
+    return _Page(url=url, status_code=status, reason="", content_type=ctype, header_content_type=ctype_header,
+                 body=body, when=date, record_id=record_id, truncated=truncated and rtype != "revisit")
+
+
+def _original_payload(archive: Archive, catalog: Any, record: Any, url: str, limit: int) -> bytes | None:
+    headers = record.rec_headers
+    refers = headers.get_header("WARC-Refers-To")
+    row = None
+    if refers:
+        row = catalog.db.execute("SELECT warc_file, offset FROM records WHERE record_id = ? AND record_type = 'response'",
+                                 (refers,)).fetchone()
+    if row is None:
+        target = headers.get_header("WARC-Refers-To-Target-URI") or url
+        digest = headers.get_header("WARC-Payload-Digest")
+        row = catalog.db.execute("SELECT warc_file, offset FROM records WHERE url = ? AND payload_digest = ?"
+                                 " AND record_type = 'response' ORDER BY id LIMIT 1", (target, digest)).fetchone()
+    if row is None:
+        return None
+    _, body = read_record_at(archive.warc_dir / row["warc_file"], row["offset"], limit)
+    return body
+

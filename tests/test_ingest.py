@@ -1,0 +1,192 @@
+"""Ingesting WARCs written by other tools: wget, and warcio directly."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from siteserver import article
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+from warcutil import read_all, warc_files, warcio_check
+
+from archiver import Archive, Verdict
+from archiver.cli import cli
+from archiver.ingest import ingest_warcs
+
+LONG = " ".join(f"Line {i} of a long report on the harbour and its records." for i in range(40))
+
+
+def body(title: str, extra: str = "") -> bytes:
+    return article(title, LONG + extra)
+
+
+def make_warc(path: Path, *, gz: bool = True, cut_last: bool = False, garbage_after: int | None = None) -> dict[str, str]:
+    """A WARC as another tool would write it: two pages, a revisit, a 404,
+    a PDF; optionally a corrupt record in the middle and a cut-off last one."""
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=gz, warc_version="1.0")
+    ids = {}
+
+    def response(url: str, payload: bytes, date: str, status: str = "200 OK", ctype: str = "text/html; charset=utf-8"):
+        http = StatusAndHeaders(status, [("Content-Type", ctype), ("Content-Length", str(len(payload)))], protocol="HTTP/1.1")
+        rec = w.create_warc_record(url, "response", payload=io.BytesIO(payload), length=len(payload), http_headers=http,
+                                   warc_headers_dict={"WARC-Date": date})
+        w.write_record(rec)
+        ids[url + date] = rec.rec_headers.get_header("WARC-Record-ID")
+        return rec
+
+    first = response("http://old.example/a", body("Harbour records"), "2020-01-01T00:00:00Z")
+    response("http://old.example/b", body("Second page"), "2020-01-01T00:00:01Z")
+    chunks = [buf.getvalue()]
+    if garbage_after is not None:
+        chunks.append(b"\x1f\x8b\x08\x00this is not a gzip member at all" * 3)
+    buf.seek(0)
+    buf.truncate()
+    revisit = w.create_revisit_record("http://old.example/a", first.rec_headers.get_header("WARC-Payload-Digest"),
+                                      "http://old.example/a", "2020-01-01T00:00:00Z",
+                                      http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1"),
+                                      warc_headers_dict={"WARC-Date": "2020-02-01T00:00:00Z",
+                                                         "WARC-Refers-To": first.rec_headers.get_header("WARC-Record-ID")})
+    w.write_record(revisit)
+    response("http://old.example/gone", b"<html><title>Not Found</title>gone</html>", "2020-02-01T00:00:02Z", "404 Not Found")
+    response("http://old.example/file.pdf", b"%PDF-1.4\n%\xe2\xe3\n", "2020-02-01T00:00:03Z", ctype="application/pdf")
+    response("http://old.example/a", body("Harbour records", " A correction was added."), "2020-03-01T00:00:00Z")
+    tail = buf.getvalue()
+    if cut_last:
+        tail = tail[:-40]
+    chunks.append(tail)
+    path.write_bytes(b"".join(chunks))
+    return ids
+
+
+def history(archive: Archive, url: str) -> list[str]:
+    return [c.verdict.value for c in archive.history(url)]
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_ingest_warcio_written_file_with_a_revisit(tmp_path, gz):
+    src = tmp_path / ("src.warc.gz" if gz else "src.warc")
+    make_warc(src, gz=gz)
+    archive = Archive(tmp_path / "arch")
+    report = ingest_warcs(archive, [str(src)])
+    assert report.problems == [] and report.copied == 6
+    assert history(archive, "http://old.example/a") == ["new", "unchanged", "changed"]
+    assert history(archive, "http://old.example/gone") == ["http_error"]
+    assert history(archive, "http://old.example/file.pdf") == ["not_html"]
+    assert "A correction was added." in archive.show("http://old.example/a").data["text"]
+    d = archive.diff("http://old.example/a")
+    assert any(c.op in ("replace", "insert") for h in d.hunks for c in h)
+    # the records were copied, and the archive's own files check out
+    for f in warc_files(tmp_path / "arch"):
+        warcio_check(f)
+    copied = [r for r in read_all(tmp_path / "arch") if r.h("WARC-Target-URI") == "http://old.example/a"]
+    assert [r.type for r in copied if r.type != "metadata"] == ["response", "revisit", "response"]
+    # re-ingesting the same file adds nothing
+    again = ingest_warcs(archive, [str(src)])
+    assert again.copied == 0 and again.skipped_known == 6 and again.captures == []
+    assert history(archive, "http://old.example/a") == ["new", "unchanged", "changed"]
+
+
+def test_corrupt_and_truncated_records_are_skipped_with_a_warning(tmp_path):
+    src = tmp_path / "broken.warc.gz"
+    make_warc(src, cut_last=True, garbage_after=1)
+    archive = Archive(tmp_path / "arch")
+    report = ingest_warcs(archive, [str(src)])
+    assert report.problems, "the broken parts must be reported"
+    assert all("broken.warc.gz: offset " in p for p in report.problems)
+    # the records around the damage are still in
+    assert history(archive, "http://old.example/b") == ["new"]
+    assert history(archive, "http://old.example/gone") == ["http_error"]
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch2"), "ingest", str(src)])
+    assert res.exit_code == 0 and "warning: broken.warc.gz: offset" in res.stderr
+
+
+def test_ingest_bad_input(tmp_path):
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "a"), "ingest", str(tmp_path / "missing.warc.gz")])
+    assert res.exit_code == 2 and res.stderr.startswith("error: cannot read")
+    junk = tmp_path / "junk.warc.gz"
+    junk.write_bytes(b"not a warc at all\n" * 10)
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "a"), "ingest", str(junk)])
+    assert res.exit_code == 0 and "warning: junk.warc.gz: offset 0: not a WARC or ARC file" in res.stderr
+
+
+@pytest.mark.skipif(shutil.which("wget") is None, reason="wget not installed (.ci/run installs it)")
+def test_ingest_a_wget_warc(site, tmp_path):
+    urls = [site.url("/page.html"), site.url("/gzip.html"), site.url("/chunked.html"), site.url("/404"),
+            site.url("/file.pdf"), site.url("/redirect/1")]
+    (tmp_path / "urls.txt").write_text("\n".join(urls) + "\n")
+    subprocess.run(["wget", "-q", "--warc-file", str(tmp_path / "wget"), "--no-warc-keep-log", "--delete-after",
+                    "-P", str(tmp_path / "files"), "-i", str(tmp_path / "urls.txt")], cwd=tmp_path, timeout=60)
+    src = tmp_path / "wget.warc.gz"
+    assert src.exists()
+    archive = Archive(tmp_path / "arch")
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "ingest", str(src), "--json"])
+    assert res.exit_code == 0, res.output
+    got = {c["url"]: c for c in map(json.loads, res.stdout.splitlines())}
+    # /redirect/1 leads wget to /page.html a second time: same text, unchanged
+    assert history(archive, site.url("/page.html")) == ["new", "unchanged"]
+    assert got[site.url("/page.html")]["title"] == "A test article"
+    assert got[site.url("/gzip.html")]["title"] == "Gzipped"
+    assert got[site.url("/chunked.html")]["title"] == "Chunked"
+    assert got[site.url("/404")]["verdict"] == "http_error"
+    assert got[site.url("/file.pdf")]["verdict"] == "not_html"
+    assert "A test article" in archive.show(site.url("/page.html")).data["text"]
+    for f in warc_files(tmp_path / "arch"):
+        warcio_check(f)
+
+
+def snapshots_of(archive: Archive) -> list[tuple]:
+    with archive.catalog() as catalog:
+        rows = catalog.db.execute("SELECT url, timestamp, verdict, text_sha256, title FROM captures ORDER BY id").fetchall()
+    return [tuple(r) for r in rows]
+
+
+def test_dask_local_cluster_gives_the_same_snapshots(tmp_path):
+    from archiver.distributed import dask_executor
+
+    src = tmp_path / "src.warc.gz"
+    make_warc(src)
+    single = Archive(tmp_path / "single")
+    ingest_warcs(single, [str(src)])
+    on_dask = Archive(tmp_path / "dask")
+    with dask_executor("local", workers=2) as executor:
+        ingest_warcs(on_dask, [str(src)], executor=executor)
+    assert snapshots_of(on_dask) == snapshots_of(single)
+    assert len(snapshots_of(single)) == 6
+
+
+def test_dask_scheduler_and_worker_processes(tmp_path):
+    src = tmp_path / "src.warc.gz"
+    make_warc(src)
+    single = Archive(tmp_path / "single")
+    ingest_warcs(single, [str(src)])
+    bindir = Path(sys.executable).parent
+    sched_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                  "--no-dashboard", "--scheduler-file", str(sched_file)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        import time
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() or not sched_file.read_text().strip():
+            assert time.monotonic() < deadline and scheduler.poll() is None, "scheduler did not start"
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        worker = subprocess.Popen([str(bindir / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
+                                   "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "remote"), "ingest", str(src), "--dask", address])
+        assert res.exit_code == 0, res.output
+        assert snapshots_of(Archive(tmp_path / "remote")) == snapshots_of(single)
+    finally:
+        for proc in (worker, scheduler):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
