@@ -321,7 +321,9 @@ def test_two_processes_capture_into_one_archive(site, tmp_path):
         hist = archive.history(site.url(f"/page.html?p={i}"))
         expected = 2 if 3 <= i < 6 else 1
         assert len(hist) == expected
-        assert hist[0].verdict is Verdict.NEW and all(c.verdict is Verdict.UNCHANGED for c in hist[1:])
+        # verdicts are decided at commit, timestamps at fetch: with two
+        # processes racing, the "new" one need not carry the earlier time
+        assert sorted(c.verdict.value for c in hist) == ["new"] + ["unchanged"] * (expected - 1)
     from warcutil import warc_files, warcio_check
     for f in warc_files(tmp_path / "arch"):
         warcio_check(f)
