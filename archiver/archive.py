@@ -11,10 +11,12 @@ time (the single writer).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -83,11 +85,14 @@ class Archive:
             raise StoreError(f"cannot create archive folder {self.path}: {exc.strerror}") from exc
         return Catalog(self.path / CATALOG)
 
-    def capture(self, urls: Iterable[str], *, on_capture: Callable[[Capture], None] | None = None) -> list[Capture]:
+    def capture(self, urls: Iterable[str], *, on_capture: Callable[[Capture], None] | None = None,
+                executor: Executor | None = None) -> list[Capture]:
         """Capture each URL once; results come back in the order given, while
         `on_capture` sees each as it finishes. Raises InvalidURL before
         fetching anything if one is malformed; network trouble is a `failed`
-        verdict, not an error."""
+        verdict, not an error. With an `executor` (a Dask cluster's, a
+        process pool), pages are cleaned there while fetching goes on; this
+        process still writes every record and row."""
         checked = [check_url(u) for u in urls]
         results: list[Capture | None] = [None] * len(checked)
         slots: dict[str, list[int]] = {}
@@ -105,9 +110,21 @@ class Archive:
         kwargs = {"make_id": self._make_id} if self._make_id else {}
         writer = WarcWriter(self.warc_dir, self.warc_options, clock=self.clock, info=info, **kwargs)
 
-        def on_done(fetched: Fetched) -> None:
+        async def on_done(fetched: Fetched) -> None:
             try:
-                capture = self._record(fetched, writer, catalog)
+                judged = self._judge(fetched)
+                if isinstance(judged, _ToClean):
+                    if executor is not None:
+                        snap = await asyncio.wrap_future(executor.submit(
+                            clean_page, judged.body, judged.url, options=self.clean_options,
+                            status_code=judged.status_code, content_type=judged.content_type))
+                    else:
+                        snap = clean_page(judged.body, judged.url, options=self.clean_options,
+                                          status_code=judged.status_code, content_type=judged.content_type)
+                    judged = judge_snapshot(snap, judged.base, judged.reason)
+                # No await from here on: one capture's records and rows are
+                # written whole before the next one's.
+                capture = self._record(fetched, judged, writer, catalog)
             finally:
                 fetched.close()
             results[slots[fetched.url].pop(0)] = capture
@@ -243,9 +260,7 @@ class Archive:
         )
         return loc
 
-    def _record(self, fetched: Fetched, writer: WarcWriter, catalog: Catalog) -> Capture:
-        # Clean before taking the catalog's write lock: it is the slow part.
-        judged = self._judge(fetched)
+    def _record(self, fetched: Fetched, judged: _Judged, writer: WarcWriter, catalog: Catalog) -> Capture:
         with catalog.transaction():
             for ex in fetched.robots:
                 self._write(ex, writer, catalog)
@@ -258,7 +273,7 @@ class Archive:
             writer.flush()
         return capture
 
-    def _judge(self, fetched: Fetched) -> _Judged:
+    def _judge(self, fetched: Fetched) -> _Judged | _ToClean:
         final = fetched.final
         when = final.started if final else (fetched.started or self.clock())
         base = dict(
@@ -282,9 +297,8 @@ class Archive:
         if not looks_like_html(final.header("content-type"), read_payload(final, 1024)):
             return _Judged(Capture(verdict=Verdict.NOT_HTML, reason=reason, **base))
         body = read_payload(final, self.clean_options.max_html_bytes)
-        snap = clean_page(body, final.url, options=self.clean_options, status_code=final.status_code,
-                          content_type=final.header("content-type"))
-        return judge_snapshot(snap, base, reason)
+        return _ToClean(body=body, url=final.url, status_code=final.status_code,
+                        content_type=final.header("content-type"), base=base, reason=reason)
 
     def _store(self, judged: _Judged, loc: RecordLocation | None, writer: WarcWriter,
                catalog: Catalog) -> tuple[Capture, str]:
@@ -321,6 +335,18 @@ class Shown:
     capture: Capture  # the capture whose text this is
     asked: Capture  # the capture asked for (an error capture shows the text before it)
     data: dict[str, object]  # the snapshot file
+
+
+@dataclass
+class _ToClean:
+    """A page to clean before its verdict: plain data, so it can travel."""
+
+    body: bytes
+    url: str
+    status_code: int
+    content_type: str | None
+    base: dict[str, Any]
+    reason: str | None
 
 
 @dataclass

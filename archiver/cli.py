@@ -38,6 +38,7 @@ from .models import Capture, Snapshot, Verdict
 from .payload import read_source
 from .rules import check_rules, load_rules
 from .distributed import dask_executor
+from .export import export_wacz, write_cdxj
 from .ingest import ingest_warcs
 from .schedule import (
     NotifyOptions,
@@ -65,10 +66,6 @@ VERDICT_STYLE = {
     Verdict.NOT_HTML: "cyan",
     Verdict.FAILED: "bold red",
 }
-
-
-class NotYetAvailable(ConfigError):
-    pass
 
 
 class CliError(click.ClickException):
@@ -240,13 +237,6 @@ def _capture_table(captures: list[Capture], archive_path: Any) -> None:
     files = sorted({c.warc_file for c in captures if c.warc_file})
     for name in files:
         out.print(f"written to {os.path.join(str(archive_path), name)}", highlight=False, soft_wrap=True)
-
-
-# -- commands whose issue is not done yet ----------------------------------
-
-
-def _not_yet(name: str, issue: int) -> None:
-    raise NotYetAvailable(f"'archiver {name}' is not available yet (tracked in issue #{issue})")
 
 
 def _markdown(snap: Snapshot) -> str:
@@ -471,13 +461,11 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary per run.")
 @click.option("--contact", default=lambda: os.environ.get("ARCHIVER_CONTACT", DEFAULT_CONTACT), show_default="$ARCHIVER_CONTACT or the project URL")
 @click.option("--delay", type=click.FloatRange(min=0), default=DEFAULT_HOST_DELAY, show_default=True, help="Seconds between request starts to one host.")
-@click.option("--dask", "dask_address", metavar="ADDRESS", help="Not available yet (issue #6).")
+@click.option("--dask", "dask_address", metavar="ADDRESS", help="Clean on a Dask cluster: a scheduler address, or 'local'.")
 @click.pass_context
 def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str | None, as_json: bool, contact: str,
         delay: float, dask_address: str | None) -> None:
     """Capture every watch that is due, once, and exit (or --loop)."""
-    if dask_address:
-        raise NotYetAvailable("'archiver run --dask' is not available yet (tracked in issue #6)")
     if notify_url:
         check_url(notify_url)
     archive = Archive(ctx.obj["archive"], fetch_options=FetchOptions(contact=contact, host_delay=delay))
@@ -500,17 +488,18 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
                 style = VERDICT_STYLE.get(c.verdict, "")
                 Console().print(f"[{style}]{c.verdict.value}[/] {c.url} {c.reason or c.title or ''}", highlight=False)
 
-    if loop:
-        run_loop(archive, notify=notify, on_summary=report)
-        return
-    if err.is_terminal and not as_json:
-        with Progress(TextColumn("capturing due watches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as progress:
-            task = progress.add_task("run", total=None)
-            summary = run_due(archive, notify=notify, on_start=lambda n: progress.update(task, total=n),
-                              on_capture=lambda c: progress.advance(task))
-    else:
-        summary = run_due(archive, notify=notify)
+    with dask_executor(dask_address) as executor:
+        if loop:
+            run_loop(archive, notify=notify, on_summary=report, executor=executor)
+            return
+        if err.is_terminal and not as_json:
+            with Progress(TextColumn("capturing due watches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=err, transient=True) as progress:
+                task = progress.add_task("run", total=None)
+                summary = run_due(archive, notify=notify, on_start=lambda n: progress.update(task, total=n),
+                                  on_capture=lambda c: progress.advance(task), executor=executor)
+        else:
+            summary = run_due(archive, notify=notify, executor=executor)
     report(summary)
     if any(c.verdict is Verdict.FAILED for c in summary.captures):
         ctx.exit(EXIT_FAILED)
@@ -552,11 +541,27 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], dask_address: str | None,
 
 
 @cli.command()
-@click.option("--wacz", "wacz_path", metavar="OUT.wacz")
+@click.option("--wacz", "wacz_path", metavar="OUT.wacz", required=True, help="The package to write.")
 @click.argument("urls", nargs=-1)
-def export(wacz_path: str | None, urls: tuple[str, ...]) -> None:
-    """Export the archive as a WACZ package."""
-    _not_yet("export", 6)
+@click.pass_context
+def export(ctx: click.Context, wacz_path: str, urls: tuple[str, ...]) -> None:
+    """Export the archive (or some URLs of it) as a WACZ package."""
+    report = export_wacz(Archive(ctx.obj["archive"]), wacz_path, list(urls) or None)
+    click.echo(f"wrote {report.path}: {report.warc_files} WARC file(s), {report.index_lines} index lines,"
+               f" {report.pages} pages")
+
+
+@cli.command()
+@click.pass_context
+def index(ctx: click.Context) -> None:
+    """Write a sorted CDXJ index of the archive's WARC files (index.cdxj,
+    filenames relative to warc/), as pywb reads it."""
+    archive = Archive(ctx.obj["archive"])
+    warcs = sorted(archive.warc_dir.glob("*.warc.gz"))
+    if not warcs:
+        raise ConfigError(f"{archive.path} holds no WARC files to index")
+    lines = write_cdxj(warcs, archive.path / "index.cdxj")
+    click.echo(f"wrote {archive.path / 'index.cdxj'}: {lines} lines from {len(warcs)} WARC file(s)")
 
 
 @cli.group(cls=ArchiverGroup)

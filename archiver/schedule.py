@@ -19,6 +19,7 @@ import time
 import tomllib
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -362,7 +363,7 @@ def _owner() -> str:
 
 def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             on_capture: Callable[[Capture], None] | None = None,
-            on_start: Callable[[int], None] | None = None) -> RunSummary:
+            on_start: Callable[[int], None] | None = None, executor: Executor | None = None) -> RunSummary:
     """Capture every watch that is due, once; then send notifications."""
     notify = notify or NotifyOptions()
     summary = RunSummary()
@@ -381,7 +382,7 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
 
         if claimed:
             try:
-                archive.capture([w.url for w in claimed], on_capture=done)
+                archive.capture([w.url for w in claimed], on_capture=done, executor=executor)
             finally:
                 # Whatever was claimed but not captured (an interrupt) is due again now.
                 with catalog.transaction():
@@ -410,11 +411,11 @@ def next_due(archive: Archive) -> datetime | None:
 def run_loop(archive: Archive, *, notify: NotifyOptions | None = None,
              sleep: Callable[[float], None] = time.sleep, stop: Callable[[], bool] = lambda: False,
              on_summary: Callable[[RunSummary], None] | None = None,
-             on_capture: Callable[[Capture], None] | None = None) -> None:
+             on_capture: Callable[[Capture], None] | None = None, executor: Executor | None = None) -> None:
     """Run what is due, sleep until the next due time (waking at least every
     minute for new watches), repeat until `stop()`."""
     while not stop():
-        summary = run_due(archive, notify=notify, on_capture=on_capture)
+        summary = run_due(archive, notify=notify, on_capture=on_capture, executor=executor)
         if on_summary is not None and summary.captures:
             on_summary(summary)
         if stop():

@@ -69,3 +69,40 @@ class FakeClock:
 @pytest.fixture
 def clock():
     return FakeClock()
+
+
+@pytest.fixture
+def wayback():
+    """start(root) -> an httpx client on a real pywb `wayback` server run in
+    `root` (its own process: pywb monkey-patches the interpreter with gevent)."""
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+
+    procs = []
+
+    def start(root: Path) -> httpx.Client:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        exe = str(Path(sys.executable).parent / "wayback")
+        proc = subprocess.Popen([exe, "-b", "127.0.0.1", "-p", str(port)], cwd=root,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, trust_env=False)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.get("/")
+                return client
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("pywb did not start") from None
+                time.sleep(0.2)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)

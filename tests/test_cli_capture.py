@@ -85,13 +85,6 @@ def test_archive_that_is_a_file_is_exit_2(site, tmp_path):
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("args", [["export", "--wacz", "x.wacz"], ["run", "--dask", "local"]])
-def test_commands_not_built_yet_say_so(args, tmp_path):
-    res = run(["--archive", str(tmp_path / "a"), *args])
-    assert res.exit_code == 2
-    assert "not available yet" in res.stderr and res.stderr.count("\n") == 1
-
-
 def test_help_lists_the_whole_contract():
     res = run(["--help"])
     for name in ("capture", "clean", "history", "show", "diff", "search", "watch", "run", "ingest", "export", "rules"):

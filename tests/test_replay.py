@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,10 +17,9 @@ pytest.importorskip("pywb")
 
 
 @pytest.fixture
-def replay(tmp_path):
+def replay(tmp_path, wayback):
     """load(archive_dir) -> an httpx client on a real pywb `wayback` server
-    (its own process: pywb monkey-patches the interpreter with gevent)."""
-    procs = []
+    over a collection made with pywb's own wb-manager."""
 
     def load(archive: Path) -> httpx.Client:
         root = tmp_path / "pywb"
@@ -31,28 +28,9 @@ def replay(tmp_path):
         subprocess.run([str(bindir / "wb-manager"), "init", "coll"], cwd=root, check=True, capture_output=True)
         subprocess.run([str(bindir / "wb-manager"), "add", "coll", *map(str, warc_files(archive))], cwd=root,
                        check=True, capture_output=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        proc = subprocess.Popen([str(bindir / "wayback"), "-b", "127.0.0.1", "-p", str(port)], cwd=root,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(proc)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, trust_env=False)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client.get("/")
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("pywb did not start") from None
-                time.sleep(0.2)
-        return client
+        return wayback(root)
 
-    yield load
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
+    return load
 
 
 def test_pywb_replays_pages_raw_and_rewritten(site, tmp_path, fast_options, replay):

@@ -246,3 +246,18 @@ def test_watch_import(tmp_path, archive):
     with pytest.raises(ConfigError):
         import_watches(archive, str(txt))  # a plain list needs a schedule
     remove_watch(archive, "https://example.org/a")
+
+
+def test_run_on_a_local_dask_cluster(tmp_path, fresh_site, fast_options, clock):
+    """The same captures and verdicts with cleaning on Dask workers."""
+    for name in ("a", "b", "c"):
+        fresh_site.state.pages[f"/page/{name}"] = article(name.upper())
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "watch", "import", "-", "--every", "1h"])
+    assert res.exit_code == 2  # import takes a file, not stdin
+    for name in ("a", "b", "c"):
+        add_watch(Archive(tmp_path / "arch"), fresh_site.url(f"/page/{name}"), every="1h")
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "run", "--json", "--delay", "0", "--dask", "local"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["captured"] == 3 and summary["new"] == 3
+    assert sorted(c["title"] for c in summary["captures"]) == ["A", "B", "C"]

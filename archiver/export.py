@@ -1,0 +1,161 @@
+"""The archive in the ecosystem's formats: a CDXJ index and WACZ packages.
+
+The CDXJ lines come from webrecorder's cdxj-indexer (SURT keys and fields as
+pywb reads them); the WACZ 1.1.1 zip is written here: WARC files, the sorted
+index, pages.jsonl with titles, datapackage.json with sha256 hashes and
+datapackage-digest.json, every member stored uncompressed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cdxj_indexer.main import CDXJIndexer
+
+from .archive import Archive
+from .config import VERSION, WarcOptions
+from .errors import ConfigError, SnapshotNotFound, StoreError
+from .warc import WarcWriter, iter_complete_records
+
+__all__ = ["ExportReport", "export_wacz", "write_cdxj"]
+
+WACZ_VERSION = "1.1.1"
+
+
+def write_cdxj(warcs: list[Path], out: Path) -> int:
+    """A sorted CDXJ index of `warcs` (filenames relative to their folder)
+    at `out`, written atomically. Returns the number of lines."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".cdxj")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            if warcs:
+                CDXJIndexer(f, [str(p) for p in warcs], sort=True, records="response,revisit",
+                            dir_root=str(warcs[0].parent)).process_all()
+        lines = sum(1 for _ in open(tmp, encoding="utf-8"))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return lines
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    warc_files: int
+    records: int
+    pages: int
+    index_lines: int
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def _subset(archive: Archive, urls: set[str], work: Path) -> tuple[list[Path], int]:
+    """Copy the records of `urls` (and the originals their revisits point to)
+    into one WARC file of their own."""
+    with archive.catalog() as catalog:
+        wanted_ids: set[str] = set()
+        for url in urls:
+            for row in catalog.db.execute("SELECT refers_to FROM records WHERE url = ? AND refers_to IS NOT NULL", (url,)):
+                wanted_ids.add(row[0])
+    writer = WarcWriter(work, WarcOptions(max_size=1 << 62, prefix="export"), clock=archive.clock,
+                        info={"description": "records exported by archiver"})
+    copied = 0
+    try:
+        for path in sorted(archive.warc_dir.glob("*.warc.gz")):
+            for offset, length, record, _ in iter_complete_records(path):
+                headers = record.rec_headers
+                target = headers.get_header("WARC-Target-URI") or ""
+                rid = headers.get_header("WARC-Record-ID") or ""
+                concurrent = headers.get_header("WARC-Concurrent-To") or ""
+                if record.rec_type == "warcinfo":
+                    continue
+                if target in urls or rid in wanted_ids or concurrent in wanted_ids:
+                    writer.copy_record(path, offset, length, gzipped=True, record_id=rid,
+                                       warc_date=headers.get_header("WARC-Date") or "", record_type=record.rec_type)
+                    copied += 1
+    finally:
+        writer.close()
+    return [work / name for name in writer.closed_files], copied
+
+
+def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None) -> ExportReport:
+    """Write a WACZ package of the whole archive, or of `urls` only (with
+    what their redirects led to, and the originals of their revisits)."""
+    out = Path(out)
+    if not out.name.endswith(".wacz"):
+        raise ConfigError(f"{out}: a WACZ file name ends in .wacz")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out.parent} is not a folder")
+    if not archive.warc_dir.is_dir():
+        raise StoreError(f"{archive.path} holds no WARC files to export")
+    with tempfile.TemporaryDirectory(prefix="wacz-") as tmpdir:
+        work = Path(tmpdir)
+        with archive.catalog() as catalog:
+            if urls:
+                selected = set()
+                for url in urls:
+                    caps = catalog.captures(url)
+                    if not caps:
+                        raise SnapshotNotFound(f"{url} is not in the archive")
+                    selected.add(url)
+                    selected.update(c.final_url for c in caps if c.final_url)
+                page_rows = [c for u in urls for c in catalog.captures(u)]
+            else:
+                selected = set()
+                page_rows = [catalog._capture(r) for r in catalog.db.execute("SELECT * FROM captures ORDER BY timestamp, id")]
+        if urls:
+            (work / "archive").mkdir()
+            warcs, records = _subset(archive, selected, work / "archive")
+        else:
+            warcs = sorted(archive.warc_dir.glob("*.warc.gz"))
+            records = 0
+        index_lines = write_cdxj(warcs, work / "indexes" / "index.cdxj")
+        pages = [{"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}]
+        for c in page_rows:
+            if c.status_code and 200 <= c.status_code < 300 and (c.content_type or "").endswith("html"):
+                pages.append({"id": hashlib.sha1(f"{c.url} {c.timestamp}".encode()).hexdigest()[:16], "url": c.url,
+                              "ts": c.captured_at, "title": c.title or c.url})
+        (work / "pages").mkdir()
+        (work / "pages" / "pages.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pages),
+                                                    encoding="utf-8")
+        members: list[tuple[str, Path]] = [(f"archive/{p.name}", p) for p in warcs]
+        members += [("indexes/index.cdxj", work / "indexes" / "index.cdxj"), ("pages/pages.jsonl", work / "pages" / "pages.jsonl")]
+        package = {
+            "profile": "data-package",
+            "resources": [{"name": Path(name).name, "path": name, "hash": _sha256(path), "bytes": path.stat().st_size}
+                          for name, path in members],
+            "wacz_version": WACZ_VERSION,
+            "software": f"archiver {VERSION}",
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "title": archive.path.name,
+        }
+        (work / "datapackage.json").write_text(json.dumps(package, indent=2), encoding="utf-8")
+        digest = {"path": "datapackage.json", "hash": _sha256(work / "datapackage.json")}
+        (work / "datapackage-digest.json").write_text(json.dumps(digest, indent=2), encoding="utf-8")
+        members += [("datapackage.json", work / "datapackage.json"), ("datapackage-digest.json", work / "datapackage-digest.json")]
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".wacz")
+        os.close(fd)
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:
+                for name, path in members:
+                    z.write(path, name)
+            os.replace(tmp, out)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return ExportReport(path=out, warc_files=len(warcs), records=records, pages=len(pages) - 1, index_lines=index_lines)

@@ -1,0 +1,98 @@
+"""WACZ export and CDXJ index: validated by `wacz validate`, replayed by pywb."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from siteserver import article
+
+from archiver import Archive
+from archiver.cli import cli
+
+
+def wacz_validate(path: Path) -> None:
+    exe = Path(sys.executable).parent / "wacz"
+    proc = subprocess.run([str(exe), "validate", "-f", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "Validation succeeded" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def archive(site, tmp_path, fast_options, clock):
+    a = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    a.capture([site.url("/gzip.html"), site.url("/page.html"), site.url("/redirect/1"), site.url("/404")])
+    clock.advance(hours=1)
+    a.capture([site.url("/gzip.html")])  # a revisit of the gzip page
+    return a
+
+
+def test_export_everything_validates_and_replays(archive, tmp_path, site, wayback):
+    out = tmp_path / "all.wacz"
+    res = CliRunner().invoke(cli, ["--archive", str(archive.path), "export", "--wacz", str(out)])
+    assert res.exit_code == 0, res.output
+    wacz_validate(out)
+    with zipfile.ZipFile(out) as z:
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())
+        names = z.namelist()
+        pages = [json.loads(x) for x in z.read("pages/pages.jsonl").decode().splitlines()]
+        index = z.read("indexes/index.cdxj").decode().splitlines()
+    assert pages[0]["format"] == "json-pages-1.0"
+    assert {"url": site.url("/gzip.html"), "title": "Gzipped"}.items() <= pages[1].items() or any(
+        p.get("url") == site.url("/gzip.html") and p.get("title") == "Gzipped" for p in pages)
+    assert index == sorted(index) and any('"mime": "warc/revisit"' in line for line in index)
+    client = replay_from_wacz(out, tmp_path / "pywb", wayback)
+    [gz] = [c for c in archive.history(site.url("/gzip.html"))][-1:]
+    resp = client.get(f"/coll/{gz.timestamp}id_/{site.url('/gzip.html')}")
+    assert resp.status_code == 200 and resp.content == article("Gzipped")
+    assert "datapackage-digest.json" in names
+
+
+def test_export_some_urls_brings_revisit_originals(archive, tmp_path, site, wayback):
+    out = tmp_path / "one.wacz"
+    [first, second] = archive.history(site.url("/gzip.html"))
+    res = CliRunner().invoke(cli, ["--archive", str(archive.path), "export", "--wacz", str(out), site.url("/gzip.html")])
+    assert res.exit_code == 0, res.output
+    wacz_validate(out)
+    with zipfile.ZipFile(out) as z:
+        index = z.read("indexes/index.cdxj").decode()
+    assert site.url("/page.html") not in index  # only what was asked for
+    client = replay_from_wacz(out, tmp_path / "pywb", wayback)
+    # the revisit replays on its own: its original came along
+    resp = client.get(f"/coll/{second.timestamp}id_/{site.url('/gzip.html')}")
+    assert resp.status_code == 200 and resp.content == article("Gzipped")
+
+
+def test_export_bad_input(archive, tmp_path):
+    run = lambda *a: CliRunner().invoke(cli, ["--archive", str(archive.path), "export", *a])  # noqa: E731
+    assert run("--wacz", str(tmp_path / "x.zip")).exit_code == 2
+    assert run("--wacz", str(tmp_path / "nope" / "x.wacz")).exit_code == 2
+    missing = run("--wacz", str(tmp_path / "x.wacz"), "http://not.archived/")
+    assert missing.exit_code == 2 and "not in the archive" in missing.stderr
+    assert not (tmp_path / "x.wacz").exists()
+
+
+def test_index_command_writes_a_sorted_cdxj(archive, site):
+    res = CliRunner().invoke(cli, ["--archive", str(archive.path), "index"])
+    assert res.exit_code == 0
+    lines = (archive.path / "index.cdxj").read_text().splitlines()
+    assert lines == sorted(lines) and len(lines) >= 5
+    first = json.loads(lines[0].split(" ", 2)[2])
+    assert {"url", "mime", "status", "digest", "length", "offset", "filename"} <= set(first)
+
+
+def replay_from_wacz(wacz: Path, root: Path, wayback):
+    """A pywb collection made from the package's own WARCs and index."""
+    coll = root / "collections" / "coll"
+    (coll / "archive").mkdir(parents=True)
+    (coll / "indexes").mkdir()
+    with zipfile.ZipFile(wacz) as z:
+        for name in z.namelist():
+            if name.startswith("archive/"):
+                (coll / "archive" / Path(name).name).write_bytes(z.read(name))
+        (coll / "indexes" / "index.cdxj").write_bytes(z.read("indexes/index.cdxj"))
+    return wayback(root)
