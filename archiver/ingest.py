@@ -128,31 +128,44 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
     writer = WarcWriter(archive.warc_dir, archive.warc_options, clock=archive.clock,
                         info={"operator": archive.fetch_options.contact, "description": "records ingested from other WARC files"})
     limit = archive.clean_options.max_html_bytes
-    pending: list[tuple[_Page, Any]] = []
+    # Entries in file order: a page to clean, or a verdict reached without
+    # cleaning (errors, non-HTML). With an executor, one batch is cleaned on
+    # the workers while the one before it is written here.
+    pending: list[tuple[_Page | _Judged, Any]] = []
+    in_flight: list[tuple[list[tuple[_Page | _Judged, Any]], list[Any]]] = []
 
-    def flush() -> None:
-        """Clean the batch (in parallel when there is an executor), then store
-        in file order: the results are the same either way."""
-        if not pending:
-            return
-        if executor is not None:
-            futures = [executor.submit(_clean, page, archive.clean_options) for page, _ in pending]
-            snaps = [f.result() for f in futures]
-        else:
-            snaps = [_clean(page, archive.clean_options) for page, _ in pending]
-        for (page, loc), snap in zip(pending, snaps):
-            when = iso_date_to_datetime(page.when)
-            base = dict(url=page.url, final_url=page.url, status_code=page.status_code, timestamp=_timestamp(when),
-                        captured_at=_iso(when), content_type=page.content_type)
-            judged = judge_snapshot(snap, base, "body cut short in the source WARC" if page.truncated else None)
-            _store(judged, loc)
-        pending.clear()
+    def flush(*, drain: bool = False) -> None:
+        if pending:
+            batch = list(pending)
+            pending.clear()
+            if executor is not None:
+                futures = [executor.submit(_clean, item, archive.clean_options) if isinstance(item, _Page) else None
+                           for item, _ in batch]
+            else:
+                futures = [_clean(item, archive.clean_options) if isinstance(item, _Page) else None for item, _ in batch]
+            in_flight.append((batch, futures))
+        while in_flight and (drain or executor is None or len(in_flight) > 1):
+            batch, futures = in_flight.pop(0)
+            write_batch(batch, [f.result() if hasattr(f, "result") else f for f in futures])
 
-    def _store(judged: _Judged, loc: Any) -> None:
+    def write_batch(batch: list[tuple[_Page | _Judged, Any]], snaps: list[Snapshot | None]) -> None:
+        """Store in file order. One transaction and one fsync for the batch:
+        the WARC is still durable before the catalog commits that it exists."""
         with catalog.transaction():
-            capture, meta_id = archive._store(judged, loc, writer, catalog)
-            catalog.add_capture(capture, record_id=loc.record_id if loc else None, meta_record_id=meta_id)
+            for (item, loc), snap in zip(batch, snaps):
+                if isinstance(item, _Judged):
+                    _add(item, loc)
+                    continue
+                assert snap is not None
+                when = iso_date_to_datetime(item.when)
+                base = dict(url=item.url, final_url=item.url, status_code=item.status_code, timestamp=_timestamp(when),
+                            captured_at=_iso(when), content_type=item.content_type)
+                _add(judge_snapshot(snap, base, "body cut short in the source WARC" if item.truncated else None), loc)
             writer.flush()
+
+    def _add(judged: _Judged, loc: Any) -> None:
+        capture, meta_id = archive._store(judged, loc, writer, catalog)
+        catalog.add_capture(capture, record_id=loc.record_id if loc else None, meta_record_id=meta_id)
         report.captures.append(capture)
 
     try:
@@ -202,14 +215,18 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                                  record_id, limit)
                 if page is None:
                     continue
-                if isinstance(page, _Judged):
-                    flush()  # keep the order of the file
-                    _store(page, loc)
-                    continue
                 pending.append((page, loc))
                 if len(pending) >= BATCH:
                     flush()
-        flush()
+        flush(drain=True)
+    except BaseException:
+        # Stopped part-way (Ctrl-C, a full disk): store what was already read,
+        # so its copied records do not sit in the archive without captures.
+        try:
+            flush(drain=True)
+        except Exception as exc:
+            log.warning("could not store the last pages read: %s", exc)
+        raise
     finally:
         writer.close()
         catalog.close()
