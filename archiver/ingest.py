@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -69,9 +70,12 @@ def _iter_records(path: Path, report: IngestReport, limit: int) -> Iterator[tupl
     size = path.stat().st_size
     position = 0
     with open(path, "rb") as f:
+        # Read ARC only from ARC files: in a WARC file, a damaged stretch
+        # read as ARC can swallow the good records after it.
+        is_arc = f.read(11) == b"filedesc://" or path.name.endswith((".arc", ".arc.gz"))
         while position < size:
             f.seek(position)
-            it = ArchiveIterator(f, check_digests=False, arc2warc=True)  # offsets are f.tell()-based
+            it = ArchiveIterator(f, check_digests=False, arc2warc=is_arc)  # offsets are f.tell()-based
             next_start = position
             try:
                 for record in it:
@@ -80,33 +84,54 @@ def _iter_records(path: Path, report: IngestReport, limit: int) -> Iterator[tupl
                     offset = it.get_record_offset()
                     next_start = offset + it.get_record_length()
                     yield offset, it.get_record_length(), record, body
-                return
+                if next_start >= size - 4:
+                    return
+                # The reader stopped short of the end without a word: what
+                # follows the last whole record is damaged.
+                raise ValueError("unreadable data after the last whole record")
             except Exception as exc:  # warcio, zlib, EOF: a broken record
                 problem = f"{path.name}: offset {next_start}: unreadable record skipped ({type(exc).__name__}: {exc})"
                 log.warning(problem)
                 report.problems.append(problem)
-                nxt = _next_boundary(path, next_start + 1)
-                if nxt is None or nxt <= position:
+                # Resume past both the last whole record and where this try began.
+                nxt = _next_boundary(path, max(next_start, position) + 1)
+                if nxt is None:
                     return
                 position = nxt
 
 
 def _next_boundary(path: Path, start: int) -> int | None:
-    """The next offset where a record may begin: a gzip member or 'WARC/1.'."""
+    """The next offset where a WARC record begins: a gzip member that
+    inflates to 'WARC/1.', or 'WARC/1.' itself in an uncompressed file."""
     with open(path, "rb") as f:
-        f.seek(start)
-        chunk_start = start
+        pos = start
         while True:
+            f.seek(pos)
             chunk = f.read(1 << 20)
             if not chunk:
                 return None
             g = chunk.find(b"\x1f\x8b\x08")
             w = _WARC_START.search(chunk)
-            hits = [h for h in (g if g >= 0 else None, w.start() if w else None) if h is not None]
+            hits = sorted(h for h in (g if g >= 0 else None, w.start() if w else None) if h is not None)
+            for hit in hits:
+                if chunk[hit:hit + 5] == b"WARC/" or _inflates_to_warc(path, pos + hit):
+                    return pos + hit
             if hits:
-                return chunk_start + min(hits)
-            chunk_start += len(chunk) - 8
-            f.seek(chunk_start)
+                pos += hits[0] + 1  # a false start: look past it
+            elif len(chunk) < (1 << 20):
+                return None  # the end of the file, and no record in it
+            else:
+                pos += len(chunk) - 8  # overlap: a marker may straddle chunks
+
+
+def _inflates_to_warc(path: Path, offset: int) -> bool:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        head = f.read(4096)
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 16).startswith(b"WARC/1.")
+    except zlib.error:
+        return False
 
 
 def _clean(page: _Page, options: Any) -> Snapshot:
