@@ -519,10 +519,16 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], dask_address: str | None,
     with dask_executor(dask_address) as executor:
         if err.is_terminal and not as_json:
             with Progress(TextColumn("ingesting"), BarColumn(), TextColumn("{task.completed} records"),
-                          TimeElapsedColumn(), console=err, transient=True) as progress:
-                task = progress.add_task("ingest", total=None)
-                report = ingest_warcs(archive, list(warcs), executor=executor,
-                                      on_record=lambda n: progress.advance(task, n))
+                          TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err,
+                          transient=True) as progress:
+                task = progress.add_task("ingest", total=None, rate="")
+
+                def tick(n: int) -> None:
+                    done = progress.tasks[0].completed + n
+                    rate = done / max(time.perf_counter() - started, 1e-9)
+                    progress.update(task, advance=n, rate=f"{rate:.0f} records/s")
+
+                report = ingest_warcs(archive, list(warcs), executor=executor, on_record=tick)
         else:
             report = ingest_warcs(archive, list(warcs), executor=executor)
     for problem in report.problems:

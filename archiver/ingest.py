@@ -11,6 +11,7 @@ resumes at the next record boundary. Re-ingesting a file adds nothing twice.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import zlib
@@ -26,7 +27,7 @@ from warcio.timeutils import iso_date_to_datetime
 from .archive import Archive, _iso, _Judged, _timestamp, judge_snapshot
 from .errors import ConfigError
 from .models import Capture, Snapshot, Verdict
-from .payload import looks_like_html
+from .payload import decode_stream, looks_like_html
 from .snapshot import clean_page
 from .warc import WarcWriter, read_record_at
 
@@ -63,10 +64,11 @@ class _Page:
     truncated: bool
 
 
-def _iter_records(path: Path, report: IngestReport, limit: int) -> Iterator[tuple[int, int, Any, bytes | None]]:
-    """(offset, length, record, payload) for each readable record, payload
-    (decoded, capped) read for responses and revisits only; on a bad record,
-    warn and resume at the next record boundary."""
+def _iter_records(path: Path, report: IngestReport, limit: int) -> Iterator[tuple[int, int, Any, bytes | None, bytes | None]]:
+    """(offset, length, record, payload, raw) for each readable record:
+    `payload` decoded and capped, for responses and revisits; `raw`, the
+    payload as stored, for ARC records only (they are rewritten as WARC).
+    On a bad record, warn and resume at the next record boundary."""
     size = path.stat().st_size
     position = 0
     with open(path, "rb") as f:
@@ -79,11 +81,17 @@ def _iter_records(path: Path, report: IngestReport, limit: int) -> Iterator[tupl
             next_start = position
             try:
                 for record in it:
-                    body = record.content_stream().read(limit) if record.rec_type in ("response", "revisit") else None
+                    body = raw = None
+                    if is_arc and record.rec_type == "response":
+                        raw = record.raw_stream.read(limit)
+                        coding = record.http_headers.get_header("Content-Encoding") if record.http_headers else None
+                        body = decode_stream(io.BytesIO(raw), coding, limit).data
+                    elif record.rec_type in ("response", "revisit"):
+                        body = record.content_stream().read(limit)
                     it.read_to_end(record)
                     offset = it.get_record_offset()
                     next_start = offset + it.get_record_length()
-                    yield offset, it.get_record_length(), record, body
+                    yield offset, it.get_record_length(), record, body, raw
                 if next_start >= size - 4:
                     return
                 # The reader stopped short of the end without a word: what
@@ -204,7 +212,7 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                 report.problems.append(problem)
                 continue
             gz = head.startswith(b"\x1f\x8b")
-            for offset, length, record, body in _iter_records(path, report, limit):
+            for offset, length, record, body, raw in _iter_records(path, report, limit):
                 report.records += 1
                 if on_record is not None:
                     on_record(1)
@@ -218,13 +226,14 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                     continue
                 url = headers.get_header("WARC-Target-URI") or ""
                 date = headers.get_header("WARC-Date") or ""
-                if record.format != "warc":
-                    problem = f"{path.name}: offset {offset}: {record.format} record not copied (only WARC records are copied byte for byte)"
-                    report.problems.append(problem)
-                    log.warning(problem)
-                    continue
-                loc = writer.copy_record(path, offset, length, gzipped=gz, record_id=record_id, warc_date=date,
-                                         record_type=rtype)
+                if raw is not None:  # an ARC record: rewritten as a WARC response
+                    loc = writer.write_converted(url, date, record.http_headers, raw, truncated=len(raw) >= limit)
+                    record_id = loc.record_id
+                elif head.startswith(b"filedesc://") or path.name.endswith((".arc", ".arc.gz")):
+                    continue  # ARC header records and the like: nothing to keep
+                else:
+                    loc = writer.copy_record(path, offset, length, gzipped=gz, record_id=record_id, warc_date=date,
+                                             record_type=rtype)
                 report.copied += 1
                 if rtype not in ("response", "revisit") or not record.http_headers:
                     continue

@@ -298,6 +298,21 @@ class WarcWriter:
         return RecordLocation(warc_file=self._name, offset=start, length=self._file.tell() - start,
                               record_id=record_id, warc_date=warc_date, record_type=record_type)
 
+    def write_converted(self, url: str, warc_date: str, http_headers: StatusAndHeaders, payload: bytes,
+                        *, truncated: bool = False) -> RecordLocation:
+        """A response record made from another format's record (an ARC
+        record): its HTTP headers and payload as they were, in WARC/1.1."""
+        self._ensure_open()
+        assert self._writer is not None and self._name is not None
+        headers = {"WARC-Record-ID": self._make_id(), "WARC-Date": warc_date}
+        if truncated:
+            headers["WARC-Truncated"] = "length"
+        record = self._writer.create_warc_record(url, "response", payload=io.BytesIO(payload), length=len(payload),
+                                                 http_headers=http_headers, warc_headers_dict=headers)
+        offset, length = self._write(record)
+        return RecordLocation(warc_file=self._name, offset=offset, length=length, record_id=headers["WARC-Record-ID"],
+                              warc_date=warc_date, record_type="response")
+
     def flush(self) -> None:
         """Make what was written durable (before the catalog says it exists)."""
         if self._file is not None:

@@ -190,3 +190,28 @@ def test_dask_scheduler_and_worker_processes(tmp_path):
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=30)
+
+
+def make_arc(path: Path) -> None:
+    """An ARC v1 file, as the Internet Archive's older crawlers wrote."""
+    html = b"<html><head><title>Old ARC page</title></head><body><article><p>" + LONG.encode() + b"</p></article></body></html>"
+    payload = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(html) + html
+    header = b"1 0 InternetArchive\nURL IP-address Archive-date Content-type Archive-length\n"
+    data = b"filedesc://old.arc 0.0.0.0 20050101000000 text/plain %d\n" % len(header) + header + b"\n"
+    data += b"http://old.example/arc 127.0.0.1 20050101000000 text/html %d\n" % len(payload) + payload + b"\n"
+    path.write_bytes(data)
+
+
+def test_ingest_an_arc_file(tmp_path):
+    src = tmp_path / "old.arc"
+    make_arc(src)
+    archive = Archive(tmp_path / "arch")
+    report = ingest_warcs(archive, [str(src)])
+    assert report.problems == []
+    [c] = archive.history("http://old.example/arc")
+    assert c.verdict is Verdict.NEW and c.title == "Old ARC page" and c.timestamp == "20050101000000"
+    # rewritten as a WARC response record, which checks out
+    for f in warc_files(tmp_path / "arch"):
+        warcio_check(f)
+    [resp] = [r for r in read_all(tmp_path / "arch") if r.type == "response"]
+    assert resp.h("WARC-Target-URI") == "http://old.example/arc" and b"Old ARC page" in resp.content
