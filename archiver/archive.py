@@ -383,7 +383,8 @@ def _snapshot_json(snap: Snapshot, capture: Capture, sha: str, loc: RecordLocati
         "format": SNAPSHOT_FORMAT,
         "text_sha256": sha,
         **data,
-        "first_captured": {"url": capture.url, "timestamp": capture.timestamp, "captured_at": capture.captured_at},
+        "first_captured": {"url": capture.url, "timestamp": capture.timestamp, "captured_at": capture.captured_at,
+                           **({"ingested_from": capture.source} if capture.source else {})},
         "warc": None if loc is None else {"file": f"{WARC_DIR}/{loc.warc_file}", "offset": loc.offset,
                                           "length": loc.length, "record_id": loc.record_id, "type": loc.record_type},
     }
@@ -404,5 +405,6 @@ def _metadata_fields(capture: Capture, loc: RecordLocation | None) -> dict[str, 
         "snapshot": capture.snapshot_file,
         "reason": capture.reason,
         "rule-rot": json.dumps(list(capture.rule_rot)) if capture.rule_rot else None,
+        "source": capture.source,
         "record-id": loc.record_id if loc else None,
     }

@@ -62,6 +62,7 @@ class _Page:
     when: str  # WARC-Date
     record_id: str
     truncated: bool
+    source: str = ""
 
 
 def _iter_records(path: Path, report: IngestReport, limit: int) -> Iterator[tuple[int, int, Any, bytes | None, bytes | None]]:
@@ -192,7 +193,7 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                 assert snap is not None
                 when = iso_date_to_datetime(item.when)
                 base = dict(url=item.url, final_url=item.url, status_code=item.status_code, timestamp=_timestamp(when),
-                            captured_at=_iso(when), content_type=item.content_type)
+                            captured_at=_iso(when), content_type=item.content_type, source=item.source)
                 _add(judge_snapshot(snap, base, "body cut short in the source WARC" if item.truncated else None), loc)
             writer.flush()
 
@@ -246,7 +247,7 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                                        content_type=ctype, payload_digest=headers.get_header("WARC-Payload-Digest"),
                                        refers_to=headers.get_header("WARC-Refers-To"))
                 page = _page_for(archive, catalog, record, body or b"", rtype, url, status, ctype, ctype_header, date,
-                                 record_id, limit)
+                                 record_id, limit, source=f"{path.name}#{offset}")
                 if page is None:
                     continue
                 pending.append((page, loc))
@@ -268,12 +269,12 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
 
 
 def _page_for(archive: Archive, catalog: Any, record: Any, body: bytes, rtype: str, url: str, status: int, ctype: str | None,
-              ctype_header: str | None, date: str, record_id: str, limit: int) -> _Page | _Judged | None:
+              ctype_header: str | None, date: str, record_id: str, limit: int, *, source: str) -> _Page | _Judged | None:
     """What to do with one response: a page to clean, a verdict without
     cleaning (errors, non-HTML), or nothing (redirect hops)."""
     when = iso_date_to_datetime(date)
     base = dict(url=url, final_url=url, status_code=status, timestamp=_timestamp(when), captured_at=_iso(when),
-                content_type=ctype)
+                content_type=ctype, source=source)
     if 300 <= status < 400 or status == 0:
         return None  # a hop on the way: kept as a record, not a capture
     if status >= 400:
@@ -286,7 +287,7 @@ def _page_for(archive: Archive, catalog: Any, record: Any, body: bytes, rtype: s
         return _Judged(Capture(verdict=Verdict.NOT_HTML, **base))
     truncated = bool(record.rec_headers.get_header("WARC-Truncated"))
     return _Page(url=url, status_code=status, reason="", content_type=ctype, header_content_type=ctype_header,
-                 body=body, when=date, record_id=record_id, truncated=truncated and rtype != "revisit")
+                 body=body, when=date, record_id=record_id, truncated=truncated and rtype != "revisit", source=source)
 
 
 def _original_payload(archive: Archive, catalog: Any, record: Any, url: str, limit: int) -> bytes | None:

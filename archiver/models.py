@@ -106,6 +106,7 @@ class Capture:
     text_sha256: str | None = None  # of the clean text, for new/changed/unchanged
     snapshot_file: str | None = None  # the JSON file holding that text, relative to the archive
     rule_rot: tuple[str, ...] = ()  # "rule: selector" that matched nothing on this page
+    source: str | None = None  # ingested captures: "FILE#OFFSET" of the record in the file it came from
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +121,7 @@ class Capture:
             "content_type": self.content_type,
             "reason": self.reason,
             "text_sha256": self.text_sha256,
+            "source": self.source,
         }
 
     def history_json(self) -> dict[str, Any]:

@@ -88,6 +88,7 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
                 content_type=fields.get("content-type"), reason=fields.get("reason"),
                 text_sha256=fields.get("text-sha256"), snapshot_file=fields.get("snapshot"),
                 rule_rot=tuple(json.loads(fields["rule-rot"])) if fields.get("rule-rot") else (),
+                source=fields.get("source"),
             )
             if catalog.add_capture(capture, record_id=response_id, meta_record_id=record_id):
                 report.captures += 1

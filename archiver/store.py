@@ -114,6 +114,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notifications_pending ON notifications(sent);
     """,
+    """
+    ALTER TABLE captures ADD COLUMN source TEXT;            -- ingested: "FILE#OFFSET" of the original record
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -208,11 +211,11 @@ class Catalog:
         cur = self.db.execute(
             "INSERT OR IGNORE INTO captures (url, final_url, timestamp, captured_at, status_code, verdict, reason,"
             " title, word_count, content_type, warc_file, record_id, text_sha256, snapshot_file, rule_rot,"
-            " meta_record_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " meta_record_id, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (capture.url, capture.final_url, capture.timestamp, capture.captured_at, capture.status_code,
              capture.verdict.value, capture.reason, capture.title, capture.word_count, capture.content_type,
              capture.warc_file, record_id, capture.text_sha256, capture.snapshot_file,
-             json.dumps(list(capture.rule_rot)) if capture.rule_rot else None, meta_record_id),
+             json.dumps(list(capture.rule_rot)) if capture.rule_rot else None, meta_record_id, capture.source),
         )
         return cur.rowcount == 1
 
@@ -224,6 +227,7 @@ class Catalog:
             title=row["title"], word_count=row["word_count"], warc_file=row["warc_file"],
             content_type=row["content_type"], reason=row["reason"], text_sha256=row["text_sha256"],
             snapshot_file=row["snapshot_file"], rule_rot=tuple(json.loads(row["rule_rot"] or "[]")),
+            source=row["source"],
         )
 
     def captures(self, url: str) -> list[Capture]:

@@ -80,7 +80,11 @@ def test_ingest_warcio_written_file_with_a_revisit(tmp_path, gz):
     assert history(archive, "http://old.example/a") == ["new", "unchanged", "changed"]
     assert history(archive, "http://old.example/gone") == ["http_error"]
     assert history(archive, "http://old.example/file.pdf") == ["not_html"]
-    assert "A correction was added." in archive.show("http://old.example/a").data["text"]
+    shown = archive.show("http://old.example/a")
+    assert "A correction was added." in shown.data["text"]
+    # each capture says where in the source file it came from
+    sources = [c.source for c in archive.history("http://old.example/a")]
+    assert all(s and s.startswith(src.name + "#") for s in sources) and len(set(sources)) == 3
     d = archive.diff("http://old.example/a")
     assert any(c.op in ("replace", "insert") for h in d.hunks for c in h)
     # the records were copied, and the archive's own files check out
