@@ -21,14 +21,14 @@ import multiprocessing
 import os
 import random
 import shutil
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
+
+from pageserver import serve_bodies
 
 WORDS = ("archive capture page web record digest history change article text source evidence "
          "policy human rights report county budget council meeting minutes library research").split()
@@ -51,35 +51,7 @@ def make_page(i: int, size: int) -> bytes:
 
 
 def serve(hosts: int, pages: int, size: int, port: int, ready: multiprocessing.Event) -> None:  # type: ignore[valid-type]
-    bodies = [make_page(i, size) for i in range(pages)]
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *a: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            if self.path.startswith("/p/"):
-                body = bodies[int(self.path[3:]) % len(bodies)]
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Encoding", "gzip")
-            else:
-                body = b"not found"
-                self.send_response(404)
-                self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-    for h in range(1, hosts + 1):
-        srv = Server((f"127.0.0.{h}", port), Handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    serve_bodies([make_page(i, size) for i in range(pages)], hosts=hosts, port=port, gzipped=True)
     ready.set()
     while True:
         time.sleep(3600)
@@ -95,9 +67,10 @@ def start_server(hosts: int, pages: int, size: int, port: int) -> multiprocessin
     return server
 
 
-def measure(cmd: list[str], cwd: Path) -> dict[str, float]:
+def measure(cmd: list[str], cwd: Path, stdout: Any = subprocess.DEVNULL) -> dict[str, float]:
+    """Run `cmd`; its wall time, CPU seconds and peak RSS (from wait4)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""

@@ -15,50 +15,19 @@ from __future__ import annotations
 import argparse
 import gzip
 import shutil
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pageserver import serve_bodies  # noqa: E402
 from quality import DATA  # noqa: E402
 
 from archiver import Archive  # noqa: E402
 from archiver.distributed import dask_executor  # noqa: E402
 from archiver.ingest import ingest_warcs  # noqa: E402
-
-
-def serve_pages(pages: list[bytes]) -> socketserver.TCPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *a: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            if self.path.startswith("/p/"):
-                body = pages[int(self.path[3:]) % len(pages)]
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-            else:
-                body = b"not found"
-                self.send_response(404)
-                self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-    server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def main() -> None:
@@ -70,7 +39,7 @@ def main() -> None:
     if not wget:
         sys.exit("wget is needed to write the input WARC")
     html = [gzip.decompress(p.read_bytes()) for p in sorted((args.data / "html").glob("*.html.gz"))]
-    server = serve_pages(html)
+    [server] = serve_bodies(html)
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
         port = server.server_address[1]

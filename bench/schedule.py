@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capture import start_server  # noqa: E402  (the same page server as bench/capture.py)
+from capture import measure, start_server  # noqa: E402  (the same page server as bench/capture.py)
 
 from archiver import Archive  # noqa: E402
 from archiver.schedule import add_watch  # noqa: E402
@@ -52,24 +52,20 @@ def main() -> None:
             add_watch(archive, f"http://127.0.0.{i % args.hosts + 1}:{args.port}/p/{i}", every="1d")
         print(f"{args.watches:,} watches over {args.hosts} hosts added in {time.perf_counter() - t0:.1f} s")
 
-        t0 = time.perf_counter()
         with open(work / "run.json", "wb") as sink:  # a file, not a pipe: the summary is large
-            proc = subprocess.Popen([exe, "--archive", str(work / "arch"), "run", "--json"],
-                                    stdout=sink, stderr=subprocess.DEVNULL)
-            _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
+            m = measure([exe, "--archive", str(work / "arch"), "run", "--json"], work, stdout=sink)
+        wall, cpu = m["wall"], m["cpu"]
         out = (work / "run.json").read_text()
 
         summary = json.loads(out.splitlines()[-1]) if out.strip() else {}
         per_host = args.watches / args.hosts
-        cpu = usage.ru_utime + usage.ru_stime
         print(f"\none run, all due: {summary.get('captured', 0):,} captured ({summary.get('new', 0):,} new,"
               f" {summary.get('errors', 0)} errors)")
         print(f"{'':<34}{'wall s':>9}{'pages/s':>10}")
         print(f"{'archiver run (politeness 2 conn, 1 s)':<34}{wall:>9.1f}{args.watches / wall:>10.1f}")
         print(f"{'floor set by politeness alone':<34}{per_host * 1.0:>9.1f}{args.watches / (per_host * 1.0):>10.1f}")
         print(f"CPU {cpu:.1f} s ({1000 * cpu / args.watches:.1f} ms per page, cleaning included),"
-              f" peak RSS {usage.ru_maxrss / 1024:.0f} MB")
+              f" peak RSS {m['rss_mb']:.0f} MB")
 
         loop = subprocess.Popen([exe, "--archive", str(work / "arch"), "run", "--loop", "--json"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
