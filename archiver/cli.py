@@ -6,6 +6,7 @@ No archiving logic lives here. Every `ArchiverError` is caught once, in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -140,7 +141,7 @@ def _read_url_lines(path: str) -> Iterator[str]:
         stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read URL file {path}: {exc.strerror}") from exc
-    with stream if path != "-" else _nullcontext(stream):
+    with stream if path != "-" else contextlib.nullcontext(stream):
         try:
             for line in stream:
                 line = line.strip()
@@ -148,17 +149,6 @@ def _read_url_lines(path: str) -> Iterator[str]:
                     yield line
         except UnicodeDecodeError as exc:
             raise ConfigError(f"URL file {path} is not UTF-8 text") from exc
-
-
-class _nullcontext:
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __enter__(self) -> Any:
-        return self.value
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @cli.command()

@@ -78,10 +78,6 @@ class _Host:
             await asyncio.sleep(start - now)
 
 
-class _Unretryable(Exception):
-    pass
-
-
 def _b32_sha1(digest: bytes) -> str:
     return "sha1:" + base64.b32encode(digest).decode("ascii")
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -253,8 +253,3 @@ def check_rules(directory: str | Path | None = None) -> tuple[list[Rule], list[R
         except RuleError as exc:
             bad.append(exc)
     return good, bad
-
-
-def iter_domains(rules: Iterable[Rule]) -> Iterator[str]:
-    for r in rules:
-        yield from r.domains
