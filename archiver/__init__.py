@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 
 from .archive import Archive
-from .config import VERSION, CleanOptions, FetchOptions, WarcOptions
+from .config import VERSION as __version__
+from .config import CleanOptions, FetchOptions, WarcOptions
 from .errors import (
     ArchiverError,
     ConfigError,
@@ -22,9 +23,7 @@ from .errors import (
     WarcError,
 )
 from .models import Capture, Exchange, Fetched, Snapshot, Verdict
-from .snapshot import clean_page
-
-__version__ = VERSION
+from .snapshot import clean_page as _clean_page
 
 __all__ = [
     "Archive",
@@ -53,7 +52,7 @@ __all__ = [
 
 def clean(html: str | bytes, url: str | None = None, *, options: CleanOptions | None = None) -> Snapshot:
     """Clean one page to its article text and metadata (no archive needed)."""
-    return clean_page(html, url, options=options)
+    return _clean_page(html, url, options=options)
 
 
 # A library never configures logging; it only makes sure it has somewhere to go.
