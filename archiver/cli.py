@@ -163,9 +163,10 @@ def _read_url_lines(path: str) -> Iterator[str]:
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_READ_TIMEOUT, show_default=True, help="Read timeout in seconds.")
 @click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True, help="Retries on connection errors and 429/502/503/504.")
 @click.option("--max-size", default=str(DEFAULT_MAX_BODY // 1024**2) + "MB", show_default=True, help="Body size cap; longer bodies are kept truncated.")
+@click.option("--dask", "dask_address", metavar="ADDRESS", help="Clean on a Dask cluster: a scheduler address, or 'local'.")
 @click.pass_context
 def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_json: bool, ignore_robots: bool, contact: str,
-            delay: float, per_host: int, timeout: float, retries: int, max_size: str) -> None:
+            delay: float, per_host: int, timeout: float, retries: int, max_size: str, dask_address: str | None) -> None:
     """Capture URLs into the archive's WARC files and catalog."""
     err = Console(stderr=True)
     given = list(urls) + (list(_read_url_lines(url_file)) if url_file else [])
@@ -193,18 +194,19 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
             click.echo(json.dumps(c.to_json(), ensure_ascii=False))
 
     if valid:
-        if not as_json and err.is_terminal and len(valid) > 1:
-            with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=err, transient=True) as progress:
-                task = progress.add_task("capture", total=len(valid))
+        with dask_executor(dask_address) as executor:
+            if not as_json and err.is_terminal and len(valid) > 1:
+                with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                              console=err, transient=True) as progress:
+                    task = progress.add_task("capture", total=len(valid))
 
-                def step(c: Capture) -> None:
-                    emit(c)
-                    progress.advance(task)
+                    def step(c: Capture) -> None:
+                        emit(c)
+                        progress.advance(task)
 
-                done = archive.capture(valid, on_capture=step)
-        else:
-            done = archive.capture(valid, on_capture=emit)
+                    done = archive.capture(valid, on_capture=step, executor=executor)
+            else:
+                done = archive.capture(valid, on_capture=emit, executor=executor)
     if not as_json and done:
         _capture_table(done, archive.path)
     if bad:

@@ -95,3 +95,17 @@ def test_urls_from_stdin(site, tmp_path):
     res = run(["--archive", str(tmp_path / "a"), "capture", *FAST, "--json", "-i", "-"], input=site.url("/page.html") + "\n")
     assert res.exit_code == 0
     assert json.loads(res.stdout)["url"] == site.url("/page.html")
+
+
+def test_capture_cleans_on_a_local_dask_cluster(site, tmp_path):
+    res = run(["--archive", str(tmp_path / "a"), "capture", *FAST, "--json", "--dask", "local",
+               site.url("/page.html"), site.url("/gzip.html"), site.url("/404")])
+    assert res.exit_code == 0, res.output
+    got = {x["url"]: x for x in map(json.loads, res.stdout.splitlines())}
+    assert got[site.url("/page.html")]["title"] == "A test article" and got[site.url("/gzip.html")]["title"] == "Gzipped"
+    assert got[site.url("/404")]["verdict"] == "http_error"
+
+
+def test_unreachable_dask_scheduler_is_exit_2(site, tmp_path, free_port):
+    res = run(["--archive", str(tmp_path / "a"), "capture", "--dask", f"tcp://127.0.0.1:{free_port}", site.url("/page.html")])
+    assert res.exit_code == 2 and "cannot reach the Dask scheduler" in res.stderr
