@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +132,7 @@ class Archive:
                 on_capture(capture)
 
         try:
-            fetch_urls(checked, on_done, opts, clock=self.clock)
+            fetch_urls(checked, on_done, opts, clock=self.clock, robots_cache=_CatalogRobots(catalog, self.clock))
         finally:
             writer.close()
             catalog.close()
@@ -328,6 +328,25 @@ class Archive:
         meta = writer.write_metadata(capture.url, _metadata_fields(capture, loc), when=_parse_iso(capture.captured_at),
                                      concurrent_to=loc.record_id if loc else None)
         return replace(capture, warc_file=warc_file or f"{WARC_DIR}/{meta.warc_file}"), meta.record_id
+
+
+ROBOTS_TTL = 24 * 3600  # RFC 9309 2.4: a robots.txt may be cached for a day
+
+
+class _CatalogRobots:
+    """robots.txt answers kept in the catalog between runs, for a day."""
+
+    def __init__(self, catalog: Catalog, clock: Callable[[], datetime]) -> None:
+        self.catalog, self.clock = catalog, clock
+
+    def _now(self) -> float:
+        return self.clock().replace(tzinfo=timezone.utc).timestamp()
+
+    def get(self, key: str) -> tuple[int, bytes] | None:
+        return self.catalog.robots_get(key, newer_than=self._now() - ROBOTS_TTL)
+
+    def put(self, key: str, status: int, body: bytes) -> None:
+        self.catalog.robots_put(key, status, body, now=self._now())
 
 
 @dataclass

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -32,7 +33,7 @@ from .models import Exchange, Fetched
 from .payload import read_payload
 from .urls import check_url, host_key
 
-__all__ = ["Fetcher", "Page", "fetch_page", "fetch_urls", "utc_now"]
+__all__ = ["Fetcher", "Page", "RobotsCache", "fetch_page", "fetch_urls", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,15 @@ RETRY_CODES = frozenset({429, 502, 503, 504})
 MAX_ROBOTS_BYTES = 512 * 1024  # what Google reads of a robots.txt, roughly
 MAX_CRAWL_DELAY = 30.0
 ROBOTS_AGENT = "archiver"
+
+
+class RobotsCache(Protocol):
+    """Where robots.txt answers are kept between runs: (status, body) per
+    scheme://host:port, or None when there is none fresh enough."""
+
+    def get(self, key: str) -> tuple[int, bytes] | None: ...
+
+    def put(self, key: str, status: int, body: bytes) -> None: ...
 
 
 def utc_now() -> datetime:
@@ -136,9 +146,11 @@ class Fetcher:
         options: FetchOptions | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
+        robots_cache: RobotsCache | None = None,
     ) -> None:
         self.options = options or FetchOptions()
         self._clock = clock
+        self._robots_cache = robots_cache
         self._hosts: dict[str, _Host] = {}
         self._headers: dict[str, str] = {}
         self._ssl: ssl.SSLContext | None = None
@@ -313,6 +325,11 @@ class Fetcher:
     async def _load_robots(self, url: str, host: _Host, fetched: Fetched) -> None:
         parts = urlsplit(url)
         robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        if self._robots_cache is not None:
+            cached = self._robots_cache.get(host_key(robots_url))
+            if cached is not None:  # fetched recently (RFC 9309 allows a day)
+                self._apply_robots(host, *cached)
+                return
         try:
             ex = await self._with_retries(robots_url, host, fetched)
             for _ in range(5):  # RFC 9309: follow at least five redirects
@@ -333,21 +350,27 @@ class Fetcher:
             log.info("robots.txt for %s unreachable: %s", robots_url, _describe(exc))
             return
         try:
-            if 200 <= ex.status_code < 300:
-                body = read_payload(ex, MAX_ROBOTS_BYTES)
-                host.robots = Protego.parse(body.decode("utf-8", "replace"))
-                delay = host.robots.crawl_delay(ROBOTS_AGENT)
-                if delay:
-                    host.delay = max(host.delay, min(float(delay), MAX_CRAWL_DELAY))
-            elif ex.status_code >= 500:
-                # RFC 9309 2.3.1.4: an unreachable robots.txt means complete disallow.
-                host.robots_block_all = f"robots.txt answered HTTP {ex.status_code}"
-            # 3xx left over and 4xx: no rules, everything allowed.
+            body = read_payload(ex, MAX_ROBOTS_BYTES) if 200 <= ex.status_code < 300 else b""
+            self._apply_robots(host, ex.status_code, body)
+            if self._robots_cache is not None and ex.status_code not in REDIRECT_CODES:
+                self._robots_cache.put(host_key(robots_url), ex.status_code, body)
         finally:
             if self.options.archive_robots:
                 fetched.robots.append(ex)
             else:
                 ex.close()
+
+    @staticmethod
+    def _apply_robots(host: _Host, status: int, body: bytes) -> None:
+        if 200 <= status < 300:
+            host.robots = Protego.parse(body.decode("utf-8", "replace"))
+            delay = host.robots.crawl_delay(ROBOTS_AGENT)
+            if delay:
+                host.delay = max(host.delay, min(float(delay), MAX_CRAWL_DELAY))
+        elif status >= 500:
+            # RFC 9309 2.3.1.4: an unreachable robots.txt means complete disallow.
+            host.robots_block_all = f"robots.txt answered HTTP {status}"
+        # 3xx left over and 4xx: no rules, everything allowed.
 
     # -- one URL ----------------------------------------------------------
 
@@ -421,15 +444,16 @@ class Fetcher:
 
 def fetch_urls(
     urls: Iterable[str],
-    on_done: Callable[[Fetched], None],
+    on_done: Callable[[Fetched], Awaitable[None] | None],
     options: FetchOptions | None = None,
     *,
     clock: Callable[[], datetime] = utc_now,
+    robots_cache: RobotsCache | None = None,
 ) -> None:
     """Synchronous entry point: fetch `urls` and hand each result to `on_done`."""
 
     async def main() -> None:
-        async with Fetcher(options, clock=clock) as fetcher:
+        async with Fetcher(options, clock=clock, robots_cache=robots_cache) as fetcher:
             await fetcher.fetch_all(urls, on_done)
 
     asyncio.run(main())

@@ -116,6 +116,12 @@ MIGRATIONS: list[str] = [
     """,
     """
     ALTER TABLE captures ADD COLUMN source TEXT;            -- ingested: "FILE#OFFSET" of the original record
+    CREATE TABLE robots (
+        host TEXT PRIMARY KEY,                              -- scheme://host:port
+        status INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        fetched REAL NOT NULL                               -- unix time
+    );
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -316,6 +322,15 @@ class Catalog:
             (match, limit),
         )
         return [dict(r) for r in rows]
+
+    def robots_get(self, host: str, *, newer_than: float) -> tuple[int, bytes] | None:
+        row = self.db.execute("SELECT status, body FROM robots WHERE host = ? AND fetched > ?", (host, newer_than)).fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    def robots_put(self, host: str, status: int, body: bytes, *, now: float) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO robots (host, status, body, fetched) VALUES (?,?,?,?)",
+                            (host, status, body, now))
 
     def transaction(self) -> _Transaction:
         return _Transaction(self.db)

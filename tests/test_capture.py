@@ -342,3 +342,15 @@ def test_concurrent_captures_into_one_archive(site, tmp_path, fast_options):
     assert not errors
     check_all(tmp_path)
     assert {r.h("WARC-Target-URI") for r in read_all(tmp_path / "arch") if r.type == "response"} >= set(urls)
+
+
+def test_robots_txt_is_cached_for_a_day_across_runs(fresh_site, tmp_path, fast_options, clock):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    archive.capture([fresh_site.url("/page.html")])
+    clock.advance(hours=1)
+    [blocked] = archive.capture([fresh_site.url("/private/x.html")])
+    assert blocked.verdict is Verdict.BLOCKED  # the cached rules still apply
+    assert fresh_site.state.hits["/robots.txt"] == 1
+    clock.advance(hours=24)
+    archive.capture([fresh_site.url("/page.html")])
+    assert fresh_site.state.hits["/robots.txt"] == 2
