@@ -222,7 +222,7 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                 record_id = headers.get_header("WARC-Record-ID") or ""
                 if rtype == "warcinfo":
                     continue  # our files carry their own
-                if record_id and catalog.db.execute("SELECT 1 FROM records WHERE record_id = ?", (record_id,)).fetchone():
+                if record_id and catalog.find_record(record_id) is not None:
                     report.skipped_known += 1
                     continue
                 url = headers.get_header("WARC-Target-URI") or ""
@@ -293,17 +293,12 @@ def _page_for(archive: Archive, catalog: Any, record: Any, body: bytes, rtype: s
 def _original_payload(archive: Archive, catalog: Any, record: Any, url: str, limit: int) -> bytes | None:
     headers = record.rec_headers
     refers = headers.get_header("WARC-Refers-To")
-    row = None
-    if refers:
-        row = catalog.db.execute("SELECT warc_file, offset FROM records WHERE record_id = ? AND record_type = 'response'",
-                                 (refers,)).fetchone()
-    if row is None:
+    original = catalog.find_record(refers) if refers else None
+    if original is None or original.record_type != "response":
         target = headers.get_header("WARC-Refers-To-Target-URI") or url
-        digest = headers.get_header("WARC-Payload-Digest")
-        row = catalog.db.execute("SELECT warc_file, offset FROM records WHERE url = ? AND payload_digest = ?"
-                                 " AND record_type = 'response' ORDER BY id LIMIT 1", (target, digest)).fetchone()
-    if row is None:
+        original = catalog.find_original(target, headers.get_header("WARC-Payload-Digest") or "")
+    if original is None:
         return None
-    _, body = read_record_at(archive.warc_dir / row["warc_file"], row["offset"], limit)
+    _, body = read_record_at(archive.warc_dir / original.warc_file, original.offset, limit)
     return body
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-__all__ = ["Verdict", "Exchange", "Fetched", "Capture", "Snapshot"]
+__all__ = ["GOOD_VERDICTS", "Verdict", "Exchange", "Fetched", "Capture", "Snapshot"]
 
 
 class Verdict(str, enum.Enum):
@@ -24,6 +24,10 @@ class Verdict(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+# Captures that have a clean text: the ones `show`, `diff` and `search` use.
+GOOD_VERDICTS = frozenset({Verdict.NEW, Verdict.CHANGED, Verdict.UNCHANGED})
 
 
 @dataclass(kw_only=True, eq=False)

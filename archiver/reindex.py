@@ -18,16 +18,13 @@ from pathlib import Path
 from warcio.timeutils import iso_date_to_datetime
 
 from .errors import StoreError
-from .models import Capture, Verdict
+from .models import GOOD_VERDICTS, Capture, Verdict
 from .store import Catalog, read_json
 from .warc import RecordLocation, decode_fields, iter_complete_records
 
 __all__ = ["ReindexReport", "index_warc_file", "rebuild_catalog"]
 
 log = logging.getLogger(__name__)
-
-GOOD = (Verdict.NEW.value, Verdict.CHANGED.value, Verdict.UNCHANGED.value)
-
 
 @dataclass
 class ReindexReport:
@@ -76,10 +73,9 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
                 continue
             response_file = rel
             response_id = fields.get("record-id")
-            if response_id:
-                row = catalog.db.execute("SELECT warc_file FROM records WHERE record_id = ?", (response_id,)).fetchone()
-                if row:
-                    response_file = f"warc/{row[0]}"
+            found = catalog.find_record(response_id) if response_id else None
+            if found is not None:
+                response_file = f"warc/{found.warc_file}"
             capture = Capture(
                 url=fields.get("url") or url, final_url=fields.get("final-url"),
                 status_code=_int(fields.get("status-code")), verdict=verdict,
@@ -98,7 +94,7 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
 
 def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: ReindexReport) -> None:
     sha, rel = capture.text_sha256, capture.snapshot_file
-    if not sha or not rel or capture.verdict.value not in GOOD:
+    if not sha or not rel or capture.verdict not in GOOD_VERDICTS:
         return
     if catalog.text_path(sha) is None:
         try:

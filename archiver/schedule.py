@@ -30,7 +30,7 @@ from croniter import croniter
 
 from .archive import Archive
 from .errors import ConfigError, SnapshotNotFound, StoreError
-from .models import Capture, Verdict
+from .models import GOOD_VERDICTS, Capture, Verdict
 from .store import Catalog
 from .urls import check_url
 
@@ -56,7 +56,6 @@ MAX_JITTER = 300.0
 LOOP_MAX_SLEEP = 60.0  # wake at least this often to notice new watches
 NOTIFY_TIMEOUT = 10.0
 NOTIFY_MAX_ATTEMPTS = 20
-GOOD = (Verdict.NEW, Verdict.CHANGED, Verdict.UNCHANGED)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d|w)\s*$", re.I)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -287,7 +286,7 @@ def _claim(catalog: Catalog, now: datetime, owner: str) -> list[Watch]:
 
 def _settle(catalog: Catalog, watch: Watch, capture: Capture, now: datetime) -> None:
     """After a capture: when next, and how it went."""
-    good = capture.verdict in GOOD or capture.verdict is Verdict.NOT_HTML
+    good = capture.verdict in GOOD_VERDICTS or capture.verdict is Verdict.NOT_HTML
     failures = 0 if good else watch.failures + 1
     if good:
         nxt = watch.next_after(now)
@@ -301,8 +300,8 @@ def _settle(catalog: Catalog, watch: Watch, capture: Capture, now: datetime) -> 
             " last_good = CASE WHEN ? THEN ? ELSE last_good END,"
             " rule_rot = CASE WHEN ? THEN ? ELSE rule_rot END,"
             " lease_owner = NULL, lease_until = NULL WHERE url = ?",
-            (_epoch(nxt), capture.timestamp, capture.verdict.value, failures, capture.verdict in GOOD,
-             capture.timestamp, capture.verdict in GOOD, json.dumps(list(capture.rule_rot)), watch.url),
+            (_epoch(nxt), capture.timestamp, capture.verdict.value, failures, capture.verdict in GOOD_VERDICTS,
+             capture.timestamp, capture.verdict in GOOD_VERDICTS, json.dumps(list(capture.rule_rot)), watch.url),
         )
 
 

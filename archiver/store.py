@@ -205,10 +205,11 @@ class Catalog:
             " ORDER BY id LIMIT 1",
             (url, payload_digest),
         ).fetchone()
-        if row is None:
-            return None
-        return RecordLocation(warc_file=row["warc_file"], offset=row["offset"], length=row["length"],
-                              record_id=row["record_id"], warc_date=row["warc_date"], record_type=row["record_type"])
+        return _location(row)
+
+    def find_record(self, record_id: str) -> RecordLocation | None:
+        """A response or revisit record the catalog lists, by its WARC-Record-ID."""
+        return _location(self.db.execute("SELECT * FROM records WHERE record_id = ?", (record_id,)).fetchone())
 
     # -- captures -----------------------------------------------------------
 
@@ -360,6 +361,13 @@ def _statements(script: str) -> list[str]:
     if buf:
         parts.append("\n".join(buf))
     return parts
+
+
+def _location(row: sqlite3.Row | None) -> RecordLocation | None:
+    if row is None:
+        return None
+    return RecordLocation(warc_file=row["warc_file"], offset=row["offset"], length=row["length"],
+                          record_id=row["record_id"], warc_date=row["warc_date"], record_type=row["record_type"])
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
