@@ -61,6 +61,8 @@ class Pruned:
     signs: list[ErrorSign] = field(default_factory=list)
     main_used: str | None = None
     title_suffixes: list[str] = field(default_factory=list)
+    rule_authors: str | None = None  # from a site rule's content.authors selector
+    rule_published: str | None = None  # from its content.published selector
 
 
 def _text(node: LexborNode | None) -> str:
@@ -190,6 +192,19 @@ def _drop_error_blocks(body: LexborNode, rules: list[Rule]) -> None:
                 break
 
 
+def _rule_metadata(tree: LexborHTMLParser, rules: list[Rule], pruned: Pruned) -> None:
+    """Authors and date where a site rule says they are (the most specific rule first)."""
+    for rule in reversed(rules):
+        if rule.authors and pruned.rule_authors is None:
+            nodes = tree.css(rule.authors)
+            if nodes:
+                pruned.rule_authors = "; ".join(_text(n) for n in nodes)
+        if rule.published and pruned.rule_published is None:
+            node = tree.css_first(rule.published)
+            if node is not None:
+                pruned.rule_published = node.attributes.get("datetime") or node.attributes.get("content") or node.text()
+
+
 def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, detailed: bool = False) -> Pruned:
     """Apply `rules` (default first, then site rules) to one page."""
     tree = LexborHTMLParser(html)
@@ -232,6 +247,7 @@ def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, 
         if rule.title_suffix:
             pruned.title_suffixes.append(rule.title_suffix)
 
+    _rule_metadata(tree, rules, pruned)  # on the tree already parsed, not a second parse
     main_node = None
     for rule in reversed(rules):  # the most specific rule's main wins
         if rule.main:

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from selectolax.lexbor import LexborHTMLParser
-
 from .clean import SHORT_PAGE_WORDS, Pruned, prune_html
 from .config import CleanOptions
 from .extract import extract_article
@@ -37,25 +35,6 @@ def rules_for(url: str | None, options: CleanOptions) -> list[Rule]:
     if not options.use_rules:
         return []
     return _ruleset(options.rules_dir).for_url(url)
-
-
-def _rule_metadata(html: str, rules: list[Rule]) -> tuple[str | None, str | None]:
-    """Authors and date from the selectors a site rule names, if any."""
-    wanted = [(r.authors, r.published) for r in rules if r.authors or r.published]
-    if not wanted:
-        return None, None
-    tree = LexborHTMLParser(html)
-    authors = published = None
-    for a_sel, d_sel in reversed(wanted):
-        if a_sel and authors is None:
-            nodes = tree.css(a_sel)
-            if nodes:
-                authors = "; ".join(" ".join(n.text(separator=" ").split()) for n in nodes)
-        if d_sel and published is None:
-            node = tree.css_first(d_sel)
-            if node is not None:
-                published = node.attributes.get("datetime") or node.attributes.get("content") or node.text()
-    return authors, published
 
 
 def _stub_reason(pruned: Pruned, words: int) -> tuple[str, str] | None:
@@ -106,7 +85,6 @@ def clean_page(
     text = "\n\n".join(paragraphs)
     words = len(text.split())
     host = urlsplit(url).hostname if url else None
-    rule_authors, rule_date = _rule_metadata(pruned.meta_html or pruned.html, rules)
     title = clean_title(pruned.title or extracted.title, suffixes=pruned.title_suffixes,
                         sitename=extracted.sitename, host=host)
     if title and extracted.title and len(extracted.title) < len(title) and title.startswith(extracted.title):
@@ -121,8 +99,8 @@ def clean_page(
         url=url,
         status=status,
         title=title,
-        authors=split_authors(rule_authors or extracted.author),
-        published=iso_date(rule_date) or iso_date(extracted.date),
+        authors=split_authors(pruned.rule_authors or extracted.author),
+        published=iso_date(pruned.rule_published) or iso_date(extracted.date),
         language=language_code(pruned.lang) or language_code(extracted.language),
         sitename=extracted.sitename,
         canonical_url=extracted.url or url,
