@@ -12,10 +12,14 @@ time (the single writer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -24,15 +28,15 @@ from typing import Any
 
 from .config import CleanOptions, FetchOptions, WarcOptions, archive_dir
 from .diff import Diff, diff_snapshots
-from .errors import SnapshotNotFound, StoreError
+from .errors import ArchiverError, SnapshotNotFound, StoreError
 from .fetch import fetch_urls, utc_now
 from .models import Capture, Exchange, Fetched, Snapshot, Verdict
-from .payload import looks_like_html, read_payload
+from .payload import decode_payload, looks_like_html
 from .snapshot import clean_page
 from .reindex import ReindexReport, index_warc_file, rebuild_catalog
 from .store import Catalog, read_json, write_json_atomic
 from .urls import check_url
-from .warc import RecordLocation, WarcWriter, recover_open_files
+from .warc import RecordLocation, WarcWriter, check_record, recover_open_files
 
 __all__ = ["Archive", "Shown"]
 
@@ -73,33 +77,43 @@ class Archive:
         self.clean_options = clean_options or CleanOptions()
         self.clock = clock
         self._make_id = make_id
+        self._writer: WarcWriter | None = None  # kept open across captures inside `writing()`
+        self._sound: set[str] = set()  # originals read back whole in this process
 
     @property
     def warc_dir(self) -> Path:
         return self.path / WARC_DIR
 
+    def exists(self) -> bool:
+        return (self.path / CATALOG).exists()
+
+    def read_only(self) -> bool:
+        """True when this process cannot write the archive (read-only storage or permissions)."""
+        where = self.path if self.path.exists() else self.path.parent
+        if not os.access(where, os.W_OK):
+            return True
+        return self.exists() and not os.access(self.path / CATALOG, os.W_OK)
+
     def catalog(self) -> Catalog:
+        """The catalog, for writing (created if new)."""
+        if self.read_only():
+            raise StoreError(f"{self.path} is read-only: it can be read (history, show, diff, search, export),"
+                             " not written")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create archive folder {self.path}: {exc.strerror}") from exc
         return Catalog(self.path / CATALOG)
 
-    def capture(self, urls: Iterable[str], *, on_capture: Callable[[Capture], None] | None = None,
-                executor: Executor | None = None) -> list[Capture]:
-        """Capture each URL once; results come back in the order given, while
-        `on_capture` sees each as it finishes. Raises InvalidURL before
-        fetching anything if one is malformed; network trouble is a `failed`
-        verdict, not an error. With an `executor` (a Dask cluster's, a
-        process pool), pages are cleaned there while fetching goes on; this
-        process still writes every record and row."""
-        checked = [check_url(u) for u in urls]
-        results: list[Capture | None] = [None] * len(checked)
-        slots: dict[str, list[int]] = {}
-        for i, u in enumerate(checked):
-            slots.setdefault(u, []).append(i)
-        catalog = self.catalog()
-        self._recover(catalog)
+    def reader(self) -> Catalog:
+        """The catalog, for reading; works on read-only storage too."""
+        if not self.exists():
+            raise StoreError(f"no archive at {self.path} (capture something first, or pass --archive)")
+        return Catalog(self.path / CATALOG, readonly=self.read_only())
+
+    # -- WARC files -----------------------------------------------------------
+
+    def _new_writer(self) -> WarcWriter:
         opts = self.fetch_options
         info = {
             "operator": opts.contact,
@@ -108,7 +122,60 @@ class Archive:
             "isPartOf": self.path.name,
         }
         kwargs = {"make_id": self._make_id} if self._make_id else {}
-        writer = WarcWriter(self.warc_dir, self.warc_options, clock=self.clock, info=info, **kwargs)
+        return WarcWriter(self.warc_dir, self.warc_options, clock=self.clock, info=info, **kwargs)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Keep one WARC file open across `capture` calls (a `run --loop`),
+        up to its size and age limits, instead of one file per call."""
+        if self._writer is not None:
+            yield
+            return
+        self._writer = self._new_writer()
+        try:
+            yield
+        finally:
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def close_old_warc(self) -> None:
+        if self._writer is not None:
+            self._writer.close_if_old()
+
+    def recover(self, catalog: Catalog) -> None:
+        """Finish what a killed process left: cut its WARC file back to the
+        last whole record, then list in the catalog what that file holds."""
+        for name in recover_open_files(self.warc_dir):
+            with catalog.transaction():
+                index_warc_file(catalog, self.path, self.warc_dir / name)
+
+    # -- capturing ------------------------------------------------------------
+
+    def capture(self, urls: Iterable[str], *, on_capture: Callable[[Capture], None] | None = None,
+                on_record: Callable[[Catalog, Capture], None] | None = None,
+                executor: Executor | None = None) -> list[Capture]:
+        """Capture each URL once; results come back in the order given, while
+        `on_capture` sees each as it finishes. Raises InvalidURL before
+        fetching anything if one is malformed; network trouble is a `failed`
+        verdict, not an error. `on_record(catalog, capture)` runs inside the
+        transaction that records each capture, so whatever it writes (a
+        watch's schedule, a notification) is committed with the capture or
+        not at all. With an `executor` (a Dask cluster's, a process pool),
+        pages are cleaned there while fetching goes on; this process still
+        writes every record and row. A full disk stops the run with a
+        StoreError; the capture it interrupted leaves nothing behind."""
+        checked = [check_url(u) for u in urls]
+        results: list[Capture | None] = [None] * len(checked)
+        slots: dict[str, list[int]] = {}
+        for i, u in enumerate(checked):
+            slots.setdefault(u, []).append(i)
+        catalog = self.catalog()
+        try:
+            self.recover(catalog)
+        except BaseException:
+            catalog.close()
+            raise
+        writer = self._writer or self._new_writer()
 
         async def on_done(fetched: Fetched) -> None:
             try:
@@ -124,7 +191,7 @@ class Archive:
                     judged = judge_snapshot(snap, judged.base, judged.reason)
                 # No await from here on: one capture's records and rows are
                 # written whole before the next one's.
-                capture = self._record(fetched, judged, writer, catalog)
+                capture = self._record(fetched, judged, writer, catalog, on_record)
             finally:
                 fetched.close()
             results[slots[fetched.url].pop(0)] = capture
@@ -132,32 +199,30 @@ class Archive:
                 on_capture(capture)
 
         try:
-            fetch_urls(checked, on_done, opts, clock=self.clock, robots_cache=_CatalogRobots(catalog, self.clock))
+            fetch_urls(checked, on_done, self.fetch_options, clock=self.clock,
+                       robots_cache=_CatalogRobots(catalog, self.clock))
         finally:
-            writer.close()
-            catalog.close()
+            try:
+                if writer is not self._writer:
+                    writer.close()
+            finally:
+                catalog.close()
         return [c for c in results if c is not None]
-
-    def _recover(self, catalog: Catalog) -> None:
-        """Finish what a killed process left: cut its WARC file back to the
-        last whole record, then list in the catalog what that file holds."""
-        for name in recover_open_files(self.warc_dir):
-            with catalog.transaction():
-                index_warc_file(catalog, self.path, self.warc_dir / name)
 
     # -- reading the archive ----------------------------------------------
 
     def history(self, url: str) -> list[Capture]:
         """Every capture of `url`, oldest first."""
-        with self._reader() as catalog:
+        with self.reader() as catalog:
             captures = catalog.captures(url)
             if not captures:
                 raise self._not_found(catalog, url)
             return captures
 
     def resolve(self, url: str, timestamp: str) -> Capture:
-        """The one capture of `url` whose timestamp starts with `timestamp`."""
-        with self._reader() as catalog:
+        """The one capture of `url` whose timestamp starts with `timestamp`
+        (14 digits, or up to 20 with the microseconds of `captured_at`)."""
+        with self.reader() as catalog:
             return self._resolve(catalog, url, timestamp)
 
     def _resolve(self, catalog: Catalog, url: str, timestamp: str) -> Capture:
@@ -166,17 +231,23 @@ class Archive:
             if not catalog.captures(url):
                 raise self._not_found(catalog, url)
             raise SnapshotNotFound(f"no capture of {url} at {timestamp}")
-        if len({c.timestamp for c in found}) > 1:
-            shown = ", ".join(c.timestamp for c in found[:5]) + (" …" if len(found) > 5 else "")
+        if len(found) > 1:
+            if len({c.timestamp for c in found}) == 1:
+                # Two captures in one second: the microseconds tell them apart.
+                shown = ", ".join(c.precise_timestamp for c in found[:5])
+                raise StoreError(f"{len(found)} captures of {url} at {found[0].timestamp} (the same second):"
+                                 f" give the microseconds too, one of {shown}")
+            stamps = sorted({c.timestamp for c in found})
+            shown = ", ".join(stamps[:5]) + (" …" if len(stamps) > 5 else "")
             raise StoreError(f"timestamp {timestamp} is ambiguous for {url}: {shown}")
-        return found[-1]
+        return found[0]
 
     def show(self, url: str, at: str | None = None) -> Shown:
         """The current snapshot of `url`, or the one in force at `at`: the
         last good text at or before that capture (an error never replaces it)."""
-        with self._reader() as catalog:
+        with self.reader() as catalog:
             asked = self._resolve(catalog, url, at) if at else None
-            good = catalog.good_captures(url, up_to=asked.timestamp if asked else None)
+            good = catalog.good_captures(url, up_to=asked)
             if not good:
                 if not catalog.captures(url):
                     raise self._not_found(catalog, url)
@@ -189,29 +260,32 @@ class Archive:
     def diff(self, url: str, a: str | None = None, b: str | None = None) -> Diff:
         """What changed between two snapshots of `url`: by default the last two
         distinct good texts; `a`/`b` pick captures by timestamp prefix."""
-        with self._reader() as catalog:
-            good = catalog.good_captures(url)
-            if not good:
-                raise self._not_found(catalog, url) if not catalog.captures(url) else SnapshotNotFound(
-                    f"no good capture of {url} to compare")
-            if b:
-                newer = self._good_at(catalog, url, b)
-            else:
-                newer = good[-1]
-            if a:
-                older = self._good_at(catalog, url, a)
-            else:
-                before = [c for c in good if c.timestamp <= newer.timestamp and c.text_sha256 != newer.text_sha256]
-                if not before:
-                    raise SnapshotNotFound(f"{url} has one distinct text so far: nothing to compare")
-                older = before[-1]
-            assert older.snapshot_file and newer.snapshot_file
-            return diff_snapshots(read_json(self.path / older.snapshot_file), read_json(self.path / newer.snapshot_file),
-                                  older=older, newer=newer)
+        with self.reader() as catalog:
+            return self.diff_in(catalog, url, a, b)
+
+    def diff_in(self, catalog: Catalog, url: str, a: str | None = None, b: str | None = None) -> Diff:
+        """`diff` through an open catalog (inside a capture's transaction, a
+        change can be described before it is committed)."""
+        good = catalog.good_captures(url)
+        if not good:
+            raise self._not_found(catalog, url) if not catalog.captures(url) else SnapshotNotFound(
+                f"no good capture of {url} to compare")
+        newer = self._good_at(catalog, url, b) if b else good[-1]
+        if a:
+            older = self._good_at(catalog, url, a)
+        else:
+            upto = good[: good.index(newer) + 1]
+            before = [c for c in upto if c.text_sha256 != newer.text_sha256]
+            if not before:
+                raise SnapshotNotFound(f"{url} has one distinct text so far: nothing to compare")
+            older = before[-1]
+        assert older.snapshot_file and newer.snapshot_file
+        return diff_snapshots(read_json(self.path / older.snapshot_file), read_json(self.path / newer.snapshot_file),
+                              older=older, newer=newer)
 
     def _good_at(self, catalog: Catalog, url: str, timestamp: str) -> Capture:
         asked = self._resolve(catalog, url, timestamp)
-        good = catalog.good_captures(url, up_to=asked.timestamp)
+        good = catalog.good_captures(url, up_to=asked)
         if not good:
             raise SnapshotNotFound(f"no good capture of {url} at or before {asked.timestamp}")
         return good[-1]
@@ -219,20 +293,19 @@ class Archive:
     def search(self, query: str, limit: int = 20) -> list[dict[str, object]]:
         if limit < 1:
             raise StoreError("limit must be at least 1")
-        with self._reader() as catalog:
+        with self.reader() as catalog:
             return catalog.search(query, limit)
 
     def reindex(self) -> ReindexReport:
-        """Rebuild the catalog from the WARC and snapshot files."""
+        """Rebuild the captures part of the catalog from the WARC and snapshot
+        files. Watches, leases, the notification outbox and the robots.txt
+        cache are operational state, not derived data: they are kept."""
         if not self.warc_dir.is_dir():
             raise StoreError(f"{self.path} holds no WARC files to index")
+        if self.read_only():
+            raise StoreError(f"{self.path} is read-only: reindex writes a new catalog")
         recover_open_files(self.warc_dir)
         return rebuild_catalog(self.path, CATALOG)
-
-    def _reader(self) -> Catalog:
-        if not (self.path / CATALOG).exists():
-            raise StoreError(f"no archive at {self.path} (capture something first, or pass --archive)")
-        return Catalog(self.path / CATALOG)
 
     @staticmethod
     def _not_found(catalog: Catalog, url: str) -> SnapshotNotFound:
@@ -242,35 +315,64 @@ class Archive:
 
     # -- one fetched URL -> WARC records + snapshot + catalog rows ----------
 
+    def _sound_original(self, catalog: Catalog, url: str, digest: str) -> RecordLocation | None:
+        """An earlier record of this payload that still reads back whole: a
+        revisit must never point at a record a damaged file has lost."""
+        while True:
+            original = catalog.find_original(url, digest)
+            if original is None or original.record_id in self._sound:
+                return original
+            problem = check_record(self.warc_dir / original.warc_file, original.offset, digest)
+            if problem is None:
+                self._sound.add(original.record_id)
+                return original
+            log.warning("%s: record at offset %d is damaged (%s); writing the payload again instead of a revisit",
+                        original.warc_file, original.offset, problem)
+            catalog.mark_damaged(original.record_id, problem)
+
     def _write(self, ex: Exchange, writer: WarcWriter, catalog: Catalog) -> RecordLocation:
         original = None
         # Revisits only for whole, non-empty 200 payloads: an empty redirect
         # body or a truncated one is not worth pointing at.
         if ex.status_code == 200 and not ex.truncated and ex.body_length > 0:
-            original = catalog.find_original(ex.url, ex.payload_digest)
-        loc = writer.write_exchange(ex, revisit_of=original)
-        catalog.add_record(
-            loc,
-            url=ex.url,
-            timestamp=_timestamp(ex.started),
-            status_code=ex.status_code,
-            content_type=ex.content_type or None,
-            payload_digest=ex.payload_digest,
-            refers_to=original.record_id if original else None,
-        )
+            original = self._sound_original(catalog, ex.url, ex.payload_digest)
+        request, loc = writer.write_exchange(ex, revisit_of=original)
+        timestamp = _timestamp(ex.started)
+        catalog.add_record(request, url=ex.url, timestamp=timestamp, status_code=None, content_type=None,
+                           payload_digest=None)
+        catalog.add_record(loc, url=ex.url, timestamp=timestamp, status_code=ex.status_code,
+                           content_type=ex.content_type or None, payload_digest=ex.payload_digest,
+                           refers_to=original.record_id if original else None)
         return loc
 
-    def _record(self, fetched: Fetched, judged: _Judged, writer: WarcWriter, catalog: Catalog) -> Capture:
-        with catalog.transaction():
-            for ex in fetched.robots:
-                self._write(ex, writer, catalog)
-            final_loc = None
-            for ex in fetched.exchanges:
-                final_loc = self._write(ex, writer, catalog)
-            capture, meta_id = self._store(judged, final_loc, writer, catalog)
-            catalog.add_capture(capture, record_id=final_loc.record_id if final_loc else None, meta_record_id=meta_id)
-            # The WARC is durable before the catalog commits that it exists.
-            writer.flush()
+    def _record(self, fetched: Fetched, judged: _Judged, writer: WarcWriter, catalog: Catalog,
+                on_record: Callable[[Catalog, Capture], None] | None = None) -> Capture:
+        """Write one capture's records, snapshot file and rows as one unit:
+        on any failure (a full disk, a catalog error) the WARC is cut back,
+        a snapshot file made for it is removed, and nothing is committed."""
+        mark = None
+        made: list[Path] = []
+        try:
+            mark = writer.begin()
+            with catalog.transaction():
+                for ex in fetched.robots:
+                    self._write(ex, writer, catalog)
+                final_loc = None
+                for ex in fetched.exchanges:
+                    final_loc = self._write(ex, writer, catalog)
+                capture, meta_id = self._store(judged, final_loc, writer, catalog, made=made)
+                capture = replace(capture, id=catalog.add_capture(
+                    capture, record_id=final_loc.record_id if final_loc else None, meta_record_id=meta_id))
+                if on_record is not None:
+                    on_record(catalog, capture)
+                # The WARC is durable before the catalog commits that it exists.
+                writer.flush()
+        except BaseException as exc:
+            if mark is not None:
+                writer.rollback(mark)
+            for path in made:
+                path.unlink(missing_ok=True)
+            raise write_failure(self.path, fetched.url, exc) from exc
         return capture
 
     def _judge(self, fetched: Fetched) -> _Judged | _ToClean:
@@ -292,18 +394,26 @@ class Archive:
             return _Judged(Capture(verdict=Verdict.HTTP_ERROR, reason=f"HTTP {final.status_code} {final.reason}".strip(), **base))
         if not 200 <= final.status_code < 300:
             return _Judged(Capture(verdict=Verdict.HTTP_ERROR, reason=f"HTTP {final.status_code} without a usable Location", **base))
-        reason = "body cut at the size cap" if final.truncated else None
+        reasons = ["body cut at the size cap"] if final.truncated else []
         # Sniff from the first bytes: a 30 MB PDF is never read into memory.
-        if not looks_like_html(final.header("content-type"), read_payload(final, 1024)):
-            return _Judged(Capture(verdict=Verdict.NOT_HTML, reason=reason, **base))
-        body = read_payload(final, self.clean_options.max_html_bytes)
-        return _ToClean(body=body, url=final.url, status_code=final.status_code,
-                        content_type=final.header("content-type"), base=base, reason=reason)
+        head = decode_payload(final, 1024)
+        if not looks_like_html(final.header("content-type"), head.data):
+            return _Judged(Capture(verdict=Verdict.NOT_HTML, reason="; ".join(reasons) or None, **base))
+        payload = decode_payload(final, self.clean_options.max_html_bytes)
+        if payload.problem and not payload.data:
+            return _Judged(Capture(verdict=Verdict.SOFT_ERROR, reason=f"the body could not be decoded ({payload.problem})",
+                                   word_count=0, **base))
+        if payload.problem:
+            reasons.append(f"cleaned the first {len(payload.data)} bytes: {payload.problem}")
+        return _ToClean(body=payload.data, url=final.url, status_code=final.status_code,
+                        content_type=final.header("content-type"), base=base, reason="; ".join(reasons) or None)
 
     def _store(self, judged: _Judged, loc: RecordLocation | None, writer: WarcWriter,
-               catalog: Catalog) -> tuple[Capture, str]:
+               catalog: Catalog, *, made: list[Path] | None = None) -> tuple[Capture, str]:
         """Decide new/changed/unchanged against the last good text, write the
-        text's JSON file (once per distinct text), and the metadata record."""
+        text's JSON file (once per distinct text), and the metadata record.
+        Files it creates are listed in `made`, for the caller to remove if
+        the transaction fails."""
         capture, snap = judged.capture, judged.snapshot
         if snap is not None and capture.text_sha256:
             sha = capture.text_sha256
@@ -312,7 +422,10 @@ class Archive:
             path = catalog.text_path(sha)
             if path is None:
                 path = f"{TEXTS_DIR}/{sha[:2]}/{sha}.json"
-                write_json_atomic(self.path / path, _snapshot_json(snap, capture, sha, loc))
+                target = self.path / path
+                if made is not None and not target.exists():
+                    made.append(target)
+                write_json_atomic(target, _snapshot_json(snap, capture, sha, loc))
                 catalog.add_text(sha, path, title=snap.title, word_count=snap.word_count, url=capture.url,
                                  timestamp=capture.timestamp)
             latest = catalog.current_timestamp(capture.url)
@@ -327,7 +440,31 @@ class Archive:
         warc_file = f"{WARC_DIR}/{loc.warc_file}" if loc else None
         meta = writer.write_metadata(capture.url, _metadata_fields(capture, loc), when=_parse_iso(capture.captured_at),
                                      concurrent_to=loc.record_id if loc else None)
+        catalog.add_record(meta, url=capture.url, timestamp=capture.timestamp, status_code=None, content_type=None,
+                           payload_digest=None)
         return replace(capture, warc_file=warc_file or f"{WARC_DIR}/{meta.warc_file}"), meta.record_id
+
+
+def write_failure(archive: Path, url: str, exc: BaseException) -> BaseException:
+    """What a failed write becomes on its way out: one line that says what
+    happened and that the archive is intact (the capture left nothing)."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
+        return exc
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, (OSError, sqlite3.Error)):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return exc if isinstance(exc, ArchiverError) else StoreError(f"capturing {url}: {exc}")
+    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        why = "the disk is full" if cause.errno != errno.EFBIG else "a file grew past the size this process may write"
+    elif isinstance(cause, sqlite3.Error) and "full" in str(cause):
+        why = "the disk is full"
+    elif isinstance(cause, OSError) and cause.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        why = f"the archive is not writable ({cause.strerror})"
+    else:
+        why = str(cause.strerror if isinstance(cause, OSError) and cause.strerror else cause)
+    return StoreError(f"cannot write to {archive}: {why}; the capture of {url} was not kept"
+                      " (everything archived before it is intact)")
 
 
 ROBOTS_TTL = 24 * 3600  # RFC 9309 2.4: a robots.txt may be cached for a day

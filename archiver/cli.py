@@ -6,20 +6,20 @@ No archiving logic lives here. Every `ArchiverError` is caught once, in
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
+import shlex
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
+from . import termout
 from .archive import Archive
 from .config import (
     DEFAULT_CONTACT,
@@ -39,7 +39,7 @@ from .models import Capture, Snapshot, Verdict
 from .payload import read_source
 from .rules import check_rules, load_rules
 from .distributed import dask_executor
-from .export import export_wacz, write_cdxj
+from .export import export_wacz, write_index
 from .ingest import ingest_warcs
 from .schedule import (
     NotifyOptions,
@@ -52,6 +52,7 @@ from .schedule import (
     run_loop,
 )
 from .snapshot import clean_page, explain_page
+from .termout import Column
 from .urls import check_url
 
 EXIT_FAILED = 1
@@ -133,25 +134,52 @@ def cli(ctx: click.Context, archive_path: str | None) -> None:
     ctx.obj = {"archive": archive_dir(archive_path)}
 
 
+def archive_option(command: Any) -> Any:
+    """`--archive DIR` after the subcommand too (`archiver history URL --archive DIR`)."""
+
+    def store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.ensure_object(dict)["archive"] = archive_dir(value)
+
+    return click.option("--archive", metavar="DIR", expose_value=False, callback=store,
+                        help="Archive folder (default: $ARCHIVER_HOME, else ./snapshots).")(command)
+
+
 # -- capture ---------------------------------------------------------------
 
 
-def _read_url_lines(path: str) -> Iterator[str]:
+def _read_url_lines(path: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(where, URL) for each URL line of a file or stdin, and one message per
+    line that is not text. Lines are decoded one by one, so a stray byte
+    costs its own line, not the whole list; a UTF-8 BOM is ignored."""
+    name = "stdin" if path == "-" else path
     try:
-        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
     except OSError as exc:
-        raise ConfigError(f"cannot read URL file {path}: {exc.strerror}") from exc
-    with stream if path != "-" else contextlib.nullcontext(stream):
+        raise ConfigError(f"cannot read URL file {name}: {exc.strerror}") from exc
+    urls: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for n, raw in enumerate(data.splitlines(), 1):
         try:
-            for line in stream:
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    yield line
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"URL file {path} is not UTF-8 text") from exc
+            problems.append(f"{name}:{n}: not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1});"
+                            " line skipped")
+            continue
+        text = text.replace("\ufeff", "").strip()
+        if text and not text.startswith("#"):
+            urls.append((f"{name}:{n}", text))
+    if not urls and not problems:
+        problems.append(f"{name}: holds no URLs (one per line; lines starting with # are comments)")
+    return urls, problems
 
 
 @cli.command()
+@archive_option
 @click.argument("urls", nargs=-1)
 @click.option("-i", "--input", "url_file", metavar="URLFILE", help="Read URLs from a file, one per line ('-' for stdin).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per URL, one per line.")
@@ -169,16 +197,22 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
             delay: float, per_host: int, timeout: float, retries: int, max_size: str, dask_address: str | None) -> None:
     """Capture URLs into the archive's WARC files and catalog."""
     err = Console(stderr=True)
-    given = list(urls) + (list(_read_url_lines(url_file)) if url_file else [])
-    if not given:
+    given: list[tuple[str, str]] = [("", u) for u in urls]
+    bad = 0
+    if url_file:
+        from_file, problems = _read_url_lines(url_file)
+        given += from_file
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+            bad += 1
+    if not given and not bad:
         raise click.UsageError("no URL given (pass URLs or -i URLFILE)")
     valid: list[str] = []
-    bad = 0
-    for raw in given:
+    for where, raw in given:
         try:
             valid.append(check_url(raw))
         except ConfigError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {where + ': ' if where else ''}{exc}", err=True)
             bad += 1
     try:
         max_body = _size(max_size)
@@ -215,20 +249,18 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
         ctx.exit(EXIT_FAILED)
 
 
+def _verdict(c: Capture, mark: str = "") -> Text:
+    return Text(mark + c.verdict.value, style=VERDICT_STYLE.get(c.verdict, ""))
+
+
 def _capture_table(captures: list[Capture], archive_path: Any) -> None:
-    out = Console()
-    table = Table(show_edge=False, pad_edge=False)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("url", overflow="fold")
-    table.add_column("title or reason", overflow="fold")
-    for c in captures:
-        style = VERDICT_STYLE.get(c.verdict, "")
-        table.add_row(f"[{style}]{c.verdict.value}[/]", str(c.status_code or "-"), c.url, c.title or c.reason or "")
-    out.print(table)
-    files = sorted({c.warc_file for c in captures if c.warc_file})
-    for name in files:
-        out.print(f"written to {os.path.join(str(archive_path), name)}", highlight=False, soft_wrap=True)
+    out = termout.console()
+    termout.print_table(
+        [Column("verdict"), Column("status"), Column("url"), Column("title or reason", flex=True)],
+        [[_verdict(c), c.status_code or "-", c.url, c.title or c.reason or ""] for c in captures],
+        out=out)
+    for name in sorted({c.warc_file for c in captures if c.warc_file}):
+        out.print(termout.line("written to", os.path.join(str(archive_path), name)), crop=False)
 
 
 def _markdown(snap: Snapshot) -> str:
@@ -284,6 +316,7 @@ def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | No
 
 
 @cli.command()
+@archive_option
 @click.argument("url")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, oldest first.")
 @click.pass_context
@@ -293,18 +326,15 @@ def history(ctx: click.Context, url: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([c.history_json() for c in captures], ensure_ascii=False))
         return
-    table = Table(show_edge=False, pad_edge=False, title=url, title_justify="left")
-    for col in ("timestamp", "verdict", "status", "words", "title or reason"):
-        table.add_column(col, overflow="fold")
-    for c in captures:
-        style = VERDICT_STYLE.get(c.verdict, "")
-        mark = "* " if c.verdict in (Verdict.NEW, Verdict.CHANGED) else "  "
-        table.add_row(c.timestamp, f"[{style}]{mark}{c.verdict.value}[/]", str(c.status_code or "-"),
-                      "-" if c.word_count is None else str(c.word_count), c.title or c.reason or "")
-    Console().print(table)
+    rows = [[c.timestamp, _verdict(c, "* " if c.verdict in (Verdict.NEW, Verdict.CHANGED) else "  "),
+             c.status_code or "-", "-" if c.word_count is None else c.word_count, c.title or c.reason or ""]
+            for c in captures]
+    termout.print_table([Column("timestamp"), Column("verdict"), Column("status"), Column("words", right=True),
+                         Column("title or reason", flex=True)], rows, title=url)
 
 
 @cli.command()
+@archive_option
 @click.argument("url")
 @click.option("--at", "at", metavar="TIMESTAMP", help="A capture's 14-digit timestamp, or any unique prefix.")
 @click.option("--json", "as_json", is_flag=True)
@@ -330,6 +360,7 @@ def show(ctx: click.Context, url: str, at: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@archive_option
 @click.argument("url")
 @click.option("--from", "from_ts", metavar="TIMESTAMP", help="The older capture (default: the text before the newest).")
 @click.option("--to", "to_ts", metavar="TIMESTAMP", help="The newer capture (default: the newest good one).")
@@ -358,6 +389,7 @@ def diff(ctx: click.Context, url: str, from_ts: str | None, to_ts: str | None, f
 
 
 @cli.command()
+@archive_option
 @click.argument("query")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -371,13 +403,15 @@ def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
     if not hits:
         click.echo("no match", err=True)
         return
-    out = Console(highlight=False)
+    out = termout.console()
     for h in hits:
-        out.print(f"[bold]{h['title'] or h['url']}[/]  {h['url']} @ {h['timestamp']}")
-        out.print(f"  {h['snippet']}", markup=False)
+        out.print(termout.line(Text(str(h["title"] or h["url"]), style="bold"), "", h["url"], "@", h["timestamp"]),
+                  crop=False)
+        out.print(termout.line(" ", h["snippet"]), crop=False)
 
 
 @cli.command()
+@archive_option
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
     """Rebuild the catalog from the WARC and snapshot files."""
@@ -392,6 +426,7 @@ def watch() -> None:
 
 
 @watch.command("add")
+@archive_option
 @click.argument("url")
 @click.option("--every", metavar="DURATION", help="30m, 6h, 1d, 2w ...")
 @click.option("--cron", metavar="EXPR", help='A cron schedule, e.g. "0 */6 * * *" (UTC).')
@@ -404,6 +439,7 @@ def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None,
 
 
 @watch.command("list")
+@archive_option
 @click.option("--tag", help="Only watches with this tag.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -413,19 +449,20 @@ def watch_list(ctx: click.Context, tag: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([w.to_json() for w in watches], ensure_ascii=False))
         return
-    table = Table(show_edge=False, pad_edge=False)
-    for col in ("url", "schedule", "next due (UTC)", "last", "last good", "failures", "notes"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for w in watches:
         data = w.to_json()
-        notes = f"[yellow]rule rot: {len(w.rule_rot)} selector(s)[/]" if w.rule_rot else ""
-        fails = f"[red]{w.failures}[/]" if w.failures else "0"
-        table.add_row(w.url, w.schedule, data["next_due"].replace("T", " ").rstrip("Z"),
-                      w.last_verdict or "-", w.last_good or "-", fails, notes)
-    Console().print(table)
+        notes = Text(f"rule rot: {len(w.rule_rot)} selector(s)", style="yellow") if w.rule_rot else ""
+        fails = Text(str(w.failures), style="red") if w.failures else "0"
+        rows.append([w.url, w.schedule, data["next_due"].replace("T", " ").rstrip("Z"), w.last_verdict or "-",
+                     w.last_good or "-", fails, w.tag or "", notes])
+    termout.print_table([Column("url"), Column("schedule"), Column("next due (UTC)"), Column("last"),
+                         Column("last good"), Column("failures", right=True), Column("tag"), Column("notes", flex=True)],
+                        rows)
 
 
 @watch.command("remove")
+@archive_option
 @click.argument("url")
 @click.pass_context
 def watch_remove(ctx: click.Context, url: str) -> None:
@@ -435,6 +472,7 @@ def watch_remove(ctx: click.Context, url: str) -> None:
 
 
 @watch.command("import")
+@archive_option
 @click.argument("file")
 @click.option("--every", metavar="DURATION", help="Schedule for a plain URL list (or the TOML default).")
 @click.option("--cron", metavar="EXPR")
@@ -447,9 +485,10 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 
 
 @cli.command()
+@archive_option
 @click.option("--loop", is_flag=True, help="Keep running: sleep until the next watch is due.")
 @click.option("--notify-url", metavar="URL", help="POST a JSON message here for every change.")
-@click.option("--notify-cmd", metavar="CMD", help="Run this shell command for every change, the JSON on stdin.")
+@click.option("--notify-cmd", metavar="CMD", help="Run this program for every change, the JSON on stdin (split into words like a shell would, but never run by one).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary per run.")
 @click.option("--contact", default=lambda: os.environ.get("ARCHIVER_CONTACT", DEFAULT_CONTACT), show_default="$ARCHIVER_CONTACT or the project URL")
 @click.option("--delay", type=click.FloatRange(min=0), default=DEFAULT_HOST_DELAY, show_default=True, help="Seconds between request starts to one host.")
@@ -460,8 +499,16 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
     """Capture every watch that is due, once, and exit (or --loop)."""
     if notify_url:
         check_url(notify_url)
+    command = None
+    if notify_cmd is not None:
+        try:
+            command = tuple(shlex.split(notify_cmd))
+        except ValueError as exc:
+            raise click.BadParameter(f"cannot split {notify_cmd!r} into words: {exc}", param_hint="--notify-cmd")
+        if not command:
+            raise click.BadParameter("empty command", param_hint="--notify-cmd")
     archive = Archive(ctx.obj["archive"], fetch_options=FetchOptions(contact=contact, host_delay=delay))
-    notify = NotifyOptions(url=notify_url, cmd=notify_cmd)
+    notify = NotifyOptions(url=notify_url, command=command)
     err = Console(stderr=True)
 
     def report(summary: RunSummary) -> None:
@@ -469,16 +516,16 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
             click.echo(json.dumps(summary.to_json(), ensure_ascii=False))
             return
         counts = summary.counts()
-        table = Table(show_edge=False, pad_edge=False, title="run summary", title_justify="left")
-        for col in ("captured", "new", "changed", "unchanged", "errors", "notified"):
-            table.add_column(col, justify="right")
-        table.add_row(*(str(counts[k]) for k in ("captured", "new", "changed", "unchanged", "errors")),
-                      f"{summary.notified}" + (f" ({summary.notify_failed} failed)" if summary.notify_failed else ""))
-        Console().print(table)
+        notified = f"{summary.notified}" + (f" ({summary.notify_failed} failed)" if summary.notify_failed else "")
+        out = termout.console()
+        termout.print_table([Column(k, right=True) for k in ("captured", "new", "changed", "unchanged", "errors", "notified")],
+                            [[*(counts[k] for k in ("captured", "new", "changed", "unchanged", "errors")), notified]],
+                            out=out, title="run summary")
         for c in summary.captures:
             if c.verdict not in (Verdict.UNCHANGED, Verdict.NEW):
-                style = VERDICT_STYLE.get(c.verdict, "")
-                Console().print(f"[{style}]{c.verdict.value}[/] {c.url} {c.reason or c.title or ''}", highlight=False)
+                out.print(termout.line(_verdict(c), c.url, c.reason or c.title or ""), crop=False)
+        for problem in summary.notify_errors:
+            termout.console(stderr=True).print(termout.line("warning: notification not delivered:", problem), crop=False)
 
     with dask_executor(dask_address) as executor:
         if loop:
@@ -498,6 +545,7 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
 
 
 @cli.command()
+@archive_option
 @click.argument("warcs", nargs=-1, required=True)
 @click.option("--dask", "dask_address", metavar="ADDRESS", help="Clean on a Dask cluster: a scheduler address, or 'local'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per capture added.")
@@ -539,6 +587,7 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], dask_address: str | None,
 
 
 @cli.command()
+@archive_option
 @click.option("--wacz", "wacz_path", metavar="OUT.wacz", required=True, help="The package to write.")
 @click.argument("urls", nargs=-1)
 @click.pass_context
@@ -550,16 +599,13 @@ def export(ctx: click.Context, wacz_path: str, urls: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@archive_option
 @click.pass_context
 def index(ctx: click.Context) -> None:
     """Write a sorted CDXJ index of the archive's WARC files (index.cdxj,
     filenames relative to warc/), as pywb reads it."""
-    archive = Archive(ctx.obj["archive"])
-    warcs = sorted(archive.warc_dir.glob("*.warc.gz"))
-    if not warcs:
-        raise ConfigError(f"{archive.path} holds no WARC files to index")
-    lines = write_cdxj(warcs, archive.path / "index.cdxj")
-    click.echo(f"wrote {archive.path / 'index.cdxj'}: {lines} lines from {len(warcs)} WARC file(s)")
+    out, lines, files = write_index(Archive(ctx.obj["archive"]))
+    click.echo(f"wrote {out}: {lines} lines from {files} WARC file(s)")
 
 
 @cli.group(cls=ArchiverGroup)
@@ -625,28 +671,28 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
         return
-    out = Console(highlight=False)
-    out.print(f"[bold]rule files[/]: {', '.join(report['rules']) or 'none'}")
+    out = termout.console()
+    out.print(termout.line(Text("rule files:", style="bold"), ", ".join(report["rules"]) or "none"), crop=False)
     if ex.pruned.main_used:
-        out.print(f"[bold]main content[/]: {ex.pruned.main_used}")
-    table = Table(show_edge=False, pad_edge=False)
-    for col in ("rule", "selector", "removed", "guarded", "first text removed"):
-        table.add_column(col, overflow="fold")
-    for r in removals:
-        table.add_row(r["rule"], r["selector"], str(r["removed"]), str(r["guarded"]), r["preview"])
-    out.print(table)
+        out.print(termout.line(Text("main content:", style="bold"), ex.pruned.main_used), crop=False)
+    termout.print_table([Column("rule"), Column("selector"), Column("removed", right=True),
+                         Column("guarded", right=True), Column("first text removed", flex=True)],
+                        [[r["rule"], r["selector"], r["removed"], r["guarded"], r["preview"]] for r in removals], out=out)
     if any(r["guarded"] for r in removals):
-        out.print("[yellow]guard[/]: some matches were kept (page wrappers, or nodes with >30% of the text)")
+        out.print(termout.line(Text("guard:", style="yellow"),
+                               "some matches were kept (page wrappers, or nodes with >30% of the text)"), crop=False)
     for item in report["unmatched"] if ex.snapshot.status == "ok" else []:
-        out.print(f"[yellow]rule rot[/]: {item['rule']} selector {item['selector']!r} matched nothing on this page")
+        out.print(termout.line(Text("rule rot:", style="yellow"), item["rule"], "selector", repr(item["selector"]),
+                               "matched nothing on this page"), crop=False)
     if ex.snapshot.status == "error_stub":
-        out.print(f"[red]error stub[/]: {ex.snapshot.error}")
+        out.print(termout.line(Text("error stub:", style="red"), ex.snapshot.error), crop=False)
     else:
-        out.print(f"status: {ex.snapshot.status}; title: {ex.snapshot.title!r}; {ex.snapshot.word_count} words")
+        out.print(termout.line(f"status: {ex.snapshot.status}; title:", repr(ex.snapshot.title) + ";",
+                               f"{ex.snapshot.word_count} words"), crop=False)
     for sign in report["signs"]:
         if ex.snapshot.status != "error_stub":
-            out.print(f"note: error sign ignored on a page with article text: {sign['rule']} {sign['where']} "
-                      f"matches {sign['pattern']!r}")
+            out.print(termout.line("note: error sign ignored on a page with article text:", sign["rule"], sign["where"],
+                                   "matches", repr(sign["pattern"])), crop=False)
 
 
 def main() -> None:

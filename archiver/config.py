@@ -38,6 +38,7 @@ DEFAULT_PER_HOST = 2
 DEFAULT_HOST_DELAY = 1.0
 DEFAULT_CONCURRENCY = 16
 DEFAULT_WARC_MAX_SIZE = 1024**3
+DEFAULT_WARC_MAX_AGE = 3600.0  # a `run --loop` starts at most one file an hour
 # Bodies stay in memory up to this size, then spill to disk.
 SPOOL_IN_MEMORY = 1024 * 1024
 
@@ -91,12 +92,15 @@ class FetchOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class WarcOptions:
-    max_size: int = DEFAULT_WARC_MAX_SIZE
+    max_size: int = DEFAULT_WARC_MAX_SIZE  # a new file once one is this big
+    max_age: float = DEFAULT_WARC_MAX_AGE  # ... or this many seconds old (a long-running loop)
     prefix: str = "archiver"
 
     def __post_init__(self) -> None:
         if self.max_size < 1024:
             raise ConfigError("WARC max size must be at least 1 KiB")
+        if self.max_age <= 0:
+            raise ConfigError("WARC max age must be more than 0 seconds")
 
 
 def archive_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

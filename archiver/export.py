@@ -22,9 +22,10 @@ from cdxj_indexer.main import CDXJIndexer
 from .archive import Archive
 from .config import VERSION, WarcOptions
 from .errors import ConfigError, SnapshotNotFound, StoreError
-from .warc import WarcWriter, iter_complete_records
+from .store import temp_file
+from .warc import WarcWriter, check_files, iter_complete_records
 
-__all__ = ["ExportReport", "export_wacz", "write_cdxj"]
+__all__ = ["ExportReport", "export_wacz", "write_cdxj", "write_index"]
 
 WACZ_VERSION = "1.1.1"
 
@@ -32,8 +33,11 @@ WACZ_VERSION = "1.1.1"
 def write_cdxj(warcs: list[Path], out: Path) -> int:
     """A sorted CDXJ index of `warcs` (filenames relative to their folder)
     at `out`, written atomically. Returns the number of lines."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".cdxj")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = temp_file(out.parent, ".cdxj")
+    except OSError as exc:
+        raise StoreError(f"cannot write {out}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             if warcs:
@@ -45,6 +49,18 @@ def write_cdxj(warcs: list[Path], out: Path) -> int:
         Path(tmp).unlink(missing_ok=True)
         raise
     return lines
+
+
+def write_index(archive: Archive) -> tuple[Path, int, int]:
+    """`archiver index`: the archive's sorted CDXJ index, as pywb reads it.
+    Returns (path, lines, WARC files)."""
+    warcs = sorted(archive.warc_dir.glob("*.warc.gz"))
+    if not warcs:
+        raise ConfigError(f"{archive.path} holds no WARC files to index")
+    if archive.read_only():
+        raise StoreError(f"{archive.path} is read-only: cannot write its index.cdxj")
+    out = archive.path / "index.cdxj"
+    return out, write_cdxj(warcs, out), len(warcs)
 
 
 @dataclass
@@ -67,11 +83,8 @@ def _sha256(path: Path) -> str:
 def _subset(archive: Archive, urls: set[str], work: Path) -> tuple[list[Path], int]:
     """Copy the records of `urls` (and the originals their revisits point to)
     into one WARC file of their own."""
-    with archive.catalog() as catalog:
-        wanted_ids: set[str] = set()
-        for url in urls:
-            for row in catalog.db.execute("SELECT refers_to FROM records WHERE url = ? AND refers_to IS NOT NULL", (url,)):
-                wanted_ids.add(row[0])
+    with archive.reader() as catalog:
+        wanted_ids = catalog.revisit_originals(urls)
     writer = WarcWriter(work, WarcOptions(max_size=1 << 62, prefix="export"), clock=archive.clock,
                         info={"description": "records exported by archiver"})
     copied = 0
@@ -105,7 +118,7 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
         raise StoreError(f"{archive.path} holds no WARC files to export")
     with tempfile.TemporaryDirectory(prefix="wacz-") as tmpdir:
         work = Path(tmpdir)
-        with archive.catalog() as catalog:
+        with archive.reader() as catalog:
             if urls:
                 selected = set()
                 for url in urls:
@@ -117,13 +130,17 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
                 page_rows = [c for u in urls for c in catalog.captures(u)]
             else:
                 selected = set()
-                page_rows = [catalog._capture(r) for r in catalog.db.execute("SELECT * FROM captures ORDER BY timestamp, id")]
+                page_rows = catalog.all_captures()
         if urls:
             (work / "archive").mkdir()
             warcs, records = _subset(archive, selected, work / "archive")
         else:
             warcs = sorted(archive.warc_dir.glob("*.warc.gz"))
             records = 0
+        problems = check_files(warcs)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise StoreError(f"not exporting a package that would not replay: {problems[0]}{more}")
         index_lines = write_cdxj(warcs, work / "indexes" / "index.cdxj")
         pages = [{"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}]
         for c in page_rows:
@@ -148,7 +165,7 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
         digest = {"path": "datapackage.json", "hash": _sha256(work / "datapackage.json")}
         (work / "datapackage-digest.json").write_text(json.dumps(digest, indent=2), encoding="utf-8")
         members += [("datapackage.json", work / "datapackage.json"), ("datapackage-digest.json", work / "datapackage-digest.json")]
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".wacz")
+        fd, tmp = temp_file(out.parent, ".wacz")
         os.close(fd)
         try:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:

@@ -14,6 +14,7 @@ import email.utils
 import hashlib
 import http
 import logging
+import math
 import socket
 import ssl
 import tempfile
@@ -28,7 +29,7 @@ import httpx
 from protego import Protego
 
 from .config import SPOOL_IN_MEMORY, FetchOptions
-from .errors import FetchError
+from .errors import ArchiverError, FetchError
 from .models import Exchange, Fetched
 from .payload import read_payload
 from .urls import check_url, host_key
@@ -121,7 +122,13 @@ def _is_dns_failure(exc: BaseException) -> bool:
     return False
 
 
+class DeadlineExceeded(TimeoutError):
+    """A URL used up its whole time budget (attempts, retry waits and hops)."""
+
+
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, DeadlineExceeded):
+        return str(exc)
     if _is_dns_failure(exc):
         return "DNS lookup failed"
     if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
@@ -205,19 +212,36 @@ class Fetcher:
 
     # -- one request ------------------------------------------------------
 
-    async def _exchange(self, url: str, host: _Host) -> Exchange:
-        """One GET, no redirects, body spooled exactly as received."""
+    async def _exchange(self, url: str, host: _Host, fetched: Fetched) -> Exchange:
+        """One GET, no redirects, body spooled exactly as received. The time
+        it takes (not the wait for the host's turn) comes out of the URL's
+        budget, and it is cut off when the budget runs out."""
         client = self._client(host)
         async with host.gate:
             await host.wait_turn()
+            budget = self.options.total_timeout - fetched.spent
+            if budget <= 0:
+                raise self._deadline()
             request = client.build_request("GET", url)
             started = self._clock()
-            async with asyncio.timeout(self.options.total_timeout):
-                response = await client.send(request, stream=True)
-                try:
-                    return await self._read(url, request, response, started)
-                finally:
-                    await response.aclose()
+            t0 = time.monotonic()
+            try:
+                async with asyncio.timeout(budget):
+                    response = await client.send(request, stream=True)
+                    try:
+                        return await self._read(url, request, response, started)
+                    finally:
+                        await response.aclose()
+            except TimeoutError as exc:
+                if fetched.spent + (time.monotonic() - t0) >= self.options.total_timeout - 0.01:
+                    raise self._deadline() from exc
+                raise
+            finally:
+                fetched.spent += time.monotonic() - t0
+
+    def _deadline(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"gave up after {self.options.total_timeout:g} s"
+                                " (the per-URL time limit, retries and redirects included)")
 
     async def _read(self, url: str, request: httpx.Request, response: httpx.Response, started: datetime) -> Exchange:
         ip = None
@@ -287,18 +311,22 @@ class Fetcher:
         while True:
             fetched.attempts += 1
             try:
-                ex = await self._exchange(url, host)
+                ex = await self._exchange(url, host, fetched)
+            except DeadlineExceeded:
+                raise
             except (httpx.TransportError, TimeoutError) as exc:
                 if attempt >= opts.retries or _is_dns_failure(exc) or isinstance(exc, httpx.UnsupportedProtocol):
                     raise
                 delay = opts.backoff * (2**attempt)
+                if fetched.spent + delay >= opts.total_timeout:
+                    raise self._deadline() from exc
                 log.info("retrying %s in %.1fs after %s", url, delay, _describe(exc))
             else:
                 if ex.status_code not in RETRY_CODES or attempt >= opts.retries:
                     return ex
                 asked = _retry_after(ex.header("retry-after"))
                 delay = asked if asked is not None else opts.backoff * (2**attempt)
-                if delay > opts.max_retry_after:
+                if delay > opts.max_retry_after or fetched.spent + delay >= opts.total_timeout:
                     return ex  # the server asks for longer than we wait: keep its answer
                 # The host said slow down: every later request to it waits longer too.
                 host.delay = max(host.delay * 2, opts.host_delay, 0.5) if ex.status_code in (429, 503) else host.delay
@@ -306,6 +334,7 @@ class Fetcher:
                 log.info("retrying %s in %.1fs after HTTP %d", url, delay, ex.status_code)
                 ex.close()
             attempt += 1
+            fetched.spent += delay
             await asyncio.sleep(delay)
 
     # -- robots.txt -------------------------------------------------------
@@ -318,8 +347,14 @@ class Fetcher:
                 host.robots_checked = True
         if host.robots_block_all:
             return host.robots_block_all
-        if host.robots is not None and not host.robots.can_fetch(url, ROBOTS_AGENT):
-            return "disallowed by robots.txt"
+        if host.robots is not None:
+            try:
+                allowed = host.robots.can_fetch(url, ROBOTS_AGENT)
+            except Exception as exc:  # a robots.txt the parser chokes on is no rules at all
+                log.warning("robots.txt rules could not be applied to %s: %s", url, exc)
+                allowed = True
+            if not allowed:
+                return "disallowed by robots.txt"
         return None
 
     async def _load_robots(self, url: str, host: _Host, fetched: Fetched) -> None:
@@ -363,9 +398,13 @@ class Fetcher:
     @staticmethod
     def _apply_robots(host: _Host, status: int, body: bytes) -> None:
         if 200 <= status < 300:
-            host.robots = Protego.parse(body.decode("utf-8", "replace"))
-            delay = host.robots.crawl_delay(ROBOTS_AGENT)
-            if delay:
+            try:
+                host.robots = Protego.parse(body.decode("utf-8", "replace"))
+                delay = host.robots.crawl_delay(ROBOTS_AGENT)
+            except Exception as exc:  # hostile or broken robots.txt: no rules
+                log.warning("robots.txt could not be parsed: %s", exc)
+                host.robots, delay = None, None
+            if delay and math.isfinite(float(delay)) and float(delay) > 0:
                 host.delay = max(host.delay, min(float(delay), MAX_CRAWL_DELAY))
         elif status >= 500:
             # RFC 9309 2.3.1.4: an unreachable robots.txt means complete disallow.
@@ -456,7 +495,32 @@ def fetch_urls(
         async with Fetcher(options, clock=clock, robots_cache=robots_cache) as fetcher:
             await fetcher.fetch_all(urls, on_done)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except BaseExceptionGroup as group:
+        # One capture task failed (a full disk under its callback) and the
+        # others were cancelled: the caller gets that one error, not a group.
+        raise first_error(group) from None
+
+
+def first_error(group: BaseExceptionGroup) -> BaseException:
+    """The exception that matters in a task group's failure: an interrupt
+    first, then an archiver error, then whatever came first."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for kinds in ((KeyboardInterrupt, SystemExit), (ArchiverError,), (BaseException,)):
+        for exc in leaves:
+            if isinstance(exc, kinds) and not isinstance(exc, asyncio.CancelledError):
+                return exc
+    return leaves[0] if leaves else group
 
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-__all__ = ["GOOD_VERDICTS", "Verdict", "Exchange", "Fetched", "Capture", "Snapshot"]
+__all__ = ["GOOD_VERDICTS", "Verdict", "Exchange", "Fetched", "Capture", "Snapshot", "Watch", "Notification"]
 
 
 class Verdict(str, enum.Enum):
@@ -80,6 +80,7 @@ class Fetched:
     blocked: str | None = None  # reason, when robots.txt or policy kept us out
     error: str | None = None  # reason, when no final response was had
     attempts: int = 0
+    spent: float = 0.0  # seconds of the URL's time budget used (requests and retry waits)
 
     @property
     def final(self) -> Exchange | None:
@@ -111,6 +112,14 @@ class Capture:
     snapshot_file: str | None = None  # the JSON file holding that text, relative to the archive
     rule_rot: tuple[str, ...] = ()  # "rule: selector" that matched nothing on this page
     source: str | None = None  # ingested captures: "FILE#OFFSET" of the record in the file it came from
+    id: int | None = None  # the catalog's row id, once recorded
+
+    @property
+    def precise_timestamp(self) -> str:
+        """The 14-digit timestamp and the capture's microseconds (20 digits):
+        tells apart two captures of one URL in the same second."""
+        micros = self.captured_at[20:26] if len(self.captured_at) >= 26 else ""
+        return self.timestamp + (micros if micros.isdigit() else "")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,3 +195,68 @@ class Snapshot:
             "error": self.error,
         })
         return data
+
+
+def _utc_text(epoch: float) -> str:
+    from datetime import timezone
+
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return "never"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Watch:
+    """A URL captured on a schedule, as the catalog keeps it."""
+
+    url: str
+    every_seconds: int | None
+    cron: str | None
+    tag: str | None
+    added_at: str
+    next_due: float  # unix time, UTC
+    last_capture: str | None = None
+    last_verdict: str | None = None
+    last_good: str | None = None
+    failures: int = 0
+    rule_rot: tuple[str, ...] = ()
+    problem: str | None = None  # why it cannot be scheduled (skipped until changed)
+
+    @property
+    def schedule(self) -> str:
+        if self.cron:
+            return f"cron {self.cron}"
+        seconds = self.every_seconds or 0
+        for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds and seconds % size == 0:
+                return f"every {seconds // size}{unit}"
+        return f"every {seconds}s"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "schedule": self.schedule,
+            "every_seconds": self.every_seconds,
+            "cron": self.cron,
+            "tag": self.tag,
+            "next_due": _utc_text(self.next_due),
+            "last_capture": self.last_capture,
+            "last_verdict": self.last_verdict,
+            "last_good": self.last_good,
+            "failures": self.failures,
+            "rule_rot": list(self.rule_rot),
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notification:
+    """A message waiting in the outbox (or sent)."""
+
+    id: int
+    created: float
+    target: str  # JSON: {"kind": "webhook", "url": ...} | {"kind": "command", "argv": [...]}
+    payload: str  # JSON
+    attempts: int = 0
+    last_error: str | None = None

@@ -16,6 +16,7 @@ import unicodedata
 from datetime import date, datetime
 
 __all__ = [
+    "clean_field",
     "normalize_text",
     "drop_repeats",
     "clean_title",
@@ -33,16 +34,26 @@ SUBSTRING_SEARCH_LIMIT = 400_000
 
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\ufeff]+")
 _ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060]")
+# Control characters are never article text (and an escape sequence in a
+# stored title would reach whoever prints it).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _BACKLINK_TAIL = re.compile(r"\s*(?:\^|↑|↩\ufe0e?|↩︎|⤴)+\s*$")
 _LIST_OR_CELL = re.compile(r"^(?:[-*•·]\s|\d+[.)]\s|\|)|\|")
 _KEY = re.compile(r"[^\w]+")
 
 
 def _clean_line(line: str) -> str:
-    line = _ZERO_WIDTH.sub("", line)
+    line = _CONTROLS.sub("", _ZERO_WIDTH.sub("", line))
     line = _SPACES.sub(" ", line).strip()
     line = _BACKLINK_TAIL.sub("", line)
     return line
+
+
+def clean_field(value: str | None) -> str | None:
+    """A one-line metadata value (site name and the like): NFC, one space, no controls."""
+    if not value:
+        return None
+    return _clean_line(unicodedata.normalize("NFC", value)) or None
 
 
 def normalize_text(text: str) -> list[str]:

@@ -15,7 +15,7 @@ from typing import IO, NamedTuple
 
 from .models import Exchange
 
-__all__ = ["Payload", "decode_stream", "read_payload"]
+__all__ = ["Payload", "decode_payload", "decode_stream", "read_payload"]
 
 CHUNK = 64 * 1024
 STEP = 256 * 1024
@@ -86,16 +86,22 @@ def _looks_zlib(chunk: bytes) -> bool:
     return len(chunk) >= 2 and (chunk[0] & 0x0F) == 8 and ((chunk[0] << 8) | chunk[1]) % 31 == 0
 
 
-def read_payload(exchange: Exchange, limit: int) -> bytes:
-    """The decoded body of an exchange, at most `limit` bytes; the stored
-    stream is rewound afterwards so it can still be written to the WARC."""
+def decode_payload(exchange: Exchange, limit: int) -> Payload:
+    """The decoded body of an exchange, at most `limit` bytes, and whether it
+    decoded whole; the stored stream is rewound afterwards so it can still be
+    written to the WARC."""
     body = exchange.body
     pos = body.tell()
     body.seek(0)
     try:
-        return decode_stream(body, exchange.header("content-encoding"), limit).data
+        return decode_stream(body, exchange.header("content-encoding"), limit)
     finally:
         body.seek(pos)
+
+
+def read_payload(exchange: Exchange, limit: int) -> bytes:
+    """The decoded body of an exchange, at most `limit` bytes."""
+    return decode_payload(exchange, limit).data
 
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})

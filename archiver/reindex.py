@@ -1,6 +1,6 @@
 """Rebuild the catalog from the evidence: WARC records and snapshot files.
 
-The catalog is derived data. Every capture leaves a WARC `metadata` record
+The catalog's captures part is derived data. Every capture leaves a WARC `metadata` record
 with its verdict and what cleaning made of it, every response or revisit its
 own record, and every distinct text its JSON file; from those the catalog
 can always be made again (`archiver reindex`), and the tail of a WARC file
@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from warcio.timeutils import iso_date_to_datetime
@@ -53,17 +54,21 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
         url = headers.get_header("WARC-Target-URI") or ""
         date = headers.get_header("WARC-Date") or ""
         record_id = headers.get_header("WARC-Record-ID") or ""
-        if rtype in ("response", "revisit"):
-            http = record.http_headers  # type: ignore[attr-defined]
+        if rtype != "warcinfo" and record_id:
+            http = record.http_headers if rtype in ("response", "revisit") else None  # type: ignore[attr-defined]
             ctype = (http.get_header("Content-Type") or "").split(";")[0].strip().lower() if http else None
             loc = RecordLocation(warc_file=path.name, offset=offset, length=length, record_id=record_id,
                                  warc_date=date, record_type=rtype)
-            catalog.add_record(loc, url=url, timestamp=iso_date_to_datetime(date).strftime("%Y%m%d%H%M%S"),
+            try:
+                timestamp = iso_date_to_datetime(date).strftime("%Y%m%d%H%M%S")
+            except (TypeError, ValueError):
+                timestamp = "00000000000000"
+            catalog.add_record(loc, url=url, timestamp=timestamp,
                                status_code=_int(http.get_statuscode()) if http else None, content_type=ctype or None,
-                               payload_digest=headers.get_header("WARC-Payload-Digest"),
+                               payload_digest=headers.get_header("WARC-Payload-Digest") if http else None,
                                refers_to=headers.get_header("WARC-Refers-To"))
             report.records += 1
-        elif rtype == "metadata":
+        if rtype == "metadata":
             fields = decode_fields(body or b"")
             if "verdict" not in fields:
                 continue  # another tool's metadata record
@@ -115,23 +120,38 @@ def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: Reind
                                 text=str(data.get("text") or ""))
 
 
+# The catalog's derived part: what `reindex` makes anew from the files.
+# Everything else in it (watches and their leases, the notification outbox,
+# the robots.txt cache) is operational state that no file holds: kept.
+DERIVED_TABLES = ("search", "current", "texts", "captures", "records")
+
+
 def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> ReindexReport:
-    """Make the catalog anew from every WARC file, then swap it in whole."""
+    """Make the captures part of the catalog anew from every WARC file, in
+    one transaction (readers see the old catalog or the whole new one).
+    A catalog too damaged to open is set aside (never deleted) and replaced."""
     target = archive / catalog_name
-    tmp = archive / (catalog_name + ".rebuild")
-    for leftover in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-        leftover.unlink(missing_ok=True)
+    try:
+        catalog = Catalog(target)
+    except StoreError as exc:
+        if not target.exists():
+            raise
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+        aside = target.with_name(f"{catalog_name}.unreadable-{stamp}")
+        log.warning("%s: %s; kept as %s, and a new catalog is built", target, exc, aside.name)
+        os.replace(target, aside)
+        for stale in (Path(str(target) + "-wal"), Path(str(target) + "-shm")):
+            if stale.exists():
+                os.replace(stale, Path(str(aside) + stale.name[len(target.name):]))
+        catalog = Catalog(target)
     report = ReindexReport()
-    catalog = Catalog(tmp)
     try:
         with catalog.transaction():
+            for table in DERIVED_TABLES:
+                catalog.db.execute(f"DELETE FROM {table}")
             # Oldest file first, so "current" ends on the newest capture.
             for path in sorted((archive / "warc").glob("*.warc.gz")):
                 index_warc_file(catalog, archive, path, report)
-        catalog.db.execute("PRAGMA journal_mode = DELETE")  # one self-contained file to move
     finally:
         catalog.close()
-    for stale in (Path(str(target) + "-wal"), Path(str(target) + "-shm")):
-        stale.unlink(missing_ok=True)
-    os.replace(tmp, target)
     return report

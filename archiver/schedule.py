@@ -13,8 +13,10 @@ import json
 import logging
 import os
 import re
+import shlex
 import socket
 import subprocess
+import threading
 import time
 import tomllib
 import uuid
@@ -26,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from croniter import croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 from .archive import Archive
 from .errors import ConfigError, SnapshotNotFound, StoreError
-from .models import GOOD_VERDICTS, Capture, Verdict
+from .models import GOOD_VERDICTS, Capture, Verdict, Watch
 from .store import Catalog
 from .urls import check_url
 
@@ -56,34 +58,52 @@ MAX_JITTER = 300.0
 LOOP_MAX_SLEEP = 60.0  # wake at least this often to notice new watches
 NOTIFY_TIMEOUT = 10.0
 NOTIFY_MAX_ATTEMPTS = 20
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d|w)\s*$", re.I)
+_DURATION = re.compile(r"^\s*(\d{1,12})\s*(s|sec|m|min|h|d|w)\s*$", re.I)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_INTERVAL = 366 * 86400  # a watch runs at least once a year
+RENEW_EVERY = 60.0  # seconds between lease renewals while a run captures
+
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12), ("day-of-week", 0, 7))
 
 
 def parse_duration(text: str) -> int:
-    """'30m', '6h', '1d', '2w' -> seconds."""
+    """'30m', '6h', '1d', '2w' -> seconds (one minute to a year)."""
     m = _DURATION.match(text or "")
     if not m:
         raise ConfigError(f"invalid duration {text!r}: use a number and a unit, e.g. 30m, 6h, 1d")
     seconds = int(m.group(1)) * _UNITS[m.group(2).lower()]
     if seconds < 60:
         raise ConfigError(f"invalid duration {text!r}: at least one minute")
+    if seconds > MAX_INTERVAL:
+        raise ConfigError(f"invalid duration {text!r}: at most a year (366d)")
     return seconds
 
 
-def check_cron(expr: str) -> str:
+def check_cron(expr: str, *, now: datetime | None = None) -> str:
+    """A five-field cron expression (UTC) that fires: say which field is wrong, or that it never comes."""
     expr = " ".join((expr or "").split())
-    if len(expr.split()) != 5 or not croniter.is_valid(expr):
-        raise ConfigError(f"invalid cron expression {expr!r}: five fields, e.g. \"0 */6 * * *\"")
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ConfigError(f"invalid cron expression {expr!r}: it has {len(fields)} field(s); cron needs five"
+                          " (minute hour day-of-month month day-of-week), e.g. \"0 */6 * * *\"")
+    for i, (name, low, high) in enumerate(CRON_FIELDS):
+        alone = " ".join(field if j == i else "*" for j, field in enumerate(fields))
+        if not croniter.is_valid(alone):
+            raise ConfigError(f"invalid cron expression {expr!r}: {name} field {fields[i]!r} is not valid"
+                              f" (numbers {low}-{high}, ranges, lists, steps{', names' if i >= 3 else ''})")
+    if not croniter.is_valid(expr):
+        raise ConfigError(f"invalid cron expression {expr!r}")
+    try:
+        nxt = croniter(expr, now or datetime(2000, 1, 1)).get_next(datetime)
+        croniter(expr, nxt).get_next(datetime)
+    except (CroniterBadDateError, OverflowError, ValueError):
+        raise ConfigError(f"invalid cron expression {expr!r}: no date ever matches it (e.g. 30 February),"
+                          " so it would never fire") from None
     return expr
 
 
 def _epoch(when: datetime) -> float:
     return when.replace(tzinfo=timezone.utc).timestamp()
-
-
-def _from_epoch(t: float) -> datetime:
-    return datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None)
 
 
 def _jitter(url: str, interval: float) -> float:
@@ -93,65 +113,22 @@ def _jitter(url: str, interval: float) -> float:
     return frac * span
 
 
-@dataclass
-class Watch:
-    url: str
-    every_seconds: int | None
-    cron: str | None
-    tag: str | None
-    added_at: str
-    next_due: float
-    last_capture: str | None = None
-    last_verdict: str | None = None
-    last_good: str | None = None
-    failures: int = 0
-    rule_rot: tuple[str, ...] = ()
-
-    @property
-    def schedule(self) -> str:
-        if self.cron:
-            return f"cron {self.cron}"
-        assert self.every_seconds is not None
-        for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-            if self.every_seconds % size == 0:
-                return f"every {self.every_seconds // size}{unit}"
-        return f"every {self.every_seconds}s"
-
-    def next_after(self, when: datetime) -> datetime:
-        """The next regular time after `when` (jitter included)."""
-        if self.cron:
-            base = croniter(self.cron, when).get_next(datetime)
-            following = croniter(self.cron, base).get_next(datetime)
+def next_after(watch: Watch, when: datetime) -> datetime:
+    """The watch's next regular time after `when` (jitter included). Raises
+    ConfigError when its schedule cannot give one."""
+    try:
+        if watch.cron:
+            base = croniter(watch.cron, when).get_next(datetime)
+            following = croniter(watch.cron, base).get_next(datetime)
             interval = (following - base).total_seconds()
         else:
-            assert self.every_seconds is not None
-            base = when + timedelta(seconds=self.every_seconds)
-            interval = self.every_seconds
-        return base + timedelta(seconds=_jitter(self.url, interval))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "schedule": self.schedule,
-            "every_seconds": self.every_seconds,
-            "cron": self.cron,
-            "tag": self.tag,
-            "next_due": _from_epoch(self.next_due).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "last_capture": self.last_capture,
-            "last_verdict": self.last_verdict,
-            "last_good": self.last_good,
-            "failures": self.failures,
-            "rule_rot": list(self.rule_rot),
-        }
-
-
-def _row(row: Any) -> Watch:
-    return Watch(
-        url=row["url"], every_seconds=row["every_seconds"], cron=row["cron"], tag=row["tag"],
-        added_at=row["added_at"], next_due=row["next_due"], last_capture=row["last_capture"],
-        last_verdict=row["last_verdict"], last_good=row["last_good"], failures=row["failures"],
-        rule_rot=tuple(json.loads(row["rule_rot"] or "[]")),
-    )
+            if not watch.every_seconds or watch.every_seconds <= 0:
+                raise ValueError("no interval")
+            base = when + timedelta(seconds=watch.every_seconds)
+            interval = watch.every_seconds
+        return base + timedelta(seconds=_jitter(watch.url, interval))
+    except (CroniterError, OverflowError, ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot schedule {watch.schedule}: {exc or type(exc).__name__}") from None
 
 
 def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str | None = None,
@@ -160,33 +137,25 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
     url = check_url(url)
     if (every is None) == (cron is None):
         raise ConfigError("give exactly one of --every and --cron")
-    every_seconds = parse_duration(every) if every is not None else None
-    cron_expr = check_cron(cron) if cron is not None else None
     now = archive.clock()
-    with archive.catalog() as catalog, catalog.transaction():
-        catalog.db.execute(
-            "INSERT INTO watches (url, every_seconds, cron, tag, added_at, next_due) VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT(url) DO UPDATE SET every_seconds = excluded.every_seconds, cron = excluded.cron,"
-            " tag = coalesce(excluded.tag, watches.tag)",
-            (url, every_seconds, cron_expr, tag, now.strftime("%Y-%m-%dT%H:%M:%SZ"), _epoch(now)),
-        )
-        row = catalog.db.execute("SELECT * FROM watches WHERE url = ?", (url,)).fetchone()
-    return _row(row)
+    every_seconds = parse_duration(every) if every is not None else None
+    cron_expr = check_cron(cron, now=now) if cron is not None else None
+    with archive.catalog() as catalog:
+        return catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
+                                 added_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"), next_due=_epoch(now))
 
 
 def remove_watch(archive: Archive, url: str) -> None:
-    with archive.catalog() as catalog, catalog.transaction():
-        gone = catalog.db.execute("DELETE FROM watches WHERE url = ?", (url,)).rowcount
-    if not gone:
-        raise SnapshotNotFound(f"{url} is not watched")
+    with archive.catalog() as catalog:
+        if not catalog.remove_watch(url):
+            raise SnapshotNotFound(f"{url} is not watched")
 
 
 def list_watches(archive: Archive, *, tag: str | None = None) -> list[Watch]:
-    with archive.catalog() as catalog:
-        sql, args = "SELECT * FROM watches", ()
-        if tag:
-            sql, args = sql + " WHERE tag = ?", (tag,)
-        return [_row(r) for r in catalog.db.execute(sql + " ORDER BY next_due, url", args)]
+    if not archive.exists():
+        return []
+    with archive.reader() as catalog:
+        return catalog.watches(tag=tag)
 
 
 def import_watches(archive: Archive, path: str, *, every: str | None = None, cron: str | None = None,
@@ -250,7 +219,16 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
 @dataclass(frozen=True, kw_only=True)
 class NotifyOptions:
     url: str | None = None  # a webhook: POST JSON
-    cmd: str | None = None  # a shell command: the same JSON on stdin
+    command: tuple[str, ...] | None = None  # a program and its arguments (no shell): the same JSON on stdin
+
+    def targets(self) -> list[str]:
+        """The outbox's target strings (JSON, so nothing is ever parsed by a shell)."""
+        out = []
+        if self.url:
+            out.append(json.dumps({"kind": "webhook", "url": self.url}))
+        if self.command:
+            out.append(json.dumps({"kind": "command", "argv": list(self.command)}))
+        return out
 
 
 @dataclass
@@ -258,6 +236,8 @@ class RunSummary:
     captures: list[Capture] = field(default_factory=list)
     notified: int = 0
     notify_failed: int = 0
+    notify_errors: list[str] = field(default_factory=list)  # "TARGET: why", one per failed delivery
+    unscheduled: list[str] = field(default_factory=list)  # "URL: why", watches set aside this run
 
     def counts(self) -> dict[str, int]:
         out = {"captured": len(self.captures), "changed": 0, "unchanged": 0, "new": 0, "errors": 0}
@@ -270,48 +250,36 @@ class RunSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.counts(), "notified": self.notified, "notify_failed": self.notify_failed,
+                "notify_errors": self.notify_errors, "unscheduled": self.unscheduled,
                 "captures": [c.to_json() for c in self.captures]}
 
 
 def _claim(catalog: Catalog, now: datetime, owner: str) -> list[Watch]:
     t = _epoch(now)
-    with catalog.transaction():
-        rows = catalog.db.execute(
-            "SELECT * FROM watches WHERE next_due <= ? AND (lease_until IS NULL OR lease_until < ?)"
-            " ORDER BY next_due", (t, t)).fetchall()
-        catalog.db.executemany("UPDATE watches SET lease_owner = ?, lease_until = ? WHERE url = ?",
-                               [(owner, t + LEASE_SECONDS, r["url"]) for r in rows])
-    return [_row(r) for r in rows]
+    return catalog.claim_due(t, owner, t + LEASE_SECONDS)
 
 
-def _settle(catalog: Catalog, watch: Watch, capture: Capture, now: datetime) -> None:
-    """After a capture: when next, and how it went."""
+def _next_due(watch: Watch, capture: Capture, now: datetime) -> tuple[float, int]:
+    """(next due time, consecutive failures) after a capture of `watch`."""
     good = capture.verdict in GOOD_VERDICTS or capture.verdict is Verdict.NOT_HTML
     failures = 0 if good else watch.failures + 1
+    regular = next_after(watch, now)
     if good:
-        nxt = watch.next_after(now)
-    else:
-        # Exponential backoff, capped, and never later than the regular time.
-        delay = min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_CAP)
-        nxt = min(now + timedelta(seconds=delay), watch.next_after(now))
-    with catalog.transaction():
-        catalog.db.execute(
-            "UPDATE watches SET next_due = ?, last_capture = ?, last_verdict = ?, failures = ?,"
-            " last_good = CASE WHEN ? THEN ? ELSE last_good END,"
-            " rule_rot = CASE WHEN ? THEN ? ELSE rule_rot END,"
-            " lease_owner = NULL, lease_until = NULL WHERE url = ?",
-            (_epoch(nxt), capture.timestamp, capture.verdict.value, failures, capture.verdict in GOOD_VERDICTS,
-             capture.timestamp, capture.verdict in GOOD_VERDICTS, json.dumps(list(capture.rule_rot)), watch.url),
-        )
+        return _epoch(regular), failures
+    # Exponential backoff, capped, and never later than the regular time.
+    delay = min(BACKOFF_BASE * 2 ** min(failures - 1, 30), BACKOFF_CAP)
+    return _epoch(min(now + timedelta(seconds=delay), regular)), failures
 
 
-def _change_payload(archive: Archive, capture: Capture) -> dict[str, Any]:
+def change_message(archive: Archive, catalog: Catalog, capture: Capture) -> dict[str, Any]:
+    """The JSON message for a change, read through `catalog` (inside the
+    capture's own transaction, so the new text is visible)."""
     from .diff import render_unified
 
     payload: dict[str, Any] = {"url": capture.url, "verdict": capture.verdict.value, "timestamp": capture.timestamp,
                                "captured_at": capture.captured_at, "title": capture.title}
     try:
-        d = archive.diff(capture.url)
+        d = archive.diff_in(catalog, capture.url)
         payload["previous_timestamp"] = d.older.timestamp
         lines = render_unified(d).splitlines()
         payload["diff"] = "\n".join(lines[:40]) + ("\n…" if len(lines) > 40 else "")
@@ -321,38 +289,76 @@ def _change_payload(archive: Archive, capture: Capture) -> dict[str, Any]:
     return payload
 
 
-def _deliver(target: str, payload: str) -> None:
+def describe_target(target: str) -> str:
+    """A target as a person reads it (a command's program, a webhook's address)."""
+    kind, where = _target(target)
+    if kind == "command":
+        return "command " + shlex.join(where)  # type: ignore[arg-type]
+    return f"webhook {where}"
+
+
+def _target(target: str) -> tuple[str, str | list[str]]:
+    try:
+        data = json.loads(target)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("kind") == "webhook" and isinstance(data.get("url"), str):
+        return "webhook", data["url"]
+    if isinstance(data, dict) and data.get("kind") == "command" and isinstance(data.get("argv"), list) \
+            and data["argv"] and all(isinstance(a, str) for a in data["argv"]):
+        return "command", list(data["argv"])
+    # Rows queued by archiver 0.1 ("url ADDRESS", "cmd COMMAND"): a command is
+    # split into its words and still never given to a shell.
     kind, _, where = target.partition(" ")
     if kind == "url":
-        resp = httpx.post(where, content=payload, headers={"Content-Type": "application/json"},
-                          timeout=NOTIFY_TIMEOUT, trust_env=False)
+        return "webhook", where
+    if kind == "cmd" and where.strip():
+        return "command", shlex.split(where)
+    raise ValueError(f"unknown notification target {target[:80]!r}")
+
+
+def _deliver(target: str, payload: str) -> None:
+    kind, where = _target(target)
+    if kind == "webhook":
+        assert isinstance(where, str)
+        try:
+            resp = httpx.post(where, content=payload, headers={"Content-Type": "application/json"},
+                              timeout=NOTIFY_TIMEOUT, trust_env=False)
+        except httpx.HTTPError as exc:
+            raise OSError(f"webhook unreachable: {exc or type(exc).__name__}") from None
         if resp.status_code >= 300:
             raise OSError(f"webhook answered HTTP {resp.status_code}")
     else:
-        proc = subprocess.run(where, shell=True, input=payload.encode(), capture_output=True, timeout=60)
+        assert isinstance(where, list)
+        try:
+            proc = subprocess.run(where, input=payload.encode(), capture_output=True, timeout=60)
+        except FileNotFoundError:
+            raise OSError(f"command not found: {where[0]}") from None
         if proc.returncode != 0:
-            raise OSError(f"command exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-200:]}")
+            tail = proc.stderr.decode(errors="replace").strip()[-200:]
+            raise OSError(f"command exited {proc.returncode}" + (f": {tail}" if tail else ""))
 
 
-def _send_pending(catalog: Catalog, now: datetime) -> tuple[int, int]:
+def send_pending(catalog: Catalog, now: datetime, summary: RunSummary | None = None) -> tuple[int, int]:
     """Deliver every notification not yet sent (new and from earlier runs)."""
     sent = failed = 0
-    rows = catalog.db.execute("SELECT * FROM notifications WHERE sent IS NULL AND attempts < ? ORDER BY id",
-                              (NOTIFY_MAX_ATTEMPTS,)).fetchall()
-    for row in rows:
+    for note in catalog.pending_notifications(NOTIFY_MAX_ATTEMPTS):
         try:
-            _deliver(row["target"], row["payload"])
-        except (OSError, httpx.HTTPError, subprocess.SubprocessError) as exc:
+            _deliver(note.target, note.payload)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
             failed += 1
-            log.warning("notification %d to %s failed (will retry next run): %s", row["id"], row["target"], exc)
-            with catalog.transaction():
-                catalog.db.execute("UPDATE notifications SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                                   (str(exc)[:500], row["id"]))
+            try:
+                who = describe_target(note.target)
+            except ValueError:
+                who = "an unknown target"
+            why = str(exc) or type(exc).__name__
+            log.warning("notification %d to %s failed (will retry next run): %s", note.id, who, why)
+            if summary is not None:
+                summary.notify_errors.append(f"{who}: {why}")
+            catalog.notification_done(note.id, sent=None, error=why)
         else:
             sent += 1
-            with catalog.transaction():
-                catalog.db.execute("UPDATE notifications SET attempts = attempts + 1, sent = ?, last_error = NULL"
-                                   " WHERE id = ?", (_epoch(now), row["id"]))
+            catalog.notification_done(note.id, sent=_epoch(now), error=None)
     return sent, failed
 
 
@@ -360,11 +366,43 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+class _LeaseKeeper:
+    """Renews a runner's leases while it captures, from a thread with its own
+    catalog connection: a long run never lets its watches fall to another runner."""
+
+    def __init__(self, archive: Archive, owner: str, every: float) -> None:
+        self.archive, self.owner, self.every = archive, owner, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                with self.archive.catalog() as catalog:
+                    catalog.renew_leases(self.owner, _epoch(self.archive.clock()) + LEASE_SECONDS)
+            except Exception as exc:  # a busy catalog: try again at the next tick
+                log.warning("could not renew leases: %s", exc)
+
+
 def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             on_capture: Callable[[Capture], None] | None = None,
-            on_start: Callable[[int], None] | None = None, executor: Executor | None = None) -> RunSummary:
-    """Capture every watch that is due, once; then send notifications."""
+            on_start: Callable[[int], None] | None = None, executor: Executor | None = None,
+            renew_every: float = RENEW_EVERY) -> RunSummary:
+    """Capture every watch that is due, once; then send notifications.
+
+    Each capture, its watch's new schedule and its notifications are
+    committed in one transaction (an outbox): a runner killed at any point
+    never loses a change's message."""
     notify = notify or NotifyOptions()
+    targets = notify.targets()
     summary = RunSummary()
     owner = _owner()
     with archive.catalog() as catalog:
@@ -373,38 +411,50 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
         if on_start is not None:
             on_start(len(claimed))
 
+        def record(cat: Catalog, capture: Capture) -> None:
+            watch = by_url[capture.url]
+            now = archive.clock()
+            try:
+                due, failures = _next_due(watch, capture, now)
+            except ConfigError as exc:
+                cat.mark_watch_problem(watch.url, owner, str(exc))
+                summary.unscheduled.append(f"{watch.url}: {exc}")
+                log.warning("watch %s set aside: %s", watch.url, exc)
+            else:
+                if not cat.settle_watch(watch.url, owner, next_due=due, capture=capture, failures=failures,
+                                        good=capture.verdict in GOOD_VERDICTS):
+                    log.warning("lease on %s was lost during the run; its schedule is left to its new holder",
+                                watch.url)
+            if capture.verdict is Verdict.CHANGED and targets:
+                payload = json.dumps(change_message(archive, cat, capture), ensure_ascii=False)
+                for target in targets:
+                    cat.queue_notification(target, payload, created=_epoch(now))
+
         def done(capture: Capture) -> None:
-            _settle(catalog, by_url[capture.url], capture, archive.clock())
             summary.captures.append(capture)
             if on_capture is not None:
                 on_capture(capture)
 
         if claimed:
             try:
-                archive.capture([w.url for w in claimed], on_capture=done, executor=executor)
+                with _LeaseKeeper(archive, owner, renew_every):
+                    archive.capture([w.url for w in claimed], on_capture=done, on_record=record, executor=executor)
             finally:
                 # Whatever was claimed but not captured (an interrupt) is due again now.
-                with catalog.transaction():
-                    catalog.db.execute("UPDATE watches SET lease_owner = NULL, lease_until = NULL"
-                                       " WHERE lease_owner = ?", (owner,))
-        targets = [f"url {notify.url}"] if notify.url else []
-        targets += [f"cmd {notify.cmd}"] if notify.cmd else []
-        changes = [c for c in summary.captures if c.verdict is Verdict.CHANGED]
-        if targets and changes:
-            now = archive.clock()
-            with catalog.transaction():
-                for c in changes:
-                    payload = json.dumps(_change_payload(archive, c), ensure_ascii=False)
-                    catalog.db.executemany("INSERT INTO notifications (created, target, payload) VALUES (?,?,?)",
-                                           [(_epoch(now), t, payload) for t in targets])
-        summary.notified, summary.notify_failed = _send_pending(catalog, archive.clock())
+                catalog.release_leases(owner)
+        summary.notified, summary.notify_failed = send_pending(catalog, archive.clock(), summary)
     return summary
 
 
 def next_due(archive: Archive) -> datetime | None:
     with archive.catalog() as catalog:
-        row = catalog.db.execute("SELECT min(next_due) FROM watches").fetchone()
-    return _from_epoch(row[0]) if row and row[0] is not None else None
+        due = catalog.next_due()
+    if due is None:
+        return None
+    try:
+        return datetime.fromtimestamp(due, timezone.utc).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def run_loop(archive: Archive, *, notify: NotifyOptions | None = None,
@@ -412,13 +462,16 @@ def run_loop(archive: Archive, *, notify: NotifyOptions | None = None,
              on_summary: Callable[[RunSummary], None] | None = None,
              on_capture: Callable[[Capture], None] | None = None, executor: Executor | None = None) -> None:
     """Run what is due, sleep until the next due time (waking at least every
-    minute for new watches), repeat until `stop()`."""
-    while not stop():
-        summary = run_due(archive, notify=notify, on_capture=on_capture, executor=executor)
-        if on_summary is not None and summary.captures:
-            on_summary(summary)
-        if stop():
-            break
-        upcoming = next_due(archive)
-        wait = LOOP_MAX_SLEEP if upcoming is None else (upcoming - archive.clock()).total_seconds()
-        sleep(min(max(wait, 1.0), LOOP_MAX_SLEEP))
+    minute for new watches), repeat until `stop()`. One WARC file stays open
+    across wakes, up to its size and age limits."""
+    with archive.writing():
+        while not stop():
+            summary = run_due(archive, notify=notify, on_capture=on_capture, executor=executor)
+            if on_summary is not None and (summary.captures or summary.notify_errors):
+                on_summary(summary)
+            if stop():
+                break
+            archive.close_old_warc()
+            upcoming = next_due(archive)
+            wait = LOOP_MAX_SLEEP if upcoming is None else (upcoming - archive.clock()).total_seconds()
+            sleep(min(max(wait, 1.0), LOOP_MAX_SLEEP))

@@ -16,7 +16,7 @@ from .clean import SHORT_PAGE_WORDS, Pruned, prune_html
 from .config import CleanOptions
 from .extract import extract_article
 from .models import Snapshot
-from .normalize import clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
+from .normalize import clean_field, clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
 from .payload import charset_from_content_type, decode_html
 from .rules import Rule, RuleSet, load_rules
 
@@ -102,7 +102,7 @@ def clean_page(
         authors=split_authors(pruned.rule_authors or extracted.author),
         published=iso_date(pruned.rule_published) or iso_date(extracted.date),
         language=language_code(pruned.lang) or language_code(extracted.language),
-        sitename=extracted.sitename,
+        sitename=clean_field(extracted.sitename),
         canonical_url=extracted.url or url,
         # An error page's words are not the article: keep them out of `text`.
         text="" if stub is not None else text,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
-from .models import Capture, Verdict
+from .models import Capture, Notification, Verdict, Watch
 from .warc import RecordLocation
 
 __all__ = ["Catalog", "SCHEMA_VERSION"]
@@ -123,24 +123,61 @@ MIGRATIONS: list[str] = [
         fetched REAL NOT NULL                               -- unix time
     );
     """,
+    """
+    ALTER TABLE watches ADD COLUMN problem TEXT;            -- why it cannot be scheduled; skipped while set
+    ALTER TABLE records ADD COLUMN damaged TEXT;            -- why the record can no longer be read back
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Catalog:
-    """One SQLite file. Not shared between threads; open one per process."""
+    """One SQLite file. Not shared between threads; open one per process.
 
-    def __init__(self, path: str | Path) -> None:
+    `readonly=True` opens an archive on read-only storage (a mount, a folder
+    without write permission): nothing is created or migrated on disk; an
+    older schema is migrated in a private in-memory copy instead."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
         try:
-            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._open_wal()
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            if readonly:
+                self.db = self._open_readonly()
+            else:
+                self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+                self.db.row_factory = sqlite3.Row
+                self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self._open_wal()
+                self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a usable catalog ({exc})") from exc
+            reason = str(exc)
+            if "full" in reason or "disk I/O" in reason:
+                why = "the disk is full" if _disk_full(self.path.parent) else "the disk failed"
+                raise StoreError(f"cannot write to {self.path.parent}: {why} ({reason}); nothing was changed") from exc
+            if "readonly" in reason or "read-only" in reason:
+                raise StoreError(f"{self.path}: the catalog is read-only ({reason})") from exc
+            raise StoreError(f"{self.path}: not a usable catalog ({reason}); if it is damaged,"
+                             " 'archiver reindex' rebuilds it from the WARC files") from exc
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            # A WAL catalog needs its -shm file to be writable; on storage
+            # nobody can write, reading it as immutable is exact.
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            db.backup(memory)
+            db.close()
+            db = memory
+        db.row_factory = sqlite3.Row
+        return db
 
     def _open_wal(self) -> None:
         """Switch to WAL once; switching needs a lock SQLite's busy handler
@@ -164,6 +201,12 @@ class Catalog:
                 f"{self.path}: catalog schema {version} is newer than this archiver ({SCHEMA_VERSION}); upgrade archiver"
             )
         if version == SCHEMA_VERSION:
+            return
+        if self.readonly:
+            # Only ever the private in-memory copy of a read-only catalog.
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[step]):
+                    self.db.execute(statement)
             return
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -199,13 +242,22 @@ class Catalog:
         )
 
     def find_original(self, url: str, payload_digest: str) -> RecordLocation | None:
-        """The first full response record of `url` with this payload, if any."""
+        """The first full response record of `url` with this payload that is
+        not known to be damaged, if any."""
         row = self.db.execute(
             "SELECT * FROM records WHERE url = ? AND payload_digest = ? AND record_type = 'response'"
-            " ORDER BY id LIMIT 1",
+            " AND damaged IS NULL ORDER BY id LIMIT 1",
             (url, payload_digest),
         ).fetchone()
         return _location(row)
+
+    def mark_damaged(self, record_id: str, reason: str) -> None:
+        """A record that no longer reads back: never offered as an original again."""
+        self.db.execute("UPDATE records SET damaged = ? WHERE record_id = ?", (reason[:500], record_id))
+
+    def has_record(self, record_id: str) -> bool:
+        """Any record the archive holds, of any type (ingest adds nothing twice)."""
+        return self.db.execute("SELECT 1 FROM records WHERE record_id = ?", (record_id,)).fetchone() is not None
 
     def find_record(self, record_id: str) -> RecordLocation | None:
         """A response or revisit record the catalog lists, by its WARC-Record-ID."""
@@ -213,8 +265,8 @@ class Catalog:
 
     # -- captures -----------------------------------------------------------
 
-    def add_capture(self, capture: Capture, *, record_id: str | None, meta_record_id: str | None = None) -> bool:
-        """Add a capture row; False when its metadata record is already listed."""
+    def add_capture(self, capture: Capture, *, record_id: str | None, meta_record_id: str | None = None) -> int | None:
+        """Add a capture row and return its id; None when its metadata record is already listed."""
         cur = self.db.execute(
             "INSERT OR IGNORE INTO captures (url, final_url, timestamp, captured_at, status_code, verdict, reason,"
             " title, word_count, content_type, warc_file, record_id, text_sha256, snapshot_file, rule_rot,"
@@ -224,7 +276,7 @@ class Catalog:
              capture.warc_file, record_id, capture.text_sha256, capture.snapshot_file,
              json.dumps(list(capture.rule_rot)) if capture.rule_rot else None, meta_record_id, capture.source),
         )
-        return cur.rowcount == 1
+        return cur.lastrowid if cur.rowcount == 1 else None
 
     @staticmethod
     def _capture(row: sqlite3.Row) -> Capture:
@@ -234,7 +286,7 @@ class Catalog:
             title=row["title"], word_count=row["word_count"], warc_file=row["warc_file"],
             content_type=row["content_type"], reason=row["reason"], text_sha256=row["text_sha256"],
             snapshot_file=row["snapshot_file"], rule_rot=tuple(json.loads(row["rule_rot"] or "[]")),
-            source=row["source"],
+            source=row["source"], id=row["id"],
         )
 
     def captures(self, url: str) -> list[Capture]:
@@ -242,23 +294,42 @@ class Catalog:
         rows = self.db.execute("SELECT * FROM captures WHERE url = ? ORDER BY timestamp, id", (url,))
         return [self._capture(r) for r in rows]
 
+    def all_captures(self) -> list[Capture]:
+        """Every capture in the archive, oldest first."""
+        return [self._capture(r) for r in self.db.execute("SELECT * FROM captures ORDER BY timestamp, id")]
+
+    def revisit_originals(self, urls: set[str]) -> set[str]:
+        """Record ids of the originals that the revisits of `urls` point at."""
+        out: set[str] = set()
+        for url in urls:
+            rows = self.db.execute("SELECT refers_to FROM records WHERE url = ? AND refers_to IS NOT NULL", (url,))
+            out.update(r[0] for r in rows)
+        return out
+
     def find_captures(self, url: str, prefix: str) -> list[Capture]:
-        """Captures of `url` whose timestamp starts with `prefix`."""
-        if not prefix.isdigit() or len(prefix) > 14:
-            raise StoreError(f"bad timestamp {prefix!r}: use up to 14 digits, e.g. 20261128223800")
-        rows = self.db.execute(
-            "SELECT * FROM captures WHERE url = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp, id",
-            (url, prefix, prefix + "~"),
-        )
+        """Captures of `url` whose timestamp starts with `prefix`: up to 14
+        digits of the timestamp, then up to 6 of the capture's microseconds."""
+        if not prefix.isdigit() or len(prefix) > 20:
+            raise StoreError(f"bad timestamp {prefix!r}: use up to 14 digits, e.g. 20261128223800"
+                             " (or 20, with the microseconds)")
+        if len(prefix) <= 14:
+            rows = self.db.execute(
+                "SELECT * FROM captures WHERE url = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp, id",
+                (url, prefix, prefix + "~"))
+        else:
+            rows = self.db.execute(
+                "SELECT * FROM captures WHERE url = ? AND timestamp = ? AND substr(captured_at, 21, ?) = ?"
+                " ORDER BY timestamp, id", (url, prefix[:14], len(prefix) - 14, prefix[14:]))
         return [self._capture(r) for r in rows]
 
-    def good_captures(self, url: str, *, up_to: str | None = None) -> list[Capture]:
-        """Captures with a clean text (new, changed, unchanged), oldest first."""
+    def good_captures(self, url: str, *, up_to: Capture | None = None) -> list[Capture]:
+        """Captures with a clean text (new, changed, unchanged), oldest first;
+        with `up_to`, only those at or before that capture."""
         sql = "SELECT * FROM captures WHERE url = ? AND text_sha256 IS NOT NULL"
         args: list[object] = [url]
         if up_to is not None:
-            sql += " AND timestamp <= ?"
-            args.append(up_to)
+            sql += " AND (timestamp < ? OR (timestamp = ? AND id <= ?))"
+            args += [up_to.timestamp, up_to.timestamp, up_to.id if up_to.id is not None else 2**62]
         rows = self.db.execute(sql + " ORDER BY timestamp, id", args)
         return [self._capture(r) for r in rows]
 
@@ -333,6 +404,108 @@ class Catalog:
             self.db.execute("INSERT OR REPLACE INTO robots (host, status, body, fetched) VALUES (?,?,?,?)",
                             (host, status, body, now))
 
+    # -- watches (operational state: kept by reindex) -------------------------
+
+    @staticmethod
+    def _watch(row: sqlite3.Row) -> Watch:
+        return Watch(
+            url=row["url"], every_seconds=row["every_seconds"], cron=row["cron"], tag=row["tag"],
+            added_at=row["added_at"], next_due=row["next_due"], last_capture=row["last_capture"],
+            last_verdict=row["last_verdict"], last_good=row["last_good"], failures=row["failures"],
+            rule_rot=tuple(json.loads(row["rule_rot"] or "[]")), problem=row["problem"],
+        )
+
+    def put_watch(self, url: str, *, every_seconds: int | None, cron: str | None, tag: str | None, added_at: str,
+                  next_due: float) -> Watch:
+        """Add a watch (due at `next_due`) or change its schedule; a changed
+        schedule clears a scheduling problem."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO watches (url, every_seconds, cron, tag, added_at, next_due) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(url) DO UPDATE SET every_seconds = excluded.every_seconds, cron = excluded.cron,"
+                " tag = coalesce(excluded.tag, watches.tag), problem = NULL,"
+                " next_due = CASE WHEN watches.problem IS NULL THEN watches.next_due ELSE excluded.next_due END",
+                (url, every_seconds, cron, tag, added_at, next_due),
+            )
+            watch = self.watch(url)
+        assert watch is not None
+        return watch
+
+    def watch(self, url: str) -> Watch | None:
+        row = self.db.execute("SELECT * FROM watches WHERE url = ?", (url,)).fetchone()
+        return self._watch(row) if row else None
+
+    def watches(self, *, tag: str | None = None) -> list[Watch]:
+        sql, args = "SELECT * FROM watches", ()
+        if tag:
+            sql, args = sql + " WHERE tag = ?", (tag,)
+        return [self._watch(r) for r in self.db.execute(sql + " ORDER BY next_due, url", args)]
+
+    def remove_watch(self, url: str) -> bool:
+        with self.transaction():
+            return self.db.execute("DELETE FROM watches WHERE url = ?", (url,)).rowcount > 0
+
+    def claim_due(self, now: float, owner: str, until: float) -> list[Watch]:
+        """Lease every due watch nobody holds to `owner` until `until`."""
+        with self.transaction():
+            rows = self.db.execute(
+                "SELECT * FROM watches WHERE next_due <= ? AND problem IS NULL"
+                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_due", (now, now)).fetchall()
+            self.db.executemany("UPDATE watches SET lease_owner = ?, lease_until = ? WHERE url = ?",
+                                [(owner, until, r["url"]) for r in rows])
+        return [self._watch(r) for r in rows]
+
+    def renew_leases(self, owner: str, until: float) -> int:
+        with self.transaction():
+            return self.db.execute("UPDATE watches SET lease_until = ? WHERE lease_owner = ?", (until, owner)).rowcount
+
+    def release_leases(self, owner: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE watches SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (owner,))
+
+    def settle_watch(self, url: str, owner: str, *, next_due: float, capture: Capture, failures: int,
+                     good: bool) -> bool:
+        """Record how a leased watch's capture went and when it is due next.
+        Only the lease's owner may: False when `owner` no longer holds it.
+        Runs inside the caller's transaction (the capture's own)."""
+        return self.db.execute(
+            "UPDATE watches SET next_due = ?, last_capture = ?, last_verdict = ?, failures = ?,"
+            " last_good = CASE WHEN ? THEN ? ELSE last_good END,"
+            " rule_rot = CASE WHEN ? THEN ? ELSE rule_rot END,"
+            " lease_owner = NULL, lease_until = NULL WHERE url = ? AND lease_owner = ?",
+            (next_due, capture.timestamp, capture.verdict.value, failures, good, capture.timestamp, good,
+             json.dumps(list(capture.rule_rot)), url, owner),
+        ).rowcount == 1
+
+    def mark_watch_problem(self, url: str, owner: str, problem: str) -> None:
+        """A watch that cannot be scheduled is set aside (and says why) until
+        its schedule is changed; it never stops the other watches."""
+        self.db.execute("UPDATE watches SET problem = ?, lease_owner = NULL, lease_until = NULL"
+                        " WHERE url = ? AND lease_owner = ?", (problem[:500], url, owner))
+
+    def next_due(self) -> float | None:
+        row = self.db.execute("SELECT min(next_due) FROM watches WHERE problem IS NULL").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    # -- the notification outbox (operational state) --------------------------
+
+    def queue_notification(self, target: str, payload: str, *, created: float) -> None:
+        """Runs inside the caller's transaction: the capture and its message
+        are committed together or not at all."""
+        self.db.execute("INSERT INTO notifications (created, target, payload) VALUES (?,?,?)",
+                        (created, target, payload))
+
+    def pending_notifications(self, max_attempts: int) -> list[Notification]:
+        rows = self.db.execute("SELECT * FROM notifications WHERE sent IS NULL AND attempts < ? ORDER BY id",
+                               (max_attempts,))
+        return [Notification(id=r["id"], created=r["created"], target=r["target"], payload=r["payload"],
+                             attempts=r["attempts"], last_error=r["last_error"]) for r in rows]
+
+    def notification_done(self, id: int, *, sent: float | None, error: str | None) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE notifications SET attempts = attempts + 1, sent = ?, last_error = ? WHERE id = ?",
+                            (sent, None if error is None else error[:500], id))
+
     def transaction(self) -> _Transaction:
         return _Transaction(self.db)
 
@@ -370,10 +543,37 @@ def _location(row: sqlite3.Row | None) -> RecordLocation | None:
                           record_id=row["record_id"], warc_date=row["warc_date"], record_type=row["record_type"])
 
 
+def _disk_full(directory: Path) -> bool:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 256 * 1024
+
+
+_UMASK: int | None = None
+
+
+def _umask() -> int:
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+def temp_file(directory: Path, suffix: str) -> tuple[int, str]:
+    """A temp file to write and then rename into place, with the mode a plain
+    `open` would give it (mkstemp makes 0600, whatever the umask says)."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
+
+
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write, fsync, rename: a reader sees the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    fd, tmp = temp_file(path.parent, ".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, indent=1)

@@ -18,7 +18,13 @@ def check_url(url: str) -> str:
         raise InvalidURL(url, "empty")
     if len(url) > MAX_URL_LENGTH:
         raise InvalidURL(url[:80] + "…", f"longer than {MAX_URL_LENGTH} characters")
-    if any(ch in url for ch in " \t\r\n\x00"):
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        # A byte that is not UTF-8 (argv and files are decoded with surrogate escapes).
+        raise InvalidURL(url.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+                         "holds bytes that are not UTF-8 text") from None
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
         raise InvalidURL(url, "contains whitespace or control characters")
     try:
         parts = urlsplit(url)

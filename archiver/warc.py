@@ -9,13 +9,17 @@ killed process is cut back to its last complete record and renamed by
 
 from __future__ import annotations
 
+import base64
+import errno
 import fcntl
 import gzip
+import hashlib
 import io
 import logging
 import os
 import socket
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +39,8 @@ __all__ = [
     "OPEN_SUFFIX",
     "RecordLocation",
     "WarcWriter",
+    "check_files",
+    "check_record",
     "decode_fields",
     "encode_fields",
     "iter_complete_records",
@@ -80,6 +86,48 @@ def _request_headers(ex: Exchange) -> StatusAndHeaders:
     return StatusAndHeaders(line, list(ex.request_headers), is_http_request=True)
 
 
+class _DirectFile:
+    """A file written straight through to the OS, with no buffer of its own.
+
+    After a failed write (a full disk) a buffered file still holds bytes it
+    means to write later; cutting the file back cannot take those back, and
+    they would land in it on close. Every write here either reaches the
+    file whole or raises, and `truncate` really is the end of the file."""
+
+    mode = "wb"
+
+    def __init__(self, raw: io.FileIO) -> None:
+        self.raw = raw
+        self.name = raw.name
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            n = self.raw.write(view)
+            if not n:
+                raise OSError(errno.ENOSPC, "short write")
+            view = view[n:]
+        return len(data)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def truncate(self, size: int) -> int:
+        return self.raw.truncate(size)
+
+    def flush(self) -> None:
+        pass  # nothing is held back
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class WarcWriter:
     """Appends records to rolling WARC files in `directory`."""
 
@@ -97,9 +145,11 @@ class WarcWriter:
         self._clock = clock
         self._make_id = make_id
         self._info = info or {}
-        self._file: IO[bytes] | None = None
+        self._file: _DirectFile | None = None
+        self._records = 0  # records after the warcinfo in the open file
         self._name: str | None = None
         self._writer: WARCWriter | None = None
+        self._opened: datetime | None = None
         self._serial = 0
         self.closed_files: list[str] = []
 
@@ -114,13 +164,21 @@ class WarcWriter:
         name = f"{self.options.prefix}-{stamp}-{self._serial:05d}-{safe_host}-{os.getpid()}{WARC_SUFFIX}"
         path = self.directory / (name + OPEN_SUFFIX)
         try:
-            f = open(path, "xb")
+            f = _DirectFile(io.FileIO(path, "xb"))
         except OSError as exc:
             raise WarcError(f"cannot create WARC file {path}: {exc.strerror}") from exc
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._file, self._name = f, name
+        self._file, self._name, self._opened, self._records = f, name, self._clock(), 0
         self._writer = WARCWriter(f, gzip=True, warc_version="1.1")
-        self._write_warcinfo()
+        try:
+            self._write_warcinfo()
+            self._records = 0
+        except BaseException:
+            # Not even its first record made it (a full disk): leave no file behind.
+            self._file = self._name = self._writer = None
+            f.close()
+            path.unlink(missing_ok=True)
+            raise
 
     def _write_warcinfo(self) -> None:
         assert self._writer is not None and self._name is not None
@@ -147,10 +205,42 @@ class WarcWriter:
         self._write(record)
 
     def _ensure_open(self) -> None:
-        if self._file is not None and self._file.tell() >= self.options.max_size:
-            self.close()
         if self._file is None:
             self._open()
+
+    def _too_old(self) -> bool:
+        return self._opened is not None and (self._clock() - self._opened).total_seconds() >= self.options.max_age
+
+    def begin(self) -> tuple[str, int, int]:
+        """Start one capture's records: roll over to a new file if this one is
+        full or old (never in the middle of a capture, so its records share a
+        file), and return the mark `rollback` can cut back to."""
+        if self._file is not None and (self._file.tell() >= self.options.max_size or self._too_old()):
+            self.close()
+        self._ensure_open()
+        assert self._file is not None and self._name is not None
+        return self._name, self._file.tell(), self._records
+
+    def rollback(self, mark: tuple[str, int, int]) -> None:
+        """Cut the open file back to `mark`: a capture that could not be
+        catalogued (a full disk) leaves no records behind it."""
+        name, offset, records = mark
+        if self._file is None or self._name != name:
+            return
+        try:
+            self._file.seek(offset)
+            self._file.truncate(offset)
+            self._records = records
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            # Left as it is, the file is recovered on the next open (cut to
+            # its last whole record and catalogued): still nothing half-exists.
+            log.warning("could not cut %s back to %d: %s", name, offset, exc)
+
+    def close_if_old(self) -> None:
+        """Close the open file once it is past its age limit (a long-running loop)."""
+        if self._file is not None and self._too_old():
+            self.close()
 
     def close(self) -> None:
         """Finish the current file: flush, sync, drop `.open`."""
@@ -159,10 +249,15 @@ class WarcWriter:
         f, name = self._file, self._name
         assert name is not None
         self._file = self._name = self._writer = None
+        self._opened = None
+        path = self.directory / (name + OPEN_SUFFIX)
         try:
-            f.flush()
+            if self._records == 0:
+                # Nothing but its warcinfo (every capture in it was cut back): no file to keep.
+                path.unlink()
+                return
             os.fsync(f.fileno())
-            os.replace(self.directory / (name + OPEN_SUFFIX), self.directory / name)
+            os.replace(path, self.directory / name)
         finally:
             f.close()
         self.closed_files.append(name)
@@ -184,14 +279,15 @@ class WarcWriter:
         start = self._file.tell()
         try:
             self._writer.write_record(record)
-            self._file.flush()
         except OSError as exc:
             raise WarcError(f"writing {self._name}: {exc}") from exc
+        self._records += 1
         return start, self._file.tell() - start
 
-    def write_exchange(self, ex: Exchange, *, revisit_of: RecordLocation | None = None, refers_to_uri: str | None = None) -> RecordLocation:
+    def write_exchange(self, ex: Exchange, *, revisit_of: RecordLocation | None = None,
+                       refers_to_uri: str | None = None) -> tuple[RecordLocation, RecordLocation]:
         """Write a request record and a response (or, when `revisit_of` is
-        given, a revisit) record; return where the response/revisit went."""
+        given, a revisit) record; return where each went (request, response)."""
         self._ensure_open()
         assert self._writer is not None and self._name is not None
         date = datetime_to_iso_date(ex.started, use_micros=True)
@@ -228,6 +324,7 @@ class WarcWriter:
                 warc_headers_dict=warc_headers,
             )
             record_type = "response"
+        request_id = self._make_id()
         request = self._writer.create_warc_record(
             ex.url,
             "request",
@@ -235,20 +332,18 @@ class WarcWriter:
             length=0,
             http_headers=_request_headers(ex),
             warc_headers_dict={
-                "WARC-Record-ID": self._make_id(),
+                "WARC-Record-ID": request_id,
                 "WARC-Date": date,
                 "WARC-Concurrent-To": response_id,
             },
         )
-        self._write(request)
+        req_offset, req_length = self._write(request)
         offset, length = self._write(response)
-        return RecordLocation(
-            warc_file=self._name,
-            offset=offset,
-            length=length,
-            record_id=response_id,
-            warc_date=date,
-            record_type=record_type,
+        return (
+            RecordLocation(warc_file=self._name, offset=req_offset, length=req_length, record_id=request_id,
+                           warc_date=date, record_type="request"),
+            RecordLocation(warc_file=self._name, offset=offset, length=length, record_id=response_id,
+                           warc_date=date, record_type=record_type),
         )
 
     def write_metadata(self, url: str, fields: dict[str, object], *, when: datetime,
@@ -272,10 +367,12 @@ class WarcWriter:
     def copy_record(self, source: str | os.PathLike[str], offset: int, length: int, *, gzipped: bool,
                     record_id: str, warc_date: str, record_type: str) -> RecordLocation:
         """Append a record from another WARC file, byte for byte, streaming
-        (an uncompressed record becomes one gzip member of its own)."""
+        (an uncompressed record becomes one gzip member of its own). A gzip
+        member that does not end where it should (a file cut inside the
+        record) raises WarcError and leaves nothing of it in our file."""
         self._ensure_open()
         assert self._file is not None and self._name is not None
-        start = self._file.tell()
+        start, records = self._file.tell(), self._records
         try:
             with open(source, "rb") as src:
                 src.seek(offset)
@@ -283,28 +380,37 @@ class WarcWriter:
                 member = gzip.GzipFile(fileobj=self._file, mode="wb", mtime=0) if not gzipped else None
                 if member is not None:
                     out = member  # type: ignore[assignment]
+                # Inflate what is copied, to prove its gzip member(s) are whole.
+                check = _GzipCheck() if gzipped else None
                 left = length
                 while left > 0:
                     chunk = src.read(min(left, 1 << 20))
                     if not chunk:
-                        raise WarcError(f"{source}: record at {offset} ends early")
+                        raise WarcError(f"{Path(source).name}: offset {offset}: the record is cut short")
+                    if check is not None:
+                        check.feed(chunk, f"{Path(source).name}: offset {offset}")
                     out.write(chunk)
                     left -= len(chunk)
+                if check is not None and not check.complete:
+                    raise WarcError(f"{Path(source).name}: offset {offset}: the record's gzip member is cut short")
                 if member is not None:
                     member.close()  # ends the gzip member; leaves our file open
-            self._file.flush()
-        except OSError as exc:
-            raise WarcError(f"copying into {self._name}: {exc}") from exc
+        except BaseException as exc:
+            self.rollback((self._name, start, records))
+            if isinstance(exc, OSError):
+                raise WarcError(f"copying into {self._name}: {exc}") from exc
+            raise
+        self._records += 1
         return RecordLocation(warc_file=self._name, offset=start, length=self._file.tell() - start,
                               record_id=record_id, warc_date=warc_date, record_type=record_type)
 
     def write_converted(self, url: str, warc_date: str, http_headers: StatusAndHeaders, payload: bytes,
-                        *, truncated: bool = False) -> RecordLocation:
+                        *, record_id: str, truncated: bool = False) -> RecordLocation:
         """A response record made from another format's record (an ARC
         record): its HTTP headers and payload as they were, in WARC/1.1."""
         self._ensure_open()
         assert self._writer is not None and self._name is not None
-        headers = {"WARC-Record-ID": self._make_id(), "WARC-Date": warc_date}
+        headers = {"WARC-Record-ID": record_id, "WARC-Date": warc_date}
         if truncated:
             headers["WARC-Truncated"] = "length"
         record = self._writer.create_warc_record(url, "response", payload=io.BytesIO(payload), length=len(payload),
@@ -316,8 +422,32 @@ class WarcWriter:
     def flush(self) -> None:
         """Make what was written durable (before the catalog says it exists)."""
         if self._file is not None:
-            self._file.flush()
             os.fsync(self._file.fileno())
+
+
+class _GzipCheck:
+    """Inflates a stream of gzip members into nothing, to tell whole members
+    from cut or broken ones without keeping what they hold."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def feed(self, data: bytes, where: str) -> None:
+        while data:
+            try:
+                while data and not self._d.eof:
+                    self._d.decompress(data, 1 << 16)
+                    data = self._d.unconsumed_tail
+            except zlib.error as exc:
+                raise WarcError(f"{where}: broken gzip data ({exc})") from None
+            if self._d.eof:
+                data = self._d.unused_data + data
+                if data:
+                    self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    @property
+    def complete(self) -> bool:
+        return self._d.eof
 
 
 METADATA_PREFIX = "archiver-"
@@ -377,6 +507,78 @@ def read_record_at(path: str | os.PathLike[str], offset: int, limit: int) -> tup
         f.seek(offset)
         record = next(iter(ArchiveIterator(f, check_digests=False)))
         return record.http_headers, record.content_stream().read(limit)
+
+
+def check_files(paths: list[Path]) -> list[str]:
+    """What is wrong with a set of WARC files meant to stand on their own (a
+    package): a record that does not read back whole, or a revisit whose
+    original is not among them. One message per problem, naming file and
+    offset; an empty list when they are sound."""
+    problems: list[str] = []
+    ids: set[str] = set()
+    revisits: list[tuple[str, int, str]] = []
+    for path in paths:
+        size = path.stat().st_size
+        end = 0
+        try:
+            with open(path, "rb") as f:
+                it = ArchiveIterator(f, check_digests=False)
+                for record in it:
+                    stream = record.raw_stream
+                    while stream.read(1 << 16):
+                        pass
+                    offset = it.get_record_offset()
+                    if getattr(stream, "limit", 0) > 0:
+                        raise EOFError("the record is cut short")
+                    it.read_to_end(record)
+                    end = offset + it.get_record_length()
+                    rid = record.rec_headers.get_header("WARC-Record-ID") or ""
+                    ids.add(rid)
+                    refers = record.rec_headers.get_header("WARC-Refers-To")
+                    if record.rec_type == "revisit" and refers:
+                        revisits.append((path.name, offset, refers))
+        except Exception as exc:  # warcio, zlib, EOF
+            problems.append(f"{path.name}: offset {end}: damaged record ({type(exc).__name__}: {exc})")
+            continue
+        if end < size:
+            problems.append(f"{path.name}: offset {end}: damaged record (unreadable data to the end of the file)")
+    for name, offset, refers in revisits:
+        if refers not in ids:
+            problems.append(f"{name}: offset {offset}: revisit of {refers}, whose original record is missing")
+    return problems
+
+
+def check_record(path: str | os.PathLike[str], offset: int, payload_digest: str | None = None) -> str | None:
+    """None when the record at `offset` reads back whole (and its payload
+    has `payload_digest`, when given); else what is wrong with it."""
+    if not os.path.exists(path) and os.path.exists(str(path) + OPEN_SUFFIX):
+        path = str(path) + OPEN_SUFFIX
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if offset >= f.tell():
+                return f"the file ends before offset {offset}"
+            f.seek(offset)
+            it = ArchiveIterator(f, check_digests=False)
+            record = next(iter(it))
+            sha1 = hashlib.sha1()
+            stream = record.raw_stream
+            for chunk in iter(lambda: stream.read(1 << 16), b""):
+                sha1.update(chunk)
+            if getattr(stream, "limit", 0) > 0:
+                return "the record is cut short"
+            it.read_to_end(record)
+    except FileNotFoundError:
+        return "its WARC file is missing"
+    except StopIteration:
+        return "no record at that offset"
+    except Exception as exc:  # warcio, zlib, EOF: unreadable
+        return f"unreadable ({type(exc).__name__}: {exc})"
+    if payload_digest and payload_digest.startswith("sha1:"):
+        got = "sha1:" + base64.b32encode(sha1.digest()).decode("ascii")
+        if got != payload_digest:
+            return "its payload no longer matches its digest"
+    return None
 
 
 def recover_open_files(directory: str | os.PathLike[str]) -> list[str]:

@@ -192,6 +192,26 @@ class Handler(BaseHTTPRequestHandler):
             self.raw("200 OK", [("Content-Type", "text/html"), ("Content-Encoding", "gzip")], state.bomb)
         elif path == "/file.pdf":
             self.raw("200 OK", [("Content-Type", "application/pdf")], b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+        elif path == "/drip":
+            # A slow-drip server: a byte every 0.2 s, forever (until the client gives up).
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n")
+            self.wfile.flush()
+            try:
+                for _ in range(100000):
+                    self.wfile.write(b"<")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+        elif path == "/broken-gzip.html":
+            good = gzip_fixed(article("Broken"))
+            self.raw("200 OK", [("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
+                     good[:10] + b"\x00garbage that is not deflate data" * 20)
+        elif path == "/big-article.html":
+            # A long page (about 400 KB): enough to fill a small disk quickly.
+            paras = "".join(f"<p>Paragraph {i} of a long report, with words enough to count as text.</p>"
+                            for i in range(5000))
+            self.html(f"<html><head><title>Long report</title></head><body><article>{paras}</article></body></html>".encode())
         elif path.startswith("/private/"):
             self.html(article("Secret"))
         else:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
 from siteserver import SiteServer, article
 
-from archiver import Archive, Verdict
+from archiver import Archive, FetchOptions, Verdict
 from archiver.cli import cli
 from archiver.errors import ConfigError
 from archiver.schedule import (
@@ -195,9 +197,189 @@ def test_notification_to_a_dead_endpoint_is_kept_and_retried(archive, fresh_site
 def test_notify_command_gets_the_json_on_stdin(archive, fresh_site, clock, tmp_path):
     out = tmp_path / "got.json"
     watch_then_change(archive, fresh_site, clock)
-    cmd = f"{sys.executable} -c \"import sys; open(r'{out}', 'w').write(sys.stdin.read())\""
-    assert run_due(archive, notify=NotifyOptions(cmd=cmd)).notified == 1
+    command = (sys.executable, "-c", f"import sys; open(r'{out}', 'w').write(sys.stdin.read())")
+    assert run_due(archive, notify=NotifyOptions(command=command)).notified == 1
     assert json.loads(out.read_text())["title"] == "Two"
+
+
+def test_notify_cmd_is_never_run_by_a_shell(tmp_path, fresh_site):
+    """--notify-cmd is split into words and run as a program: what a shell
+    would read as a second command is only an argument."""
+    arch = str(tmp_path / "arch")
+    url = fresh_site.url("/page/a")
+    fresh_site.state.pages["/page/a"] = article("One")
+    invoke = lambda *a: CliRunner().invoke(cli, ["--archive", arch, *a])  # noqa: E731
+    assert invoke("watch", "add", url, "--every", "1h").exit_code == 0
+    assert invoke("run", "--delay", "0").exit_code == 0
+    fresh_site.state.pages["/page/a"] = article("Two")
+    from archiver.store import Catalog
+    with Catalog(tmp_path / "arch" / "catalog.sqlite") as catalog, catalog.transaction():
+        catalog.db.execute("UPDATE watches SET next_due = 0")
+    args_file, pwned = tmp_path / "args.json", tmp_path / "pwned"
+    script = tmp_path / "hook.py"
+    script.write_text(f"import json, sys\njson.dump(sys.argv[1:], open({str(args_file)!r}, 'w'))\nsys.stdin.read()\n")
+    res = invoke("run", "--delay", "0", "--notify-cmd", f"{sys.executable} {script} 'two words' ; touch {pwned}")
+    assert res.exit_code == 0, res.output
+    assert json.loads(args_file.read_text()) == ["two words", ";", "touch", str(pwned)]
+    assert not pwned.exists()
+
+
+def test_a_notification_that_fails_says_why(archive, fresh_site, clock, free_port):
+    watch_then_change(archive, fresh_site, clock)
+    summary = run_due(archive, notify=NotifyOptions(url=f"http://127.0.0.1:{free_port}/hook"))
+    assert summary.notify_failed == 1
+    [why] = summary.notify_errors
+    assert why.startswith(f"webhook http://127.0.0.1:{free_port}/hook: ") and "unreachable" in why
+
+
+# -- poison watches ---------------------------------------------------------------
+
+
+def test_schedules_that_never_fire_or_overflow_are_refused(tmp_path):
+    arch = str(tmp_path / "arch")
+    invoke = lambda *a: CliRunner().invoke(cli, ["--archive", arch, *a])  # noqa: E731
+    url = "https://example.org/a"
+    cases = {
+        ("--cron", "0 0 30 2 *"): "never fire",
+        ("--cron", "0 0 31 4,6,9,11 *"): "never fire",
+        ("--every", "100000000d"): "at most a year",
+        ("--every", "99999999999999999999w"): "invalid duration",
+        ("--cron", "99 * * * *"): "minute field '99'",
+        ("--cron", "0 25 * * *"): "hour field '25'",
+        ("--cron", "0 0 * 13 *"): "month field '13'",
+        ("--cron", "* * * *"): "it has 4 field(s)",
+    }
+    for args, expected in cases.items():
+        res = invoke("watch", "add", url, *args)
+        assert res.exit_code == 2, (args, res.output)
+        assert res.stderr.count("\n") == 1 and expected in res.stderr, (args, res.stderr)
+    toml = tmp_path / "w.toml"
+    toml.write_text('[[watch]]\nurl = "https://example.org/b"\ncron = "0 0 30 2 *"\n')
+    res = invoke("watch", "import", str(toml))
+    assert res.exit_code == 2 and "entry 1" in res.stderr and "never fire" in res.stderr
+    assert json.loads(invoke("watch", "list", "--json").stdout) == []
+
+
+def test_a_watch_that_cannot_be_scheduled_is_set_aside_not_fatal(archive, fresh_site, clock):
+    """A poison schedule already in a catalog (written by an older version)
+    is marked and skipped; every other watch is still captured."""
+    for name in ("a", "b", "c"):
+        fresh_site.state.pages[f"/page/{name}"] = article(name.upper())
+        add_watch(archive, fresh_site.url(f"/page/{name}"), every="1h")
+    poison = fresh_site.url("/page/b")
+    with archive.catalog() as catalog, catalog.transaction():
+        catalog.db.execute("UPDATE watches SET cron = '0 0 30 2 *', every_seconds = NULL WHERE url = ?", (poison,))
+    summary = run_due(archive)
+    assert sorted(c.url for c in summary.captures) == sorted(fresh_site.url(f"/page/{n}") for n in "abc")
+    assert len(summary.unscheduled) == 1 and summary.unscheduled[0].startswith(poison + ": cannot schedule")
+    by_url = {w.url: w for w in list_watches(archive)}
+    assert "cannot schedule" in by_url[poison].problem
+    assert by_url[fresh_site.url("/page/a")].problem is None
+    clock.advance(hours=3)
+    again = run_due(archive)  # the set-aside watch is skipped, the others run
+    assert sorted(c.url for c in again.captures) == sorted(fresh_site.url(f"/page/{n}") for n in "ac")
+    add_watch(archive, poison, every="2h")  # fixing the schedule brings it back, due at once
+    assert [c.url for c in run_due(archive).captures] == [poison]
+
+
+# -- the outbox and leases ----------------------------------------------------------
+
+
+def test_a_runner_killed_after_a_capture_still_delivers_its_notification(tmp_path, fresh_site, clock):
+    """The change's message is queued in the capture's own transaction: a
+    runner SIGKILLed right after the commit loses nothing."""
+    arch = tmp_path / "arch"
+    archive = Archive(arch, fetch_options=FetchOptions(host_delay=0), clock=clock)
+    watch_then_change(archive, fresh_site, clock)
+    hook = SiteServer().start()
+    try:
+        script = (
+            "import os, signal\n"
+            "from archiver import Archive, FetchOptions\n"
+            "from archiver.schedule import NotifyOptions, run_due\n"
+            f"archive = Archive({str(arch)!r}, fetch_options=FetchOptions(host_delay=0))\n"
+            f"run_due(archive, notify=NotifyOptions(url={hook.url('/hook')!r}),"
+            " on_capture=lambda c: os.kill(os.getpid(), signal.SIGKILL))\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == -9, proc.stderr
+        assert hook.state.posts == []  # killed before it could send anything
+        [c] = Archive(arch).history(fresh_site.url("/page/a"))[-1:]
+        assert c.verdict is Verdict.CHANGED
+        later = run_due(Archive(arch, fetch_options=FetchOptions(host_delay=0)))
+        assert later.captures == [] and later.notified == 1
+        [(_, body)] = hook.state.posts
+        assert json.loads(body)["verdict"] == "changed"
+    finally:
+        hook.stop()
+
+
+def test_leases_are_renewed_while_a_run_is_long(tmp_path, fresh_site, fast_options, clock):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    add_watch(archive, fresh_site.url("/slow"), every="1h")
+    stolen = []
+
+    def thief():
+        # While the first runner waits on the slow page, half an hour passes.
+        while fresh_site.state.hits["/slow"] == 0:
+            time.sleep(0.02)
+        clock.advance(minutes=30)
+        time.sleep(0.5)  # a few renewals
+        with Archive(tmp_path / "arch", clock=clock).catalog() as catalog:
+            stolen.extend(_claim(catalog, clock.now, "second-runner"))
+
+    t = threading.Thread(target=thief)
+    t.start()
+    summary = run_due(archive, renew_every=0.05)
+    t.join()
+    assert len(summary.captures) == 1
+    assert stolen == []  # the lease was renewed: no second runner got the watch
+
+
+def test_only_the_lease_owner_settles(archive, fresh_site, clock):
+    fresh_site.state.pages["/page/a"] = article("A")
+    url = fresh_site.url("/page/a")
+    add_watch(archive, url, every="1h")
+
+    def hand_over(capture):
+        # Meanwhile the lease passed to another runner (this one looked dead).
+        with archive.catalog() as catalog, catalog.transaction():
+            catalog.db.execute("UPDATE watches SET lease_owner = 'other', lease_until = 1e12, next_due = 123")
+
+    import archiver.fetch as fetch_module
+    real = fetch_module.Fetcher.fetch
+
+    async def slow_fetch(self, u):
+        hand_over(None)
+        return await real(self, u)
+
+    fetch_module.Fetcher.fetch = slow_fetch
+    try:
+        [c] = run_due(archive).captures
+    finally:
+        fetch_module.Fetcher.fetch = real
+    assert c.verdict is Verdict.NEW  # the capture itself is kept
+    with archive.catalog() as catalog:
+        row = catalog.db.execute("SELECT lease_owner, next_due, last_capture FROM watches").fetchone()
+    assert tuple(row) == ("other", 123, None)  # but its new holder's schedule was not overwritten
+
+
+def test_run_loop_keeps_appending_to_one_warc_file(archive, fresh_site, clock):
+    for name in ("a", "b"):
+        fresh_site.state.pages[f"/page/{name}"] = article(name)
+        add_watch(archive, fresh_site.url(f"/page/{name}"), every="10m")
+    start = clock.now
+
+    def fake_sleep(seconds):
+        clock.advance(seconds=seconds)
+
+    run_loop(archive, sleep=fake_sleep, stop=lambda: clock.now > start + timedelta(minutes=45))
+    files = sorted((archive.path / "warc").glob("*.warc.gz"))
+    assert len(files) == 1  # four wakes with captures, one file
+    assert len(archive.history(fresh_site.url("/page/a"))) >= 4
+    run_loop(archive, sleep=fake_sleep, stop=lambda: clock.now > start + timedelta(hours=2, minutes=30))
+    # past the hour-long age limit, a new file is started
+    assert len(sorted((archive.path / "warc").glob("*.warc.gz"))) >= 2
 
 
 def test_durations_and_bad_values():

@@ -78,3 +78,34 @@ def warcio_check(path: Path) -> str:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "digest failed" not in proc.stdout, proc.stdout
     return proc.stdout
+
+
+def assert_archive_consistent(archive: Path) -> None:
+    """Every WARC file reads whole to its end, and the catalog lists exactly
+    the records the files hold: nothing half-exists."""
+    import sqlite3
+
+    in_files: dict[str, str] = {}
+    metadata: set[str] = set()
+    for path in warc_files(archive):
+        with open(path, "rb") as f:
+            it = ArchiveIterator(f)
+            end = 0
+            for r in it:
+                r.content_stream().read()
+                it.read_to_end(r)
+                end = it.get_record_offset() + it.get_record_length()
+                if r.rec_type != "warcinfo":
+                    in_files[r.rec_headers.get_header("WARC-Record-ID")] = r.rec_type
+                if r.rec_type == "metadata":
+                    metadata.add(r.rec_headers.get_header("WARC-Record-ID"))
+        assert end == path.stat().st_size, f"{path.name}: unreadable after offset {end}"
+    assert not list((archive / "warc").glob("*.open")), "a WARC file was left open"
+    db = sqlite3.connect(archive / "catalog.sqlite")
+    listed = dict(db.execute("SELECT record_id, record_type FROM records").fetchall())
+    assert listed == in_files, (set(listed) ^ set(in_files))
+    captured = {row[0] for row in db.execute("SELECT meta_record_id FROM captures")}
+    assert captured == metadata
+    for (snap,) in db.execute("SELECT DISTINCT snapshot_file FROM captures WHERE snapshot_file IS NOT NULL"):
+        assert (archive / snap).is_file(), snap
+    db.close()

@@ -1,0 +1,256 @@
+"""Nothing a disk, a damaged file or the storage's permissions can do loses
+a capture or leaves one half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from siteserver import article
+from warcutil import assert_archive_consistent, read_all, warc_files
+
+from archiver import Archive, FetchOptions, Verdict
+from archiver.cli import cli
+from archiver.schedule import NotifyOptions, add_watch, list_watches, run_due
+
+FAST = ["--delay", "0", "--retries", "0", "--timeout", "2"]
+
+
+def run(args, **kw):
+    return CliRunner().invoke(cli, args, **kw)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs: a disk that fills up for real."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def incompressible(seed: int, words: int) -> bytes:
+    rng = random.Random(seed)
+    text = " ".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+                    for _ in range(words))
+    return article(f"Report {seed}", text + ".")
+
+
+def fill(disk: Path, leave: int) -> Path:
+    filler = disk / "filler"
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with open(filler, "wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+    return filler
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(small_disk, fresh_site):
+    arch = small_disk / "arch"
+    fresh_site.state.pages["/page/first"] = article("First", "words " * 50)
+    assert run(["--archive", str(arch), "capture", *FAST, fresh_site.url("/page/first")]).exit_code == 0
+    outcomes = set()
+    # Leave a little more room each time, so the write that fails moves
+    # through the WARC records, the snapshot file and the catalog commit.
+    for i, leave in enumerate(range(0, 300_000, 20_000)):
+        fresh_site.state.pages[f"/page/r{i}"] = incompressible(i, 6_000)  # about 40 KB of text
+        filler = fill(small_disk, leave)
+        res = run(["--archive", str(arch), "capture", *FAST, fresh_site.url(f"/page/r{i}")])
+        if res.exit_code:
+            assert res.exit_code == 2, res.output
+            assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: cannot write to "), res.stderr
+            assert "the disk is full" in res.stderr and "Traceback" not in res.output
+            outcomes.add("full")
+        else:
+            outcomes.add("kept")
+        filler.unlink()
+        assert_archive_consistent(arch)
+    assert "full" in outcomes
+    # Space again: the archive carries on, and what it lists is what it holds.
+    res = run(["--archive", str(arch), "capture", *FAST, "--json", fresh_site.url("/page/r0")])
+    assert res.exit_code == 0 and json.loads(res.stdout)["verdict"] in ("new", "unchanged")
+    assert_archive_consistent(arch)
+    before = {u: [c.verdict for c in Archive(arch).history(u)] for u in [fresh_site.url("/page/first")]}
+    assert run(["--archive", str(arch), "reindex"]).exit_code == 0
+    assert {u: [c.verdict for c in Archive(arch).history(u)] for u in before} == before
+
+
+def test_reindex_keeps_watches_leases_outbox_and_robots(fresh_site, tmp_path, fast_options, clock, free_port):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    url = fresh_site.url("/page/a")
+    fresh_site.state.pages["/page/a"] = article("One")
+    add_watch(archive, url, every="6h", tag="press")
+    run_due(archive)
+    fresh_site.state.pages["/page/a"] = article("Two")
+    clock.advance(hours=7)
+    summary = run_due(archive, notify=NotifyOptions(url=f"http://127.0.0.1:{free_port}/hook"))
+    assert summary.notify_failed == 1  # its message waits in the outbox
+    [before] = list_watches(archive)
+    with archive.catalog() as catalog:
+        pending = catalog.pending_notifications(100)
+        robots = catalog.db.execute("SELECT count(*) FROM robots").fetchone()[0]
+    assert len(pending) == 1 and robots == 1
+    res = run(["--archive", str(tmp_path / "arch"), "reindex"])
+    assert res.exit_code == 0, res.output
+    [after] = list_watches(archive)
+    assert after == before  # schedule, next due time, last capture, tag
+    with archive.catalog() as catalog:
+        assert [n.payload for n in catalog.pending_notifications(100)] == [n.payload for n in pending]
+        assert catalog.db.execute("SELECT count(*) FROM robots").fetchone()[0] == 1
+    assert [c.verdict for c in archive.history(url)] == [Verdict.NEW, Verdict.CHANGED]
+
+
+def test_reindex_rebuilds_a_garbage_catalog_and_keeps_the_old_file(site, tmp_path, fast_options):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options)
+    archive.capture([site.url("/page.html")])
+    catalog = tmp_path / "arch" / "catalog.sqlite"
+    for extra in ("-wal", "-shm"):
+        Path(str(catalog) + extra).unlink(missing_ok=True)
+    catalog.write_bytes(b"this is not SQLite" * 100)
+    res = run(["--archive", str(tmp_path / "arch"), "history", site.url("/page.html")])
+    assert res.exit_code == 2 and "archiver reindex" in res.stderr and res.stderr.count("\n") == 1
+    assert run(["--archive", str(tmp_path / "arch"), "reindex"]).exit_code == 0
+    assert [c.verdict for c in archive.history(site.url("/page.html"))] == [Verdict.NEW]
+    assert list((tmp_path / "arch").glob("catalog.sqlite.unreadable-*"))
+
+
+def test_a_damaged_original_gets_no_revisit_and_export_refuses(site, tmp_path, fast_options):
+    arch = tmp_path / "arch"
+    archive = Archive(arch, fetch_options=fast_options)
+    url = site.url("/gzip.html")
+    archive.capture([url])
+    [first] = warc_files(arch)
+    with sqlite3.connect(arch / "catalog.sqlite") as db:
+        offset, length = db.execute("SELECT offset, length FROM records WHERE url = ? AND record_type = 'response'",
+                                    (url,)).fetchone()
+    with open(first, "r+b") as f:  # the file is cut inside the page's response record
+        f.truncate(offset + length // 2)
+    [c] = archive.capture([url])
+    assert c.verdict is Verdict.UNCHANGED
+    recs = [r for r in read_all(arch) if r.h("WARC-Target-URI") == url and r.type in ("response", "revisit")]
+    assert recs[-1].type == "response"  # the payload was written again, not pointed at
+    assert b"Gzipped" in recs[-1].content
+    with sqlite3.connect(arch / "catalog.sqlite") as db:
+        assert db.execute("SELECT damaged FROM records WHERE offset = ? AND warc_file = ?",
+                          (offset, first.name)).fetchone()[0]
+    res = run(["--archive", str(arch), "export", "--wacz", str(tmp_path / "out.wacz")])
+    assert res.exit_code == 2 and first.name in res.stderr and "damaged" in res.stderr
+    assert not (tmp_path / "out.wacz").exists()
+
+
+def test_export_refuses_a_revisit_whose_original_is_gone(site, tmp_path, fast_options):
+    arch = tmp_path / "arch"
+    archive = Archive(arch, fetch_options=fast_options)
+    url = site.url("/page.html")
+    archive.capture([url])
+    archive.capture([url])  # identical bytes: a revisit in a second file
+    first, second = warc_files(arch)
+    first.unlink()
+    res = run(["--archive", str(arch), "export", "--wacz", str(tmp_path / "out.wacz")])
+    assert res.exit_code == 2 and "revisit" in res.stderr and second.name in res.stderr
+
+
+def test_file_modes_follow_the_umask(site, tmp_path, fast_options):
+    old = os.umask(0o022)
+    try:
+        arch = tmp_path / "arch"
+        Archive(arch, fetch_options=fast_options).capture([site.url("/page.html")])
+        assert run(["--archive", str(arch), "index"]).exit_code == 0
+        assert run(["--archive", str(arch), "export", "--wacz", str(tmp_path / "out.wacz")]).exit_code == 0
+        made = [*arch.glob("texts/*/*.json"), arch / "index.cdxj", tmp_path / "out.wacz", *warc_files(arch)]
+        assert len(made) >= 4
+        for path in made:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    finally:
+        os.umask(old)
+
+
+@pytest.fixture
+def read_only_archive(tmp_path, site, fast_options):
+    """An archive on storage nobody may write: a tmpfs remounted read-only
+    (root), or a folder without write permission (anyone else)."""
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    mounted = os.geteuid() == 0 and not subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mnt)], capture_output=True).returncode
+    if os.geteuid() == 0 and not mounted:
+        pytest.skip("cannot make read-only storage here")
+    arch = mnt / "arch"
+    archive = Archive(arch, fetch_options=fast_options)
+    archive.capture([site.url("/page.html")])
+    archive.capture([site.url("/gzip.html")])
+    try:
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        else:
+            for path in [arch, *arch.rglob("*")]:
+                path.chmod(path.stat().st_mode & ~0o222)
+        yield arch
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        else:
+            for path in [arch, *arch.rglob("*")]:
+                path.chmod(path.stat().st_mode | 0o200)
+
+
+def test_read_only_archive_reads_and_refuses_writes_in_one_line(read_only_archive, site, tmp_path):
+    arch = ["--archive", str(read_only_archive)]
+    res = run([*arch, "history", site.url("/page.html"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)[0]["verdict"] == "new"
+    assert run([*arch, "show", site.url("/gzip.html")]).exit_code == 0
+    assert run([*arch, "search", "test"]).exit_code == 0
+    assert run([*arch, "watch", "list", "--json"]).exit_code == 0
+    assert run([*arch, "export", "--wacz", str(tmp_path / "out.wacz")]).exit_code == 0
+    for args in (["capture", *FAST, site.url("/page.html")], ["index"], ["reindex"],
+                 ["watch", "add", site.url("/page.html"), "--every", "1h"]):
+        res = run([*arch, *args])
+        assert res.exit_code == 2, (args, res.output)
+        assert res.stderr.count("\n") == 1 and "read-only" in res.stderr and "Traceback" not in res.output, args
+
+
+def test_two_captures_in_one_second_are_each_addressable(fresh_site, tmp_path, fast_options, clock):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    url = fresh_site.url("/page/a")
+    fresh_site.state.pages["/page/a"] = article("Same second", "The first version of the text, long enough.")
+    [one] = archive.capture([url])
+    fresh_site.state.pages["/page/a"] = article("Same second", "The second version of the text, long enough.")
+    [two] = archive.capture([url])
+    assert one.timestamp == two.timestamp and one.precise_timestamp != two.precise_timestamp
+    arch = ["--archive", str(tmp_path / "arch")]
+    res = run([*arch, "show", url, "--at", one.timestamp])
+    assert res.exit_code == 2 and one.precise_timestamp in res.stderr and two.precise_timestamp in res.stderr
+    assert "first version" in run([*arch, "show", url, "--at", one.precise_timestamp]).stdout
+    assert "second version" in run([*arch, "show", url, "--at", two.precise_timestamp]).stdout
+    d = run([*arch, "diff", url, "--from", one.precise_timestamp, "--to", two.precise_timestamp, "--format", "words"])
+    assert d.exit_code == 0 and "[-first-]{+second+}" in d.stdout
+
+
+def test_broken_gzip_says_the_body_could_not_be_decoded(site, tmp_path, fast_options):
+    [c] = Archive(tmp_path / "arch", fetch_options=fast_options).capture([site.url("/broken-gzip.html")])
+    assert c.verdict is Verdict.SOFT_ERROR
+    assert c.reason.startswith("the body could not be decoded (broken gzip stream")
+
+
+def test_one_slow_drip_url_is_cut_off_at_its_total_time_limit(site, tmp_path):
+    options = FetchOptions(host_delay=0, read_timeout=1.0, total_timeout=1.5, retries=3, backoff=0.1)
+    start = time.monotonic()
+    [c] = Archive(tmp_path / "arch", fetch_options=options).capture([site.url("/drip")])
+    elapsed = time.monotonic() - start
+    assert c.verdict is Verdict.FAILED and "gave up after 1.5 s" in c.reason
+    assert elapsed < 3.0  # not four attempts of 1.5 s each
