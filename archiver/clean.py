@@ -205,9 +205,103 @@ def _rule_metadata(tree: LexborHTMLParser, rules: list[Rule], pruned: Pruned) ->
                 pruned.rule_published = node.attributes.get("datetime") or node.attributes.get("content") or node.text()
 
 
+# Deep trees. HTML parsers reopen unclosed formatting tags in every later
+# paragraph (`<p><font>` left open on an old site nests each paragraph one
+# level deeper), and a hostile page can nest 100,000 divs. lxml (under the
+# extractor) drops everything below depth 256, and Lexbor's tree building
+# grows with depth squared. Browsers cap the depth too (Chromium at 512).
+MAX_TREE_DEPTH = 100  # deeper elements are unwrapped: their text stays, their tags go
+MAX_SOURCE_DEPTH = 1000  # beyond this, tags are dropped before parsing
+_PRESCAN_TAGS = 4000  # fewer tags than this cannot nest past MAX_SOURCE_DEPTH
+_DEEP = " > ".join(["*"] * (MAX_TREE_DEPTH + 1))
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*>")
+# Void elements and those whose end tag is implied: they never hold nesting open.
+_NO_DEPTH = frozenset(
+    "area base br col embed hr img input link meta param source track wbr keygen "
+    "p li dt dd option optgroup tr td th thead tbody tfoot colgroup caption rb rt rp".split())
+_BLOCKS = frozenset("div section article main aside header footer blockquote table ul ol dl form fieldset "
+                    "figure center nav address details".split())
+
+
+def flatten_source(html: str) -> str:
+    """Drop the tags of elements nested deeper than MAX_TREE_DEPTH when the
+    source nests past MAX_SOURCE_DEPTH (text kept; a dropped block becomes a
+    line break). Pages with few tags are returned at once."""
+    if html.count("<") < _PRESCAN_TAGS:
+        return html
+    depth = deepest = 0
+    for m in _TAG.finditer(html):
+        name = m.group(2).lower()
+        if name in _NO_DEPTH:
+            continue
+        depth = max(0, depth - 1) if m.group(1) else depth + 1
+        deepest = max(deepest, depth)
+    if deepest <= MAX_SOURCE_DEPTH:
+        return html
+    out: list[str] = []
+    stack: list[tuple[str, bool]] = []  # (name, kept)
+    last = 0
+
+    def drop(m: re.Match[str], name: str) -> None:
+        # A dropped block still ends a paragraph, once: a <p> between runs of text.
+        nonlocal last
+        between = html[last:m.start()]
+        out.append(between)
+        out.append("<p>" if name in _BLOCKS and between.strip() else " ")
+        last = m.end()
+
+    for m in _TAG.finditer(html):
+        name = m.group(2).lower()
+        if name in _NO_DEPTH:
+            continue
+        if not m.group(1):
+            kept = len(stack) < MAX_TREE_DEPTH
+            stack.append((name, kept))
+            if not kept:
+                drop(m, name)
+            continue
+        # A closing tag ends the innermost open element of its name, if any.
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] == name:
+                kept = stack[i][1]
+                del stack[i:]
+                break
+        else:
+            continue
+        if not kept:
+            drop(m, name)
+    out.append(html[last:])
+    return "".join(out)
+
+
+def _flatten_tree(tree: LexborHTMLParser) -> None:
+    """Unwrap elements deeper than MAX_TREE_DEPTH (and every <font>, pure
+    presentation that old pages nest by the thousand), keeping their text."""
+    for node in tree.css("font"):
+        node.unwrap()
+    root = tree.root
+    if root is None or tree.css_first(_DEEP) is None:
+        return
+    deep: list[LexborNode] = []
+    stack: list[tuple[LexborNode, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        child = node.child
+        while child is not None:
+            if child.is_element_node:
+                if depth + 1 > MAX_TREE_DEPTH:
+                    deep.append(child)
+                stack.append((child, depth + 1))
+            child = child.next
+    for node in deep:
+        node.unwrap()
+
+
 def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, detailed: bool = False) -> Pruned:
     """Apply `rules` (default first, then site rules) to one page."""
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(flatten_source(html))
+    if tree.css_first(_DEEP) is not None:
+        _flatten_tree(tree)
     root = tree.css_first("html")
     lang = None
     if root is not None:

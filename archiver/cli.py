@@ -281,7 +281,7 @@ def _markdown(snap: Snapshot) -> str:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--url", help="The page's URL: picks the site rules and resolves links.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--rules", "rules_dir", metavar="DIR", help="Rule files to use instead of the built-in rules/ folder.")
+@click.option("--rules", "rules_dir", metavar="DIR", help="A folder of rule files to add to the built-in ones (a file of the same name replaces one).")
 def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | None) -> None:
     """Clean saved HTML (.html, .html.gz, or - for stdin) to article text and
     metadata. Needs no archive."""
@@ -452,7 +452,9 @@ def watch_list(ctx: click.Context, tag: str | None, as_json: bool) -> None:
     rows = []
     for w in watches:
         data = w.to_json()
-        notes = Text(f"rule rot: {len(w.rule_rot)} selector(s)", style="yellow") if w.rule_rot else ""
+        notes: Text | str = Text(f"rule rot: {len(w.rule_rot)} selector(s)", style="yellow") if w.rule_rot else ""
+        if w.problem:
+            notes = Text(f"set aside: {w.problem}", style="red")
         fails = Text(str(w.failures), style="red") if w.failures else "0"
         rows.append([w.url, w.schedule, data["next_due"].replace("T", " ").rstrip("Z"), w.last_verdict or "-",
                      w.last_good or "-", fails, w.tag or "", notes])
@@ -524,8 +526,11 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
         for c in summary.captures:
             if c.verdict not in (Verdict.UNCHANGED, Verdict.NEW):
                 out.print(termout.line(_verdict(c), c.url, c.reason or c.title or ""), crop=False)
+        err_out = termout.console(stderr=True)
         for problem in summary.notify_errors:
-            termout.console(stderr=True).print(termout.line("warning: notification not delivered:", problem), crop=False)
+            err_out.print(termout.line("warning: notification not delivered:", problem), crop=False)
+        for problem in summary.unscheduled:
+            err_out.print(termout.line("warning: watch set aside until its schedule is changed:", problem), crop=False)
 
     with dask_executor(dask_address) as executor:
         if loop:
@@ -634,7 +639,7 @@ def rules_check(directory: str | None, as_json: bool) -> None:
 @rules.command("explain")
 @click.argument("path_or_url")
 @click.option("--url", help="The page's URL, when PATH_OR_URL is a saved file.")
-@click.option("--rules", "rules_dir", metavar="DIR", help="Rule files to use instead of the built-in rules/ folder.")
+@click.option("--rules", "rules_dir", metavar="DIR", help="A folder of rule files to add to the built-in ones (a file of the same name replaces one).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_dir: str | None, as_json: bool) -> None:

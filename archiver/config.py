@@ -112,14 +112,16 @@ def archive_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 DEFAULT_FALLBACK_RATIO = 0.15
-DEFAULT_MAX_HTML = 20 * 1024 * 1024
+# Decoded HTML cleaned per page (the WARC keeps the whole body): bounds the
+# memory cleaning takes, about 200 MB at this size (bench/memory.py).
+DEFAULT_MAX_HTML = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
 class CleanOptions:
     """How a page is cleaned. Defaults are what measured best in bench/quality.py."""
 
-    rules_dir: str | None = None  # None: the project's rules/ folder
+    rules_dir: str | None = None  # rule files on top of the built-in ones and $ARCHIVER_RULES
     favor_precision: bool = True
     fast: bool = True  # skip trafilatura's internal fallbacks (we have our own)
     include_tables: bool = True

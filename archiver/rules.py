@@ -29,6 +29,8 @@ rule's signs, make a page a stub only when little article text is left.
 
 from __future__ import annotations
 
+import importlib.resources
+import os
 import re
 import tomllib
 from collections.abc import Iterator
@@ -41,10 +43,32 @@ from selectolax.lexbor import LexborHTMLParser
 
 from .errors import RuleError
 
-__all__ = ["Rule", "RuleSet", "DEFAULT_RULES_DIR", "load_rules", "check_rules"]
+__all__ = ["Rule", "RuleSet", "builtin_rules_dir", "check_rules", "load_rules", "rule_dirs"]
 
 DEFAULT_NAME = "default"
-DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+RULES_ENV = "ARCHIVER_RULES"
+
+
+def builtin_rules_dir() -> Path:
+    """The rule files shipped with archiver: package data in an installed
+    archiver (`archiver/builtin_rules/`), the `rules/` folder of a source
+    checkout (an editable install)."""
+    installed = Path(str(importlib.resources.files("archiver"))) / "builtin_rules"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "rules"
+
+
+def rule_dirs(extra: str | Path | None = None) -> list[Path]:
+    """Where rule files come from, later folders winning: the built-in rules,
+    then each folder of `$ARCHIVER_RULES` (separated like PATH), then
+    `extra` (`--rules DIR`). A file overrides an earlier one of the same name
+    (a `default.toml` replaces the built-in default); others add to them."""
+    dirs = [builtin_rules_dir()]
+    dirs += [Path(p) for p in os.environ.get(RULES_ENV, "").split(os.pathsep) if p]
+    if extra:
+        dirs.append(Path(extra))
+    return dirs
 
 _SCHEMA: dict[str, dict[str, type]] = {
     "match": {"domains": list, "paths": list},
@@ -233,21 +257,29 @@ def _files(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.toml"))
 
 
-def load_rules(directory: str | Path | None = None) -> RuleSet:
-    """Every rule file in `directory` (default: the project's `rules/`);
-    raises RuleError on the first invalid one."""
-    directory = Path(directory) if directory else DEFAULT_RULES_DIR
-    rules = [load_rule_file(p) for p in _files(directory)]
+def _layered(extra: str | Path | None) -> list[Path]:
+    chosen: dict[str, Path] = {}
+    for directory in rule_dirs(extra):
+        for path in _files(directory):
+            chosen[path.stem] = path
+    return list(chosen.values())
+
+
+def load_rules(extra: str | Path | None = None) -> RuleSet:
+    """The rules in force: built-in, `$ARCHIVER_RULES`, then `extra`;
+    raises RuleError on the first invalid file."""
+    rules = [load_rule_file(p) for p in _layered(extra)]
     rules.sort(key=lambda r: (not r.is_default, r.name))
     return RuleSet(tuple(rules))
 
 
 def check_rules(directory: str | Path | None = None) -> tuple[list[Rule], list[RuleError]]:
-    """Validate every file, collecting every error rather than stopping."""
-    directory = Path(directory) if directory else DEFAULT_RULES_DIR
+    """Validate every file of `directory` (default: every rule file in
+    force), collecting every error rather than stopping."""
+    paths = _files(Path(directory)) if directory else _layered(None)
     good: list[Rule] = []
     bad: list[RuleError] = []
-    for path in _files(directory):
+    for path in paths:
         try:
             good.append(load_rule_file(path))
         except RuleError as exc:

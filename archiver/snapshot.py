@@ -7,6 +7,7 @@ share. It never raises for a bad page: odd input becomes a status
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +19,7 @@ from .extract import extract_article
 from .models import Snapshot
 from .normalize import clean_field, clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
 from .payload import charset_from_content_type, decode_html
-from .rules import Rule, RuleSet, load_rules
+from .rules import RULES_ENV, Rule, RuleSet, load_rules
 
 __all__ = ["clean_page", "explain_page", "Explanation", "rules_for"]
 
@@ -27,14 +28,14 @@ STUB_WORDS = SHORT_PAGE_WORDS
 
 
 @lru_cache(maxsize=8)
-def _ruleset(directory: str | None) -> RuleSet:
+def _ruleset(directory: str | None, env: str) -> RuleSet:
     return load_rules(directory)
 
 
 def rules_for(url: str | None, options: CleanOptions) -> list[Rule]:
     if not options.use_rules:
         return []
-    return _ruleset(options.rules_dir).for_url(url)
+    return _ruleset(options.rules_dir, os.environ.get(RULES_ENV, "")).for_url(url)
 
 
 def _stub_reason(pruned: Pruned, words: int) -> tuple[str, str] | None:

@@ -254,3 +254,16 @@ def test_one_slow_drip_url_is_cut_off_at_its_total_time_limit(site, tmp_path):
     elapsed = time.monotonic() - start
     assert c.verdict is Verdict.FAILED and "gave up after 1.5 s" in c.reason
     assert elapsed < 3.0  # not four attempts of 1.5 s each
+
+
+def test_a_page_past_the_cleaning_cap_is_cleaned_in_part_and_archived_whole(fresh_site, tmp_path, fast_options):
+    from archiver import CleanOptions
+
+    paras = "".join(f"<p>Paragraph {i} of a long report with words enough to count.</p>" for i in range(3000))
+    fresh_site.state.pages["/page/long"] = f"<html><head><title>Long</title></head><body>{paras}</body></html>".encode()
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clean_options=CleanOptions(max_html_bytes=50_000))
+    [c] = archive.capture([fresh_site.url("/page/long")])
+    assert c.verdict is Verdict.NEW and c.reason.startswith("cleaned the first 50000 bytes")
+    assert "Paragraph 100 of" in archive.show(c.url).data["text"]
+    [resp] = [r for r in read_all(tmp_path / "arch") if r.type == "response" and r.h("WARC-Target-URI") == c.url]
+    assert b"Paragraph 2999 of" in resp.content  # the WARC has every byte

@@ -238,3 +238,30 @@ def test_five_megabyte_page():
     assert len(html) > 5_000_000
     snap = archiver.clean(html)
     assert snap.status == "ok" and snap.word_count > 100_000
+
+
+# -- deep trees -----------------------------------------------------------------
+
+
+def test_unclosed_font_tags_lose_no_paragraph():
+    """Old sites leave <font> open in every paragraph; the parser reopens
+    them all in the next one, nesting each paragraph deeper."""
+    paras = "".join(f'<p><font face="Arial" size="{n % 7}" color="#{n:06x}">Paragraph {n} has real text.</p>'
+                    for n in range(300))
+    snap = archiver.clean(f"<html><head><title>Old site</title></head><body>{paras}</body></html>")
+    assert snap.status == "ok"
+    assert [p for p in snap.paragraphs if p.startswith("Paragraph")] == [f"Paragraph {n} has real text." for n in range(300)]
+
+
+def test_a_nesting_bomb_keeps_its_text_and_stays_fast():
+    import time
+
+    html = ("<html><body>" + "<div>" * 100_000 + "<p>The one sentence that matters on this page, kept whole.</p>"
+            + "</div>" * 100_000 + "</body></html>")
+    start = time.perf_counter()
+    snap = archiver.clean(html)
+    assert time.perf_counter() - start < 3.0
+    assert snap.status == "ok" and snap.text == "The one sentence that matters on this page, kept whole."
+    levels = "".join(f"<section>Level {i} of the report." for i in range(3000)) + "</section>" * 3000
+    snap = archiver.clean(f"<html><body>{levels}</body></html>")
+    assert "Level 2999 of the report." in snap.text and "Level 1500 of the report." in snap.text

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ from click.testing import CliRunner
 from siteserver import article
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
-from warcutil import read_all, warc_files, warcio_check
+from warcutil import assert_archive_consistent, read_all, warc_files, warcio_check
 
 from archiver import Archive, Verdict
 from archiver.cli import cli
@@ -219,3 +221,102 @@ def test_ingest_an_arc_file(tmp_path):
         warcio_check(f)
     [resp] = [r for r in read_all(tmp_path / "arch") if r.type == "response"]
     assert resp.h("WARC-Target-URI") == "http://old.example/arc" and b"Old ARC page" in resp.content
+
+
+def make_full_warc(path: Path) -> None:
+    """Every record type a crawler writes: warcinfo, request, response,
+    metadata, resource, and a revisit; gzip per record."""
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=True, warc_version="1.1")
+    w.write_record(w.create_warcinfo_record("crawl.warc.gz", {"software": "a crawler"}))
+    for i, url in enumerate(("http://full.example/a", "http://full.example/b")):
+        payload = body(f"Page {i}")
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(payload)))],
+                                protocol="HTTP/1.1")
+        resp = w.create_warc_record(url, "response", payload=io.BytesIO(payload), length=len(payload),
+                                    http_headers=http, warc_headers_dict={"WARC-Date": f"2021-01-0{i + 1}T00:00:00Z"})
+        req = w.create_warc_record(url, "request", payload=io.BytesIO(b""), length=0,
+                                   http_headers=StatusAndHeaders("GET / HTTP/1.1", [("Host", "full.example")],
+                                                                 is_http_request=True),
+                                   warc_headers_dict={"WARC-Date": f"2021-01-0{i + 1}T00:00:00Z"})
+        w.write_request_response_pair(req, resp)
+        meta = b"outlinks: http://full.example/\r\n"
+        w.write_record(w.create_warc_record(url, "metadata", payload=io.BytesIO(meta), length=len(meta),
+                                            warc_content_type="application/warc-fields",
+                                            warc_headers_dict={"WARC-Date": f"2021-01-0{i + 1}T00:00:01Z"}))
+    shot = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+    w.write_record(w.create_warc_record("urn:screenshot:http://full.example/a", "resource", payload=io.BytesIO(shot),
+                                        length=len(shot), warc_content_type="image/png",
+                                        warc_headers_dict={"WARC-Date": "2021-01-01T00:00:02Z"}))
+    path.write_bytes(buf.getvalue())
+
+
+def test_reingest_adds_nothing_of_any_record_type(tmp_path):
+    src = tmp_path / "crawl.warc.gz"
+    make_full_warc(src)
+    archive = Archive(tmp_path / "arch")
+    first = ingest_warcs(archive, [str(src)])
+    assert first.problems == [] and first.copied == 7  # 2 requests, 2 responses, 2 metadata, 1 resource
+    again = ingest_warcs(archive, [str(src), str(src)])
+    assert again.copied == 0 and again.skipped_known == 14 and again.captures == []
+    types = [r.type for r in read_all(tmp_path / "arch") if r.type != "warcinfo"]
+    assert sorted(types).count("request") == 2 and types.count("resource") == 1
+    assert_archive_consistent(tmp_path / "arch")
+    # an ARC record has no id of its own: it gets the same one each read
+    arc = tmp_path / "old.arc"
+    make_arc(arc)
+    assert ingest_warcs(archive, [str(arc)]).copied == 1
+    assert ingest_warcs(archive, [str(arc)]).copied == 0
+
+
+@pytest.mark.parametrize("cut", [40, 300, 2000])
+def test_a_truncated_source_warc_never_puts_half_a_record_in_the_archive(tmp_path, cut):
+    """`truncate -s` of a crawl: the cut record is reported by file and
+    offset and left out; the archive's own files stay valid."""
+    src = tmp_path / "crawl.warc.gz"
+    make_full_warc(src)
+    data = src.read_bytes()
+    with open(src, "r+b") as f:
+        f.truncate(len(data) - cut)
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "ingest", str(src)])
+    assert res.exit_code == 0, res.output
+    assert "warning: crawl.warc.gz: offset " in res.stderr
+    for f in warc_files(tmp_path / "arch"):
+        warcio_check(f)
+    assert_archive_consistent(tmp_path / "arch")
+    archive = Archive(tmp_path / "arch")
+    assert history(archive, "http://full.example/a") == ["new"]
+    again = ingest_warcs(archive, [str(src)])
+    assert again.copied == 0 and again.captures == []
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "reindex"])
+    assert res.exit_code == 0 and history(archive, "http://full.example/a") == ["new"]
+
+
+def test_ingest_fsyncs_the_warc_before_each_commit_that_points_into_it(tmp_path, monkeypatch):
+    """After a power loss, no catalog row may point past the end of a file:
+    every commit that lists records comes after an fsync of the WARC."""
+    src = tmp_path / "src.warc.gz"
+    make_warc(src)
+    events: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    import archiver.store as store
+    real_connect = sqlite3.connect
+
+    def traced(*a, **kw):
+        db = real_connect(*a, **kw)
+        db.set_trace_callback(lambda sql: events.append(sql.split()[0].upper() + (
+            " records" if "INTO records" in sql else "")))
+        return db
+
+    monkeypatch.setattr(store.sqlite3, "connect", traced)
+    report = ingest_warcs(Archive(tmp_path / "arch"), [str(src)])
+    assert report.copied == 6
+    pending_rows = False
+    for event in events:
+        if event == "INSERT records":
+            pending_rows = True
+        elif event == "fsync":
+            pending_rows = False
+        elif event == "COMMIT":
+            assert not pending_rows, "a commit listed records before the WARC holding them was fsynced"

@@ -92,12 +92,12 @@ def assert_archive_consistent(archive: Path) -> None:
             it = ArchiveIterator(f)
             end = 0
             for r in it:
-                r.content_stream().read()
+                content = r.content_stream().read()
                 it.read_to_end(r)
                 end = it.get_record_offset() + it.get_record_length()
                 if r.rec_type != "warcinfo":
                     in_files[r.rec_headers.get_header("WARC-Record-ID")] = r.rec_type
-                if r.rec_type == "metadata":
+                if r.rec_type == "metadata" and b"archiver-verdict:" in content:  # a capture's own record
                     metadata.add(r.rec_headers.get_header("WARC-Record-ID"))
         assert end == path.stat().st_size, f"{path.name}: unreadable after offset {end}"
     assert not list((archive / "warc").glob("*.open")), "a WARC file was left open"
