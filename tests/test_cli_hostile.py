@@ -57,7 +57,9 @@ def test_run_loop_survives_a_hostile_title(fresh_site, tmp_path):
     from archiver.schedule import add_watch
 
     url = fresh_site.url("/page/hostile")
-    fresh_site.state.pages["/page/hostile"] = article(HOSTILE, "words " * 40)
+    # An error stub: its reason, which quotes the title, is printed each round.
+    fresh_site.state.pages["/page/hostile"] = (
+        b"<html><head><title>404 [/bold] Not Found</title></head><body><p>Nothing [/] here.</p></body></html>")
     add_watch(Archive(tmp_path / "a"), url, every="1h")
     script = (
         "import sys\n"
@@ -73,6 +75,7 @@ def test_run_loop_survives_a_hostile_title(fresh_site, tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "soft_error" in proc.stdout and 'title "404 [/bold] Not Found"' in proc.stdout
 
 
 def test_rules_explain_shows_bracket_selectors(tmp_path):
@@ -84,6 +87,18 @@ def test_rules_explain_shows_bracket_selectors(tmp_path):
     assert res.exit_code == 0, res.output
     assert "[role='banner']" in res.stdout and "[role='navigation']" in res.stdout
     assert "Site banner" in res.stdout
+
+
+def test_piped_tables_keep_each_url_whole(fresh_site, tmp_path):
+    path = "/page/" + "a-long-path-segment-" * 6 + "end.html"
+    fresh_site.state.pages[path] = article("A title", "words " * 40)
+    url = fresh_site.url(path)
+    arch = ["--archive", str(tmp_path / "a")]
+    res = run([*arch, "capture", *FAST, url])
+    assert res.exit_code == 0 and any(url in line for line in res.stdout.splitlines())
+    res = run([*arch, "watch", "add", url, "--every", "1h"])
+    listed = run([*arch, "watch", "list"]).stdout.splitlines()
+    assert any(url in line for line in listed)
 
 
 def test_tables_never_break_urls_or_timestamps():
