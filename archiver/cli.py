@@ -345,18 +345,16 @@ def show(ctx: click.Context, url: str, at: str | None, as_json: bool) -> None:
     if shown.asked is not shown.capture and shown.asked.timestamp != shown.capture.timestamp:
         click.echo(f"note: the capture at {shown.asked.timestamp} was {shown.asked.verdict.value}"
                    f" ({shown.asked.reason or 'no text'}); showing the text from {shown.capture.timestamp}", err=True)
-    data = dict(shown.data)
     if as_json:
-        data.update({"timestamp": shown.capture.timestamp, "captured_at": shown.capture.captured_at})
-        click.echo(json.dumps(data, ensure_ascii=False))
+        click.echo(json.dumps(shown.to_json(), ensure_ascii=False))
         return
-    head = [str(data.get("title") or url)]
-    byline = [", ".join(data.get("authors") or []), str(data.get("published") or ""), str(data.get("sitename") or "")]
-    byline = [b for b in byline if b]
+    snap = shown.snapshot
+    head = [snap.title or url]
+    byline = [b for b in (", ".join(snap.authors), snap.published or "", snap.sitename or "") if b]
     if byline:
         head.append(" · ".join(byline))
     head.append(f"{url} @ {shown.capture.timestamp}")
-    click.echo("\n".join(head) + "\n\n" + str(data.get("text") or ""))
+    click.echo("\n".join(termout.safe(h) for h in head) + "\n\n" + snap.text)
 
 
 @cli.command()
@@ -398,16 +396,16 @@ def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
     """Full-text search over the current snapshots (article text and titles)."""
     hits = Archive(ctx.obj["archive"]).search(query, limit)
     if as_json:
-        click.echo(json.dumps(hits, ensure_ascii=False))
+        click.echo(json.dumps([h.to_json() for h in hits], ensure_ascii=False))
         return
     if not hits:
         click.echo("no match", err=True)
         return
     out = termout.console()
     for h in hits:
-        out.print(termout.line(Text(str(h["title"] or h["url"]), style="bold"), "", h["url"], "@", h["timestamp"]),
+        out.print(termout.line(Text(termout.safe(h.title or h.url), style="bold"), "", h.url, "@", h.timestamp),
                   crop=False)
-        out.print(termout.line(" ", h["snippet"]), crop=False)
+        out.print(termout.line(" ", h.snippet), crop=False)
 
 
 @cli.command()

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import Capture
+from .models import Capture, StoredSnapshot
 
 __all__ = ["Diff", "Change", "diff_snapshots", "word_diff", "render_unified", "render_words", "render_html"]
 
@@ -82,15 +82,16 @@ class Diff:
         }
 
 
-def _paragraphs(data: dict[str, Any]) -> list[str]:
-    return [p for p in str(data.get("text") or "").split("\n\n") if p]
+def _meta(snap: StoredSnapshot, name: str) -> Any:
+    value = getattr(snap, name)
+    return list(value) if isinstance(value, tuple) else value
 
 
-def diff_snapshots(old: dict[str, Any], new: dict[str, Any], *, older: Capture, newer: Capture,
+def diff_snapshots(old: StoredSnapshot, new: StoredSnapshot, *, older: Capture, newer: Capture,
                    context: int = 1) -> Diff:
-    """Compare two snapshot files (as dicts)."""
-    meta = {k: (old.get(k), new.get(k)) for k in META_FIELDS if old.get(k) != new.get(k)}
-    a, b = _paragraphs(old), _paragraphs(new)
+    """Compare two snapshot files."""
+    meta = {k: (_meta(old, k), _meta(new, k)) for k in META_FIELDS if _meta(old, k) != _meta(new, k)}
+    a, b = old.paragraphs, new.paragraphs
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     hunks: list[list[Change]] = []
     for group in matcher.get_grouped_opcodes(context):

@@ -32,6 +32,7 @@ from .config import SPOOL_IN_MEMORY, FetchOptions
 from .errors import ArchiverError, FetchError
 from .models import Exchange, Fetched
 from .payload import read_payload
+from .timeutil import utc_now
 from .urls import check_url, host_key
 
 __all__ = ["Fetcher", "Page", "RobotsCache", "fetch_page", "fetch_urls", "utc_now"]
@@ -52,11 +53,6 @@ class RobotsCache(Protocol):
     def get(self, key: str) -> tuple[int, bytes] | None: ...
 
     def put(self, key: str, status: int, body: bytes) -> None: ...
-
-
-def utc_now() -> datetime:
-    """Naive UTC with microseconds: what warcio wants for WARC-Date."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass
@@ -154,10 +150,13 @@ class Fetcher:
         *,
         clock: Callable[[], datetime] = utc_now,
         robots_cache: RobotsCache | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.options = options or FetchOptions()
         self._clock = clock
         self._robots_cache = robots_cache
+        # Tests of the fetch logic hand in an httpx.MockTransport: no socket.
+        self._transport = transport
         self._hosts: dict[str, _Host] = {}
         self._headers: dict[str, str] = {}
         self._ssl: ssl.SSLContext | None = None
@@ -207,6 +206,7 @@ class Fetcher:
                 limits=httpx.Limits(max_connections=opts.per_host, max_keepalive_connections=opts.per_host),
                 verify=self._ssl,
                 trust_env=False,
+                transport=self._transport,
             )
         return host.client
 
@@ -454,9 +454,11 @@ class Fetcher:
                 return
         fetched.error = f"more than {self.options.max_redirects} redirects"
 
-    async def fetch_all(self, urls: Iterable[str], on_done: Callable[[Fetched], Awaitable[None] | None]) -> None:
+    async def fetch_all(self, urls: Iterable[str], on_done: Callable[[Fetched], Awaitable[None] | None], *,
+                        admit: Callable[[], Awaitable[None]] | None = None) -> None:
         """Fetch many URLs concurrently; `on_done` gets each result as it
-        finishes (in this thread, one at a time: the single writer)."""
+        finishes. `admit`, when given, is awaited before each fetch starts
+        (backpressure: the caller holds fetching back while it catches up)."""
         limit = asyncio.Semaphore(self.options.concurrency)
         urls = list(urls)
         # Reserve each host for the URLs queued for it, so its connections
@@ -467,6 +469,8 @@ class Fetcher:
         async def one(u: str) -> None:
             host = self._host(u)
             try:
+                if admit is not None:
+                    await admit()
                 async with limit:
                     fetched = await self.fetch(u)
             finally:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-__all__ = ["GOOD_VERDICTS", "Verdict", "Exchange", "Fetched", "Capture", "Snapshot", "Watch", "Notification"]
+__all__ = ["GOOD_VERDICTS", "Verdict", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
+           "Watch", "Notification"]
 
 
 class Verdict(str, enum.Enum):
@@ -195,6 +196,89 @@ class Snapshot:
             "error": self.error,
         })
         return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredSnapshot:
+    """A snapshot file as the archive keeps it (`texts/<sha>.json`): one
+    distinct clean text, its metadata, the capture that first produced it,
+    and where that capture's response record is."""
+
+    text_sha256: str
+    url: str | None
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    published: str | None = None
+    language: str | None = None
+    sitename: str | None = None
+    canonical_url: str | None = None
+    text: str = ""
+    word_count: int = 0
+    rules: tuple[str, ...] = ()
+    first_captured: dict[str, Any] = field(default_factory=dict)
+    warc: dict[str, Any] | None = None
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p for p in self.text.split("\n\n") if p]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "archiver-snapshot-1",
+            "text_sha256": self.text_sha256,
+            "url": self.url,
+            "title": self.title,
+            "authors": list(self.authors),
+            "published": self.published,
+            "language": self.language,
+            "sitename": self.sitename,
+            "canonical_url": self.canonical_url,
+            "text": self.text,
+            "word_count": self.word_count,
+            "rules": list(self.rules),
+            "first_captured": dict(self.first_captured),
+            "warc": self.warc,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StoredSnapshot:
+        """Read tolerantly: a field missing or of the wrong type becomes empty."""
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) else None
+
+        def strings(key: str) -> tuple[str, ...]:
+            value = data.get(key)
+            return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+        count = data.get("word_count")
+        first = data.get("first_captured")
+        warc = data.get("warc")
+        return cls(text_sha256=text("text_sha256") or "", url=text("url"), title=text("title"),
+                   authors=strings("authors"), published=text("published"), language=text("language"),
+                   sitename=text("sitename"), canonical_url=text("canonical_url"), text=text("text") or "",
+                   word_count=count if isinstance(count, int) else 0, rules=strings("rules"),
+                   first_captured=first if isinstance(first, dict) else {},
+                   warc=warc if isinstance(warc, dict) else None)
+
+    @classmethod
+    def made(cls, snap: Snapshot, *, sha: str, first_captured: dict[str, Any],
+             warc: dict[str, Any] | None) -> StoredSnapshot:
+        return cls(text_sha256=sha, url=snap.url, title=snap.title, authors=snap.authors, published=snap.published,
+                   language=snap.language, sitename=snap.sitename, canonical_url=snap.canonical_url, text=snap.text,
+                   word_count=snap.word_count, rules=snap.rules, first_captured=first_captured, warc=warc)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchHit:
+    url: str
+    timestamp: str
+    title: str | None
+    snippet: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "timestamp": self.timestamp, "title": self.title, "snippet": self.snippet}
 
 
 def _utc_text(epoch: float) -> str:

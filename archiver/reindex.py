@@ -9,18 +9,16 @@ left by a killed process can be added to it (`index_warc_file`).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from warcio.timeutils import iso_date_to_datetime
-
 from .errors import StoreError
-from .models import GOOD_VERDICTS, Capture, Verdict
-from .store import Catalog, read_json
+from .models import GOOD_VERDICTS, Capture
+from .recorder import WARC_DIR, capture_from_fields, update_current
+from .store import Catalog, read_snapshot
+from .timeutil import parse_warc_date, timestamp14, utc_now
 from .warc import RecordLocation, decode_fields, iter_complete_records
 
 __all__ = ["ReindexReport", "index_warc_file", "rebuild_catalog"]
@@ -35,19 +33,11 @@ class ReindexReport:
     texts: int = 0
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
 def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: ReindexReport | None = None) -> ReindexReport:
     """Add what one WARC file holds to the catalog (records and captures it
     does not list yet). Runs inside the caller's transaction, if any."""
     report = report or ReindexReport()
     report.warc_files += 1
-    rel = f"warc/{path.name}"
     for offset, length, record, body in iter_complete_records(path):
         rtype = record.rec_type  # type: ignore[attr-defined]
         headers = record.rec_headers  # type: ignore[attr-defined]
@@ -60,40 +50,29 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
             loc = RecordLocation(warc_file=path.name, offset=offset, length=length, record_id=record_id,
                                  warc_date=date, record_type=rtype)
             try:
-                timestamp = iso_date_to_datetime(date).strftime("%Y%m%d%H%M%S")
-            except (TypeError, ValueError):
+                timestamp = timestamp14(parse_warc_date(date))
+            except ValueError:
                 timestamp = "00000000000000"
+            status = http.get_statuscode() if http else None
             catalog.add_record(loc, url=url, timestamp=timestamp,
-                               status_code=_int(http.get_statuscode()) if http else None, content_type=ctype or None,
+                               status_code=int(status) if status and status.isdigit() else None,
+                               content_type=ctype or None,
                                payload_digest=headers.get_header("WARC-Payload-Digest") if http else None,
                                refers_to=headers.get_header("WARC-Refers-To"))
             report.records += 1
-        if rtype == "metadata":
-            fields = decode_fields(body or b"")
-            if "verdict" not in fields:
-                continue  # another tool's metadata record
-            try:
-                verdict = Verdict(fields["verdict"])
-            except ValueError:
-                continue
-            response_file = rel
-            response_id = fields.get("record-id")
-            found = catalog.find_record(response_id) if response_id else None
-            if found is not None:
-                response_file = f"warc/{found.warc_file}"
-            capture = Capture(
-                url=fields.get("url") or url, final_url=fields.get("final-url"),
-                status_code=_int(fields.get("status-code")), verdict=verdict,
-                timestamp=fields.get("timestamp", ""), captured_at=fields.get("captured-at", ""),
-                title=fields.get("title"), word_count=_int(fields.get("word-count")), warc_file=response_file,
-                content_type=fields.get("content-type"), reason=fields.get("reason"),
-                text_sha256=fields.get("text-sha256"), snapshot_file=fields.get("snapshot"),
-                rule_rot=tuple(json.loads(fields["rule-rot"])) if fields.get("rule-rot") else (),
-                source=fields.get("source"),
-            )
-            if catalog.add_capture(capture, record_id=response_id, meta_record_id=record_id):
-                report.captures += 1
-                _index_text(catalog, archive, capture, report)
+        if rtype != "metadata":
+            continue
+        response_id = None
+        fields = decode_fields(body or b"")
+        response_id = fields.get("record-id")
+        found = catalog.find_record(response_id) if response_id else None
+        capture = capture_from_fields(fields, url=url,
+                                      warc_file=f"{WARC_DIR}/{found.warc_file if found else path.name}")
+        if capture is None:
+            continue  # another tool's metadata record
+        if catalog.add_capture(capture, record_id=response_id, meta_record_id=record_id):
+            report.captures += 1
+            _index_text(catalog, archive, capture, report)
     return report
 
 
@@ -101,29 +80,16 @@ def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: Reind
     sha, rel = capture.text_sha256, capture.snapshot_file
     if not sha or not rel or capture.verdict not in GOOD_VERDICTS:
         return
+    try:
+        snap = read_snapshot(archive / rel)
+    except StoreError as exc:
+        log.warning("capture %s %s: %s", capture.url, capture.timestamp, exc)
+        return
     if catalog.text_path(sha) is None:
-        try:
-            data = read_json(archive / rel)
-        except StoreError as exc:
-            log.warning("capture %s %s: %s", capture.url, capture.timestamp, exc)
-            return
-        catalog.add_text(sha, rel, title=data.get("title"), word_count=int(data.get("word_count") or 0),
-                         url=capture.url, timestamp=capture.timestamp)
+        catalog.add_text(sha, rel, title=snap.title, word_count=snap.word_count, url=capture.url,
+                         timestamp=capture.timestamp)
         report.texts += 1
-    latest = catalog.current_timestamp(capture.url)
-    if latest is None or capture.timestamp >= latest:
-        if catalog.current_sha(capture.url) == sha:
-            catalog.touch_current(capture.url, capture.timestamp)
-        else:
-            data = read_json(archive / rel)
-            catalog.set_current(capture.url, sha256=sha, timestamp=capture.timestamp, title=data.get("title"),
-                                text=str(data.get("text") or ""))
-
-
-# The catalog's derived part: what `reindex` makes anew from the files.
-# Everything else in it (watches and their leases, the notification outbox,
-# the robots.txt cache) is operational state that no file holds: kept.
-DERIVED_TABLES = ("search", "current", "texts", "captures", "records")
+    update_current(catalog, capture, title=snap.title, text=snap.text)
 
 
 def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> ReindexReport:
@@ -136,7 +102,7 @@ def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> Rein
     except StoreError as exc:
         if not target.exists():
             raise
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+        stamp = timestamp14(utc_now())
         aside = target.with_name(f"{catalog_name}.unreadable-{stamp}")
         log.warning("%s: %s; kept as %s, and a new catalog is built", target, exc, aside.name)
         os.replace(target, aside)
@@ -147,10 +113,9 @@ def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> Rein
     report = ReindexReport()
     try:
         with catalog.transaction():
-            for table in DERIVED_TABLES:
-                catalog.db.execute(f"DELETE FROM {table}")
+            catalog.clear_derived()
             # Oldest file first, so "current" ends on the newest capture.
-            for path in sorted((archive / "warc").glob("*.warc.gz")):
+            for path in sorted((archive / WARC_DIR).glob("*.warc.gz")):
                 index_warc_file(catalog, archive, path, report)
     finally:
         catalog.close()

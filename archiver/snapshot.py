@@ -7,6 +7,7 @@ share. It never raises for a bad page: odd input becomes a status
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from dataclasses import dataclass
@@ -18,10 +19,10 @@ from .config import CleanOptions
 from .extract import extract_article
 from .models import Snapshot
 from .normalize import clean_field, clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
-from .payload import charset_from_content_type, decode_html
+from .payload import charset_from_content_type, decode_html, decode_stream
 from .rules import RULES_ENV, Rule, RuleSet, load_rules
 
-__all__ = ["clean_page", "explain_page", "Explanation", "rules_for"]
+__all__ = ["CleanJob", "Cleaned", "clean_job", "clean_page", "explain_page", "Explanation", "rules_for"]
 
 # Below this many words, a page with any error sign is an error stub.
 STUB_WORDS = SHORT_PAGE_WORDS
@@ -118,6 +119,39 @@ def clean_page(
         timings["extract"] = timings.get("extract", 0.0) + (t2 - t1)
         timings["normalize"] = timings.get("normalize", 0.0) + (t3 - t2)
     return snapshot
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanJob:
+    """One page to clean, as plain data: it travels to a worker process or a
+    Dask worker, and nothing on the way needs the archive."""
+
+    url: str | None
+    body: bytes  # the payload as stored (content-encoded), or its first part
+    content_encoding: str | None = None
+    content_type: str | None = None  # the Content-Type header
+    status_code: int | None = None
+    cut: bool = False  # `body` is only the first part of what was stored
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    snapshot: Snapshot | None  # None: the body could not be decoded at all
+    problem: str | None = None  # why decoding stopped short, if it did
+
+
+def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
+    """Decode a stored payload and clean it (runs wherever the executor puts it)."""
+    options = options or CleanOptions()
+    payload = decode_stream(io.BytesIO(job.body), job.content_encoding, options.max_html_bytes)
+    problem = payload.problem
+    if job.cut and problem and problem.endswith("ends early"):
+        problem = f"body larger than {options.max_html_bytes} bytes"  # where we stopped reading, not the server
+    if problem and not payload.data:
+        return Cleaned(None, problem)
+    snap = clean_page(payload.data, job.url, options=options, status_code=job.status_code,
+                      content_type=job.content_type)
+    return Cleaned(snap, f"cleaned the first {len(payload.data)} bytes: {problem}" if problem else None)
 
 
 @dataclass

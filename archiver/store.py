@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
-from .models import Capture, Notification, Verdict, Watch
+from .models import Capture, Notification, SearchHit, StoredSnapshot, Verdict, Watch
 from .warc import RecordLocation
 
 __all__ = ["Catalog", "SCHEMA_VERSION"]
@@ -380,7 +380,7 @@ class Catalog:
         row = self.db.execute("SELECT timestamp FROM current WHERE url = ?", (url,)).fetchone()
         return row[0] if row else None
 
-    def search(self, query: str, limit: int) -> list[dict[str, object]]:
+    def search(self, query: str, limit: int) -> list[SearchHit]:
         """Ranked full-text search over current snapshots, with snippets."""
         terms = [t for t in query.split() if t.strip('"')]
         if not terms:
@@ -393,7 +393,7 @@ class Catalog:
             " WHERE search MATCH ? ORDER BY bm25(search, 5.0, 1.0) LIMIT ?",
             (match, limit),
         )
-        return [dict(r) for r in rows]
+        return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"], snippet=r["snippet"]) for r in rows]
 
     def robots_get(self, host: str, *, newer_than: float) -> tuple[int, bytes] | None:
         row = self.db.execute("SELECT status, body FROM robots WHERE host = ? AND fetched > ?", (host, newer_than)).fetchone()
@@ -403,6 +403,16 @@ class Catalog:
         with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO robots (host, status, body, fetched) VALUES (?,?,?,?)",
                             (host, status, body, now))
+
+    # The derived part: what `reindex` makes anew from the files. Everything
+    # else (watches and their leases, the notification outbox, the robots.txt
+    # cache) is operational state that no file holds.
+    DERIVED_TABLES = ("search", "current", "texts", "captures", "records")
+
+    def clear_derived(self) -> None:
+        """Empty the derived tables (inside the caller's transaction)."""
+        for table in self.DERIVED_TABLES:
+            self.db.execute(f"DELETE FROM {table}")
 
     # -- watches (operational state: kept by reindex) -------------------------
 
@@ -587,6 +597,10 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         except OSError:
             pass
         raise
+
+
+def read_snapshot(path: Path) -> StoredSnapshot:
+    return StoredSnapshot.from_json(read_json(path))
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -264,6 +264,6 @@ def test_a_page_past_the_cleaning_cap_is_cleaned_in_part_and_archived_whole(fres
     archive = Archive(tmp_path / "arch", fetch_options=fast_options, clean_options=CleanOptions(max_html_bytes=50_000))
     [c] = archive.capture([fresh_site.url("/page/long")])
     assert c.verdict is Verdict.NEW and c.reason.startswith("cleaned the first 50000 bytes")
-    assert "Paragraph 100 of" in archive.show(c.url).data["text"]
+    assert "Paragraph 100 of" in archive.show(c.url).snapshot.text
     [resp] = [r for r in read_all(tmp_path / "arch") if r.type == "response" and r.h("WARC-Target-URI") == c.url]
     assert b"Paragraph 2999 of" in resp.content  # the WARC has every byte

@@ -315,16 +315,19 @@ def test_hosts_are_fetched_concurrently(tmp_path, fast_options):
 
 def test_warc_files_roll_over_and_sort_by_time(site, tmp_path, fast_options):
     urls = [site.url(p) for p in ("/page.html", "/gzip.html", "/chunked.html", "/http10.html")]
-    # A file rolls over between captures, never inside one: each capture's
-    # records (and the robots.txt fetched on its way) share a file.
+    # A file rolls over between the groups of captures recorded together,
+    # never inside a capture: each capture's records share a file.
     capture(tmp_path, urls, fast_options, warc_options=WarcOptions(max_size=1024))
     files = check_all(tmp_path)
-    assert len(files) == 4
+    assert len(files) >= 2
+    metas = 0
     for f in files:
         recs = read_file(f)
-        assert [r.type for r in recs].count("metadata") == 1
-        meta = next(r for r in recs if r.type == "metadata")
-        assert meta.h("WARC-Concurrent-To") in {r.h("WARC-Record-ID") for r in recs if r.type == "response"}
+        responses = {r.h("WARC-Record-ID") for r in recs if r.type == "response"}
+        for meta in (r for r in recs if r.type == "metadata"):
+            metas += 1
+            assert meta.h("WARC-Concurrent-To") in responses
+    assert metas == 4
     assert [f.name for f in files] == sorted(f.name for f in files)
     for f in files:
         assert read_file(f)[0].type == "warcinfo"

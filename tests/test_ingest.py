@@ -83,7 +83,7 @@ def test_ingest_warcio_written_file_with_a_revisit(tmp_path, gz):
     assert history(archive, "http://old.example/gone") == ["http_error"]
     assert history(archive, "http://old.example/file.pdf") == ["not_html"]
     shown = archive.show("http://old.example/a")
-    assert "A correction was added." in shown.data["text"]
+    assert "A correction was added." in shown.snapshot.text
     # each capture says where in the source file it came from
     sources = [c.source for c in archive.history("http://old.example/a")]
     assert all(s and s.startswith(src.name + "#") for s in sources) and len(set(sources)) == 3
@@ -143,7 +143,7 @@ def test_ingest_a_wget_warc(site, tmp_path):
     assert got[site.url("/chunked.html")]["title"] == "Chunked"
     assert got[site.url("/404")]["verdict"] == "http_error"
     assert got[site.url("/file.pdf")]["verdict"] == "not_html"
-    assert "A test article" in archive.show(site.url("/page.html")).data["text"]
+    assert "A test article" in archive.show(site.url("/page.html")).snapshot.text
     for f in warc_files(tmp_path / "arch"):
         warcio_check(f)
 

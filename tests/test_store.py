@@ -81,7 +81,7 @@ def test_lifecycle_verdicts(lifecycle, fresh_site, tmp_path, clock):
     assert len([r for r in read_all(tmp_path / "arch") if r.type == "response" and r.http_status == "500"]) == 1
     shown = archive.show(url)
     assert shown.capture.timestamp == changed.timestamp
-    assert "Sentence 20, amended, of" in shown.data["text"]
+    assert "Sentence 20, amended, of" in shown.snapshot.text
 
 
 def test_unchanged_text_with_new_bytes_is_stored_once(lifecycle, tmp_path):
@@ -124,7 +124,7 @@ def test_show_with_prefix_timestamps(lifecycle, tmp_path):
     archive, url, steps = lifecycle
     new, unchanged, changed, soft = steps
     old = archive.show(url, new.timestamp[:12])
-    assert "Sentence 20 of" in old.data["text"]
+    assert "Sentence 20 of" in old.snapshot.text
     # asking for the error capture shows the text in force then
     at_error = archive.show(url, soft.timestamp)
     assert at_error.asked.verdict is Verdict.SOFT_ERROR and at_error.capture.timestamp == changed.timestamp
@@ -196,7 +196,9 @@ def test_one_megabyte_diff_is_fast(tmp_path):
     assert len(old) > 1_000_000
     cap = Capture(url="u", final_url=None, status_code=200, verdict=Verdict.NEW, timestamp="1", captured_at="")
     t0 = time.perf_counter()
-    d = diff_snapshots({"text": old}, {"text": new}, older=cap, newer=cap)
+    from archiver.models import StoredSnapshot
+    d = diff_snapshots(StoredSnapshot(text_sha256="a", url=None, text=old),
+                       StoredSnapshot(text_sha256="b", url=None, text=new), older=cap, newer=cap)
     assert time.perf_counter() - t0 < 5  # well under a second on a laptop; loose for CI
     assert sum(1 for h in d.hunks for c in h if c.op == "replace") == 20
 
@@ -212,10 +214,10 @@ def test_search_ranks_and_snippets(fresh_site, tmp_path, fast_options, clock):
         fresh_site.state.pages[path] = body.replace(b"{n}", b"1")
     archive.capture([fresh_site.url(p) for p in pages])
     hits = archive.search("ferry")
-    assert [h["url"] for h in hits][:2] == [fresh_site.url("/page/a"), fresh_site.url("/page/b")]
-    assert all("[ferry]" in h["snippet"].lower() for h in hits)
-    assert archive.search("library")[0]["title"] == "Library hours"
-    assert archive.search("nav OR Home") == [] or all("Home" not in h["snippet"] for h in archive.search("Home"))
+    assert [h.url for h in hits][:2] == [fresh_site.url("/page/a"), fresh_site.url("/page/b")]
+    assert all("[ferry]" in h.snippet.lower() for h in hits)
+    assert archive.search("library")[0].title == "Library hours"
+    assert archive.search("nav OR Home") == [] or all("Home" not in h.snippet for h in archive.search("Home"))
     res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "search", "bridge", "--json", "--limit", "1"])
     [hit] = json.loads(res.stdout)
     assert set(hit) == {"url", "timestamp", "title", "snippet"}
@@ -230,7 +232,7 @@ def test_search_ranks_and_snippets(fresh_site, tmp_path, fast_options, clock):
 def test_reindex_gives_the_same_history(lifecycle, tmp_path):
     archive, url, steps = lifecycle
     before = [c.history_json() for c in archive.history(url)]
-    shown = archive.show(url).data["text"]
+    shown = archive.show(url).snapshot.text
     hits = archive.search("amended")
     (tmp_path / "arch" / "catalog.sqlite").unlink()
     for extra in ("-wal", "-shm"):
@@ -238,7 +240,7 @@ def test_reindex_gives_the_same_history(lifecycle, tmp_path):
     report = archive.reindex()
     assert report.captures == 4 and report.texts == 2
     assert [c.history_json() for c in archive.history(url)] == before
-    assert archive.show(url).data["text"] == shown
+    assert archive.show(url).snapshot.text == shown
     assert archive.search("amended") == hits
     res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "reindex"])
     assert res.exit_code == 0 and "indexed 4 captures" in res.stdout
@@ -297,7 +299,7 @@ def test_capture_killed_before_the_catalog_commit_is_recovered(site, tmp_path):
     assert not list((arch / "warc").glob("*.open"))
     [g] = archive.history(site.url("/gzip.html"))
     assert g.verdict is Verdict.NEW and g.title == "Gzipped"
-    assert archive.show(site.url("/gzip.html")).data["title"] == "Gzipped"
+    assert archive.show(site.url("/gzip.html")).snapshot.title == "Gzipped"
     assert [c.verdict for c in archive.history(site.url("/page.html"))] == [Verdict.NEW]
     assert os.path.exists(arch / g.warc_file)
 

@@ -1,0 +1,290 @@
+"""A capture run: the event loop only fetches, processes clean, one thread records.
+
+    asyncio loop  ──Fetched──▶  recording thread  ──CleanJob──▶  executor
+    (fetch only)                judge, record    ◀──Cleaned───  (process pool,
+                                (group commits)                  Dask, or inline)
+
+The loop never waits for CPU or a disk: it hands each fetched URL to the
+recording thread and goes on. That thread judges what needs no cleaning,
+sends pages to the executor, and records whatever is ready in one
+transaction with one fsync (each capture durable before it is reported).
+Backpressure: at most `max_pending` URLs are fetched and not yet recorded,
+so memory stays bounded when fetching outruns cleaning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .config import CleanOptions, FetchOptions
+from .fetch import Fetcher, first_error
+from .judge import Observation, judge_cleaned, judge_fetched, judge_response, observe, verdict_of
+from .models import Capture, Fetched, Verdict
+from .payload import decode_payload
+from .recorder import Entry, OnRecord, Recorder
+from .snapshot import Cleaned, CleanJob, clean_job
+from .store import Catalog
+from .timeutil import to_epoch
+from .warc import WarcWriter
+
+__all__ = ["CaptureRun", "ROBOTS_TTL"]
+
+log = logging.getLogger(__name__)
+
+ROBOTS_TTL = 24 * 3600  # RFC 9309 2.4: a robots.txt may be cached for a day
+RAW_MARGIN = 64 * 1024  # read this much past the cleaning cap, so a stream's end is seen when it is there
+
+
+@dataclass
+class _Waiting:
+    """A fetched URL whose page is being cleaned."""
+
+    fetched: Fetched
+    obs: Observation
+    reasons: tuple[str, ...]
+
+
+class CaptureRun:
+    """One call of `Archive.capture`: fetch `urls`, clean, record."""
+
+    def __init__(self, *, root: Path, catalog_path: Path, writer: WarcWriter, fetch_options: FetchOptions,
+                 clean_options: CleanOptions, clock: Callable[[], datetime], executor: Executor | None,
+                 on_capture: Callable[[Capture], None] | None = None, on_record: OnRecord | None = None,
+                 max_pending: int = 64) -> None:
+        self.root = root
+        self.catalog_path = catalog_path
+        self.writer = writer
+        self.fetch_options = fetch_options
+        self.clean_options = clean_options
+        self.clock = clock
+        self.executor = executor
+        self.on_capture = on_capture
+        self.on_record = on_record
+        self.max_pending = max_pending
+        self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.error: BaseException | None = None
+        self._release: Callable[[int], None] = lambda n: None
+        self._wake_all: Callable[[], None] = lambda: None
+
+    # -- the caller's thread: the event loop ------------------------------------
+
+    def run(self, urls: list[str]) -> list[Capture]:
+        results: list[Capture | None] = [None] * len(urls)
+        slots: dict[str, list[int]] = {}
+        for i, u in enumerate(urls):
+            slots.setdefault(u, []).append(i)
+
+        def place(capture: Capture) -> None:
+            results[slots[capture.url].pop(0)] = capture
+
+        thread = threading.Thread(target=self._record_loop, args=(place,), name="archiver-recorder", daemon=True)
+        thread.start()
+        reader = Catalog(self.catalog_path)  # for robots.txt answers kept from earlier runs
+        try:
+            try:
+                asyncio.run(self._fetch(urls, reader))
+            except BaseExceptionGroup as group:
+                raise first_error(group) from None
+            finally:
+                reader.close()
+        except BaseException as exc:
+            # Interrupted, or the recording thread failed: it records what is
+            # already fetched and cleaned, drops the rest, and stops.
+            self.inbox.put(("stop",))
+            thread.join()
+            if self.error is not None and not isinstance(exc, KeyboardInterrupt):
+                raise self.error from None
+            raise
+        self.inbox.put(("end",))
+        thread.join()
+        if self.error is not None:
+            raise self.error
+        return [c for c in results if c is not None]
+
+    async def _fetch(self, urls: list[str], reader: Catalog) -> None:
+        loop = asyncio.get_running_loop()
+        gate = asyncio.Semaphore(self.max_pending)
+
+        def release(n: int) -> None:
+            for _ in range(n):
+                gate.release()
+
+        def wake_all() -> None:
+            release(len(urls) + self.max_pending)
+
+        def threadsafe(fn: Callable[..., None], *args: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(fn, *args)
+            except RuntimeError:
+                pass  # the loop is done fetching: nothing waits on it any more
+
+        self._release = lambda n: threadsafe(release, n)
+        self._wake_all = lambda: threadsafe(wake_all)
+
+        async def admit() -> None:
+            await gate.acquire()
+            if self.error is not None:
+                raise self.error
+
+        async def hand_over(fetched: Fetched) -> None:
+            if self.error is not None:
+                fetched.close()
+                raise self.error
+            self.inbox.put(("fetched", fetched))
+
+        robots = _RobotsCache(reader, self.inbox, self.clock)
+        async with Fetcher(self.fetch_options, clock=self.clock, robots_cache=robots) as fetcher:
+            await fetcher.fetch_all(urls, hand_over, admit=admit)
+
+    # -- the recording thread ---------------------------------------------------
+
+    def _record_loop(self, place: Callable[[Capture], None]) -> None:
+        catalog = None
+        waiting = 0
+        feeding = True
+        try:
+            catalog = Catalog(self.catalog_path)
+            recorder = Recorder(self.root, catalog, self.writer, on_record=self.on_record)
+            while feeding or waiting:
+                messages = [self.inbox.get()]
+                while True:
+                    try:
+                        messages.append(self.inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                ready: list[tuple[Fetched, Entry]] = []
+                for message in messages:
+                    kind = message[0]
+                    if kind == "fetched":
+                        item = self._prepare(message[1])
+                        if isinstance(item, Entry):
+                            ready.append((message[1], item))
+                        elif self.executor is None:
+                            ready.append((item.fetched, self._entry(item, self._clean_here(item))))
+                        else:
+                            waiting += 1
+                            self._submit(item)
+                    elif kind == "cleaned":
+                        waiting -= 1
+                        item, future = message[1], message[2]
+                        ready.append((item.fetched, self._entry(item, self._result(item, future))))
+                    elif kind == "robots":
+                        _, key, status, body, now = message
+                        catalog.robots_put(key, status, body, now=now)
+                    elif kind == "end":
+                        feeding = False
+                    elif kind == "stop":
+                        feeding, waiting = False, 0  # cleaning still under way is dropped
+                if ready:
+                    self._record(recorder, ready, place)
+        except BaseException as exc:
+            self.error = exc
+            self._wake_all()
+        finally:
+            if catalog is not None:
+                catalog.close()
+            self._drain()
+
+    def _record(self, recorder: Recorder, ready: list[tuple[Fetched, Entry]],
+                place: Callable[[Capture], None]) -> None:
+        try:
+            captures = recorder.record([entry for _, entry in ready])
+        finally:
+            for fetched, _ in ready:
+                fetched.close()
+        self._release(len(ready))
+        for capture in captures:
+            assert capture is not None
+            place(capture)
+            if self.on_capture is not None:
+                self.on_capture(capture)
+
+    def _drain(self) -> None:
+        """Close what is left in the inbox (after a failure or a stop)."""
+        while True:
+            try:
+                message = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if message[0] == "fetched":
+                message[1].close()
+            elif message[0] == "cleaned":
+                message[1].fetched.close()
+
+    def _prepare(self, fetched: Fetched) -> Entry | _Waiting:
+        """Judge what needs no cleaning; the rest waits for its page to be cleaned."""
+        obs = observe(fetched, self.clock())
+        entry = Entry(records=list(fetched.exchanges), robots=list(fetched.robots))
+        judged = judge_fetched(fetched, obs)
+        if judged is not None:
+            entry.capture = judged
+            return entry
+        final = fetched.final
+        assert final is not None
+        reasons = ("body cut at the size cap",) if final.truncated else ()
+        # Sniff from the first bytes: a 30 MB PDF is never read into memory.
+        judged = judge_response(obs, decode_payload(final, 1024).data, reasons=reasons)
+        if judged is not None:
+            entry.capture = judged
+            return entry
+        return _Waiting(fetched=fetched, obs=obs, reasons=reasons)
+
+    def _job(self, item: _Waiting) -> CleanJob:
+        final = item.fetched.final
+        assert final is not None
+        body = final.body
+        body.seek(0)
+        raw = body.read(self.clean_options.max_html_bytes + RAW_MARGIN)
+        body.seek(0)
+        return CleanJob(url=final.url, body=raw, content_encoding=final.header("content-encoding"),
+                        content_type=final.header("content-type"), status_code=final.status_code,
+                        cut=len(raw) < final.body_length)
+
+    def _submit(self, item: _Waiting) -> None:
+        assert self.executor is not None
+        future = self.executor.submit(clean_job, self._job(item), self.clean_options)
+        future.add_done_callback(lambda f: self.inbox.put(("cleaned", item, f)))
+
+    def _clean_here(self, item: _Waiting) -> Cleaned:
+        return clean_job(self._job(item), self.clean_options)
+
+    def _result(self, item: _Waiting, future: Future[Cleaned]) -> Cleaned | BaseException:
+        try:
+            return future.result()
+        except Exception as exc:  # a worker died (killed, out of memory): this page, not the run
+            log.warning("cleaning %s failed: %s", item.obs.url, exc)
+            return exc
+
+    def _entry(self, item: _Waiting, cleaned: Cleaned | BaseException) -> Entry:
+        entry = Entry(records=list(item.fetched.exchanges), robots=list(item.fetched.robots))
+        if isinstance(cleaned, BaseException):
+            entry.capture = verdict_of(item.obs, Verdict.FAILED,
+                                       reason=f"cleaning failed ({type(cleaned).__name__}: {cleaned})")
+            return entry
+        entry.capture = judge_cleaned(item.obs, cleaned.snapshot, problem=cleaned.problem, reasons=item.reasons)
+        if entry.capture.text_sha256:
+            entry.snapshot = cleaned.snapshot
+        return entry
+
+
+class _RobotsCache:
+    """robots.txt answers kept in the catalog between runs, for a day: read
+    here (a read never waits on the writer), written by the recording thread."""
+
+    def __init__(self, catalog: Catalog, inbox: queue.Queue[tuple[Any, ...]], clock: Callable[[], datetime]) -> None:
+        self.catalog, self.inbox, self.clock = catalog, inbox, clock
+
+    def get(self, key: str) -> tuple[int, bytes] | None:
+        return self.catalog.robots_get(key, newer_than=to_epoch(self.clock()) - ROBOTS_TTL)
+
+    def put(self, key: str, status: int, body: bytes) -> None:
+        self.inbox.put(("robots", key, status, body, to_epoch(self.clock())))

@@ -1,0 +1,58 @@
+"""Time, the one way archiver writes and reads it.
+
+Inside archiver a moment is a naive `datetime` in UTC (what warcio wants for
+WARC-Date). Outside it is a 14-digit timestamp (`20261128223800`), an ISO
+8601 string with microseconds and a `Z`, or unix seconds (schedules).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from warcio.timeutils import iso_date_to_datetime
+
+__all__ = ["utc_now", "timestamp14", "iso_utc", "parse_iso", "parse_warc_date", "to_epoch", "from_epoch",
+           "iso_seconds"]
+
+
+def utc_now() -> datetime:
+    """Naive UTC with microseconds."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def timestamp14(when: datetime) -> str:
+    return when.strftime("%Y%m%d%H%M%S")
+
+
+def iso_utc(when: datetime) -> str:
+    """ISO 8601 with microseconds and Z: the `captured_at` form."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def iso_seconds(when: datetime) -> str:
+    """ISO 8601 to the second, with Z."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> datetime:
+    """The inverse of `iso_utc`."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_warc_date(value: str | None) -> datetime:
+    """A WARC-Date (any precision) as naive UTC; ValueError when it is not one."""
+    if not value:
+        raise ValueError("no date")
+    try:
+        return iso_date_to_datetime(value)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"not a WARC-Date: {value!r}") from exc
+
+
+def to_epoch(when: datetime) -> float:
+    return when.replace(tzinfo=timezone.utc).timestamp()
+
+
+def from_epoch(seconds: float) -> datetime:
+    """Naive UTC; OverflowError/ValueError/OSError for a time no calendar holds."""
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
