@@ -145,6 +145,64 @@ def archive_option(command: Any) -> Any:
                         help="Archive folder (default: $ARCHIVER_HOME, else ./snapshots).")(command)
 
 
+# -- options shared by capture, run and ingest -----------------------------------
+
+_CONTACT = click.option("--contact", default=lambda: os.environ.get("ARCHIVER_CONTACT", DEFAULT_CONTACT),
+                        show_default="$ARCHIVER_CONTACT or the project URL",
+                        help="URL or e-mail put in the User-Agent (and warcinfo), so site owners can reach you.")
+FETCH_FLAGS = (
+    _CONTACT,
+    click.option("--delay", type=click.FloatRange(min=0), default=DEFAULT_HOST_DELAY, show_default=True,
+                 help="Seconds between request starts to one host."),
+    click.option("--per-host", type=click.IntRange(1, 2), default=2, show_default=True,
+                 help="Connections at once to one host."),
+    click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_READ_TIMEOUT, show_default=True,
+                 help="Read timeout in seconds (a URL gets 120 s in all, retries included)."),
+    click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True,
+                 help="Retries on connection errors and 429/502/503/504."),
+    click.option("--max-size", default=str(DEFAULT_MAX_BODY // 1024**2) + "MB", show_default=True,
+                 help="Body size cap; longer bodies are kept truncated."),
+    click.option("--ignore-robots", is_flag=True, help="Fetch even what robots.txt disallows."),
+)
+_RULES = click.option("--rules", "rules_dir", metavar="DIR",
+                      help="A folder of rule files to add to the built-in ones (a file of the same name replaces one).")
+WORK_FLAGS = (
+    click.option("--workers", type=click.IntRange(min=0), default=None,
+                 help="Processes that clean pages (default: one per core; 0: clean in this process, for debugging)."),
+    click.option("--dask", "dask_address", metavar="ADDRESS",
+                 help="Clean on a Dask cluster instead: a scheduler address, or 'local'."),
+    _RULES,
+)
+
+
+def flags(*options: Any) -> Any:
+    """Apply a group of shared options to a command."""
+
+    def apply(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
+def _archive(ctx: click.Context, opts: dict[str, Any]) -> Archive:
+    """The archive a command works on, with the options its shared flags gave."""
+    fetch = FetchOptions(contact=opts["contact"])
+    if "delay" in opts:
+        try:
+            max_body = _size(opts["max_size"])
+        except click.BadParameter as exc:
+            raise click.BadParameter(str(exc.message), param_hint="--max-size") from None
+        fetch = FetchOptions(contact=opts["contact"], host_delay=opts["delay"], per_host=opts["per_host"],
+                             read_timeout=opts["timeout"], retries=opts["retries"], max_body=max_body,
+                             obey_robots=not opts["ignore_robots"])
+    if opts.get("rules_dir"):
+        load_rules(opts["rules_dir"])  # a bad rules folder is one clear error before anything is fetched
+    return Archive(ctx.obj["archive"], fetch_options=fetch, clean_options=CleanOptions(rules_dir=opts.get("rules_dir")),
+                   workers=opts.get("workers"))
+
+
 # -- capture ---------------------------------------------------------------
 
 
@@ -183,18 +241,9 @@ def _read_url_lines(path: str) -> tuple[list[tuple[str, str]], list[str]]:
 @click.argument("urls", nargs=-1)
 @click.option("-i", "--input", "url_file", metavar="URLFILE", help="Read URLs from a file, one per line ('-' for stdin).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per URL, one per line.")
-@click.option("--ignore-robots", is_flag=True, help="Fetch even what robots.txt disallows.")
-@click.option("--contact", default=lambda: os.environ.get("ARCHIVER_CONTACT", DEFAULT_CONTACT), show_default="$ARCHIVER_CONTACT or the project URL",
-              help="URL or e-mail put in the User-Agent, so site owners can reach you.")
-@click.option("--delay", type=click.FloatRange(min=0), default=DEFAULT_HOST_DELAY, show_default=True, help="Seconds between request starts to one host.")
-@click.option("--per-host", type=click.IntRange(1, 2), default=2, show_default=True, help="Connections at once to one host.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_READ_TIMEOUT, show_default=True, help="Read timeout in seconds.")
-@click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True, help="Retries on connection errors and 429/502/503/504.")
-@click.option("--max-size", default=str(DEFAULT_MAX_BODY // 1024**2) + "MB", show_default=True, help="Body size cap; longer bodies are kept truncated.")
-@click.option("--dask", "dask_address", metavar="ADDRESS", help="Clean on a Dask cluster: a scheduler address, or 'local'.")
+@flags(*FETCH_FLAGS, *WORK_FLAGS)
 @click.pass_context
-def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_json: bool, ignore_robots: bool, contact: str,
-            delay: float, per_host: int, timeout: float, retries: int, max_size: str, dask_address: str | None) -> None:
+def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_json: bool, **opts: Any) -> None:
     """Capture URLs into the archive's WARC files and catalog."""
     err = Console(stderr=True)
     given: list[tuple[str, str]] = [("", u) for u in urls]
@@ -214,13 +263,7 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
         except ConfigError as exc:
             click.echo(f"error: {where + ': ' if where else ''}{exc}", err=True)
             bad += 1
-    try:
-        max_body = _size(max_size)
-    except click.BadParameter as exc:
-        raise click.BadParameter(str(exc.message), param_hint="--max-size") from None
-    options = FetchOptions(contact=contact, host_delay=delay, per_host=per_host, read_timeout=timeout,
-                           retries=retries, max_body=max_body, obey_robots=not ignore_robots)
-    archive = Archive(ctx.obj["archive"], fetch_options=options)
+    archive = _archive(ctx, opts)
     done: list[Capture] = []
 
     def emit(c: Capture) -> None:
@@ -228,7 +271,7 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
             click.echo(json.dumps(c.to_json(), ensure_ascii=False))
 
     if valid:
-        with dask_executor(dask_address) as executor:
+        with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
             if not as_json and err.is_terminal and len(valid) > 1:
                 with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                               console=err, transient=True) as progress:
@@ -281,7 +324,7 @@ def _markdown(snap: Snapshot) -> str:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--url", help="The page's URL: picks the site rules and resolves links.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--rules", "rules_dir", metavar="DIR", help="A folder of rule files to add to the built-in ones (a file of the same name replaces one).")
+@_RULES
 def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | None) -> None:
     """Clean saved HTML (.html, .html.gz, or - for stdin) to article text and
     metadata. Needs no archive."""
@@ -490,12 +533,10 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @click.option("--notify-url", metavar="URL", help="POST a JSON message here for every change.")
 @click.option("--notify-cmd", metavar="CMD", help="Run this program for every change, the JSON on stdin (split into words like a shell would, but never run by one).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary per run.")
-@click.option("--contact", default=lambda: os.environ.get("ARCHIVER_CONTACT", DEFAULT_CONTACT), show_default="$ARCHIVER_CONTACT or the project URL")
-@click.option("--delay", type=click.FloatRange(min=0), default=DEFAULT_HOST_DELAY, show_default=True, help="Seconds between request starts to one host.")
-@click.option("--dask", "dask_address", metavar="ADDRESS", help="Clean on a Dask cluster: a scheduler address, or 'local'.")
+@flags(*FETCH_FLAGS, *WORK_FLAGS)
 @click.pass_context
-def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str | None, as_json: bool, contact: str,
-        delay: float, dask_address: str | None) -> None:
+def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str | None, as_json: bool,
+        **opts: Any) -> None:
     """Capture every watch that is due, once, and exit (or --loop)."""
     if notify_url:
         check_url(notify_url)
@@ -507,7 +548,7 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
             raise click.BadParameter(f"cannot split {notify_cmd!r} into words: {exc}", param_hint="--notify-cmd")
         if not command:
             raise click.BadParameter("empty command", param_hint="--notify-cmd")
-    archive = Archive(ctx.obj["archive"], fetch_options=FetchOptions(contact=contact, host_delay=delay))
+    archive = _archive(ctx, opts)
     notify = NotifyOptions(url=notify_url, command=command)
     err = Console(stderr=True)
 
@@ -530,7 +571,7 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
         for problem in summary.unscheduled:
             err_out.print(termout.line("warning: watch set aside until its schedule is changed:", problem), crop=False)
 
-    with dask_executor(dask_address) as executor:
+    with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
         if loop:
             run_loop(archive, notify=notify, on_summary=report, executor=executor)
             return
@@ -550,16 +591,16 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
 @cli.command()
 @archive_option
 @click.argument("warcs", nargs=-1, required=True)
-@click.option("--dask", "dask_address", metavar="ADDRESS", help="Clean on a Dask cluster: a scheduler address, or 'local'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per capture added.")
+@flags(_CONTACT, *WORK_FLAGS)
 @click.pass_context
-def ingest(ctx: click.Context, warcs: tuple[str, ...], dask_address: str | None, as_json: bool) -> None:
+def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     """Add snapshots from WARC files written by other tools (wget, Heritrix,
     browsertrix, Common Crawl); their records are copied into the archive."""
-    archive = Archive(ctx.obj["archive"])
+    archive = _archive(ctx, opts)
     err = Console(stderr=True)
     started = time.perf_counter()
-    with dask_executor(dask_address) as executor:
+    with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
         if err.is_terminal and not as_json:
             with Progress(TextColumn("ingesting"), BarColumn(), TextColumn("{task.completed} records"),
                           TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err,
@@ -637,7 +678,7 @@ def rules_check(directory: str | None, as_json: bool) -> None:
 @rules.command("explain")
 @click.argument("path_or_url")
 @click.option("--url", help="The page's URL, when PATH_OR_URL is a saved file.")
-@click.option("--rules", "rules_dir", metavar="DIR", help="A folder of rule files to add to the built-in ones (a file of the same name replaces one).")
+@_RULES
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_dir: str | None, as_json: bool) -> None:

@@ -14,7 +14,6 @@ import os
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from cdxj_indexer.main import CDXJIndexer
@@ -23,6 +22,7 @@ from .archive import Archive
 from .config import VERSION, WarcOptions
 from .errors import ConfigError, SnapshotNotFound, StoreError
 from .store import temp_file
+from .timeutil import iso_seconds, utc_now
 from .warc import WarcWriter, check_files, iter_complete_records
 
 __all__ = ["ExportReport", "export_wacz", "write_cdxj", "write_index"]
@@ -158,7 +158,7 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
                           for name, path in members],
             "wacz_version": WACZ_VERSION,
             "software": f"archiver {VERSION}",
-            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created": iso_seconds(utc_now()),
             "title": archive.path.name,
         }
         (work / "datapackage.json").write_text(json.dumps(package, indent=2), encoding="utf-8")

@@ -35,7 +35,7 @@ from .payload import read_payload
 from .timeutil import utc_now
 from .urls import check_url, host_key
 
-__all__ = ["Fetcher", "Page", "RobotsCache", "fetch_page", "fetch_urls", "utc_now"]
+__all__ = ["DeadlineExceeded", "Fetcher", "Page", "RobotsCache", "fetch_page", "first_error"]
 
 log = logging.getLogger(__name__)
 
@@ -483,28 +483,6 @@ class Fetcher:
         async with asyncio.TaskGroup() as group:
             for u in urls:
                 group.create_task(one(u))
-
-
-def fetch_urls(
-    urls: Iterable[str],
-    on_done: Callable[[Fetched], Awaitable[None] | None],
-    options: FetchOptions | None = None,
-    *,
-    clock: Callable[[], datetime] = utc_now,
-    robots_cache: RobotsCache | None = None,
-) -> None:
-    """Synchronous entry point: fetch `urls` and hand each result to `on_done`."""
-
-    async def main() -> None:
-        async with Fetcher(options, clock=clock, robots_cache=robots_cache) as fetcher:
-            await fetcher.fetch_all(urls, on_done)
-
-    try:
-        asyncio.run(main())
-    except BaseExceptionGroup as group:
-        # One capture task failed (a full disk under its callback) and the
-        # others were cancelled: the caller gets that one error, not a group.
-        raise first_error(group) from None
 
 
 def first_error(group: BaseExceptionGroup) -> BaseException:

@@ -282,10 +282,10 @@ class SearchHit:
 
 
 def _utc_text(epoch: float) -> str:
-    from datetime import timezone
+    from .timeutil import from_epoch, iso_seconds
 
     try:
-        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso_seconds(from_epoch(epoch))
     except (OverflowError, OSError, ValueError):
         return "never"
 

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from .archive import Archive
 from .errors import ConfigError, SnapshotNotFound, StoreError
 from .models import GOOD_VERDICTS, Capture, Verdict, Watch
 from .store import Catalog
+from .timeutil import from_epoch, iso_seconds, to_epoch
 from .urls import check_url
 
 __all__ = [
@@ -102,10 +103,6 @@ def check_cron(expr: str, *, now: datetime | None = None) -> str:
     return expr
 
 
-def _epoch(when: datetime) -> float:
-    return when.replace(tzinfo=timezone.utc).timestamp()
-
-
 def _jitter(url: str, interval: float) -> float:
     """A fixed offset per URL, so watches on one schedule spread out."""
     span = min(MAX_JITTER, interval * 0.1)
@@ -142,7 +139,7 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
     cron_expr = check_cron(cron, now=now) if cron is not None else None
     with archive.catalog() as catalog:
         return catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
-                                 added_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"), next_due=_epoch(now))
+                                 added_at=iso_seconds(now), next_due=to_epoch(now))
 
 
 def remove_watch(archive: Archive, url: str) -> None:
@@ -255,7 +252,7 @@ class RunSummary:
 
 
 def _claim(catalog: Catalog, now: datetime, owner: str) -> list[Watch]:
-    t = _epoch(now)
+    t = to_epoch(now)
     return catalog.claim_due(t, owner, t + LEASE_SECONDS)
 
 
@@ -265,10 +262,10 @@ def _next_due(watch: Watch, capture: Capture, now: datetime) -> tuple[float, int
     failures = 0 if good else watch.failures + 1
     regular = next_after(watch, now)
     if good:
-        return _epoch(regular), failures
+        return to_epoch(regular), failures
     # Exponential backoff, capped, and never later than the regular time.
     delay = min(BACKOFF_BASE * 2 ** min(failures - 1, 30), BACKOFF_CAP)
-    return _epoch(min(now + timedelta(seconds=delay), regular)), failures
+    return to_epoch(min(now + timedelta(seconds=delay), regular)), failures
 
 
 def change_message(archive: Archive, catalog: Catalog, capture: Capture) -> dict[str, Any]:
@@ -358,7 +355,7 @@ def send_pending(catalog: Catalog, now: datetime, summary: RunSummary | None = N
             catalog.notification_done(note.id, sent=None, error=why)
         else:
             sent += 1
-            catalog.notification_done(note.id, sent=_epoch(now), error=None)
+            catalog.notification_done(note.id, sent=to_epoch(now), error=None)
     return sent, failed
 
 
@@ -387,7 +384,7 @@ class _LeaseKeeper:
         while not self._stop.wait(self.every):
             try:
                 with self.archive.catalog() as catalog:
-                    catalog.renew_leases(self.owner, _epoch(self.archive.clock()) + LEASE_SECONDS)
+                    catalog.renew_leases(self.owner, to_epoch(self.archive.clock()) + LEASE_SECONDS)
             except Exception as exc:  # a busy catalog: try again at the next tick
                 log.warning("could not renew leases: %s", exc)
 
@@ -428,7 +425,7 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             if capture.verdict is Verdict.CHANGED and targets:
                 payload = json.dumps(change_message(archive, cat, capture), ensure_ascii=False)
                 for target in targets:
-                    cat.queue_notification(target, payload, created=_epoch(now))
+                    cat.queue_notification(target, payload, created=to_epoch(now))
 
         def done(capture: Capture) -> None:
             summary.captures.append(capture)
@@ -452,7 +449,7 @@ def next_due(archive: Archive) -> datetime | None:
     if due is None:
         return None
     try:
-        return datetime.fromtimestamp(due, timezone.utc).replace(tzinfo=None)
+        return from_epoch(due)
     except (OverflowError, OSError, ValueError):
         return None
 

@@ -364,3 +364,31 @@ def test_robots_txt_is_cached_for_a_day_across_runs(fresh_site, tmp_path, fast_o
     clock.advance(hours=24)
     archive.capture([fresh_site.url("/page.html")])
     assert fresh_site.state.hits["/robots.txt"] == 2
+
+
+def test_a_page_slow_to_clean_does_not_hold_up_other_fetches(fresh_site, tmp_path):
+    """Cleaning runs off the event loop: while one page takes seconds to
+    clean (here a site rule with a regex that backtracks), the other URLs are
+    fetched, cleaned and recorded, and nothing times out."""
+    from archiver import CleanOptions
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "slow.toml").write_text("[match]\npaths = ['^/page/slow']\n[error]\ntext = ['(x+x+)+y']\n")
+    fresh_site.state.pages["/page/slow"] = article("Slow to clean", "x" * 25 + " and words. " * 30)
+    others = [fresh_site.url(f"/slowish?n={i}") for i in range(4)]
+    archive = Archive(tmp_path / "arch", fetch_options=FetchOptions(host_delay=0, read_timeout=1.0, retries=0),
+                      clean_options=CleanOptions(rules_dir=str(rules)), workers=2)
+    order: list[str] = []
+    start = time.monotonic()
+    done_at: dict[str, float] = {}
+
+    def seen(c):
+        order.append(c.url)
+        done_at[c.url] = time.monotonic() - start
+
+    captures = archive.capture([fresh_site.url("/page/slow"), *others], on_capture=seen)
+    assert all(c.verdict is Verdict.NEW for c in captures), [(c.url, c.verdict, c.reason) for c in captures]
+    slow = fresh_site.url("/page/slow")
+    assert order[-1] == slow  # every other URL was recorded while it was being cleaned
+    assert max(done_at[u] for u in others) < done_at[slow] - 0.5

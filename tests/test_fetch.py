@@ -1,0 +1,147 @@
+"""The fetcher's own logic (redirects, retries, robots.txt, time limits)
+through httpx's MockTransport: no socket where the socket is not the
+subject. The real-server tests in test_capture.py cover the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from archiver import FetchOptions
+from archiver.fetch import Fetcher
+from archiver.payload import read_payload
+
+FAST = dict(host_delay=0.0, backoff=0.01, read_timeout=2.0, connect_timeout=2.0)
+
+
+class _Body(httpx.AsyncByteStream):
+    """A body that streams, as one off the wire does (httpx reads a plain
+    `content=` body at once, and the fetcher streams raw bytes)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self):
+        yield self.data
+
+
+def answer(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None) -> httpx.Response:
+    data = body.encode() if isinstance(body, str) else body
+    return httpx.Response(status, headers={"Content-Length": str(len(data)), **(headers or {})}, stream=_Body(data))
+
+
+def fetch(handler, url: str, **options):
+    async def main():
+        async with Fetcher(FetchOptions(**{**FAST, **options}), transport=httpx.MockTransport(handler)) as f:
+            return await f.fetch(url)
+
+    return asyncio.run(main())
+
+
+def robots_allowing(handler):
+    def wrapped(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            return answer(200, "User-agent: *\nDisallow: /private/\n")
+        return handler(request)
+
+    return wrapped
+
+
+def test_redirect_hops_are_each_kept_and_relative_locations_resolved():
+    def handler(request):
+        return {"/a": answer(301, headers={"Location": "/b"}),
+                "/b": answer(302, headers={"Location": "https://other.example/c?x=1"}),
+                "/c": answer(200, "<p>done</p>")}[request.url.path]
+
+    got = fetch(robots_allowing(handler), "http://example.org/a")
+    assert [ex.url for ex in got.exchanges] == ["http://example.org/a", "http://example.org/b",
+                                               "https://other.example/c?x=1"]
+    assert [ex.status_code for ex in got.exchanges] == [301, 302, 200]
+    assert read_payload(got.final, 100) == b"<p>done</p>"
+    assert len(got.robots) == 2  # one robots.txt per host on the way
+
+
+def test_redirect_loop_and_scheme_change_are_failures_not_errors():
+    looping = fetch(robots_allowing(lambda r: answer(302, headers={"Location": r.url.path})),
+                    "http://example.org/loop", max_redirects=3)
+    assert looping.error == "more than 3 redirects" and len(looping.exchanges) == 4
+    ftp = fetch(robots_allowing(lambda r: answer(302, headers={"Location": "ftp://x/y"})),
+                "http://example.org/a")
+    assert ftp.error.startswith("bad redirect")
+
+
+def test_503_is_retried_and_429_slows_the_host():
+    calls = []
+
+    def handler(request):
+        calls.append(request.url.path)
+        if len(calls) < 3:
+            return answer(503 if len(calls) == 1 else 429, headers={"Retry-After": "0"})
+        return answer(200, "ok")
+
+    got = fetch(robots_allowing(handler), "http://example.org/p", retries=3)
+    assert got.final.status_code == 200 and calls == ["/p", "/p", "/p"] and got.attempts == 4  # robots + 3
+
+
+def test_a_long_retry_after_keeps_the_servers_answer():
+    got = fetch(robots_allowing(lambda r: answer(503, headers={"Retry-After": "3600"})), "http://example.org/p")
+    assert got.final.status_code == 503 and got.error is None
+
+
+def test_robots_rules_and_status():
+    disallowed = fetch(robots_allowing(lambda r: answer(200)), "http://example.org/private/x")
+    assert disallowed.blocked == "disallowed by robots.txt" and disallowed.exchanges == []
+
+    def broken_robots(request):
+        if request.url.path == "/robots.txt":
+            return answer(500)
+        raise AssertionError("fetched although robots.txt answered 500")
+
+    assert fetch(broken_robots, "http://example.org/a", retries=0).blocked == "robots.txt answered HTTP 500"
+    hostile = fetch(lambda r: answer(200, "Crawl-delay: nan\nUser-agent: *\nDisallow:\n\x00\xff")
+                    if r.url.path == "/robots.txt" else answer(200, "fine"), "http://example.org/a")
+    assert hostile.final.status_code == 200
+
+
+def test_connection_errors_are_retried_then_reported():
+    tries = []
+
+    def handler(request):
+        tries.append(1)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    got = fetch(handler, "http://example.org/a", retries=2)
+    # robots.txt tried three times, unreachable (which is not a block), then the page three times
+    assert got.error.startswith("connection failed") and len(tries) == 6 and got.blocked is None
+
+
+def test_the_time_limit_covers_every_attempt_and_wait():
+    async def slow(request):
+        await asyncio.sleep(0.4)
+        return answer(503, headers={"Retry-After": "0"})
+
+    async def main():
+        opts = FetchOptions(**{**FAST, "total_timeout": 1.0, "retries": 10, "obey_robots": False})
+        async with Fetcher(opts, transport=httpx.MockTransport(slow)) as f:
+            start = time.monotonic()
+            got = await f.fetch("http://example.org/a")
+            return got, time.monotonic() - start
+
+    got, elapsed = asyncio.run(main())
+    assert elapsed < 1.6  # not 11 attempts of 0.4 s
+    assert got.final is None or got.final.status_code == 503
+    assert got.error is None or got.error.startswith("gave up after 1 s")
+
+
+@pytest.mark.parametrize("headers", [{"Content-Encoding": "gzip"}, {}])
+def test_bodies_are_kept_as_they_came_and_capped(headers):
+    body = b"\x1f\x8b not really gzip" * 1000
+    got = fetch(robots_allowing(lambda r: answer(200, body, headers)), "http://example.org/a",
+                max_body=5000)
+    final = got.final
+    assert final.truncated and final.body_length == 5000
+    final.body.seek(0)
+    assert final.body.read() == body[:5000]  # stored as sent (content-coding kept), cut at the cap
