@@ -20,8 +20,9 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
 
 from .errors import ConfigError
 
@@ -32,15 +33,19 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def cleaning_pool(workers: int) -> Iterator[Executor]:
-    """`workers` processes that clean pages. They start from a fork server
-    that has imported the cleaner once (trafilatura, lxml, the rules), so a
-    worker is ready in milliseconds, and nothing of this process's threads
-    or open files is forked into them."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["archiver.snapshot"])
+    """`workers` processes that clean pages, forked from this one once it has
+    imported the cleaner (so a worker starts in milliseconds, with nothing to
+    import), and forked at once, before the capture's own threads start.
+    Forked rather than spawned: a spawned worker re-imports the caller's
+    `__main__`, which breaks a plain script that calls `Archive.capture`."""
+    from .snapshot import warm_up
+
+    warm_up()  # imports, rule files, the extractor's caches: every worker inherits them ready
+    context = multiprocessing.get_context("fork")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_watch_parent,
                                initargs=(os.getpid(),))
     try:
+        pool.submit(int).result()  # a fork context starts every worker with the first task
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -89,8 +94,16 @@ def dask_executor(address: str | None, *, workers: int | None = None) -> Iterato
     cluster = None
     try:
         if address == "local":
+            import dask
+
+            from .snapshot import warm_up
+
+            warm_up()
             n = workers or max(1, min(os.cpu_count() or 1, 8))
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+            # Workers forked from this warm process start in a tenth of a
+            # second; spawned ones would import everything again (a second each).
+            with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
             client = Client(cluster)
         else:
             client = Client(address, timeout="10s")
@@ -98,9 +111,85 @@ def dask_executor(address: str | None, *, workers: int | None = None) -> Iterato
         if cluster is not None:
             cluster.close()
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    executor = Batching(client.get_executor())
     try:
-        yield client.get_executor()
+        yield executor
     finally:
+        executor.shutdown(wait=False)
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _run_batch(calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]) -> list[tuple[bool, Any]]:
+    """Runs on a Dask worker: each call's (ok, result or exception)."""
+    out: list[tuple[bool, Any]] = []
+    for fn, args, kwargs in calls:
+        try:
+            out.append((True, fn(*args, **kwargs)))
+        except Exception as exc:
+            out.append((False, exc))
+    return out
+
+
+class Batching(Executor):
+    """Sends calls to another executor a few at a time. A Dask task costs
+    about 14 ms of CPU spread over the scheduler and workers (measured: 300
+    pages cleaned on `--dask local`, 11.7 s CPU, against 7.5 s on a local
+    pool); four pages per task bring it to what the pool costs (8.6 s). A
+    call waits at most `wait` seconds for companions."""
+
+    def __init__(self, inner: Executor, *, size: int = 4, wait: float = 0.02) -> None:
+        self.inner, self.size, self.wait = inner, size, wait
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Future[Any]]] = []
+        self._timer: threading.Timer | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            self._pending.append((fn, args, kwargs, future))
+            if len(self._pending) >= self.size:
+                self._send_locked()
+            elif self._timer is None:
+                self._timer = threading.Timer(self.wait, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        return future
+
+    def flush(self) -> None:
+        with self._lock:
+            self._send_locked()
+
+    def _send_locked(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        futures = [f for *_, f in batch]
+        try:
+            sent = self.inner.submit(_run_batch, [(fn, args, kwargs) for fn, args, kwargs, _ in batch])
+        except Exception as exc:
+            for f in futures:
+                f.set_exception(exc)
+            return
+
+        def settle(done: Future[Any]) -> None:
+            try:
+                results = done.result()
+            except BaseException as exc:
+                for f in futures:
+                    f.set_exception(exc)
+                return
+            for f, (ok, value) in zip(futures, results):
+                if ok:
+                    f.set_result(value)
+                else:
+                    f.set_exception(value)
+
+        sent.add_done_callback(settle)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import IO, Any
 
@@ -171,7 +172,7 @@ class Snapshot:
     error_kind: str | None = None  # "error" | "wall" (bot wall / challenge)
     rule_rot: tuple[str, ...] = ()  # "rule: selector" of site rules that matched nothing here
 
-    @property
+    @cached_property
     def word_count(self) -> int:
         return len(self.text.split())
 

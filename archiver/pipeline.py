@@ -44,6 +44,10 @@ ROBOTS_TTL = 24 * 3600  # RFC 9309 2.4: a robots.txt may be cached for a day
 RAW_MARGIN = 64 * 1024  # read this much past the cleaning cap, so a stream's end is seen when it is there
 
 
+class _Stopped(Exception):
+    """Fetching stops: the recording thread failed (its error is the one raised)."""
+
+
 @dataclass
 class _Waiting:
     """A fetched URL whose page is being cleaned."""
@@ -133,12 +137,12 @@ class CaptureRun:
         async def admit() -> None:
             await gate.acquire()
             if self.error is not None:
-                raise self.error
+                raise _Stopped()
 
         async def hand_over(fetched: Fetched) -> None:
             if self.error is not None:
                 fetched.close()
-                raise self.error
+                raise _Stopped()
             self.inbox.put(("fetched", fetched))
 
         robots = _RobotsCache(reader, self.inbox, self.clock)

@@ -154,6 +154,18 @@ def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
     return Cleaned(snap, f"cleaned the first {len(payload.data)} bytes: {problem}" if problem else None)
 
 
+_WARM_PAGE = ("<html lang='en'><head><title>Warm-up | Site</title><meta name='author' content='A. Writer'>"
+              "<meta property='article:published_time' content='2020-01-02'></head><body><nav>menu</nav><article>"
+              "<h1>Warm-up</h1>" + "<p>A sentence of a page that is cleaned once before any real one.</p>" * 12
+              + "</article></body></html>")
+
+
+def warm_up(options: CleanOptions | None = None) -> None:
+    """Clean a small page once: loads the rule files and fills the
+    extractor's lazy caches, so processes forked after this start warm."""
+    clean_page(_WARM_PAGE, "https://www.example.org/news/warm-up", options=options)
+
+
 @dataclass
 class Explanation:
     """What the rules did to one page, for `archiver rules explain`."""

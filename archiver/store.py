@@ -585,9 +585,12 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temp_file(path.parent, ".json")
     try:
+        # One top-level key per line, each value by the C encoder (an indented
+        # json.dump runs the pure-Python one: several times slower).
+        text = "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}"
+                                    for k, v in data.items()) + "\n}\n"
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -1,26 +1,28 @@
-"""Capture throughput: archiver vs `wget --warc-file`, same pages, same run.
+"""Capture throughput: archiver (fetch, WARC, clean, store) vs `wget --warc-file`
+(fetch and WARC only), the same pages in the same run.
 
-Serves N generated pages (~40 KB of HTML each, gzip with a fixed mtime) from
-H loopback hosts (127.0.0.1 .. 127.0.0.H, one server thread pool each, in a
-separate process), then captures them all with each tool in a subprocess and
-reports wall time, pages/s, CPU ms per page and peak RSS (from wait4).
+Serves the 131 real pages of ../shared/data/aeb (gzip, as sites send them)
+under N URLs from H loopback hosts (127.0.0.1 .. 127.0.0.H), each response
+held back a fixed delay (a site that far away), from a process of its own.
+Each tool runs as a subprocess. Reported per tool: wall time, pages/s, the
+machine's CPU seconds spent on the run (all of the tool's processes: /proc/stat
+busy time, less the page server's own), CPU per page and peak RSS of the
+tool's main process. Beside them: `archiver.clean` alone over the same pages
+in this process (the CPU the cleaning itself needs).
 
-    python bench/capture.py                 # 2,000 pages over 20 hosts
-    python bench/capture.py --pages 200     # a quick look
-
-Both tools fetch with no politeness delay here (the hosts are ours); archiver
-keeps its per-host limit of 2 connections, wget fetches one URL at a time.
+    python bench/capture.py                          # 300 pages, 10 hosts, 20 ms; then 100 ms; then 2,000 queued
+    python bench/capture.py --pages 300 --delay 0.02 --no-extra
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
-import io
+import json
 import multiprocessing
 import os
-import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,94 +30,167 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pageserver import serve_bodies
-
-WORDS = ("archive capture page web record digest history change article text source evidence "
-         "policy human rights report county budget council meeting minutes library research").split()
-
-
-def make_page(i: int, size: int) -> bytes:
-    rnd = random.Random(i)
-    paras = []
-    total = 0
-    while total < size:
-        p = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(40, 120)))
-        paras.append(f"<p>{p}.</p>")
-        total += len(p) + 7
-    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Page {i}</title></head><body>"
-            f"<nav><a href='/'>Home</a></nav><article><h1>Page {i}</h1>{''.join(paras)}</article></body></html>")
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as f:
-        f.write(html.encode())
-    return buf.getvalue()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pageserver import serve_bodies  # noqa: E402
+from quality import DATA  # noqa: E402
 
 
-def serve(hosts: int, pages: int, size: int, port: int, ready: multiprocessing.Event) -> None:  # type: ignore[valid-type]
-    serve_bodies([make_page(i, size) for i in range(pages)], hosts=hosts, port=port, gzipped=True)
+def aeb_pages(data: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((data / "html").glob("*.html.gz"))]  # gzip already
+
+
+def serve(bodies: list[bytes], hosts: int, port: int, delay: float, ready: Any) -> None:
+    serve_bodies(bodies, hosts=hosts, port=port, gzipped=True, delay=delay)
     ready.set()
     while True:
         time.sleep(3600)
 
 
-def start_server(hosts: int, pages: int, size: int, port: int) -> multiprocessing.Process:
-    """The page server in a process of its own (it must not share our CPU time)."""
+def start_server(bodies: list[bytes], hosts: int, port: int, delay: float = 0.0) -> multiprocessing.Process:
+    """The page server in a process of its own."""
     ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(hosts, pages, size, port, ready), daemon=True)
+    server = multiprocessing.Process(target=serve, args=(bodies, hosts, port, delay, ready), daemon=True)
     server.start()
     if not ready.wait(120):
         raise SystemExit("the page server did not start")
     return server
 
 
-def measure(cmd: list[str], cwd: Path, stdout: Any = subprocess.DEVNULL) -> dict[str, float]:
-    """Run `cmd`; its wall time, CPU seconds and peak RSS (from wait4)."""
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(cmd: list[str], cwd: Path, server_pid: int) -> dict[str, float]:
+    """Run `cmd`: wall time, CPU of everything it ran (machine busy time less
+    the page server's), and its main process's peak RSS."""
+    busy0, server0 = busy_seconds(), process_cpu(server_pid)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
+    time.sleep(0.3)  # let worker processes that outlive it by a moment finish counting
+    cpu = busy_seconds() - busy0 - (process_cpu(server_pid) - server0)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 8):  # wget says 8 for "some server error", none expected here
         print(f"{cmd[0]} exited {code}: {err[-2000:]}", file=sys.stderr)
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
+    return {"wall": wall, "cpu": cpu, "rss_mb": usage.ru_maxrss / 1024}
+
+
+def verdicts(archive: Path) -> dict[str, int]:
+    import sqlite3
+
+    if not (archive / "catalog.sqlite").exists():
+        return {}
+    with sqlite3.connect(archive / "catalog.sqlite") as db:
+        return dict(db.execute("SELECT verdict, count(*) FROM captures GROUP BY verdict").fetchall())
+
+
+def cleaning_alone(bodies: list[bytes], urls: list[str]) -> float:
+    """CPU seconds per page of archiver.clean over the same pages, in this process."""
+    from archiver.snapshot import clean_page
+
+    pages = [gzip.decompress(b) for b in bodies]
+    clean_page(pages[0], urls[0])  # rules loaded, imports warm
+    t0 = time.process_time()
+    for i, url in enumerate(urls):
+        clean_page(pages[i % len(pages)], url)
+    return (time.process_time() - t0) / len(urls)
+
+
+def run_set(args: argparse.Namespace, bodies: list[bytes], pages: int, delay: float, tools: list[str],
+            title: str) -> dict[str, dict[str, float]]:
+    """Each tool `args.rounds` times, interleaved (A B C, A B C, ...) so that
+    machine noise hits all alike; the medians."""
+    server = start_server(bodies, args.hosts, args.port, delay)
+    work = Path(tempfile.mkdtemp(prefix="bench-capture-"))
+    try:
+        urls = [f"http://127.0.0.{i % args.hosts + 1}:{args.port}/p/{i}" for i in range(pages)]
+        (work / "urls.txt").write_text("\n".join(urls) + "\n")
+        exe = str(Path(sys.executable).parent / "archiver")
+        wget = shutil.which("wget")
+
+        def command(name: str, out: Path) -> list[str] | None:
+            base = [exe, "capture", "-i", str(work / "urls.txt"), "--json", "--delay", "0", "--retries", "0",
+                    "--archive", str(out)]
+            if name == "archiver capture":
+                return base
+            if name == "archiver capture --dask local":
+                return [*base, "--dask", "local"]
+            if name == "archiver capture --workers 0":
+                return [*base, "--workers", "0"]
+            if name == "wget --warc-file" and wget:
+                return [wget, "-q", "--warc-file", str(out / "out"), "--no-warc-keep-log", "--delete-after",
+                        "-P", str(out / "files"), "-i", str(work / "urls.txt")]
+            return None
+
+        print(f"\n{title}: {pages} pages over {args.hosts} hosts, {delay * 1000:.0f} ms per response,"
+              f" median of {args.rounds} interleaved rounds\n")
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
+        seen: dict[str, dict[str, int]] = {}
+        for r in range(args.rounds):
+            for name in tools:
+                out = work / f"out-{r}-{tools.index(name)}"
+                out.mkdir()
+                cmd = command(name, out)
+                if cmd is None:
+                    continue
+                runs[name].append(measure(cmd, work, server.pid))
+                seen[name] = verdicts(out)
+                shutil.rmtree(out, ignore_errors=True)
+        print(f"{'tool':<32}{'wall s':>8}{'pages/s':>9}{'CPU s':>8}{'CPU ms/page':>13}{'main RSS MB':>13}  verdicts")
+        results = {}
+        for name in tools:
+            if not runs[name]:
+                print(f"{name:<32} (not available)")
+                continue
+            m = {k: statistics.median(x[k] for x in runs[name]) for k in ("wall", "cpu", "rss_mb")}
+            results[name] = m
+            v = seen.get(name)
+            print(f"{name:<32}{m['wall']:>8.2f}{pages / m['wall']:>9.1f}{m['cpu']:>8.1f}"
+                  f"{1000 * m['cpu'] / pages:>13.1f}{m['rss_mb']:>13.0f}  {json.dumps(v) if v else ''}")
+        return results
+    finally:
+        server.terminate()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pages", type=int, default=2000)
-    ap.add_argument("--hosts", type=int, default=20)
-    ap.add_argument("--size", type=int, default=40_000, help="HTML bytes per page before gzip")
+    ap.add_argument("--pages", type=int, default=300)
+    ap.add_argument("--hosts", type=int, default=10)
+    ap.add_argument("--delay", type=float, default=0.02, help="seconds added to every response")
     ap.add_argument("--port", type=int, default=18080)
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--no-extra", action="store_true", help="only the first set-up")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-
-    server = start_server(args.hosts, args.pages, args.size, args.port)
-    work = Path(tempfile.mkdtemp(prefix="bench-capture-"))
-    try:
-        urls = [f"http://127.0.0.{i % args.hosts + 1}:{args.port}/p/{i}" for i in range(args.pages)]
-        (work / "urls.txt").write_text("\n".join(urls) + "\n")
-        archiver = str(Path(sys.executable).parent / "archiver")
-        wget = shutil.which("wget")
-        runs = {
-            "archiver": [archiver, "--archive", str(work / "arch"), "capture", "-i", str(work / "urls.txt"),
-                         "--json", "--delay", "0", "--retries", "0"],
-        }
-        if wget:
-            (work / "wget").mkdir()
-            runs["wget --warc-file"] = [wget, "-q", "--warc-file", str(work / "wget" / "out"), "--no-warc-keep-log",
-                                        "--delete-after", "-P", str(work / "wget" / "files"), "-i", str(work / "urls.txt")]
-        else:
-            print("wget not found: peer skipped", file=sys.stderr)
-        print(f"{args.pages} pages (~{args.size // 1000} KB HTML each, gzip) over {args.hosts} hosts\n")
-        print(f"{'tool':<20}{'wall s':>9}{'pages/s':>10}{'CPU ms/page':>13}{'peak RSS MB':>13}{'WARC MB':>9}")
-        for name, cmd in runs.items():
-            m = measure(cmd, work)
-            out = work / ("arch" if name == "archiver" else "wget")
-            warc_mb = sum(p.stat().st_size for p in out.rglob("*.warc.gz")) / 2**20
-            print(f"{name:<20}{m['wall']:>9.2f}{args.pages / m['wall']:>10.1f}{1000 * m['cpu'] / args.pages:>13.2f}"
-                  f"{m['rss_mb']:>13.1f}{warc_mb:>9.1f}")
-    finally:
-        server.terminate()
-        shutil.rmtree(work, ignore_errors=True)
+    bodies = aeb_pages(args.data)
+    urls = [f"http://127.0.0.{i % args.hosts + 1}:{args.port}/p/{i}" for i in range(args.pages)]
+    alone = cleaning_alone(bodies, urls)
+    print(f"archiver.clean alone, in one process: {1000 * alone:.1f} ms CPU per page ({len(bodies)} distinct pages)")
+    all_tools = ["wget --warc-file", "archiver capture", "archiver capture --dask local", "archiver capture --workers 0"]
+    results = run_set(args, bodies, args.pages, args.delay, all_tools, "set-up 1")
+    wget, ours, dask = (results.get(k) for k in all_tools[:3])
+    if wget and ours:
+        print(f"\narchiver capture: {wget['wall'] / ours['wall']:.2f}x wget's pages/s;"
+              f" CPU per page {ours['cpu'] / args.pages / alone:.2f}x cleaning alone")
+    if ours and dask:
+        print(f"--dask local: {ours['wall'] / dask['wall']:.2f}x the default's pages/s")
+    if args.no_extra:
+        return
+    run_set(args, bodies, args.pages, 0.1, ["wget --warc-file", "archiver capture"], "set-up 2 (a far-away site)")
+    run_set(args, bodies, 2000, args.delay, ["archiver capture"], "set-up 3 (2,000 pages queued at once)")
 
 
 if __name__ == "__main__":

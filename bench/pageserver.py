@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socketserver
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 
 
@@ -13,9 +14,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 
-def serve_bodies(bodies: list[bytes], *, hosts: int = 1, port: int = 0, gzipped: bool = False) -> list[_Server]:
+def serve_bodies(bodies: list[bytes], *, hosts: int = 1, port: int = 0, gzipped: bool = False,
+                 delay: float = 0.0) -> list[_Server]:
     """Start one server per address 127.0.0.1 .. 127.0.0.<hosts>; /p/<n>
-    answers bodies[n % len(bodies)] as HTML (gzip-encoded when `gzipped`)."""
+    answers bodies[n % len(bodies)] as HTML (gzip-encoded when `gzipped`),
+    `delay` seconds after the request (a site that far away)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -24,6 +27,8 @@ def serve_bodies(bodies: list[bytes], *, hosts: int = 1, port: int = 0, gzipped:
             pass
 
         def do_GET(self) -> None:
+            if delay:
+                time.sleep(delay)
             if self.path.startswith("/p/"):
                 body = bodies[int(self.path[3:]) % len(bodies)]
                 self.send_response(200)
