@@ -90,9 +90,9 @@ class CaptureRun:
         def place(capture: Capture) -> None:
             results[slots[capture.url].pop(0)] = capture
 
+        reader = Catalog(self.catalog_path)  # for robots.txt answers kept from earlier runs
         thread = threading.Thread(target=self._record_loop, args=(place,), name="archiver-recorder", daemon=True)
         thread.start()
-        reader = Catalog(self.catalog_path)  # for robots.txt answers kept from earlier runs
         try:
             try:
                 asyncio.run(self._fetch(urls, reader))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import multiprocessing
 import os
 import shutil
 import statistics
@@ -31,29 +30,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pageserver import serve_bodies  # noqa: E402
+from pageserver import start_server  # noqa: E402
 from quality import DATA  # noqa: E402
 
 
 def aeb_pages(data: Path) -> list[bytes]:
     return [p.read_bytes() for p in sorted((data / "html").glob("*.html.gz"))]  # gzip already
-
-
-def serve(bodies: list[bytes], hosts: int, port: int, delay: float, ready: Any) -> None:
-    serve_bodies(bodies, hosts=hosts, port=port, gzipped=True, delay=delay)
-    ready.set()
-    while True:
-        time.sleep(3600)
-
-
-def start_server(bodies: list[bytes], hosts: int, port: int, delay: float = 0.0) -> multiprocessing.Process:
-    """The page server in a process of its own."""
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(bodies, hosts, port, delay, ready), daemon=True)
-    server.start()
-    if not ready.wait(120):
-        raise SystemExit("the page server did not start")
-    return server
 
 
 def busy_seconds() -> float:
@@ -70,21 +52,35 @@ def process_cpu(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(cmd: list[str], cwd: Path, server_pid: int) -> dict[str, float]:
+def measure(cmd: list[str], cwd: Path, server_pid: int, stdout: Any = subprocess.DEVNULL) -> dict[str, float]:
     """Run `cmd`: wall time, CPU of everything it ran (machine busy time less
-    the page server's), and its main process's peak RSS."""
+    the page server's), and peak RSS sampled every 20 ms: of its main process,
+    and of all its processes together (worker processes included)."""
+    import psutil  # comes with dask[distributed]
+
     busy0, server0 = busy_seconds(), process_cpu(server_pid)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
+    main = psutil.Process(proc.pid)
+    peak_main = peak_tree = 0.0
+    while proc.poll() is None:
+        try:
+            tree = [main, *main.children(recursive=True)]
+            sizes = [p.memory_info().rss for p in tree]
+        except psutil.Error:
+            sizes = []
+        if sizes:
+            peak_main = max(peak_main, sizes[0] / 2**20)
+            peak_tree = max(peak_tree, sum(sizes) / 2**20)
+        time.sleep(0.02)
     wall = time.perf_counter() - t0
     time.sleep(0.3)  # let worker processes that outlive it by a moment finish counting
     cpu = busy_seconds() - busy0 - (process_cpu(server_pid) - server0)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    code = os.waitstatus_to_exitcode(status)
+    code = proc.returncode
     if code not in (0, 8):  # wget says 8 for "some server error", none expected here
         print(f"{cmd[0]} exited {code}: {err[-2000:]}", file=sys.stderr)
-    return {"wall": wall, "cpu": cpu, "rss_mb": usage.ru_maxrss / 1024}
+    return {"wall": wall, "cpu": cpu, "rss_mb": peak_main, "tree_rss_mb": peak_tree}
 
 
 def verdicts(archive: Path) -> dict[str, int]:
@@ -129,6 +125,16 @@ def run_set(args: argparse.Namespace, bodies: list[bytes], pages: int, delay: fl
                 return [*base, "--dask", "local"]
             if name == "archiver capture --workers 0":
                 return [*base, "--workers", "0"]
+            if name == "archiver clean (cleaning alone)":
+                # The same pages, cleaned in one process, start-up included: the
+                # CPU the cleaning itself needs, measured the way the captures are.
+                pages_dir = work / "pages"
+                if not pages_dir.exists():
+                    pages_dir.mkdir()
+                    for i, body in enumerate(bodies):
+                        (pages_dir / f"{i}.html.gz").write_bytes(body)
+                files = [str(pages_dir / f"{i % len(bodies)}.html.gz") for i in range(pages)]
+                return [exe, "clean", "--format", "json", *files]
             if name == "wget --warc-file" and wget:
                 return [wget, "-q", "--warc-file", str(out / "out"), "--no-warc-keep-log", "--delete-after",
                         "-P", str(out / "files"), "-i", str(work / "urls.txt")]
@@ -148,17 +154,18 @@ def run_set(args: argparse.Namespace, bodies: list[bytes], pages: int, delay: fl
                 runs[name].append(measure(cmd, work, server.pid))
                 seen[name] = verdicts(out)
                 shutil.rmtree(out, ignore_errors=True)
-        print(f"{'tool':<32}{'wall s':>8}{'pages/s':>9}{'CPU s':>8}{'CPU ms/page':>13}{'main RSS MB':>13}  verdicts")
+        print(f"{'tool':<32}{'wall s':>8}{'pages/s':>9}{'CPU s':>8}{'CPU ms/page':>13}{'peak RSS MB':>13}"
+              f"{'all procs MB':>14}  verdicts")
         results = {}
         for name in tools:
             if not runs[name]:
                 print(f"{name:<32} (not available)")
                 continue
-            m = {k: statistics.median(x[k] for x in runs[name]) for k in ("wall", "cpu", "rss_mb")}
+            m = {k: statistics.median(x[k] for x in runs[name]) for k in ("wall", "cpu", "rss_mb", "tree_rss_mb")}
             results[name] = m
             v = seen.get(name)
             print(f"{name:<32}{m['wall']:>8.2f}{pages / m['wall']:>9.1f}{m['cpu']:>8.1f}"
-                  f"{1000 * m['cpu'] / pages:>13.1f}{m['rss_mb']:>13.0f}  {json.dumps(v) if v else ''}")
+                  f"{1000 * m['cpu'] / pages:>13.1f}{m['rss_mb']:>13.0f}{m['tree_rss_mb']:>14.0f}  {json.dumps(v) if v else ''}")
         return results
     finally:
         server.terminate()
@@ -179,12 +186,15 @@ def main() -> None:
     urls = [f"http://127.0.0.{i % args.hosts + 1}:{args.port}/p/{i}" for i in range(args.pages)]
     alone = cleaning_alone(bodies, urls)
     print(f"archiver.clean alone, in one process: {1000 * alone:.1f} ms CPU per page ({len(bodies)} distinct pages)")
-    all_tools = ["wget --warc-file", "archiver capture", "archiver capture --dask local", "archiver capture --workers 0"]
+    all_tools = ["wget --warc-file", "archiver capture", "archiver capture --dask local", "archiver capture --workers 0",
+                 "archiver clean (cleaning alone)"]
     results = run_set(args, bodies, args.pages, args.delay, all_tools, "set-up 1")
     wget, ours, dask = (results.get(k) for k in all_tools[:3])
+    cleaning = results.get("archiver clean (cleaning alone)")
     if wget and ours:
         print(f"\narchiver capture: {wget['wall'] / ours['wall']:.2f}x wget's pages/s;"
-              f" CPU per page {ours['cpu'] / args.pages / alone:.2f}x cleaning alone")
+              f" CPU per page {ours['cpu'] / args.pages / alone:.2f}x warm in-process cleaning"
+              + (f", {ours['cpu'] / cleaning['cpu']:.2f}x `archiver clean` of the same pages" if cleaning else ""))
     if ours and dask:
         print(f"--dask local: {ours['wall'] / dask['wall']:.2f}x the default's pages/s")
     if args.no_extra:

@@ -1,9 +1,10 @@
-"""Ingest throughput: one process vs `--dask local` (2 workers), same WARC.
+"""Ingest throughput: the default pool, one process, and `--dask local`, same WARC.
 
 Serves the 131 real pages of ../shared/data/aeb from a local server under N
 URLs (default 2,000), captures them with `wget --warc-file` (another tool's
-WARC), then ingests that WARC into two fresh archives: in one process, and
-with cleaning on a Dask LocalCluster of 2 worker processes. Reports records
+WARC), then ingests that WARC into fresh archives: with the default pool of
+cleaning processes, with cleaning in the ingesting process, and on a Dask
+LocalCluster of 2 worker processes. Reports records
 and pages per second for each, measured in the same run.
 
     python bench/ingest.py
@@ -50,14 +51,16 @@ def main() -> None:
         src = work / "input.warc.gz"
         print(f"{args.pages} pages ({len(html)} distinct real pages) captured by wget in {time.perf_counter() - t0:.1f} s:"
               f" {src.stat().st_size / 2**20:.0f} MB WARC\n")
-        print(f"{'ingest':<34}{'wall s':>8}{'records/s':>11}{'pages/s':>9}")
-        for name, address in (("one process", None), ("--dask local (2 workers)", "local")):
-            archive = Archive(work / f"arch-{address or 'single'}")
+        print(f"{'ingest':<38}{'wall s':>8}{'records/s':>11}{'pages/s':>9}")
+        for name, address, workers in (("default (a process per core)", None, None),
+                                       ("--workers 0 (cleaning in this process)", None, 0),
+                                       ("--dask local (2 workers)", "local", None)):
+            archive = Archive(work / f"arch-{address or workers}", workers=workers)
             with dask_executor(address, workers=2) as executor:
                 t0 = time.perf_counter()  # cluster start-up not counted
                 report = ingest_warcs(archive, [str(src)], executor=executor)
                 wall = time.perf_counter() - t0
-            print(f"{name:<34}{wall:>8.1f}{report.records / wall:>11.1f}{len(report.captures) / wall:>9.1f}")
+            print(f"{name:<38}{wall:>8.1f}{report.records / wall:>11.1f}{len(report.captures) / wall:>9.1f}")
     finally:
         server.shutdown()
         shutil.rmtree(work, ignore_errors=True)

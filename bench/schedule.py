@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capture import measure, start_server  # noqa: E402  (the same page server as bench/capture.py)
+from capture import measure  # noqa: E402
+from pageserver import start_server, synthetic_page  # noqa: E402
 
 from archiver import Archive  # noqa: E402
 from archiver.schedule import add_watch  # noqa: E402
@@ -42,7 +43,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=18090)
     args = ap.parse_args()
 
-    server = start_server(args.hosts, 500, 20_000, args.port)
+    server = start_server([synthetic_page(i, 20_000) for i in range(500)], args.hosts, args.port)
     work = Path(tempfile.mkdtemp(prefix="bench-schedule-"))
     exe = str(Path(sys.executable).parent / "archiver")
     try:
@@ -53,7 +54,7 @@ def main() -> None:
         print(f"{args.watches:,} watches over {args.hosts} hosts added in {time.perf_counter() - t0:.1f} s")
 
         with open(work / "run.json", "wb") as sink:  # a file, not a pipe: the summary is large
-            m = measure([exe, "--archive", str(work / "arch"), "run", "--json"], work, stdout=sink)
+            m = measure([exe, "--archive", str(work / "arch"), "run", "--json"], work, server.pid, stdout=sink)
         wall, cpu = m["wall"], m["cpu"]
         out = (work / "run.json").read_text()
 
