@@ -123,7 +123,7 @@ def extract_article(html: str, *, url: str | None, visible_words: int, options: 
             got = _words(other)
             # Take readability's text when it found clearly more, but not the
             # whole page back (that would be the chrome we pruned for).
-            if got > max(kept * 2, kept + 50) and got <= 0.95 * visible_words:
+            if got > options.fallback_factor * kept and 0 < got <= 0.95 * visible_words:
                 result.text = other
                 result.fallback = True
     return result
