@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from .normalize import count_words
 from .rules import Rule
 
 __all__ = ["Pruned", "SelectorReport", "ErrorSign", "prune_html", "GUARD_SHARE"]
@@ -61,6 +62,11 @@ class Pruned:
     signs: list[ErrorSign] = field(default_factory=list)
     main_used: str | None = None
     title_suffixes: list[str] = field(default_factory=list)
+    # The shape of a short page, for telling a stub from an article by signal.
+    visible_text: str = ""
+    headings: list[str] = field(default_factory=list)
+    forms: int = 0
+    scripts: int = 0
     rule_authors: str | None = None  # from a site rule's content.authors selector
     rule_published: str | None = None  # from its content.published selector
 
@@ -72,7 +78,7 @@ def _text(node: LexborNode | None) -> str:
 
 
 def _words(text: str) -> int:
-    return len(text.split())
+    return count_words(text)
 
 
 def _mark_notes(body: LexborNode) -> None:
@@ -312,12 +318,20 @@ def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, 
             lang = (meta.attributes.get("content") or "").strip() or None
     title_node = tree.css_first("title")
     title = _text(title_node) or None
+    scripts = 0
     for node in tree.css(ALWAYS_DROP):
+        scripts += node.tag == "script"
         node.decompose()
     body = tree.body
     body_text = _text(body)
     visible_words = _words(body_text)
     pruned = Pruned(html="", meta_html=None, title=title, lang=lang, visible_words=visible_words)
+    if visible_words <= SHORT_PAGE_WORDS * 2:
+        # A short page may be an error stub or a challenge: keep its shape.
+        pruned.visible_text = body_text[:5000]
+        pruned.headings = [_text(h)[:200] for h in tree.css("h1, h2")[:6]]
+        pruned.forms = len(tree.css("form"))
+        pruned.scripts = scripts
 
     signs = _error_signs(tree, rules, title or "", body_text)
     if status_code is not None and status_code >= 400:

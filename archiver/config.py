@@ -134,6 +134,7 @@ class CleanOptions:
     # Decoded HTML beyond this is not parsed (the WARC still has all of it).
     max_html_bytes: int = DEFAULT_MAX_HTML
     use_rules: bool = True
+    stub_signals: bool = True  # spot error stubs and walls by signal too, not only by the rule files' names
 
     def __post_init__(self) -> None:
         if not 0 <= self.fallback_ratio <= 1:

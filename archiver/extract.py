@@ -29,6 +29,7 @@ from trafilatura.utils import load_html
 from trafilatura.readability_lxml import Document as ReadabilityDocument
 
 from .config import CleanOptions
+from .normalize import count_words
 
 __all__ = ["Extracted", "extract_article"]
 
@@ -54,7 +55,7 @@ class Extracted:
 
 
 def _words(text: str | None) -> int:
-    return len(text.split()) if text else 0
+    return count_words(text)
 
 
 # trafilatura's time grows faster than the page (4 s at 1 MB of article,

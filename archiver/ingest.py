@@ -331,5 +331,6 @@ def _read(record: Any, body: bytes | None, raw: bytes | None, *, path: Path, off
         truncated = bool(headers.get_header("WARC-Truncated")) and rtype != "revisit"
         item.obs = obs
         item.reasons = ("body cut short in the source WARC",) if truncated else ()
-        item.job = CleanJob(url=url, body=payload, content_type=ctype_header, status_code=status)
+        item.job = CleanJob(url=url, body=payload, content_type=ctype_header, status_code=status,
+                            headers=tuple(http.headers))
     return item

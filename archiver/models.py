@@ -174,7 +174,9 @@ class Snapshot:
 
     @cached_property
     def word_count(self) -> int:
-        return len(self.text.split())
+        from .normalize import count_words
+
+        return count_words(self.text)
 
     @property
     def paragraphs(self) -> list[str]:

@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 __all__ = [
     "clean_field",
+    "count_words",
     "normalize_text",
     "drop_repeats",
     "clean_title",
@@ -47,6 +48,23 @@ def _clean_line(line: str) -> str:
     line = _SPACES.sub(" ", line).strip()
     line = _BACKLINK_TAIL.sub("", line)
     return line
+
+
+# Scripts written without spaces between words: each character counts as a
+# word (a Chinese word is one to two characters, a Japanese one about as
+# long), which keeps counts of CJK text on the scale of other languages'.
+# Korean writes spaces between words and is counted like English.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+
+
+def count_words(text: str | None) -> int:
+    """Words in `text`: runs between spaces, and each Chinese or Japanese character on its own."""
+    if not text:
+        return 0
+    unspaced = len(_UNSPACED.findall(text))
+    if not unspaced:
+        return len(text.split())
+    return unspaced + len(_UNSPACED.sub(" ", text).split())
 
 
 def clean_field(value: str | None) -> str | None:

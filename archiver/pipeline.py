@@ -251,7 +251,7 @@ class CaptureRun:
         body.seek(0)
         return CleanJob(url=final.url, body=raw, content_encoding=final.header("content-encoding"),
                         content_type=final.header("content-type"), status_code=final.status_code,
-                        cut=len(raw) < final.body_length)
+                        headers=tuple(final.response_headers), cut=len(raw) < final.body_length)
 
     def _submit(self, item: _Waiting) -> None:
         assert self.executor is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from .models import Snapshot
 from .normalize import clean_field, clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
 from .payload import charset_from_content_type, decode_html, decode_stream
 from .rules import RULES_ENV, Rule, RuleSet, load_rules
+from .stubs import PageShape, detect_stub
 
 __all__ = ["CleanJob", "Cleaned", "clean_job", "clean_page", "explain_page", "Explanation", "rules_for"]
 
@@ -45,8 +47,9 @@ def _stub_reason(pruned: Pruned, words: int) -> tuple[str, str] | None:
     if decisive:
         chosen = decisive[0]
     elif pruned.signs and words < STUB_WORDS:
-        # The page's own words say more than its title does.
-        chosen = sorted(pruned.signs, key=lambda s: s.where != "text")[0]
+        # The page's own words say more than its title does, and a wall's
+        # signs more than an error's (an "access denied" page names both).
+        chosen = sorted(pruned.signs, key=lambda s: (s.kind != "wall", s.where != "text"))[0]
     else:
         return None
     if chosen.where == "status":
@@ -62,9 +65,12 @@ def clean_page(
     options: CleanOptions | None = None,
     status_code: int | None = None,
     content_type: str | None = None,
+    headers: Sequence[tuple[str, str]] = (),
     timings: dict[str, float] | None = None,
 ) -> Snapshot:
-    """Clean one page. `timings`, when given, collects seconds per stage."""
+    """Clean one page. `headers` are the response's, when it came over HTTP
+    (bot-wall and rate-limit signals); `timings`, when given, collects
+    seconds per stage."""
     options = options or CleanOptions()
     t0 = time.perf_counter()
     if isinstance(html, bytes):
@@ -92,6 +98,10 @@ def clean_page(
     if title and extracted.title and len(extracted.title) < len(title) and title.startswith(extracted.title):
         title = clean_title(extracted.title, suffixes=pruned.title_suffixes, sitename=extracted.sitename, host=host)
     stub = _stub_reason(pruned, words)
+    if stub is None and options.stub_signals and pruned.visible_words <= SHORT_PAGE_WORDS * 2:
+        stub = detect_stub(PageShape(title=pruned.title or "", headings=pruned.headings, text=pruned.visible_text,
+                                     visible_words=pruned.visible_words, article_words=words, forms=pruned.forms,
+                                     scripts=pruned.scripts, status=status_code, headers=list(headers)))
     status = "ok"
     if stub is not None:
         status = "error_stub"
@@ -131,6 +141,7 @@ class CleanJob:
     content_encoding: str | None = None
     content_type: str | None = None  # the Content-Type header
     status_code: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # the response's headers
     cut: bool = False  # `body` is only the first part of what was stored
 
 
@@ -150,7 +161,7 @@ def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
     if problem and not payload.data:
         return Cleaned(None, problem)
     snap = clean_page(payload.data, job.url, options=options, status_code=job.status_code,
-                      content_type=job.content_type)
+                      content_type=job.content_type, headers=job.headers)
     return Cleaned(snap, f"cleaned the first {len(payload.data)} bytes: {problem}" if problem else None)
 
 

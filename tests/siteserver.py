@@ -212,6 +212,12 @@ class Handler(BaseHTTPRequestHandler):
             paras = "".join(f"<p>Paragraph {i} of a long report, with words enough to count as text.</p>"
                             for i in range(5000))
             self.html(f"<html><head><title>Long report</title></head><body><article>{paras}</article></body></html>".encode())
+        elif path == "/challenge":
+            self.raw("200 OK", [("Content-Type", "text/html"), ("cf-mitigated", "challenge")],
+                     b"<html><head><title>One moment</title></head><body><div id='c'></div></body></html>")
+        elif path == "/busy":
+            self.raw("200 OK", [("Content-Type", "text/html"), ("Retry-After", "30")],
+                     b"<html><head><title>Busy</title></head><body><p>Please come back later.</p></body></html>")
         elif path.startswith("/private/"):
             self.html(article("Secret"))
         else:
