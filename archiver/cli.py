@@ -306,6 +306,12 @@ def _capture_table(captures: list[Capture], archive_path: Any) -> None:
         out.print(termout.line("written to", os.path.join(str(archive_path), name)), crop=False)
 
 
+def _type_of(path: str) -> str | None:
+    """A saved file's type, from its name (a PDF is also known by its first bytes)."""
+    name = path.lower().removesuffix(".gz")
+    return {".pdf": "application/pdf", ".txt": "text/plain", ".text": "text/plain"}.get(os.path.splitext(name)[1])
+
+
 def _markdown(snap: Snapshot) -> str:
     lines = []
     if snap.title:
@@ -326,8 +332,8 @@ def _markdown(snap: Snapshot) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @_RULES
 def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | None) -> None:
-    """Clean saved HTML (.html, .html.gz, or - for stdin) to article text and
-    metadata. Needs no archive."""
+    """Clean saved pages and documents (.html, .pdf, .txt, any of them .gz, or
+    - for stdin) to article text and metadata. Needs no archive."""
     options = CleanOptions(rules_dir=rules_dir)
     if rules_dir:
         load_rules(rules_dir)  # a bad rules folder is one clear error before any page
@@ -335,13 +341,13 @@ def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | No
     several = len(paths) > 1
     for path in paths:
         try:
-            data = read_source(path, options.max_html_bytes)
+            data = read_source(path, max(options.max_html_bytes, options.max_document_bytes))
         except OSError as exc:
             reason = exc.strerror or str(exc)
             click.echo(f"error: cannot read {path}: {reason}", err=True)
             bad += 1
             continue
-        snap = clean_page(data, url, options=options)
+        snap = clean_page(data, url, options=options, content_type=_type_of(path))
         if fmt == "json":
             click.echo(json.dumps(snap.to_json(path if several else None), ensure_ascii=False))
             continue

@@ -117,6 +117,7 @@ DEFAULT_FALLBACK_FACTOR = 1.5
 # Decoded HTML cleaned per page (the WARC keeps the whole body): bounds the
 # memory cleaning takes, about 200 MB at this size (bench/memory.py).
 DEFAULT_MAX_HTML = 8 * 1024 * 1024
+DEFAULT_MAX_DOCUMENT = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,6 +134,8 @@ class CleanOptions:
     fallback_factor: float = DEFAULT_FALLBACK_FACTOR
     # Decoded HTML beyond this is not parsed (the WARC still has all of it).
     max_html_bytes: int = DEFAULT_MAX_HTML
+    # A PDF must be read whole; a larger one is archived, not cleaned.
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT
     use_rules: bool = True
     stub_signals: bool = True  # spot error stubs and walls by signal too, not only by the rule files' names
 

@@ -144,7 +144,7 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
         index_lines = write_cdxj(warcs, work / "indexes" / "index.cdxj")
         pages = [{"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}]
         for c in page_rows:
-            if c.status_code and 200 <= c.status_code < 300 and (c.content_type or "").endswith("html"):
+            if c.status_code and 200 <= c.status_code < 300 and (c.text_sha256 or (c.content_type or "").endswith("html")):
                 pages.append({"id": hashlib.sha1(f"{c.url} {c.timestamp}".encode()).hexdigest()[:16], "url": c.url,
                               "ts": c.captured_at, "title": c.title or c.url})
         (work / "pages").mkdir()

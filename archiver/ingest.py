@@ -31,7 +31,7 @@ from .distributed import cleaning_pool
 from .errors import ConfigError
 from .judge import Observation, judge_cleaned, judge_response, verdict_of
 from .models import Capture, Verdict
-from .payload import decode_stream
+from .payload import decode_stream, document_kind
 from .recorder import Entry, Recorder, SourceRecord
 from .snapshot import Cleaned, CleanJob, clean_job
 from .store import Catalog
@@ -56,7 +56,8 @@ class IngestReport:
     problems: list[str] = field(default_factory=list)  # "file: offset N: what"
 
 
-def _iter_records(path: Path, report: IngestReport, limit: int) -> Iterator[tuple[int, int, Any, bytes | None, bytes | None]]:
+def _iter_records(path: Path, report: IngestReport, limit: int,
+                  document_limit: int = 0) -> Iterator[tuple[int, int, Any, bytes | None, bytes | None]]:
     """(offset, length, record, payload, raw) for each readable record:
     `payload` decoded and capped, for responses and revisits; `raw`, the
     payload as stored, for ARC records only (they are rewritten as WARC).
@@ -79,7 +80,10 @@ def _iter_records(path: Path, report: IngestReport, limit: int) -> Iterator[tupl
                         coding = record.http_headers.get_header("Content-Encoding") if record.http_headers else None
                         body = decode_stream(io.BytesIO(raw), coding, limit).data
                     elif record.rec_type in ("response", "revisit"):
-                        body = record.content_stream().read(limit)
+                        ctype = (record.http_headers.get_header("Content-Type") or "") if record.http_headers else ""
+                        # A PDF is only read whole; a page only as far as cleaning goes.
+                        body = record.content_stream().read(max(limit, document_limit) if "pdf" in ctype.lower()
+                                                            else limit)
                     it.read_to_end(record)
                     offset = it.get_record_offset()
                     next_start = offset  # where a problem with this record is reported
@@ -249,7 +253,8 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                     continue
                 gz = head.startswith(b"\x1f\x8b")
                 is_arc = head.startswith(b"filedesc://") or path.name.endswith((".arc", ".arc.gz"))
-                for offset, length, record, body, raw in _iter_records(path, report, limit):
+                for offset, length, record, body, raw in _iter_records(
+                        path, report, limit, archive.clean_options.max_document_bytes):
                     report.records += 1
                     if on_record is not None:
                         on_record(1)
@@ -332,5 +337,6 @@ def _read(record: Any, body: bytes | None, raw: bytes | None, *, path: Path, off
         item.obs = obs
         item.reasons = ("body cut short in the source WARC",) if truncated else ()
         item.job = CleanJob(url=url, body=payload, content_type=ctype_header, status_code=status,
+                            kind=document_kind(ctype_header, payload[:1024]) or "html",
                             headers=tuple(http.headers))
     return item

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .models import Capture, Fetched, Snapshot, Verdict
-from .payload import looks_like_html
+from .payload import document_kind
 from .timeutil import iso_utc, timestamp14
 
 __all__ = ["Observation", "observe", "judge_fetched", "judge_response", "judge_cleaned", "verdict_of"]
@@ -69,14 +69,15 @@ def judge_fetched(fetched: Fetched, obs: Observation) -> Capture | None:
 
 def judge_response(obs: Observation, head: bytes, *, reasons: tuple[str, ...] = ()) -> Capture | None:
     """A response's status and type: a verdict that needs no cleaning (an
-    HTTP error, something not HTML), or None when the page is to be cleaned.
+    HTTP error, something neither a page nor a document), or None when it is
+    to be cleaned (HTML, PDF, plain text).
     `head` is the first decoded bytes of the body, for sniffing."""
     status = obs.status_code or 0
     if status >= 400:
         return verdict_of(obs, Verdict.HTTP_ERROR, reason=f"HTTP {status} {obs.reason_phrase}".strip())
     if not 200 <= status < 300:
         return verdict_of(obs, Verdict.HTTP_ERROR, reason=f"HTTP {status} without a usable Location")
-    if not looks_like_html(obs.content_type_header, head):
+    if document_kind(obs.content_type_header, head) is None:
         return verdict_of(obs, Verdict.NOT_HTML, reason="; ".join(reasons) or None)
     return None
 
@@ -91,7 +92,7 @@ def judge_cleaned(obs: Observation, snap: Snapshot | None, *, problem: str | Non
     if problem:
         notes.append(problem)
     if snap.status == "not_html":
-        return verdict_of(obs, Verdict.NOT_HTML, reason="; ".join(notes) or None)
+        return verdict_of(obs, Verdict.NOT_HTML, reason="; ".join([*notes, *([snap.error] if snap.error else [])]) or None)
     if snap.status == "error_stub":
         verdict = Verdict.BLOCKED if snap.error_kind == "wall" else Verdict.SOFT_ERROR
         return verdict_of(obs, verdict, reason=snap.error, title=snap.title, word_count=0)

@@ -15,7 +15,7 @@ from typing import IO, NamedTuple
 
 from .models import Exchange
 
-__all__ = ["Payload", "decode_payload", "decode_stream", "read_payload"]
+__all__ = ["Payload", "decode_payload", "decode_stream", "document_kind", "looks_like_html", "read_payload"]
 
 CHUNK = 64 * 1024
 STEP = 256 * 1024
@@ -106,6 +106,25 @@ def read_payload(exchange: Exchange, limit: int) -> bytes:
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title")
+
+
+TEXT_TYPES = frozenset({"text/plain"})
+PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
+
+
+def document_kind(content_type: str | None, head: bytes) -> str | None:
+    """What a body is, for cleaning: "html", "pdf", "text", or None for what
+    archiver keeps but does not clean (images, archives, media...)."""
+    if looks_like_html(content_type, head):
+        return "html"
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    start = head[:1024].lstrip()
+    if ctype in PDF_TYPES or (ctype in ("", "application/octet-stream", "binary/octet-stream")
+                              and start.startswith(b"%PDF-")):
+        return "pdf"
+    if ctype in TEXT_TYPES:
+        return "text"
+    return None
 
 
 def looks_like_html(content_type: str | None, head: bytes) -> bool:

@@ -29,7 +29,7 @@ from .config import CleanOptions, FetchOptions
 from .fetch import Fetcher, first_error
 from .judge import Observation, judge_cleaned, judge_fetched, judge_response, observe, verdict_of
 from .models import Capture, Fetched, Verdict
-from .payload import decode_payload
+from .payload import decode_payload, document_kind
 from .recorder import Entry, OnRecord, Recorder
 from .snapshot import Cleaned, CleanJob, clean_job
 from .store import Catalog
@@ -55,6 +55,7 @@ class _Waiting:
     fetched: Fetched
     obs: Observation
     reasons: tuple[str, ...]
+    kind: str  # "html" | "pdf" | "text"
 
 
 class CaptureRun:
@@ -235,22 +236,29 @@ class CaptureRun:
         final = fetched.final
         assert final is not None
         reasons = ("body cut at the size cap",) if final.truncated else ()
-        # Sniff from the first bytes: a 30 MB PDF is never read into memory.
-        judged = judge_response(obs, decode_payload(final, 1024).data, reasons=reasons)
+        # Sniff from the first bytes: a 30 MB video is never read into memory.
+        head = decode_payload(final, 1024).data
+        judged = judge_response(obs, head, reasons=reasons)
         if judged is not None:
             entry.capture = judged
             return entry
-        return _Waiting(fetched=fetched, obs=obs, reasons=reasons)
+        kind = document_kind(final.header("content-type"), head) or "html"
+        if kind == "pdf" and (final.truncated or final.body_length > self.clean_options.max_document_bytes):
+            entry.capture = verdict_of(obs, Verdict.NOT_HTML, reason="a PDF too large (or cut at the size cap) to"
+                                       " clean: archived whole, not cleaned")
+            return entry
+        return _Waiting(fetched=fetched, obs=obs, reasons=reasons, kind=kind)
 
     def _job(self, item: _Waiting) -> CleanJob:
         final = item.fetched.final
         assert final is not None
         body = final.body
         body.seek(0)
-        raw = body.read(self.clean_options.max_html_bytes + RAW_MARGIN)
+        opts = self.clean_options
+        raw = body.read((opts.max_document_bytes if item.kind == "pdf" else opts.max_html_bytes) + RAW_MARGIN)
         body.seek(0)
         return CleanJob(url=final.url, body=raw, content_encoding=final.header("content-encoding"),
-                        content_type=final.header("content-type"), status_code=final.status_code,
+                        content_type=final.header("content-type"), kind=item.kind, status_code=final.status_code,
                         headers=tuple(final.response_headers), cut=len(raw) < final.body_length)
 
     def _submit(self, item: _Waiting) -> None:

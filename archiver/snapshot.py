@@ -20,7 +20,8 @@ from .config import CleanOptions
 from .extract import extract_article
 from .models import Snapshot
 from .normalize import clean_field, clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
-from .payload import charset_from_content_type, decode_html, decode_stream
+from .documents import clean_pdf, clean_text, looks_like_pdf
+from .payload import charset_from_content_type, decode_html, decode_stream, document_kind
 from .rules import RULES_ENV, Rule, RuleSet, load_rules
 from .stubs import PageShape, detect_stub
 
@@ -74,6 +75,12 @@ def clean_page(
     options = options or CleanOptions()
     t0 = time.perf_counter()
     if isinstance(html, bytes):
+        kind = document_kind(content_type, html[:1024]) if content_type else None
+        if kind == "pdf" or (kind is None and looks_like_pdf(html)):
+            return clean_pdf(html[: options.max_document_bytes], url)
+        if kind == "text":
+            text = decode_html(html[: options.max_html_bytes], charset_from_content_type(content_type))
+            return clean_text(text, url) if text is not None else Snapshot(url=url, status="not_html")
         decoded = decode_html(html[: options.max_html_bytes], charset_from_content_type(content_type))
         if decoded is None:
             return Snapshot(url=url, status="not_html")
@@ -140,6 +147,7 @@ class CleanJob:
     body: bytes  # the payload as stored (content-encoded), or its first part
     content_encoding: str | None = None
     content_type: str | None = None  # the Content-Type header
+    kind: str = "html"  # "html" | "pdf" | "text"
     status_code: int | None = None
     headers: tuple[tuple[str, str], ...] = ()  # the response's headers
     cut: bool = False  # `body` is only the first part of what was stored
@@ -154,10 +162,11 @@ class Cleaned:
 def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
     """Decode a stored payload and clean it (runs wherever the executor puts it)."""
     options = options or CleanOptions()
-    payload = decode_stream(io.BytesIO(job.body), job.content_encoding, options.max_html_bytes)
+    limit = options.max_document_bytes if job.kind == "pdf" else options.max_html_bytes
+    payload = decode_stream(io.BytesIO(job.body), job.content_encoding, limit)
     problem = payload.problem
     if job.cut and problem and problem.endswith("ends early"):
-        problem = f"body larger than {options.max_html_bytes} bytes"  # where we stopped reading, not the server
+        problem = f"body larger than {limit} bytes"  # where we stopped reading, not the server
     if problem and not payload.data:
         return Cleaned(None, problem)
     snap = clean_page(payload.data, job.url, options=options, status_code=job.status_code,

@@ -212,6 +212,13 @@ class Handler(BaseHTTPRequestHandler):
             paras = "".join(f"<p>Paragraph {i} of a long report, with words enough to count as text.</p>"
                             for i in range(5000))
             self.html(f"<html><head><title>Long report</title></head><body><article>{paras}</article></body></html>".encode())
+        elif path.startswith("/doc/"):
+            body = state.pages.get(path)
+            ctype = "application/pdf" if path.endswith(".pdf") else "text/plain; charset=utf-8"
+            if body is None:
+                self.html(b"<html><body>no such document</body></html>", "404 Not Found")
+            else:
+                self.raw("200 OK", [("Content-Type", ctype)], body)
         elif path == "/challenge":
             self.raw("200 OK", [("Content-Type", "text/html"), ("cf-mitigated", "challenge")],
                      b"<html><head><title>One moment</title></head><body><div id='c'></div></body></html>")

@@ -1,0 +1,197 @@
+"""Documents that are not web pages: PDF and plain text, to snapshots.
+
+A report that changes is as worth keeping as an article. PDF text comes
+from pdfminer.six, whose layout analysis reads columns in order (measured in
+bench/documents.py: on a two-column page whose content stream runs across
+both columns line by line, pypdf's text scores F1 0.61 against the source,
+pdfminer's 1.00; pypdf is six times faster, but a snapshot in the wrong order
+is no snapshot). Then what a printed page adds is taken away: running
+headers and footers (the same line at the top or bottom of most pages,
+page numbers aside), page numbers, and line breaks inside paragraphs (with
+words hyphenated across lines joined again). Title, author and date come
+from the document's own metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from .models import Snapshot
+from .normalize import clean_field, drop_repeats, iso_date, normalize_text, split_authors
+
+__all__ = ["clean_pdf", "clean_text", "looks_like_pdf", "MAX_PDF_PAGES"]
+
+log = logging.getLogger(__name__)
+
+MAX_PDF_PAGES = 2000  # a document longer than this is cleaned in part (the WARC keeps all of it)
+_PAGE_NUMBER = re.compile(r"^\s*(?:page|seite|página|pagina|page n°|стр\.?|p\.)?\s*[-–—(]?\s*\d{1,4}\s*[-–—)]?"
+                          r"(?:\s*(?:of|/|von|de|di|из)\s*\d{1,4})?\s*$", re.I)
+_SENTENCE_END = re.compile(r"[.!?:;…。！？」』\"'”’)\]]\s*$")
+_HYPHENATED = re.compile(r"(\w)[-\u00ad]$")
+
+
+def looks_like_pdf(data: bytes) -> bool:
+    return data[:1024].lstrip()[:5] == b"%PDF-"
+
+
+def _shape(text: str) -> str:
+    """A line's shape for comparing across pages: digits are not what makes a running header."""
+    return re.sub(r"\d+", "#", " ".join(text.split())).lower()
+
+
+def _join_lines(lines: list[str]) -> str:
+    out = ""
+    for line in (" ".join(l.split()) for l in lines):
+        if not line:
+            continue
+        if not out:
+            out = line
+        elif _HYPHENATED.search(out) and line[:1].islower():
+            out = out[:-1] + line  # "infor-" + "mation"
+        else:
+            out = f"{out} {line}"
+    return out
+
+
+def _pdf_date(value: str | None) -> str | None:
+    """PDF dates look like D:20250304120000Z or D:20250304120000+01'00'."""
+    if not value:
+        return None
+    m = re.match(r"^(?:D:)?(\d{4})(\d{2})?(\d{2})?", value.strip())
+    if not m:
+        return iso_date(value)
+    try:
+        return datetime(int(m[1]), int(m[2] or 1), int(m[3] or 1)).date().isoformat()
+    except ValueError:
+        return None
+
+
+def _blocks(boxes: list[Any]) -> list[tuple[float, str]]:
+    """pdfminer's text boxes, with the boxes of one paragraph joined again:
+    the layout splits a paragraph when its line spacing is wider than it
+    expects. A box joins the one above when it starts at the same left edge,
+    in the same type size, and its first line is as far below the other's
+    last line as that paragraph's lines are from each other (or, for boxes of
+    one line, no more than 1.6 line heights: a paragraph gap is more)."""
+    from pdfminer.layout import LTTextLine
+
+    out: list[tuple[float, str]] = []
+    prev: tuple[Any, list[Any]] | None = None
+    for box in boxes:
+        lines = [line for line in box if isinstance(line, LTTextLine)] or [box]
+        if prev is not None:
+            p_box, p_lines = prev
+            size, p_size = lines[0].height, p_lines[-1].height
+            pitches = [a.y0 - b.y0 for a, b in zip(p_lines, p_lines[1:])]
+            limit = 1.2 * max(pitches) if pitches else 1.6 * p_size
+            distance = p_lines[-1].y0 - lines[0].y0
+            if (abs(p_box.x0 - box.x0) < 2 and p_size and abs(size - p_size) <= 0.15 * p_size
+                    and 0 < distance <= limit):
+                top, text = out[-1]
+                out[-1] = (top, text + box.get_text())
+                prev = (box, p_lines + lines)
+                continue
+        out.append((box.y1, box.get_text()))
+        prev = (box, lines)
+    return out
+
+
+def _info(data: bytes) -> dict[str, str]:
+    """The document information dictionary, as text."""
+    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfparser import PDFParser
+    from pdfminer.pdftypes import resolve1
+    from pdfminer.utils import decode_text
+
+    out: dict[str, str] = {}
+    try:
+        doc = PDFDocument(PDFParser(io.BytesIO(data)))
+        for info in doc.info:
+            for key, value in info.items():
+                value = resolve1(value)
+                if isinstance(value, bytes):
+                    value = decode_text(value)
+                if isinstance(value, str) and value.strip():
+                    out[str(key)] = value.strip()
+    except Exception as exc:  # metadata is a bonus
+        log.debug("PDF metadata unreadable: %s", exc)
+    return out
+
+
+def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
+    """A PDF's text, in reading order, without its running heads, page
+    numbers and line breaks; `not_html` with a reason when it cannot be read."""
+    from pdfminer.high_level import extract_pages
+    from pdfminer.layout import LAParams, LTTextBox
+
+    pages: list[list[tuple[float, str]]] = []  # per page: (top, block text, lines joined by \n)
+    try:
+        # Justified lines space their words widely; at pdfminer's default
+        # char_margin a word at the end of one becomes a box of its own.
+        for number, page in enumerate(extract_pages(io.BytesIO(data), laparams=LAParams(char_margin=4.0))):
+            if number >= MAX_PDF_PAGES:
+                break
+            pages.append(_blocks([box for box in page if isinstance(box, LTTextBox)]))
+    except Exception as exc:  # pdfminer raises many kinds on damaged or hostile files
+        if not pages:
+            return Snapshot(url=url, status="not_html", error=f"unreadable PDF ({type(exc).__name__}: {exc})"[:300])
+        log.warning("PDF %s read in part: %s", url, exc)
+    # Running heads and feet: the first or last block of a page, when blocks of
+    # the same shape stand there on at least half of the pages.
+    edge: Counter[str] = Counter()
+    for blocks in pages:
+        for _, text in {id(b): b for b in blocks[:1] + blocks[-1:]}.values():
+            edge[_shape(text)] += 1
+    running = {shape for shape, n in edge.items() if len(pages) >= 2 and n >= max(2, len(pages) / 2)}
+    paragraphs: list[str] = []
+    carry = ""
+    for blocks in pages:
+        kept = [text for _, text in blocks if _shape(text) not in running and not _PAGE_NUMBER.match(text)]
+        for block in kept:
+            para = _join_lines(block.splitlines())
+            if not para:
+                continue
+            if carry:
+                if para[:1].islower():
+                    # A block that goes on mid-sentence continues the one before
+                    # it (a wrapped line the layout split off, or a page break).
+                    para = carry[:-1] + para if _HYPHENATED.search(carry) else f"{carry} {para}"
+                else:
+                    paragraphs.append(carry)
+            carry = para
+    if carry:
+        paragraphs.append(carry)
+    text = "\n\n".join(drop_repeats(normalize_text("\n".join(paragraphs))))
+    info = _info(data)
+    title = clean_field(info.get("Title"))
+    if not title and paragraphs and len(paragraphs[0].split()) <= 15:
+        title = clean_field(paragraphs[0])
+    return Snapshot(
+        url=url,
+        status="ok" if text else "empty",
+        title=title,
+        authors=split_authors(info.get("Author")),
+        published=_pdf_date(info.get("CreationDate")),
+        language=None,
+        sitename=None,
+        canonical_url=url,
+        text=text,
+        rules=(),
+    )
+
+
+def clean_text(text: str, url: str | None = None) -> Snapshot:
+    """A plain-text document as it is: paragraphs at blank lines, lines
+    wrapped inside a paragraph joined, the first short line as its title."""
+    blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
+    paragraphs = [p for p in (_join_lines(b.split("\n")) for b in blocks) if p]
+    body = "\n\n".join(drop_repeats(normalize_text("\n".join(paragraphs))))
+    first = paragraphs[0] if paragraphs else ""
+    return Snapshot(url=url, status="ok" if body else "empty",
+                    title=clean_field(first) if first and len(first.split()) <= 15 else None,
+                    canonical_url=url, text=body)

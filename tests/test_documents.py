@@ -1,0 +1,77 @@
+"""PDF and plain-text documents become snapshots like pages do: their text in
+reading order, without running heads and page numbers, and the same verdicts,
+diff and search."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from pdfs import PARAGRAPHS, interleaved_columns_pdf, report_pdf
+
+import archiver
+from archiver import Archive, Verdict
+from archiver.cli import cli
+from archiver.documents import clean_pdf
+
+
+def test_a_report_loses_its_running_heads_and_page_numbers():
+    snap = clean_pdf(report_pdf(), "https://example.org/report.pdf")
+    assert snap.status == "ok"
+    assert snap.paragraphs == PARAGRAPHS  # each paragraph whole, its wrapped lines joined, in order
+    assert "Annual Report" not in snap.text and "Page " not in snap.text
+    assert snap.title == "Annual Report of the Harbour Board"
+    assert snap.authors == ("Harbour Board of the River Towns",) and snap.published == "2025-03-04"
+
+
+def test_columns_read_in_order_even_when_drawn_across():
+    left = PARAGRAPHS[0] + " " + PARAGRAPHS[1]
+    snap = clean_pdf(interleaved_columns_pdf(left, PARAGRAPHS[2]))
+    assert snap.paragraphs == [left, PARAGRAPHS[2]]
+
+
+def test_damaged_pdfs_are_not_html_with_a_reason():
+    for data in (b"%PDF-1.4\n%garbage", report_pdf()[:200], b"%PDF-1.7\n" + b"\x00" * 5000):
+        snap = archiver.clean(data, "https://example.org/x.pdf")
+        assert snap.status in ("not_html", "empty")
+        if snap.status == "not_html":
+            assert snap.error.startswith("unreadable PDF")
+
+
+def test_clean_command_reads_pdf_and_text_files(tmp_path):
+    (tmp_path / "r.pdf").write_bytes(report_pdf())
+    (tmp_path / "notes.txt").write_text("Notes from the meeting\n\nThe ferry runs every\nday from May.\n\nIt stops"
+                                        " in the winter.\n")
+    res = CliRunner().invoke(cli, ["clean", str(tmp_path / "r.pdf"), str(tmp_path / "notes.txt"), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    pdf, txt = map(json.loads, res.stdout.splitlines())
+    assert pdf["status"] == "ok" and pdf["title"] == "Annual Report of the Harbour Board"
+    assert txt["text"] == "Notes from the meeting\n\nThe ferry runs every day from May.\n\nIt stops in the winter."
+
+
+def test_a_pdf_captured_twice_is_changed_and_the_diff_shows_the_sentence(fresh_site, tmp_path, fast_options):
+    url = fresh_site.url("/doc/report.pdf")
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options)
+    fresh_site.state.pages["/doc/report.pdf"] = report_pdf()
+    [first] = archive.capture([url])
+    assert first.verdict is Verdict.NEW and first.title == "Annual Report of the Harbour Board"
+    edited = list(PARAGRAPHS)
+    edited[3] = edited[3].replace("six weeks", "three months")
+    fresh_site.state.pages["/doc/report.pdf"] = report_pdf(edited)
+    [second] = archive.capture([url])
+    assert second.verdict is Verdict.CHANGED
+    d = archive.diff(url)
+    [changed] = [c for hunk in d.hunks for c in hunk if c.op == "replace"]
+    assert changed.old == PARAGRAPHS[3] and changed.new == edited[3]  # the one sentence, and only it
+    assert ("delete", "six") in changed.words and ("insert", "months") in changed.words
+    assert [h.url for h in archive.search("towpath")] == [url]
+    [again] = archive.capture([url])
+    assert again.verdict is Verdict.UNCHANGED
+
+
+def test_plain_text_responses_are_snapshots(fresh_site, tmp_path, fast_options):
+    url = fresh_site.url("/doc/notice.txt")
+    fresh_site.state.pages["/doc/notice.txt"] = "Notice of closure\n\nThe bridge closes on Monday.\n".encode()
+    [c] = Archive(tmp_path / "arch", fetch_options=fast_options).capture([url])
+    assert c.verdict is Verdict.NEW and c.title == "Notice of closure"
+    assert Archive(tmp_path / "arch").show(url).snapshot.text == "Notice of closure\n\nThe bridge closes on Monday."
