@@ -28,6 +28,7 @@ ALWAYS_DROP = "script:not([type='application/ld+json']), style, noscript, templa
 SHORT_PAGE_WORDS = 120
 PREVIEW_CHARS = 80
 _BACKLINK_TEXT = frozenset({"^", "↑", "↩", "↩︎", "⤴", "⇧", "back", "return to text", "back to text"})
+_SAME_NUMBER = re.compile(r"^#[a-z]{0,3}[-_]?(\d{1,3})$")
 _NOTE_NUMBER = re.compile(r"^\s*\[?(\d{1,3}|[ivxlc]{1,5})\]?\s*$")
 
 
@@ -81,6 +82,48 @@ def _words(text: str) -> int:
     return count_words(text)
 
 
+def _roman(n: int) -> str:
+    out = ""
+    for value, letters in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"),
+                           (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
+        while n >= value:
+            out, n = out + letters, n - value
+    return out
+
+
+def _list_label(n: int, kind: str) -> str:
+    if kind in ("a", "A") and 0 < n <= 26 * 27:
+        label = (chr(96 + (n - 1) // 26) if n > 26 else "") + chr(97 + (n - 1) % 26)
+        return label.upper() if kind == "A" else label
+    if kind in ("i", "I") and 0 < n < 4000:
+        return _roman(n).upper() if kind == "I" else _roman(n)
+    return str(n)
+
+
+def _number_lists(body: LexborNode) -> None:
+    """Ordered lists keep their numbers in the text ("2. Write the file"), as
+    a reader sees them: start, reversed, type and each item's value."""
+    for ol in body.css("ol"):
+        items = [li for li in ol.iter() if li.tag == "li"]
+        if not items or len(items) > 2000:
+            continue
+        attrs = ol.attributes
+        step = -1 if "reversed" in attrs else 1
+        try:
+            n = int((attrs.get("start") or "").strip())
+        except ValueError:
+            n = len(items) if step < 0 else 1
+        kind = (attrs.get("type") or "1").strip()
+        for li in items:
+            value = (li.attributes.get("value") or "").strip()
+            if value.lstrip("-").isdigit() and len(value) < 10:
+                n = int(value)
+            first = li.child
+            if first is not None:
+                first.insert_before(f"{_list_label(n, kind)}. ")
+            n += step
+
+
 def _mark_notes(body: LexborNode) -> None:
     """Footnote markers become explicit "[n]"; back-links from the notes go."""
     for a in body.css("a[href^='#']"):
@@ -92,10 +135,36 @@ def _mark_notes(body: LexborNode) -> None:
         if m:
             sup.replace_with(f"[{m.group(1)}]")
     for a in body.css("a[href^='#']"):
-        href = (a.attributes.get("href") or "").lower()
         m = _NOTE_NUMBER.match(_text(a))
-        if m and m.group(1).isdigit() and any(k in href for k in ("note", "fn", "foot", "ref", "cite", "endnote")):
+        if m and m.group(1).isdigit() and _is_note_link(a, m.group(1)):
             a.replace_with(f"[{m.group(1)}]")
+    # Markers that are not links: Word's footnote reference style, and
+    # superscript set by style rather than <sup>.
+    for span in body.css("span.MsoFootnoteReference, span.MsoEndnoteReference, span[style*='super']"):
+        m = _NOTE_NUMBER.match(_text(span))
+        if m and span.parent is not None and span.parent.tag != "a":
+            span.replace_with(f"[{m.group(1)}]")
+
+
+_NOTE_HREF = ("note", "fn", "ftn", "edn", "foot", "ref", "cite", "endnote")
+
+
+def _is_note_link(a: LexborNode, number: str) -> bool:
+    """An in-page link labelled with a number that points at a note: by its
+    target's name (#fn1, #_ftn1, #cite_note-1, #easy-footnote-bottom-1),
+    its role or class (doc-noteref, footnote-ref), or a target that ends in
+    the same number as the label (#n2, #r2)."""
+    attrs = a.attributes
+    href = (attrs.get("href") or "").lower()
+    if any(k in href for k in _NOTE_HREF):
+        return True
+    if (attrs.get("role") or "") == "doc-noteref" or (attrs.get("epub:type") or "") == "noteref":
+        return True
+    classes = (attrs.get("class") or "").lower()
+    if "footnote" in classes or "noteref" in classes:
+        return True
+    same = _SAME_NUMBER.match(href)
+    return same is not None and same.group(1).lstrip("0") == number.lstrip("0")
 
 
 def _guard_and_remove(nodes: list[LexborNode], total_chars: int, report: SelectorReport) -> None:
@@ -340,6 +409,8 @@ def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, 
 
     if body is not None:
         _mark_notes(body)
+        if body.css_first("ol") is not None:
+            _number_lists(body)
         if signs:
             _drop_error_blocks(body, rules)
     total_chars = len(body_text)

@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .models import Capture, StoredSnapshot
+from .normalize import UNSPACED_CHARS
 
 __all__ = ["Diff", "Change", "diff_snapshots", "word_diff", "render_unified", "render_words", "render_html"]
 
 META_FIELDS = ("title", "authors", "published", "language", "sitename", "canonical_url")
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+# Words, spaces and punctuation; Chinese and Japanese one character at a
+# time (they have no spaces to find words by).
+_TOKEN = re.compile(f"\\s+|[{UNSPACED_CHARS}]|[^\\W{UNSPACED_CHARS}]+|[^\\w\\s]")
 
 
 def word_diff(old: str, new: str) -> list[tuple[str, str]]:
@@ -191,7 +194,9 @@ del{background:#fcc;text-decoration:line-through}ins{background:#cfc;text-decora
 
 
 def render_html(d: Diff) -> str:
-    """A self-contained side-by-side page: no scripts, no external assets."""
+    """A self-contained side-by-side page: no scripts, no external assets.
+    Each cell takes its direction from its own text (dir="auto"), so Arabic,
+    Hebrew or Persian paragraphs read right to left beside left-to-right ones."""
     e = html.escape
 
     def words(c: Change, side: str) -> str:
@@ -211,21 +216,21 @@ def render_html(d: Diff) -> str:
             rows.append('<tr class="gap"><td colspan="2">…</td></tr>')
         for c in hunk:
             if c.op == "equal":
-                rows.append(f'<tr class="equal"><td>{e(c.old or "")}</td><td>{e(c.new or "")}</td></tr>')
+                rows.append(f'<tr class="equal"><td dir="auto">{e(c.old or "")}</td><td dir="auto">{e(c.new or "")}</td></tr>')
             elif c.op == "delete":
-                rows.append(f'<tr><td class="del"><del>{e(c.old or "")}</del></td><td></td></tr>')
+                rows.append(f'<tr><td class="del" dir="auto"><del>{e(c.old or "")}</del></td><td dir="auto"></td></tr>')
             elif c.op == "insert":
-                rows.append(f'<tr><td></td><td class="ins"><ins>{e(c.new or "")}</ins></td></tr>')
+                rows.append(f'<tr><td dir="auto"></td><td class="ins" dir="auto"><ins>{e(c.new or "")}</ins></td></tr>')
             else:
-                rows.append(f'<tr><td class="del">{words(c, "old")}</td><td class="ins">{words(c, "new")}</td></tr>')
-    meta = "".join(f"<li>{e(k)}: <del>{e(str(o))}</del> → <ins>{e(str(n))}</ins></li>" for k, (o, n) in d.metadata.items())
+                rows.append(f'<tr><td class="del" dir="auto">{words(c, "old")}</td><td class="ins" dir="auto">{words(c, "new")}</td></tr>')
+    meta = "".join(f"<li>{e(k)}: <del><bdi>{e(str(o))}</bdi></del> → <ins><bdi>{e(str(n))}</bdi></ins></li>" for k, (o, n) in d.metadata.items())
     title = e(d.newer.title or d.url)
     body = "".join(rows) if rows else '<tr class="gap"><td colspan="2">the texts are the same</td></tr>'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>Changes: {title}</title><style>{_CSS}</style></head>
-<body><h1>{title}</h1>
+<body><h1 dir="auto">{title}</h1>
 <p class="meta">{e(d.url)}<br>from {e(d.older.captured_at)} to {e(d.newer.captured_at)}</p>
 {f'<ul class="meta">{meta}</ul>' if meta else ''}
 <table><tr><th>{e(d.older.timestamp)}</th><th>{e(d.newer.timestamp)}</th></tr>

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from .models import Snapshot
-from .normalize import clean_field, drop_repeats, iso_date, normalize_text, split_authors
+from .normalize import clean_field, drop_repeats, iso_date, normalize_text, split_authors, unspaced_join
 
 __all__ = ["clean_pdf", "clean_text", "looks_like_pdf", "MAX_PDF_PAGES"]
 
@@ -53,6 +53,8 @@ def _join_lines(lines: list[str]) -> str:
             out = line
         elif _HYPHENATED.search(out) and line[:1].islower():
             out = out[:-1] + line  # "infor-" + "mation"
+        elif unspaced_join(out, line):
+            out = out + line  # Chinese and Japanese wrap without a space to remove
         else:
             out = f"{out} {line}"
     return out

@@ -9,6 +9,7 @@ gets a go, and the longer of the two texts wins, within reason.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,12 +91,47 @@ def _block_text(html: str) -> str:
     return "\n".join(lines)
 
 
+# trafilatura drops every character Python calls unprintable, and with them
+# the zero-width non-joiner and joiner (U+200C/U+200D), which are spelling in
+# Persian, Kurdish and Indic scripts ("می‌خواهم") and inside emoji. They cross
+# it escaped as a printable mark; the mark itself is escaped first, so a page
+# containing it comes through unchanged.
+_MARK = "\u2af8"
+_JOINERS = re.compile(r"\u2af8|\u200c|\u200d|&(?:zwn?j|#8204|#8205|#x200[cd]);", re.IGNORECASE)
+_ESCAPES = {"\u2af8": _MARK + "0", "\u200c": _MARK + "1", "\u200d": _MARK + "2", "&zwnj;": _MARK + "1",
+            "&#8204;": _MARK + "1", "&#x200c;": _MARK + "1", "&zwj;": _MARK + "2", "&#8205;": _MARK + "2",
+            "&#x200d;": _MARK + "2"}
+_ESCAPED = re.compile("\u2af8([012])")
+_UNESCAPES = {"0": _MARK, "1": "\u200c", "2": "\u200d"}
+
+
+def _protect_joiners(html: str) -> str:
+    return _JOINERS.sub(lambda m: _ESCAPES[m[0].lower()], html)
+
+
+def _restore_joiners(result: Extracted) -> Extracted:
+    for name in ("text", "title", "author", "sitename", "description"):
+        value = getattr(result, name)
+        if value and _MARK in value:
+            setattr(result, name, _ESCAPED.sub(lambda m: _UNESCAPES[m[1]], value))
+    return result
+
+
 def extract_article(html: str, *, url: str | None, visible_words: int, options: CleanOptions,
                     meta_html: str | None = None) -> Extracted:
     """Text from `html`; metadata from `meta_html` when given (the whole page,
     when `html` is only the part a site rule named as main)."""
     if len(html) > LARGE_PAGE_CHARS:
         return _large_page(html, url=url, meta_html=meta_html)
+    if _JOINERS.search(html) or (meta_html is not None and _JOINERS.search(meta_html)):
+        protected = None if meta_html is None else _protect_joiners(meta_html)
+        return _restore_joiners(_extract(_protect_joiners(html), url=url, visible_words=visible_words,
+                                         options=options, meta_html=protected))
+    return _extract(html, url=url, visible_words=visible_words, options=options, meta_html=meta_html)
+
+
+def _extract(html: str, *, url: str | None, visible_words: int, options: CleanOptions,
+             meta_html: str | None) -> Extracted:
     tree = load_html(html)
     result = Extracted(text="")
     if tree is None:
@@ -139,7 +175,7 @@ def _add_metadata(result: Extracted, tree: Any, url: str | None) -> None:
         return
     try:
         meta = examine_meta(tree)
-        if meta.author and " " not in meta.author:
+        if meta.author and " " not in meta.author and count_words(meta.author) < 2:
             meta.author = None  # one word is a handle more often than a name
         try:
             meta = extract_meta_json(tree, meta)

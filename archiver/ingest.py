@@ -20,7 +20,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,9 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
             if pending:
                 batch = list(pending)
                 pending.clear()
+                for i in batch:
+                    if i.job is not None:
+                        i.job = replace(i.job, title_suffixes=recorder.title_suffixes(i.job.url))
                 if executor is not None:
                     results = [executor.submit(clean_job, i.job, archive.clean_options) if i.job else None
                                for i in batch]

@@ -171,6 +171,7 @@ class Snapshot:
     error: str | None = None  # why it is an error stub
     error_kind: str | None = None  # "error" | "wall" (bot wall / challenge)
     rule_rot: tuple[str, ...] = ()  # "rule: selector" of site rules that matched nothing here
+    page_title: str | None = None  # the title as the page gave it, site name and all
 
     @cached_property
     def word_count(self) -> int:
@@ -188,6 +189,7 @@ class Snapshot:
             "url": self.url,
             "status": self.status,
             "title": self.title,
+            "page_title": self.page_title,
             "authors": list(self.authors),
             "published": self.published,
             "language": self.language,

@@ -18,9 +18,11 @@ from datetime import date, datetime
 __all__ = [
     "clean_field",
     "count_words",
+    "unspaced_join",
     "normalize_text",
     "drop_repeats",
     "clean_title",
+    "learned_suffixes",
     "split_authors",
     "iso_date",
     "language_code",
@@ -29,18 +31,31 @@ __all__ = [
 PULL_QUOTE_MIN_WORDS = 8  # a quote found inside another paragraph
 REPEAT_MIN_WORDS = 15  # a paragraph printed twice
 PULL_QUOTE_MAX_WORDS = 120
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*\s*(\[\d{1,3}\])?$")
+# Chinese and Japanese have no spaces to bound a match, and count a word a
+# character: a quote found inside another paragraph needs about a full
+# sentence of characters. Shorter restatements are the author's own (a
+# Japanese article restating an 18-character clause as its own line).
+PULL_QUOTE_MIN_UNSPACED = 24
+_SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’»)\]」』）]*\s*(\[\d{1,3}\])?$")
 # Above this much text, skip the substring search (quadratic in the worst case).
 SUBSTRING_SEARCH_LIMIT = 400_000
 
-_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\ufeff]+")
-_ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060]")
+# Runs of spaces become one; the ideographic space (U+3000) is CJK text's
+# own and stays as it is.
+_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f]+")
+# Zero-width space and word joiner carry nothing; the zero-width (non-)joiners
+# U+200C/U+200D are spelling in Persian, Arabic and Indic scripts and emoji,
+# and stay.
+_ZERO_WIDTH = re.compile(r"[\u200b\u2060\ufeff]")
 # Control characters are never article text (and an escape sequence in a
 # stored title would reach whoever prints it).
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _BACKLINK_TAIL = re.compile(r"\s*(?:\^|↑|↩\ufe0e?|↩︎|⤴)+\s*$")
 _LIST_OR_CELL = re.compile(r"^(?:[-*•·]\s|\d+[.)]\s|\|)|\|")
 _KEY = re.compile(r"[^\w]+")
+# trafilatura writes every list item as "- item"; an ordered list's item
+# already carries its number (clean.py numbers them), and keeps only that.
+_NUMBERED_ITEM = re.compile(r"^- (?=(?:\d{1,9}|[a-zA-Z]{1,2}|[ivxlcdmIVXLCDM]{1,12})\. )")
 
 
 def _clean_line(line: str) -> str:
@@ -54,7 +69,14 @@ def _clean_line(line: str) -> str:
 # word (a Chinese word is one to two characters, a Japanese one about as
 # long), which keeps counts of CJK text on the scale of other languages'.
 # Korean writes spaces between words and is counted like English.
-_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+UNSPACED_CHARS = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_UNSPACED = re.compile(f"[{UNSPACED_CHARS}]")
+
+
+def unspaced_join(left: str, right: str) -> bool:
+    """True when two pieces of a wrapped line meet between Chinese or
+    Japanese characters, where no space belongs."""
+    return bool(left and right and _UNSPACED.match(left[-1]) and _UNSPACED.match(right[0]))
 
 
 def count_words(text: str | None) -> int:
@@ -79,7 +101,7 @@ def normalize_text(text: str) -> list[str]:
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     out = []
     for line in text.split("\n"):
-        line = _clean_line(line)
+        line = _NUMBERED_ITEM.sub("", _clean_line(line))
         if line and line not in ("^", "↑", "↩"):
             out.append(line)
     return out
@@ -102,7 +124,11 @@ def drop_repeats(paragraphs: list[str]) -> list[str]:
     seen: set[str] = set()
     keep: list[str] = []
     for para, key in zip(paragraphs, keys):
-        words = key.count(" ") + 1 if key else 0
+        words = count_words(key)
+        # Chinese and Japanese have no spaces to mark where a quoted
+        # sentence starts and ends: its characters are the boundary.
+        unspaced = _UNSPACED.search(key) is not None
+        needle = key if unspaced else f" {key} "
         # Only prose can be a pull quote: a sentence, not a list item, table
         # row or heading (those repeat in real articles: menus, schedules).
         prose = words >= PULL_QUOTE_MIN_WORDS and not _LIST_OR_CELL.search(para) and bool(_SENTENCE_END.search(para))
@@ -110,14 +136,14 @@ def drop_repeats(paragraphs: list[str]) -> list[str]:
             continue  # the second printing of a paragraph printed twice
         if prose and words <= PULL_QUOTE_MAX_WORDS and search and counts[key] == 1:
             # Inside a longer paragraph: it stands there in full already.
-            if joined.count(f" {key} ") > 1:
+            if joined.count(needle) > 1 and (not unspaced or len(key) >= PULL_QUOTE_MIN_UNSPACED):
                 continue
         seen.add(key)
         keep.append(para)
     return keep
 
 
-_TITLE_SEPARATORS = (" | ", " – ", " — ", " - ", " :: ", " · ", " » ")
+_TITLE_SEPARATORS = (" | ", " – ", " — ", " - ", " :: ", " · ", " » ", "｜", " ｜ ", "——", " _ ")
 
 
 def clean_title(title: str | None, *, suffixes: list[str] = (), sitename: str | None = None,  # type: ignore[assignment]
@@ -129,7 +155,7 @@ def clean_title(title: str | None, *, suffixes: list[str] = (), sitename: str | 
     for suffix in suffixes:
         s = suffix.strip()
         if s and title.endswith(s) and len(title) > len(s):
-            return title[: -len(s)].rstrip(" |–—-:·»").strip() or title
+            return title[: -len(s)].rstrip(" |–—-:·»｜_").strip() or title
     names = {n.lower() for n in (sitename, host) if n}
     if host:
         bare = host.lower().removeprefix("www.")
@@ -146,8 +172,38 @@ def clean_title(title: str | None, *, suffixes: list[str] = (), sitename: str | 
     return title
 
 
-_AUTHOR_SPLIT = re.compile(r"\s*(?:;|,\s*and\s+|\s+and\s+|\s+&\s+|\s+und\s+|\s+et\s+|,)\s*", re.I)
-_BY = re.compile(r"^\s*(?:by|von|par|por|written by|posted by)[:\s]+", re.I)
+# A suffix is a host's when at least this many of its distinct titles, and
+# this share of them, end with it.
+SUFFIX_MIN_TITLES = 2
+SUFFIX_MIN_SHARE = 0.2
+
+
+def learned_suffixes(titles: list[str]) -> tuple[str, ...]:
+    """The endings (" | Human Rights in China 中国人权") that a host's pages
+    share after a title separator, longest first. For a host whose pages
+    carry no og:site_name and no site rule: what they have in common is the
+    site's name, not any one page's title."""
+    distinct = {t for t in titles if t}
+    counts: dict[str, int] = {}
+    for title in distinct:
+        endings = set()
+        for sep in _TITLE_SEPARATORS:
+            at = title.find(sep, 1)
+            while at > 0:
+                ending = title[at:]
+                if ending.strip(" |–—-:·»｜_"):
+                    endings.add(ending)
+                at = title.find(sep, at + 1)
+        for ending in endings:
+            counts[ending] = counts.get(ending, 0) + 1
+    need = max(SUFFIX_MIN_TITLES, SUFFIX_MIN_SHARE * len(distinct))
+    return tuple(sorted((e for e, n in counts.items() if n >= need), key=len, reverse=True))
+
+
+_AUTHOR_SPLIT = re.compile(r"\s*(?:;|,\s*and\s+|\s+and\s+|\s+&\s+|\s+und\s+|\s+et\s+|,|、|，|；)\s*", re.I)
+# "By", and the bylines of Chinese, Japanese and Korean pages ("作者：", "文／", "기자:").
+_BY = re.compile(r"^\s*(?:(?:by|von|par|por|written by|posted by)[:\s]+"
+                 r"|(?:作者|撰文|文|记者|記者|编辑|編輯|責任編集|筆者|글|기자)\s*[:：/／]\s*)", re.I)
 _NOT_NAME = re.compile(r"@|https?://|\d{3,}")
 
 
@@ -158,7 +214,7 @@ def split_authors(author: str | None) -> tuple[str, ...]:
     author = _BY.sub("", _clean_line(unicodedata.normalize("NFC", author)))
     names: list[str] = []
     for part in _AUTHOR_SPLIT.split(author):
-        part = _BY.sub("", part).strip(" .,;:|")
+        part = _BY.sub("", part).strip(" .,;:|·•：")
         # "Smith, Jr." style suffixes are not people
         if not part or part.lower() in ("jr", "sr", "ii", "iii", "phd", "md") or _NOT_NAME.search(part):
             continue

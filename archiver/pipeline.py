@@ -77,6 +77,7 @@ class CaptureRun:
         self.max_pending = max_pending
         self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.error: BaseException | None = None
+        self.recorder: Recorder | None = None  # the recording thread's, once it runs
         self._release: Callable[[int], None] = lambda n: None
         self._wake_all: Callable[[], None] = lambda: None
 
@@ -158,7 +159,7 @@ class CaptureRun:
         feeding = True
         try:
             catalog = Catalog(self.catalog_path)
-            recorder = Recorder(self.root, catalog, self.writer, on_record=self.on_record)
+            recorder = self.recorder = Recorder(self.root, catalog, self.writer, on_record=self.on_record)
             while feeding or waiting:
                 messages = [self.inbox.get()]
                 while True:
@@ -259,7 +260,8 @@ class CaptureRun:
         body.seek(0)
         return CleanJob(url=final.url, body=raw, content_encoding=final.header("content-encoding"),
                         content_type=final.header("content-type"), kind=item.kind, status_code=final.status_code,
-                        headers=tuple(final.response_headers), cut=len(raw) < final.body_length)
+                        headers=tuple(final.response_headers), cut=len(raw) < final.body_length,
+                        title_suffixes=self.recorder.title_suffixes(final.url) if self.recorder else ())
 
     def _submit(self, item: _Waiting) -> None:
         assert self.executor is not None

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ArchiverError, StoreError, WarcError
 from .models import Capture, Exchange, Snapshot, StoredSnapshot, Verdict
@@ -83,6 +84,16 @@ class Recorder:
         self.problems: list[str] = []  # copied records that could not be copied, "FILE: offset N: why; skipped"
         self.copied = 0  # records copied from other files
         self._sound: set[str] = set()  # originals read back whole in this process
+        self._suffixes: dict[str, tuple[str, ...]] = {}  # host -> learned title suffixes
+
+    def title_suffixes(self, url: str | None) -> tuple[str, ...]:
+        """The site-name endings the host's other pages share (for `CleanJob`)."""
+        host = _host(url)
+        if not host:
+            return ()
+        if host not in self._suffixes:
+            self._suffixes[host] = self.catalog.title_suffixes(host, url=url)
+        return self._suffixes[host]
 
     @property
     def warc_dir(self) -> Path:
@@ -205,6 +216,10 @@ class Recorder:
                                  timestamp=capture.timestamp)
             capture = replace(capture, verdict=verdict, snapshot_file=path)
             update_current(catalog, capture, title=snap.title, text=snap.text)
+            host = _host(capture.url)
+            if host and snap.page_title:
+                catalog.put_page_title(capture.url, host, snap.page_title)
+                self._suffixes.pop(host, None)
         warc_file = f"{WARC_DIR}/{loc.warc_file}" if loc else None
         meta = self.writer.write_metadata(capture.url, metadata_fields(capture, loc),
                                           when=parse_iso(capture.captured_at),
@@ -212,6 +227,14 @@ class Recorder:
         catalog.add_record(meta, url=capture.url, timestamp=capture.timestamp, status_code=None, content_type=None,
                            payload_digest=None)
         return replace(capture, warc_file=warc_file or f"{WARC_DIR}/{meta.warc_file}"), meta.record_id
+
+
+def _host(url: str | None) -> str | None:
+    try:
+        host = urlsplit(url).hostname if url else None
+    except ValueError:
+        return None
+    return host.removeprefix("www.") if host else None
 
 
 def update_current(catalog: Catalog, capture: Capture, *, title: str | None, text: str | Callable[[], str]) -> None:

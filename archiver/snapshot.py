@@ -19,7 +19,7 @@ from .clean import SHORT_PAGE_WORDS, Pruned, prune_html
 from .config import CleanOptions
 from .extract import extract_article
 from .models import Snapshot
-from .normalize import clean_field, clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
+from .normalize import clean_field, clean_title, count_words, drop_repeats, iso_date, language_code, normalize_text, split_authors
 from .documents import clean_pdf, clean_text, looks_like_pdf
 from .payload import charset_from_content_type, decode_html, decode_stream, document_kind
 from .rules import RULES_ENV, Rule, RuleSet, load_rules
@@ -67,11 +67,14 @@ def clean_page(
     status_code: int | None = None,
     content_type: str | None = None,
     headers: Sequence[tuple[str, str]] = (),
+    title_suffixes: Sequence[str] = (),
     timings: dict[str, float] | None = None,
 ) -> Snapshot:
     """Clean one page. `headers` are the response's, when it came over HTTP
-    (bot-wall and rate-limit signals); `timings`, when given, collects
-    seconds per stage."""
+    (bot-wall and rate-limit signals); `title_suffixes` are the site-name
+    endings the archive learned from the host's other pages
+    (`Catalog.title_suffixes`); `timings`, when given, collects seconds per
+    stage."""
     options = options or CleanOptions()
     t0 = time.perf_counter()
     if isinstance(html, bytes):
@@ -98,12 +101,13 @@ def clean_page(
     t2 = time.perf_counter()
     paragraphs = drop_repeats(normalize_text(extracted.text))
     text = "\n\n".join(paragraphs)
-    words = len(text.split())
+    words = count_words(text)
     host = urlsplit(url).hostname if url else None
-    title = clean_title(pruned.title or extracted.title, suffixes=pruned.title_suffixes,
-                        sitename=extracted.sitename, host=host)
+    suffixes = [*pruned.title_suffixes, *title_suffixes]
+    page_title = clean_field(pruned.title or extracted.title)
+    title = clean_title(pruned.title or extracted.title, suffixes=suffixes, sitename=extracted.sitename, host=host)
     if title and extracted.title and len(extracted.title) < len(title) and title.startswith(extracted.title):
-        title = clean_title(extracted.title, suffixes=pruned.title_suffixes, sitename=extracted.sitename, host=host)
+        title = clean_title(extracted.title, suffixes=suffixes, sitename=extracted.sitename, host=host)
     stub = _stub_reason(pruned, words)
     if stub is None and options.stub_signals and pruned.visible_words <= SHORT_PAGE_WORDS * 2:
         stub = detect_stub(PageShape(title=pruned.title or "", headings=pruned.headings, text=pruned.visible_text,
@@ -129,6 +133,7 @@ def clean_page(
         error=stub[1] if stub else None,
         error_kind=stub[0] if stub else None,
         rule_rot=tuple(f"{rule}: {sel}" for rule, sel in pruned.unmatched) if stub is None else (),
+        page_title=page_title,
     )
     if timings is not None:
         t3 = time.perf_counter()
@@ -151,6 +156,7 @@ class CleanJob:
     status_code: int | None = None
     headers: tuple[tuple[str, str], ...] = ()  # the response's headers
     cut: bool = False  # `body` is only the first part of what was stored
+    title_suffixes: tuple[str, ...] = ()  # learned from the host's other pages
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,7 @@ def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
     if problem and not payload.data:
         return Cleaned(None, problem)
     snap = clean_page(payload.data, job.url, options=options, status_code=job.status_code,
-                      content_type=job.content_type, headers=job.headers)
+                      content_type=job.content_type, headers=job.headers, title_suffixes=job.title_suffixes)
     return Cleaned(snap, f"cleaned the first {len(payload.data)} bytes: {problem}" if problem else None)
 
 

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .cjk import has_cjk, index_terms, query_phrases
 from .errors import StoreError
+from .normalize import learned_suffixes
 from .models import Capture, Notification, SearchHit, StoredSnapshot, Verdict, Watch
 from .warc import RecordLocation
 
@@ -127,6 +129,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE watches ADD COLUMN problem TEXT;            -- why it cannot be scheduled; skipped while set
     ALTER TABLE records ADD COLUMN damaged TEXT;            -- why the record can no longer be read back
     """,
+    """
+    -- Chinese, Japanese and Korean text as character pairs (see archiver/cjk.py),
+    -- rowid = current.rowid like search; only rows whose text has any.
+    CREATE VIRTUAL TABLE search_cjk USING fts5(title, text, tokenize = 'unicode61');
+    INSERT INTO search_cjk (rowid, title, text)
+        SELECT rowid, cjk_terms(title), cjk_terms(text) FROM search WHERE cjk_terms(title || ' ' || text) != '';
+    -- Each URL's title as its page gave it, to learn the site-name suffix a host
+    -- puts on all its titles. Kept by reindex, like the operational tables.
+    CREATE TABLE page_titles (
+        url TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        title TEXT NOT NULL
+    );
+    CREATE INDEX page_titles_host ON page_titles(host);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -150,6 +167,7 @@ class Catalog:
                 self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 self._open_wal()
                 self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.create_function("cjk_terms", 1, _cjk_terms, deterministic=True)
             self._migrate()
         except sqlite3.DatabaseError as exc:
             reason = str(exc)
@@ -372,6 +390,10 @@ class Catalog:
         rowid = self.db.execute("SELECT rowid FROM current WHERE url = ?", (url,)).fetchone()[0]
         self.db.execute("DELETE FROM search WHERE rowid = ?", (rowid,))
         self.db.execute("INSERT INTO search (rowid, title, text) VALUES (?,?,?)", (rowid, title or "", text))
+        self.db.execute("DELETE FROM search_cjk WHERE rowid = ?", (rowid,))
+        cjk_title, cjk_text = index_terms(title or ""), index_terms(text)
+        if cjk_title or cjk_text:
+            self.db.execute("INSERT INTO search_cjk (rowid, title, text) VALUES (?,?,?)", (rowid, cjk_title, cjk_text))
 
     def touch_current(self, url: str, timestamp: str) -> None:
         self.db.execute("UPDATE current SET timestamp = max(timestamp, ?) WHERE url = ?", (timestamp, url))
@@ -381,19 +403,52 @@ class Catalog:
         return row[0] if row else None
 
     def search(self, query: str, limit: int) -> list[SearchHit]:
-        """Ranked full-text search over current snapshots, with snippets."""
+        """Ranked full-text search over current snapshots, with snippets. Words
+        go to the word index; Chinese, Japanese and Korean runs to the pair
+        index (archiver/cjk.py); a page must match every term."""
         terms = [t for t in query.split() if t.strip('"')]
         if not terms:
             raise StoreError("empty search query")
+        phrases: list[str] = []
+        words: list[str] = []
+        for term in terms:
+            cjk, rest = query_phrases(term)
+            phrases += cjk
+            words += rest
         # Every word quoted: user input is words, not FTS5 syntax.
-        match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        rows = self.db.execute(
-            "SELECT c.url, c.timestamp, c.title, snippet(search, 1, '[', ']', '…', 12) AS snippet"
-            " FROM search JOIN current AS c ON c.rowid = search.rowid"
-            " WHERE search MATCH ? ORDER BY bm25(search, 5.0, 1.0) LIMIT ?",
-            (match, limit),
-        )
-        return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"], snippet=r["snippet"]) for r in rows]
+        match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+        if not phrases:
+            rows = self.db.execute(
+                "SELECT c.url, c.timestamp, c.title, snippet(search, 1, '[', ']', '…', 12) AS snippet"
+                " FROM search JOIN current AS c ON c.rowid = search.rowid"
+                " WHERE search MATCH ? ORDER BY bm25(search, 5.0, 1.0) LIMIT ?",
+                (match, limit),
+            )
+            return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"], snippet=r["snippet"])
+                    for r in rows]
+        sql = ("SELECT c.url, c.timestamp, c.title, s.text FROM search_cjk AS k"
+               " JOIN current AS c ON c.rowid = k.rowid JOIN search AS s ON s.rowid = k.rowid"
+               " WHERE search_cjk MATCH ?")
+        args: list[object] = [" AND ".join(phrases)]
+        if words:
+            sql += " AND k.rowid IN (SELECT rowid FROM search WHERE search MATCH ?)"
+            args.append(match)
+        rows = self.db.execute(sql + " ORDER BY bm25(search_cjk, 5.0, 1.0) LIMIT ?", (*args, limit))
+        needles = [t for t in terms if has_cjk(t)]
+        return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"],
+                          snippet=_snippet(r["text"] or "", needles)) for r in rows]
+
+    # -- titles as pages gave them (kept by reindex) ---------------------------
+
+    def put_page_title(self, url: str, host: str, title: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO page_titles (url, host, title) VALUES (?,?,?)", (url, host, title))
+
+    def title_suffixes(self, host: str, *, url: str | None = None, sample: int = 400) -> tuple[str, ...]:
+        """Suffixes (" | Site Name") that other pages of `host` put on their
+        titles, longest first: see `learned_suffixes`."""
+        rows = self.db.execute("SELECT title FROM page_titles WHERE host = ? AND url != ? LIMIT ?",
+                               (host, url or "", sample)).fetchall()
+        return learned_suffixes([r[0] for r in rows])
 
     def robots_get(self, host: str, *, newer_than: float) -> tuple[int, bytes] | None:
         row = self.db.execute("SELECT status, body FROM robots WHERE host = ? AND fetched > ?", (host, newer_than)).fetchone()
@@ -407,7 +462,7 @@ class Catalog:
     # The derived part: what `reindex` makes anew from the files. Everything
     # else (watches and their leases, the notification outbox, the robots.txt
     # cache) is operational state that no file holds.
-    DERIVED_TABLES = ("search", "current", "texts", "captures", "records")
+    DERIVED_TABLES = ("search", "search_cjk", "current", "texts", "captures", "records")
 
     def clear_derived(self) -> None:
         """Empty the derived tables (inside the caller's transaction)."""
@@ -529,6 +584,22 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _cjk_terms(text: object) -> str:
+    return index_terms(text) if isinstance(text, str) else ""
+
+
+def _snippet(text: str, needles: list[str], width: int = 40) -> str:
+    """A snippet around the first needle found, marked like FTS5's."""
+    for needle in needles:
+        at = text.find(needle.strip('"'))
+        if at >= 0:
+            n = len(needle.strip('"'))
+            start, end = max(0, at - width), min(len(text), at + n + width)
+            snippet = f"{text[start:at]}[{text[at:at + n]}]{text[at + n:end]}".replace("\n\n", " ")
+            return ("…" if start else "") + snippet + ("…" if end < len(text) else "")
+    return text[: 2 * width].replace("\n\n", " ") + ("…" if len(text) > 2 * width else "")
 
 
 def _statements(script: str) -> list[str]:

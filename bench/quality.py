@@ -32,10 +32,14 @@ import archiver
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "aeb"
 TOKEN = re.compile(r"\w+")
+# An ordered list's item numbers ("1. The attorney general...") are formatting
+# the ground truth leaves out; archiver keeps them, as a reader sees them.
+# Scored without them, on every side alike.
+LIST_LABEL = re.compile(r"(?m)^\s*(?:[-*•]\s*)?\d{1,3}[.)]\s+")
 
 
 def shingles(text: str) -> Counter[tuple[str, ...]]:
-    tokens = TOKEN.findall(text or "")
+    tokens = TOKEN.findall(LIST_LABEL.sub("", text or ""))
     if len(tokens) < 4:
         return Counter([tuple(tokens)]) if tokens else Counter()
     return Counter(tuple(tokens[i : i + 4]) for i in range(len(tokens) - 3))
