@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import CleanOptions, FetchOptions, WarcOptions, archive_dir
+from .config import BrowserOptions, CleanOptions, FetchOptions, WarcOptions, archive_dir
 from .diff import Diff, diff_snapshots
 from .distributed import cleaning_pool
 from .errors import SnapshotNotFound, StoreError
@@ -31,6 +31,7 @@ from .models import Capture, SearchHit, StoredSnapshot
 from .pipeline import CaptureRun
 from .recorder import WARC_DIR, OnRecord
 from .reindex import ReindexReport, index_warc_file, rebuild_catalog
+from .snapshot import rules_for
 from .store import Catalog, read_snapshot
 from .timeutil import utc_now
 from .urls import check_url
@@ -56,6 +57,7 @@ class Archive:
         fetch_options: FetchOptions | None = None,
         warc_options: WarcOptions | None = None,
         clean_options: CleanOptions | None = None,
+        browser_options: BrowserOptions | None = None,
         clock: Callable[[], datetime] = utc_now,
         make_id: Callable[[], str] | None = None,
         workers: int | None = None,
@@ -68,6 +70,7 @@ class Archive:
         self.fetch_options = fetch_options or FetchOptions()
         self.warc_options = warc_options or WarcOptions()
         self.clean_options = clean_options or CleanOptions()
+        self.browser_options = browser_options or BrowserOptions()
         self.clock = clock
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._make_id = make_id
@@ -169,7 +172,8 @@ class Archive:
     # -- capturing ------------------------------------------------------------
 
     def capture(self, urls: Iterable[str], *, on_capture: Callable[[Capture], None] | None = None,
-                on_record: OnRecord | None = None, executor: Executor | None = None) -> list[Capture]:
+                on_record: OnRecord | None = None, executor: Executor | None = None,
+                browser: bool | Collection[str] = False) -> list[Capture]:
         """Capture each URL once; results come back in the order given, while
         `on_capture` sees each as it is recorded. Raises InvalidURL before
         fetching anything if one is malformed; network trouble is a `failed`
@@ -179,8 +183,16 @@ class Archive:
         not at all. Pages are cleaned on `executor` when given (a Dask
         cluster's), else on the archive's worker processes. A full disk
         stops the run with a StoreError; the captures it interrupted leave
-        nothing behind."""
+        nothing behind. `browser`: True loads every page in Chromium, a
+        collection of URLs those; a site rule's `[fetch] browser = true`
+        adds its URLs either way."""
         checked = [check_url(u) for u in urls]
+        everyone = browser is True
+        chosen = set() if isinstance(browser, bool) else set(browser)
+
+        def use_browser(url: str) -> bool:
+            return everyone or url in chosen or any(r.browser for r in rules_for(url, self.clean_options))
+
         with contextlib.ExitStack() as stack:
             catalog = stack.enter_context(self.catalog())
             self.recover(catalog)
@@ -191,7 +203,7 @@ class Archive:
             run = CaptureRun(root=self.path, catalog_path=self.path / CATALOG, writer=writer,
                              fetch_options=self.fetch_options, clean_options=self.clean_options, clock=self.clock,
                              executor=executor or self._executor(stack, len(checked)), on_capture=on_capture,
-                             on_record=on_record)
+                             on_record=on_record, browser_options=self.browser_options, use_browser=use_browser)
             return run.run(checked)
 
     # -- reading the archive ----------------------------------------------
@@ -308,4 +320,4 @@ class Shown:
     def to_json(self) -> dict[str, Any]:
         """What `show --json` prints: the snapshot file and the capture it is from."""
         return {**self.snapshot.to_json(), "timestamp": self.capture.timestamp,
-                "captured_at": self.capture.captured_at}
+                "captured_at": self.capture.captured_at, "fetched_with": self.capture.via}

@@ -22,12 +22,14 @@ from rich.text import Text
 from . import termout
 from .archive import Archive
 from .config import (
+    DEFAULT_BROWSER_TIMEOUT,
     DEFAULT_CONTACT,
     DEFAULT_HOST_DELAY,
     DEFAULT_MAX_BODY,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
     VERSION,
+    BrowserOptions,
     CleanOptions,
     FetchOptions,
     archive_dir,
@@ -175,6 +177,15 @@ WORK_FLAGS = (
 )
 
 
+BROWSER_FLAGS = (
+    click.option("--browser-path", metavar="PATH",
+                 help="The Chromium to drive (default: $ARCHIVER_CHROMIUM, Playwright's own, then the system's)."),
+    click.option("--browser-timeout", type=click.FloatRange(min=1), default=DEFAULT_BROWSER_TIMEOUT,
+                 show_default=True, help="Seconds a page may take in the browser: load, network idle, scrolling,"
+                 " screenshot."),
+)
+
+
 def flags(*options: Any) -> Any:
     """Apply a group of shared options to a command."""
 
@@ -199,8 +210,10 @@ def _archive(ctx: click.Context, opts: dict[str, Any]) -> Archive:
                              obey_robots=not opts["ignore_robots"])
     if opts.get("rules_dir"):
         load_rules(opts["rules_dir"])  # a bad rules folder is one clear error before anything is fetched
+    browser = BrowserOptions(executable=opts.get("browser_path"),
+                             timeout=opts.get("browser_timeout") or DEFAULT_BROWSER_TIMEOUT)
     return Archive(ctx.obj["archive"], fetch_options=fetch, clean_options=CleanOptions(rules_dir=opts.get("rules_dir")),
-                   workers=opts.get("workers"))
+                   browser_options=browser, workers=opts.get("workers"))
 
 
 # -- capture ---------------------------------------------------------------
@@ -241,9 +254,13 @@ def _read_url_lines(path: str) -> tuple[list[tuple[str, str]], list[str]]:
 @click.argument("urls", nargs=-1)
 @click.option("-i", "--input", "url_file", metavar="URLFILE", help="Read URLs from a file, one per line ('-' for stdin).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per URL, one per line.")
-@flags(*FETCH_FLAGS, *WORK_FLAGS)
+@click.option("--browser", "use_browser", is_flag=True,
+              help="Load the pages in Chromium (pages that build their text with JavaScript): every exchange,"
+              " a screenshot and the rendered DOM go into the WARC.")
+@flags(*FETCH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
 @click.pass_context
-def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_json: bool, **opts: Any) -> None:
+def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_json: bool, use_browser: bool,
+            **opts: Any) -> None:
     """Capture URLs into the archive's WARC files and catalog."""
     err = Console(stderr=True)
     given: list[tuple[str, str]] = [("", u) for u in urls]
@@ -281,9 +298,9 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
                         emit(c)
                         progress.advance(task)
 
-                    done = archive.capture(valid, on_capture=step, executor=executor)
+                    done = archive.capture(valid, on_capture=step, executor=executor, browser=use_browser)
             else:
-                done = archive.capture(valid, on_capture=emit, executor=executor)
+                done = archive.capture(valid, on_capture=emit, executor=executor, browser=use_browser)
     if not as_json and done:
         _capture_table(done, archive.path)
     if bad:
@@ -478,11 +495,14 @@ def watch() -> None:
 @click.option("--every", metavar="DURATION", help="30m, 6h, 1d, 2w ...")
 @click.option("--cron", metavar="EXPR", help='A cron schedule, e.g. "0 */6 * * *" (UTC).')
 @click.option("--tag", help="A label to group watches by.")
+@click.option("--browser", "use_browser", is_flag=True, help="Capture it in Chromium (a page that needs JavaScript).")
 @click.pass_context
-def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None, tag: str | None) -> None:
+def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None, tag: str | None,
+              use_browser: bool) -> None:
     """Watch a URL on a schedule (it is due at once)."""
-    w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag)
-    click.echo(f"watching {w.url} ({w.schedule}{', tag ' + w.tag if w.tag else ''})")
+    w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser)
+    how = ", in the browser" if w.browser else ""
+    click.echo(termout.safe(f"watching {w.url} ({w.schedule}{', tag ' + w.tag if w.tag else ''}{how})"))
 
 
 @watch.command("list")
@@ -539,7 +559,7 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @click.option("--notify-url", metavar="URL", help="POST a JSON message here for every change.")
 @click.option("--notify-cmd", metavar="CMD", help="Run this program for every change, the JSON on stdin (split into words like a shell would, but never run by one).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary per run.")
-@flags(*FETCH_FLAGS, *WORK_FLAGS)
+@flags(*FETCH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
 @click.pass_context
 def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str | None, as_json: bool,
         **opts: Any) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 __all__ = [
+    "BrowserOptions",
     "CleanOptions",
     "DEFAULT_ARCHIVE_DIR",
     "DEFAULT_USER_AGENT",
@@ -88,6 +89,34 @@ class FetchOptions:
         if self.user_agent:
             return self.user_agent
         return f"{DEFAULT_USER_AGENT} (+{self.contact})"
+
+
+DEFAULT_BROWSER_TIMEOUT = 45.0
+DEFAULT_BROWSER_IDLE = 5.0
+DEFAULT_BROWSER_PAGES = 2
+DEFAULT_SCREENSHOT_HEIGHT = 16_000
+BROWSER_ENV = "ARCHIVER_CHROMIUM"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BrowserOptions:
+    """How pages that need JavaScript are loaded in Chromium."""
+
+    executable: str | None = None  # --browser-path; else $ARCHIVER_CHROMIUM, Playwright's, the system's
+    timeout: float = DEFAULT_BROWSER_TIMEOUT  # per page: load, idle, scrolling, screenshot and DOM
+    idle: float = DEFAULT_BROWSER_IDLE  # the longest wait for the network to go quiet, each time
+    scroll_steps: int = 12  # screens scrolled to set lazy loading off
+    pages: int = DEFAULT_BROWSER_PAGES  # pages loading at once
+    screenshot: bool = True
+    max_screenshot_height: int = DEFAULT_SCREENSHOT_HEIGHT  # pixels; a longer page is shot to this height
+
+    def __post_init__(self) -> None:
+        bad = [name for name, ok in {
+            "timeout": self.timeout > 0, "idle": self.idle >= 0, "scroll_steps": self.scroll_steps >= 0,
+            "pages": 1 <= self.pages <= 16, "max_screenshot_height": self.max_screenshot_height >= 100,
+        }.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid browser option(s): {', '.join(bad)}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,8 @@
 
     ArchiverError
     ├── ConfigError          bad options or bad input given by the user (CLI exit 2)
-    │   └── InvalidURL       .url: not an absolute http(s) URL
+    │   ├── InvalidURL       .url: not an absolute http(s) URL
+    │   └── BrowserUnavailable  browser capture asked for, no Playwright or Chromium
     ├── FetchError           .url: a fetch could not complete (network, timeout)
     ├── WarcError            writing or reading WARC records failed
     ├── RuleError            .path, .key: a rule file is invalid
@@ -20,6 +21,7 @@ __all__ = [
     "ArchiverError",
     "ConfigError",
     "InvalidURL",
+    "BrowserUnavailable",
     "FetchError",
     "WarcError",
     "RuleError",
@@ -42,6 +44,10 @@ class InvalidURL(ConfigError):
         super().__init__(f"invalid URL {url!r}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class BrowserUnavailable(ConfigError):
+    """Browser capture was asked for and cannot start: what to install says the message."""
 
 
 class FetchError(ArchiverError):

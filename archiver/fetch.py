@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -34,6 +34,9 @@ from .models import Exchange, Fetched
 from .payload import read_payload
 from .timeutil import utc_now
 from .urls import check_url, host_key
+
+if TYPE_CHECKING:
+    from .browser import BrowserSession
 
 __all__ = ["DeadlineExceeded", "Fetcher", "Page", "RobotsCache", "fetch_page", "first_error"]
 
@@ -151,8 +154,14 @@ class Fetcher:
         clock: Callable[[], datetime] = utc_now,
         robots_cache: RobotsCache | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        browser: BrowserSession | None = None,
+        use_browser: Callable[[str], bool] | None = None,
     ) -> None:
         self.options = options or FetchOptions()
+        # Pages that need JavaScript load in `browser`; robots.txt and
+        # politeness are the same for them.
+        self._browser = browser
+        self._use_browser = use_browser
         self._clock = clock
         self._robots_cache = robots_cache
         # Tests of the fetch logic hand in an httpx.MockTransport: no socket.
@@ -417,6 +426,8 @@ class Fetcher:
         """Fetch one URL, following redirects by hand. Never raises for
         network trouble: the reason is in `Fetched.error`."""
         fetched = Fetched(url=url, started=self._clock())
+        if self._browser is not None and self._use_browser is not None and self._use_browser(url):
+            return await self._load_in_browser(url, fetched)
         used: list[_Host] = []
         try:
             await self._follow(url, fetched, used)
@@ -428,6 +439,29 @@ class Fetcher:
             for host in used:
                 host.users -= 1
                 await host.release()
+        return fetched
+
+    async def _load_in_browser(self, url: str, fetched: Fetched) -> Fetched:
+        """robots.txt and the host's turn as for any fetch, then the page in
+        the browser. The browser follows redirects and fetches the page's
+        parts itself: politeness and robots.txt apply to the page's URL."""
+        assert self._browser is not None
+        host = self._host(url)
+        host.users += 1
+        try:
+            if self.options.obey_robots:
+                reason = await self._robots_verdict(url, host, fetched)
+                if reason:
+                    fetched.blocked = reason
+                    return fetched
+            async with host.gate:
+                await host.wait_turn()
+                await self._browser.load(url, fetched, budget=self._browser.options.timeout)
+        except (httpx.TransportError, TimeoutError) as exc:
+            fetched.error = _describe(exc)
+        finally:
+            host.users -= 1
+            await host.release()
         return fetched
 
     async def _follow(self, url: str, fetched: Fetched, used: list[_Host]) -> None:

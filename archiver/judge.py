@@ -31,6 +31,7 @@ class Observation:
     reason_phrase: str = ""
     content_type_header: str | None = None
     source: str | None = None  # ingested: "FILE#OFFSET" in the file it came from
+    via: str = "http"  # "browser": loaded in Chromium
 
     @property
     def content_type(self) -> str | None:
@@ -46,16 +47,16 @@ def verdict_of(obs: Observation, verdict: Verdict, *, reason: str | None = None,
         url=obs.url, final_url=obs.final_url, status_code=obs.status_code, verdict=verdict,
         timestamp=timestamp14(obs.when), captured_at=iso_utc(obs.when), title=title, word_count=word_count,
         content_type=obs.content_type, reason=reason, text_sha256=text_sha256, rule_rot=rule_rot,
-        source=obs.source,
+        source=obs.source, via=obs.via,
     )
 
 
 def observe(fetched: Fetched, now: datetime) -> Observation:
     final = fetched.final
     if final is None:
-        return Observation(url=fetched.url, when=fetched.started or now)
+        return Observation(url=fetched.url, when=fetched.started or now, via=fetched.via)
     return Observation(url=fetched.url, when=final.started, final_url=final.url, status_code=final.status_code,
-                       reason_phrase=final.reason, content_type_header=final.header("content-type"))
+                       reason_phrase=final.reason, content_type_header=final.header("content-type"), via=fetched.via)
 
 
 def judge_fetched(fetched: Fetched, obs: Observation) -> Capture | None:
@@ -97,8 +98,8 @@ def judge_cleaned(obs: Observation, snap: Snapshot | None, *, problem: str | Non
         verdict = Verdict.BLOCKED if snap.error_kind == "wall" else Verdict.SOFT_ERROR
         return verdict_of(obs, verdict, reason=snap.error, title=snap.title, word_count=0)
     if snap.status == "empty":
-        return verdict_of(obs, Verdict.SOFT_ERROR, reason="no article text found", title=snap.title, word_count=0,
-                          rule_rot=snap.rule_rot)
+        return verdict_of(obs, Verdict.SOFT_ERROR, reason=snap.error or "no article text found", title=snap.title,
+                          word_count=0, rule_rot=snap.rule_rot)
     return verdict_of(obs, Verdict.NEW, reason="; ".join(notes) or None, title=snap.title,
                       word_count=snap.word_count, text_sha256=hashlib.sha256(snap.text.encode("utf-8")).hexdigest(),
                       rule_rot=snap.rule_rot)

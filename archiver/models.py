@@ -8,7 +8,7 @@ from functools import cached_property
 from datetime import datetime
 from typing import IO, Any
 
-__all__ = ["GOOD_VERDICTS", "Verdict", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
+__all__ = ["GOOD_VERDICTS", "Verdict", "Attachment", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
            "Watch", "Notification"]
 
 
@@ -52,6 +52,7 @@ class Exchange:
     truncated: bool = False
     ip_address: str | None = None
     protocol: str | None = None  # "h2" when the response came over HTTP/2
+    request_body: bytes = b""  # a POST's body (the browser's XHRs), as sent
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -69,6 +70,16 @@ class Exchange:
         self.body.close()
 
 
+@dataclass(frozen=True, kw_only=True)
+class Attachment:
+    """Something the capture made rather than fetched (a screenshot, the
+    rendered DOM): a WARC `resource` record named by `uri`."""
+
+    uri: str  # "urn:screenshot:<url>", "urn:dom:<url>"
+    content_type: str
+    data: bytes
+
+
 @dataclass(kw_only=True, eq=False)
 class Fetched:
     """Everything one fetch of one URL produced: the robots.txt exchange (if
@@ -83,15 +94,18 @@ class Fetched:
     error: str | None = None  # reason, when no final response was had
     attempts: int = 0
     spent: float = 0.0  # seconds of the URL's time budget used (requests and retry waits)
+    via: str = "http"  # "browser": loaded in Chromium
+    browser: str | None = None  # "Chromium 150.0.7871.100"
+    resources: list[Exchange] = field(default_factory=list)  # what the page fetched besides its document
+    attachments: list[Attachment] = field(default_factory=list)
+    rendered: bytes | None = None  # the DOM as the page's scripts left it (UTF-8): what gets cleaned
 
     @property
     def final(self) -> Exchange | None:
         return self.exchanges[-1] if self.exchanges else None
 
     def close(self) -> None:
-        for ex in self.exchanges:
-            ex.close()
-        for ex in self.robots:
+        for ex in (*self.exchanges, *self.robots, *self.resources):
             ex.close()
 
 
@@ -114,6 +128,7 @@ class Capture:
     snapshot_file: str | None = None  # the JSON file holding that text, relative to the archive
     rule_rot: tuple[str, ...] = ()  # "rule: selector" that matched nothing on this page
     source: str | None = None  # ingested captures: "FILE#OFFSET" of the record in the file it came from
+    via: str = "http"  # how the page was fetched: "http", or "browser" (rendered in Chromium)
     id: int | None = None  # the catalog's row id, once recorded
 
     @property
@@ -137,6 +152,7 @@ class Capture:
             "reason": self.reason,
             "text_sha256": self.text_sha256,
             "source": self.source,
+            "fetched_with": self.via,
         }
 
     def history_json(self) -> dict[str, Any]:
@@ -151,6 +167,7 @@ class Capture:
             "text_sha256": self.text_sha256,
             "reason": self.reason,
             "final_url": self.final_url,
+            "fetched_with": self.via,
         }
 
 
@@ -311,6 +328,7 @@ class Watch:
     failures: int = 0
     rule_rot: tuple[str, ...] = ()
     problem: str | None = None  # why it cannot be scheduled (skipped until changed)
+    browser: bool = False  # captured in Chromium (pages that need JavaScript)
 
     @property
     def schedule(self) -> str:
@@ -336,6 +354,7 @@ class Watch:
             "failures": self.failures,
             "rule_rot": list(self.rule_rot),
             "problem": self.problem,
+            "browser": self.browser,
         }
 
 

@@ -15,6 +15,7 @@ so memory stays bounded when fetching outruns cleaning.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -25,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import CleanOptions, FetchOptions
+from .config import BrowserOptions, CleanOptions, FetchOptions
 from .fetch import Fetcher, first_error
 from .judge import Observation, judge_cleaned, judge_fetched, judge_response, observe, verdict_of
 from .models import Capture, Fetched, Verdict
@@ -64,7 +65,8 @@ class CaptureRun:
     def __init__(self, *, root: Path, catalog_path: Path, writer: WarcWriter, fetch_options: FetchOptions,
                  clean_options: CleanOptions, clock: Callable[[], datetime], executor: Executor | None,
                  on_capture: Callable[[Capture], None] | None = None, on_record: OnRecord | None = None,
-                 max_pending: int = 64) -> None:
+                 max_pending: int = 64, browser_options: BrowserOptions | None = None,
+                 use_browser: Callable[[str], bool] | None = None) -> None:
         self.root = root
         self.catalog_path = catalog_path
         self.writer = writer
@@ -75,6 +77,8 @@ class CaptureRun:
         self.on_capture = on_capture
         self.on_record = on_record
         self.max_pending = max_pending
+        self.browser_options = browser_options or BrowserOptions()
+        self.use_browser = use_browser  # which URLs are loaded in Chromium (None: none)
         self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.error: BaseException | None = None
         self.recorder: Recorder | None = None  # the recording thread's, once it runs
@@ -148,7 +152,16 @@ class CaptureRun:
             self.inbox.put(("fetched", fetched))
 
         robots = _RobotsCache(reader, self.inbox, self.clock)
-        async with Fetcher(self.fetch_options, clock=self.clock, robots_cache=robots) as fetcher:
+        wanted = self.use_browser
+        async with contextlib.AsyncExitStack() as stack:
+            browser = None
+            if wanted is not None and any(wanted(u) for u in urls):
+                from .browser import BrowserSession  # Playwright only when a page needs it
+
+                browser = await stack.enter_async_context(
+                    BrowserSession(self.browser_options, self.fetch_options, clock=self.clock))
+            fetcher = await stack.enter_async_context(
+                Fetcher(self.fetch_options, clock=self.clock, robots_cache=robots, browser=browser, use_browser=wanted))
             await fetcher.fetch_all(urls, hand_over, admit=admit)
 
     # -- the recording thread ---------------------------------------------------
@@ -229,7 +242,7 @@ class CaptureRun:
     def _prepare(self, fetched: Fetched) -> Entry | _Waiting:
         """Judge what needs no cleaning; the rest waits for its page to be cleaned."""
         obs = observe(fetched, self.clock())
-        entry = Entry(records=list(fetched.exchanges), robots=list(fetched.robots))
+        entry = _entry_of(fetched)
         judged = judge_fetched(fetched, obs)
         if judged is not None:
             entry.capture = judged
@@ -256,12 +269,18 @@ class CaptureRun:
         body = final.body
         body.seek(0)
         opts = self.clean_options
+        suffixes = self.recorder.title_suffixes(final.url) if self.recorder else ()
+        if item.fetched.rendered is not None and item.kind == "html":
+            # A browser capture: the DOM as the page's scripts left it.
+            return CleanJob(url=final.url, body=item.fetched.rendered[: opts.max_html_bytes],
+                            content_type="text/html; charset=utf-8", kind="html", status_code=final.status_code,
+                            headers=tuple(final.response_headers), title_suffixes=suffixes)
         raw = body.read((opts.max_document_bytes if item.kind == "pdf" else opts.max_html_bytes) + RAW_MARGIN)
         body.seek(0)
         return CleanJob(url=final.url, body=raw, content_encoding=final.header("content-encoding"),
                         content_type=final.header("content-type"), kind=item.kind, status_code=final.status_code,
                         headers=tuple(final.response_headers), cut=len(raw) < final.body_length,
-                        title_suffixes=self.recorder.title_suffixes(final.url) if self.recorder else ())
+                        title_suffixes=suffixes)
 
     def _submit(self, item: _Waiting) -> None:
         assert self.executor is not None
@@ -279,7 +298,7 @@ class CaptureRun:
             return exc
 
     def _entry(self, item: _Waiting, cleaned: Cleaned | BaseException) -> Entry:
-        entry = Entry(records=list(item.fetched.exchanges), robots=list(item.fetched.robots))
+        entry = _entry_of(item.fetched)
         if isinstance(cleaned, BaseException):
             entry.capture = verdict_of(item.obs, Verdict.FAILED,
                                        reason=f"cleaning failed ({type(cleaned).__name__}: {cleaned})")
@@ -288,6 +307,11 @@ class CaptureRun:
         if entry.capture.text_sha256:
             entry.snapshot = cleaned.snapshot
         return entry
+
+
+def _entry_of(fetched: Fetched) -> Entry:
+    return Entry(records=list(fetched.exchanges), robots=list(fetched.robots), resources=list(fetched.resources),
+                 attachments=list(fetched.attachments), browser=fetched.browser)
 
 
 class _RobotsCache:

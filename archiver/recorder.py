@@ -24,9 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ArchiverError, StoreError, WarcError
-from .models import Capture, Exchange, Snapshot, StoredSnapshot, Verdict
+from .models import Attachment, Capture, Exchange, Snapshot, StoredSnapshot, Verdict
 from .store import Catalog, write_json_atomic
-from .timeutil import parse_iso, timestamp14
+from .timeutil import parse_iso, timestamp14, utc_now
 from .warc import RecordLocation, WarcWriter, check_record
 
 __all__ = ["Entry", "Recorder", "SourceRecord", "capture_from_fields", "metadata_fields", "update_current",
@@ -68,6 +68,9 @@ class Entry:
     robots: list[Exchange] = field(default_factory=list)
     capture: Capture | None = None  # judged: `new` means "has a text"
     snapshot: Snapshot | None = None
+    resources: list[Exchange] = field(default_factory=list)  # a browser page's other exchanges
+    attachments: list[Attachment] = field(default_factory=list)  # its screenshot and rendered DOM
+    browser: str | None = None  # "Chromium 150...", when a browser fetched it
 
 
 OnRecord = Callable[[Catalog, Capture], None]
@@ -134,9 +137,20 @@ class Recorder:
                 loc = self._copy(item)
                 if loc is None:
                     return None  # a broken source record: reported, and no capture from it
+        for ex in entry.resources:
+            self._write_exchange(ex)
+        made_by: dict[str, str] = {}
+        when = parse_iso(entry.capture.captured_at) if entry.capture else utc_now()
+        for att in entry.attachments:
+            res = self.writer.write_resource(att.uri, att.content_type, att.data, when=when,
+                                             concurrent_to=loc.record_id if loc else None)
+            self.catalog.add_record(res, url=att.uri, timestamp=timestamp14(when), status_code=None,
+                                    content_type=att.content_type, payload_digest=None)
+            made_by[att.uri.split(":", 2)[1]] = res.record_id  # "screenshot", "dom"
         if entry.capture is None:
             return None
-        capture, meta_id = self._store(entry.capture, entry.snapshot, loc, made)
+        extra = {"browser": entry.browser, **made_by} if entry.browser or made_by else {}
+        capture, meta_id = self._store(entry.capture, entry.snapshot, loc, made, extra)
         capture = replace(capture, id=self.catalog.add_capture(
             capture, record_id=loc.record_id if loc else None, meta_record_id=meta_id))
         if self.on_record is not None:
@@ -197,7 +211,7 @@ class Recorder:
         return loc
 
     def _store(self, capture: Capture, snap: Snapshot | None, loc: RecordLocation | None,
-               made: list[Path]) -> tuple[Capture, str]:
+               made: list[Path], extra: dict[str, str | None]) -> tuple[Capture, str]:
         """Decide new/changed/unchanged against the last good text, write the
         text's JSON file (once per distinct text), and the metadata record."""
         catalog = self.catalog
@@ -221,7 +235,7 @@ class Recorder:
                 catalog.put_page_title(capture.url, host, snap.page_title)
                 self._suffixes.pop(host, None)
         warc_file = f"{WARC_DIR}/{loc.warc_file}" if loc else None
-        meta = self.writer.write_metadata(capture.url, metadata_fields(capture, loc),
+        meta = self.writer.write_metadata(capture.url, {**metadata_fields(capture, loc), **extra},
                                           when=parse_iso(capture.captured_at),
                                           concurrent_to=loc.record_id if loc else None)
         catalog.add_record(meta, url=capture.url, timestamp=capture.timestamp, status_code=None, content_type=None,
@@ -255,7 +269,7 @@ def update_current(catalog: Catalog, capture: Capture, *, title: str | None, tex
 
 def _snapshot_json(snap: Snapshot, capture: Capture, sha: str, loc: RecordLocation | None) -> dict[str, object]:
     first = {"url": capture.url, "timestamp": capture.timestamp, "captured_at": capture.captured_at,
-             **({"ingested_from": capture.source} if capture.source else {})}
+             "fetched_with": capture.via, **({"ingested_from": capture.source} if capture.source else {})}
     warc = None if loc is None else {"file": f"{WARC_DIR}/{loc.warc_file}", "offset": loc.offset,
                                      "length": loc.length, "record_id": loc.record_id, "type": loc.record_type}
     return StoredSnapshot.made(snap, sha=sha, first_captured=first, warc=warc).to_json()
@@ -278,6 +292,7 @@ def metadata_fields(capture: Capture, loc: RecordLocation | None) -> dict[str, o
         "reason": capture.reason,
         "rule-rot": json.dumps(list(capture.rule_rot)) if capture.rule_rot else None,
         "source": capture.source,
+        "fetched-with": capture.via if capture.via != "http" else None,
         "record-id": loc.record_id if loc else None,
     }
 
@@ -303,6 +318,7 @@ def capture_from_fields(fields: dict[str, str], *, url: str, warc_file: str) -> 
         title=fields.get("title"), word_count=_int(fields.get("word-count")), warc_file=warc_file,
         content_type=fields.get("content-type"), reason=fields.get("reason"), text_sha256=fields.get("text-sha256"),
         snapshot_file=fields.get("snapshot"), rule_rot=rule_rot, source=fields.get("source"),
+        via=fields.get("fetched-with") or "http",
     )
 
 

@@ -22,6 +22,8 @@ A rule file (every section optional; unknown keys are errors):
     [wall]                               # signs of a bot wall or challenge (verdict: blocked)
     title = ["^Just a moment"]
     text = ["Checking your browser"]
+    [fetch]
+    browser = true                       # load its pages in Chromium (they need JavaScript)
 
 A site rule's title or selector sign is decisive; text signs, and the default
 rule's signs, make a page a stub only when little article text is left.
@@ -77,6 +79,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "error": {"title": list, "text": list, "selectors": list},
     "wall": {"title": list, "text": list},
     "about": {"description": str, "site": str},
+    "fetch": {"browser": bool},
 }
 _PROBE = LexborHTMLParser("<html><body><p>probe</p></body></html>")
 
@@ -123,6 +126,7 @@ class Rule:
     wall_text: tuple[re.Pattern[str], ...] = ()
     authors: str | None = None
     published: str | None = None
+    browser: bool = False  # [fetch] browser: its pages are loaded in Chromium
 
     @cached_property
     def remove_group(self) -> str:
@@ -201,7 +205,7 @@ def parse_rule(data: dict[str, object], *, name: str, path: str) -> Rule:
             if key not in allowed:
                 raise RuleError(f"unknown key (known in [{section}]: {', '.join(allowed)})", path=path, key=f"{section}.{key}")
             if not isinstance(item, allowed[key]):
-                kind = "a list of strings" if allowed[key] is list else "a string"
+                kind = {list: "a list of strings", bool: "true or false"}.get(allowed[key], "a string")
                 raise RuleError(f"must be {kind}", path=path, key=f"{section}.{key}")
 
     def get(section: str, key: str) -> list[str]:
@@ -233,6 +237,7 @@ def parse_rule(data: dict[str, object], *, name: str, path: str) -> Rule:
         wall_text=tuple(_regex(path, "wall.text", p) for p in get("wall", "text")),
         authors=content.get("authors"),
         published=content.get("published"),
+        browser=bool(data.get("fetch", {}).get("browser", False)),  # type: ignore[union-attr]
     )
     if not rule.is_default and not (rule.domains or rule.paths):
         raise RuleError("a site rule needs [match] domains or paths", path=path, key="match")

@@ -129,8 +129,9 @@ def next_after(watch: Watch, when: datetime) -> datetime:
 
 
 def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str | None = None,
-              tag: str | None = None) -> Watch:
-    """Watch `url` (or change its schedule). Due at once if new."""
+              tag: str | None = None, browser: bool = False) -> Watch:
+    """Watch `url` (or change its schedule). Due at once if new. `browser`:
+    capture it in Chromium."""
     url = check_url(url)
     if (every is None) == (cron is None):
         raise ConfigError("give exactly one of --every and --cron")
@@ -139,7 +140,7 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
     cron_expr = check_cron(cron, now=now) if cron is not None else None
     with archive.catalog() as catalog:
         return catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
-                                 added_at=iso_seconds(now), next_due=to_epoch(now))
+                                 added_at=iso_seconds(now), next_due=to_epoch(now), browser=browser)
 
 
 def remove_watch(archive: Archive, url: str) -> None:
@@ -163,6 +164,7 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
         url = "https://example.org/a"
         every = "6h"          # or cron = "0 */6 * * *"
         tag = "press"
+        browser = true        # capture it in Chromium
     All entries are checked before any is added.
     """
     try:
@@ -183,12 +185,12 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
         for n, item in enumerate(items, 1):
             if not isinstance(item, dict) or not isinstance(item.get("url"), str):
                 raise ConfigError(f"{path}: watch {n} needs a url")
-            unknown = set(item) - {"url", "every", "cron", "tag"}
+            unknown = set(item) - {"url", "every", "cron", "tag", "browser"}
             if unknown:
                 raise ConfigError(f"{path}: watch {n}: unknown key(s) {', '.join(sorted(unknown))}")
             entries.append({"url": item["url"], "every": item.get("every", every if "cron" not in item else None),
                             "cron": item.get("cron", cron if "every" not in item else None),
-                            "tag": item.get("tag", tag)})
+                            "tag": item.get("tag", tag), "browser": item.get("browser", False)})
     else:
         for line in raw.splitlines():
             line = line.strip()
@@ -199,6 +201,8 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
     for n, e in enumerate(entries, 1):  # validate everything first: all or nothing
         try:
             check_url(e["url"])
+            if not isinstance(e.get("browser", False), bool):
+                raise ConfigError("browser must be true or false")
             if (e["every"] is None) == (e["cron"] is None):
                 raise ConfigError("give exactly one of every and cron")
             if e["every"] is not None:
@@ -435,7 +439,8 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
         if claimed:
             try:
                 with _LeaseKeeper(archive, owner, renew_every):
-                    archive.capture([w.url for w in claimed], on_capture=done, on_record=record, executor=executor)
+                    archive.capture([w.url for w in claimed], on_capture=done, on_record=record, executor=executor,
+                                    browser={w.url for w in claimed if w.browser})
             finally:
                 # Whatever was claimed but not captured (an interrupt) is due again now.
                 catalog.release_leases(owner)

@@ -29,6 +29,10 @@ __all__ = ["CleanJob", "Cleaned", "clean_job", "clean_page", "explain_page", "Ex
 
 # Below this many words, a page with any error sign is an error stub.
 STUB_WORDS = SHORT_PAGE_WORDS
+# A page with scripts and fewer words than this, all told, is an empty shell
+# its scripts were to fill ("Loading…"): nothing to keep as its text.
+SHELL_WORDS = 10
+SHELL_REASON = "an empty shell: almost no text, and scripts that build the page (capture it with --browser)"
 
 
 @lru_cache(maxsize=8)
@@ -114,9 +118,10 @@ def clean_page(
                                      visible_words=pruned.visible_words, article_words=words, forms=pruned.forms,
                                      scripts=pruned.scripts, status=status_code, headers=list(headers)))
     status = "ok"
+    shell = stub is None and words < SHELL_WORDS and pruned.scripts > 0 and pruned.visible_words < 2 * SHELL_WORDS
     if stub is not None:
         status = "error_stub"
-    elif words == 0:
+    elif words == 0 or shell:
         status = "empty"
     snapshot = Snapshot(
         url=url,
@@ -128,9 +133,9 @@ def clean_page(
         sitename=clean_field(extracted.sitename),
         canonical_url=extracted.url or url,
         # An error page's words are not the article: keep them out of `text`.
-        text="" if stub is not None else text,
+        text="" if stub is not None or shell else text,
         rules=rule_names,
-        error=stub[1] if stub else None,
+        error=stub[1] if stub else (SHELL_REASON if shell else None),
         error_kind=stub[0] if stub else None,
         rule_rot=tuple(f"{rule}: {sel}" for rule, sel in pruned.unmatched) if stub is None else (),
         page_title=page_title,

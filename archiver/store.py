@@ -144,6 +144,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX page_titles_host ON page_titles(host);
     """,
+    """
+    ALTER TABLE captures ADD COLUMN via TEXT;               -- "browser": rendered in Chromium; NULL: plain HTTP
+    ALTER TABLE watches ADD COLUMN browser INTEGER NOT NULL DEFAULT 0;  -- capture it in the browser
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -288,11 +292,12 @@ class Catalog:
         cur = self.db.execute(
             "INSERT OR IGNORE INTO captures (url, final_url, timestamp, captured_at, status_code, verdict, reason,"
             " title, word_count, content_type, warc_file, record_id, text_sha256, snapshot_file, rule_rot,"
-            " meta_record_id, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " meta_record_id, source, via) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (capture.url, capture.final_url, capture.timestamp, capture.captured_at, capture.status_code,
              capture.verdict.value, capture.reason, capture.title, capture.word_count, capture.content_type,
              capture.warc_file, record_id, capture.text_sha256, capture.snapshot_file,
-             json.dumps(list(capture.rule_rot)) if capture.rule_rot else None, meta_record_id, capture.source),
+             json.dumps(list(capture.rule_rot)) if capture.rule_rot else None, meta_record_id, capture.source,
+             capture.via if capture.via != "http" else None),
         )
         return cur.lastrowid if cur.rowcount == 1 else None
 
@@ -304,7 +309,7 @@ class Catalog:
             title=row["title"], word_count=row["word_count"], warc_file=row["warc_file"],
             content_type=row["content_type"], reason=row["reason"], text_sha256=row["text_sha256"],
             snapshot_file=row["snapshot_file"], rule_rot=tuple(json.loads(row["rule_rot"] or "[]")),
-            source=row["source"], id=row["id"],
+            source=row["source"], via=row["via"] or "http", id=row["id"],
         )
 
     def captures(self, url: str) -> list[Capture]:
@@ -477,20 +482,21 @@ class Catalog:
             url=row["url"], every_seconds=row["every_seconds"], cron=row["cron"], tag=row["tag"],
             added_at=row["added_at"], next_due=row["next_due"], last_capture=row["last_capture"],
             last_verdict=row["last_verdict"], last_good=row["last_good"], failures=row["failures"],
-            rule_rot=tuple(json.loads(row["rule_rot"] or "[]")), problem=row["problem"],
+            rule_rot=tuple(json.loads(row["rule_rot"] or "[]")), problem=row["problem"], browser=bool(row["browser"]),
         )
 
     def put_watch(self, url: str, *, every_seconds: int | None, cron: str | None, tag: str | None, added_at: str,
-                  next_due: float) -> Watch:
+                  next_due: float, browser: bool = False) -> Watch:
         """Add a watch (due at `next_due`) or change its schedule; a changed
         schedule clears a scheduling problem."""
         with self.transaction():
             self.db.execute(
-                "INSERT INTO watches (url, every_seconds, cron, tag, added_at, next_due) VALUES (?,?,?,?,?,?)"
+                "INSERT INTO watches (url, every_seconds, cron, tag, added_at, next_due, browser)"
+                " VALUES (?,?,?,?,?,?,?)"
                 " ON CONFLICT(url) DO UPDATE SET every_seconds = excluded.every_seconds, cron = excluded.cron,"
-                " tag = coalesce(excluded.tag, watches.tag), problem = NULL,"
+                " tag = coalesce(excluded.tag, watches.tag), problem = NULL, browser = excluded.browser,"
                 " next_due = CASE WHEN watches.problem IS NULL THEN watches.next_due ELSE excluded.next_due END",
-                (url, every_seconds, cron, tag, added_at, next_due),
+                (url, every_seconds, cron, tag, added_at, next_due, int(browser)),
             )
             watch = self.watch(url)
         assert watch is not None

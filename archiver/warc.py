@@ -365,8 +365,8 @@ class WarcWriter:
         request = self._writer.create_warc_record(
             ex.url,
             "request",
-            payload=io.BytesIO(b""),
-            length=0,
+            payload=io.BytesIO(ex.request_body),
+            length=len(ex.request_body),
             http_headers=_request_headers(ex),
             warc_headers_dict={
                 "WARC-Record-ID": request_id,
@@ -401,6 +401,25 @@ class WarcWriter:
         offset, length = self._write(record)
         return RecordLocation(warc_file=self._name, offset=offset, length=length, record_id=headers["WARC-Record-ID"],
                               warc_date=headers["WARC-Date"], record_type="metadata")
+
+    def write_resource(self, uri: str, content_type: str, data: bytes, *, when: datetime,
+                       concurrent_to: str | None = None) -> RecordLocation:
+        """A `resource` record: something the capture made (a screenshot, a
+        rendered DOM), named by a URI of its own."""
+        self._ensure_open()
+        assert self._writer is not None and self._name is not None
+        headers = {"WARC-Record-ID": self._make_id(), "WARC-Date": datetime_to_iso_date(when, use_micros=True),
+                   "WARC-Block-Digest": "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")}
+        if concurrent_to:
+            headers["WARC-Concurrent-To"] = concurrent_to
+        record = self._writer.create_warc_record(
+            uri, "resource", payload=io.BytesIO(data), length=len(data),
+            warc_content_type=content_type, warc_headers_dict=headers,
+        )
+        level = GZIP_LEVEL_COMPRESSED if content_type.startswith("image/") else GZIP_LEVEL
+        offset, length = self._write(record, level=level)
+        return RecordLocation(warc_file=self._name, offset=offset, length=length, record_id=headers["WARC-Record-ID"],
+                              warc_date=headers["WARC-Date"], record_type="resource")
 
     def copy_record(self, source: str | os.PathLike[str], offset: int, length: int, *, gzipped: bool,
                     record_id: str, warc_date: str, record_type: str) -> RecordLocation:

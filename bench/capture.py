@@ -52,10 +52,13 @@ def process_cpu(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(cmd: list[str], cwd: Path, server_pid: int, stdout: Any = subprocess.DEVNULL) -> dict[str, float]:
+def measure(cmd: list[str], cwd: Path, server_pid: int, stdout: Any = subprocess.DEVNULL, *,
+            pss: bool = False) -> dict[str, float]:
     """Run `cmd`: wall time, CPU of everything it ran (machine busy time less
     the page server's), and peak RSS sampled every 20 ms: of its main process,
-    and of all its processes together (worker processes included)."""
+    and of all its processes together (worker processes included). `pss`:
+    the tree's figure is PSS instead (shared pages counted once, as a
+    browser's many processes share most of theirs)."""
     import psutil  # comes with dask[distributed]
 
     busy0, server0 = busy_seconds(), process_cpu(server_pid)
@@ -66,7 +69,8 @@ def measure(cmd: list[str], cwd: Path, server_pid: int, stdout: Any = subprocess
     while proc.poll() is None:
         try:
             tree = [main, *main.children(recursive=True)]
-            sizes = [p.memory_info().rss for p in tree]
+            sizes = [p.memory_info().rss for p in tree[:1]]
+            sizes += [(p.memory_full_info().pss if pss else p.memory_info().rss) for p in tree[1:]]
         except psutil.Error:
             sizes = []
         if sizes:

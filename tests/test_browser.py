@@ -1,0 +1,248 @@
+"""Browser capture: pages that build their text with JavaScript, loaded in a
+real Chromium through Playwright, recorded into the same WARC, catalog and
+snapshot pipeline as plain capture, and replayed by pywb."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from click.testing import CliRunner
+from warcio.archiveiterator import ArchiveIterator
+
+pytest.importorskip("playwright")
+
+from archiver import Archive, Verdict  # noqa: E402
+from archiver.browser import find_chromium  # noqa: E402
+from archiver.cli import cli  # noqa: E402
+from archiver.config import BrowserOptions  # noqa: E402
+from archiver.errors import BrowserUnavailable  # noqa: E402
+
+from jssite import MORE, PARAS, TITLE, JsServer  # noqa: E402
+from warcutil import warc_files  # noqa: E402
+
+try:
+    CHROMIUM = find_chromium()
+except BrowserUnavailable:
+    CHROMIUM = None
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
+
+FAST = BrowserOptions(idle=1.0, timeout=20.0)
+
+
+@pytest.fixture(scope="module")
+def js():
+    server = JsServer().start()
+    yield server
+    server.stop()
+
+
+def records(archive: Path) -> list[tuple[str, str, object, bytes]]:
+    """(type, target URI, HTTP headers, content) of every record, in order."""
+    out = []
+    for path in warc_files(archive):
+        with open(path, "rb") as f:
+            for rec in ArchiveIterator(f):
+                out.append((rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI") or "", rec.http_headers,
+                            rec.content_stream().read()))
+    return out
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def warcio_check(archive: Path) -> None:
+    exe = Path(sys.executable).parent / "warcio"
+    for path in warc_files(archive):
+        res = subprocess.run([str(exe), "check", str(path)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+
+@needs_chromium
+def test_js_article_plain_is_an_empty_shell_browser_gives_the_article(js, tmp_path, fast_options):
+    arch = tmp_path / "arch"
+    archive = Archive(arch, fetch_options=fast_options, browser_options=FAST)
+    [plain] = archive.capture([js.url("/js/article")])
+    assert plain.verdict is Verdict.SOFT_ERROR and "empty shell" in plain.reason and plain.via == "http"
+    [twin] = archive.capture([js.url("/static/article")])
+    [rendered] = archive.capture([js.url("/js/article")], browser=True)
+    assert rendered.verdict is Verdict.NEW and rendered.via == "browser"  # the first text this URL has had
+    # The script-built article cleans to exactly the text of its static twin.
+    assert rendered.text_sha256 == twin.text_sha256
+    shown = archive.show(js.url("/js/article"))
+    for para in PARAS:
+        assert para in shown.snapshot.text
+    assert shown.to_json()["fetched_with"] == "browser"
+    # One snapshot file per distinct text: the twin, fetched plainly, made it first.
+    assert shown.snapshot.first_captured["url"] == js.url("/static/article")
+    assert shown.snapshot.first_captured["fetched_with"] == "http"
+    assert "Copyright" not in shown.snapshot.text and "Loading" not in shown.snapshot.text
+
+    warcio_check(arch)
+    recs = records(arch)
+    page = js.url("/js/article")
+    kinds = {(t, u) for t, u, _, _ in recs}
+    assert ("request", page) in kinds and ("response", page) in kinds
+    assert ("response", js.url("/js/app.js")) in kinds  # the script the page ran
+    [shot] = [c for t, u, _, c in recs if t == "resource" and u == f"urn:screenshot:{page}"]
+    width, height = png_size(shot)
+    assert width == 1280 and height >= 300
+    [dom] = [c for t, u, _, c in recs if t == "resource" and u == f"urn:dom:{page}"]
+    assert PARAS[2].encode() in dom and b"Loading" not in dom
+    # The browser hands over decoded bodies: headers that say so, the wire's kept aside.
+    [(headers, body)] = [(h, c) for t, u, h, c in recs if t == "response" and u == js.url("/js/app.js")
+                         and h.get_header("X-Orig-Content-Encoding")]
+    assert headers.get_header("Content-Encoding") is None
+    assert headers.get_header("X-Orig-Content-Encoding") == "gzip"
+    assert headers.get_header("Content-Length") == str(len(body)) and body.startswith(b"\nfunction render")
+    meta = [c for t, u, _, c in recs if t == "metadata" and u == page][-1].decode()
+    assert "archiver-fetched-with: browser" in meta and "archiver-screenshot: <urn:uuid:" in meta
+    assert "archiver-browser: Chromium" in meta
+    # The page was asked for with the browser's User-Agent and our contact suffix.
+    assert any("HeadlessChrome" in a and "archiver/" in a for a in js.state.agents)
+
+
+@needs_chromium
+@pytest.mark.parametrize("path, expected, fetched", [
+    ("/js/json", PARAS, "/api/article.json"),  # text fetched from a JSON endpoint
+    ("/js/lazy", PARAS[:2] + MORE, "/api/more.json"),  # more loaded when scrolled into view
+    ("/js/poll", PARAS, "/api/ping"),  # never goes quiet: taken when the idle cap runs out
+], ids=["json", "lazy", "polling"])
+def test_script_built_pages(js, tmp_path, fast_options, path, expected, fetched):
+    arch = tmp_path / "arch"
+    archive = Archive(arch, fetch_options=fast_options, browser_options=FAST)
+    [c] = archive.capture([js.url(path)], browser=True)
+    assert c.verdict is Verdict.NEW, c.reason
+    text = archive.show(js.url(path)).snapshot.text
+    for para in expected:
+        assert para in text
+    warcio_check(arch)
+    recs = records(arch)
+    assert any(t == "response" and fetched in u for t, u, _, _ in recs)  # the XHR is in the WARC too
+    assert any(t == "resource" and u == f"urn:screenshot:{js.url(path)}" for t, u, _, _ in recs)
+
+
+@needs_chromium
+def test_a_page_that_hangs_fails_and_the_run_goes_on(js, tmp_path, fast_options):
+    arch = tmp_path / "arch"
+    archive = Archive(arch, fetch_options=fast_options, browser_options=BrowserOptions(idle=1.0, timeout=4.0))
+    hang, good = archive.capture([js.url("/js/hang"), js.url("/js/json")], browser=True)
+    assert hang.verdict is Verdict.FAILED and "gave up after 4 s in the browser" in hang.reason
+    assert good.verdict is Verdict.NEW
+    # What the hung page did send is kept.
+    assert any(t == "response" and u == js.url("/js/hang") for t, u, _, _ in records(arch))
+    warcio_check(arch)
+
+
+@needs_chromium
+def test_the_browser_dying_fails_that_page_and_is_started_again(js, tmp_path, fast_options):
+    me = psutil.Process()
+
+    def kill_chromium() -> None:
+        for child in me.children(recursive=True):
+            try:
+                if "chrom" in child.name().lower() or "headless" in child.name().lower():
+                    child.kill()
+            except psutil.Error:
+                pass
+
+    js.state.on_kill = kill_chromium
+    try:
+        archive = Archive(tmp_path / "arch", fetch_options=fast_options,
+                          browser_options=BrowserOptions(idle=1.0, timeout=20.0, pages=1))
+        killed, after = archive.capture([js.url("/js/kill"), js.url("/js/json")], browser=True)
+    finally:
+        js.state.on_kill = None
+    assert killed.verdict is Verdict.FAILED and "browser" in killed.reason
+    assert after.verdict is Verdict.NEW, after.reason
+
+
+@needs_chromium
+def test_robots_txt_applies_to_browser_capture(js, tmp_path, fast_options):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, browser_options=FAST)
+    before = js.state.hits["/private/js"]
+    [c] = archive.capture([js.url("/private/js")], browser=True)
+    assert c.verdict is Verdict.BLOCKED
+    assert js.state.hits["/private/js"] == before
+
+
+@needs_chromium
+def test_a_rule_file_sends_its_site_to_the_browser(js, tmp_path, fast_options, monkeypatch):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "harbour.toml").write_text('[match]\ndomains = ["127.0.0.1"]\npaths = ["^/js/"]\n[fetch]\nbrowser = true\n')
+    monkeypatch.setenv("ARCHIVER_RULES", str(rules))
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, browser_options=FAST)
+    js_page, static = archive.capture([js.url("/js/article"), js.url("/static/article")])
+    assert js_page.via == "browser" and js_page.verdict is Verdict.NEW
+    assert static.via == "http"
+
+
+@needs_chromium
+def test_cli_capture_and_watch_with_browser(js, tmp_path, monkeypatch):
+    arch = str(tmp_path / "arch")
+    run = CliRunner().invoke
+    res = run(cli, ["capture", "--archive", arch, "--browser", "--delay", "0", "--json", js.url("/js/json")])
+    assert res.exit_code == 0, res.output
+    line = json.loads(res.stdout.strip().splitlines()[-1])
+    assert line["fetched_with"] == "browser" and line["verdict"] == "new"
+    res = run(cli, ["watch", "add", "--archive", arch, js.url("/js/lazy"), "--every", "1h", "--browser"])
+    assert res.exit_code == 0 and "in the browser" in res.output
+    res = run(cli, ["watch", "list", "--archive", arch, "--json"])
+    assert json.loads(res.stdout)[0]["browser"] is True
+    res = run(cli, ["run", "--archive", arch, "--delay", "0", "--json"])
+    assert res.exit_code == 0, res.output
+    res = run(cli, ["history", "--archive", arch, js.url("/js/lazy"), "--json"])
+    [h] = json.loads(res.stdout)
+    assert h["fetched_with"] == "browser" and h["verdict"] == "new"
+
+
+def test_no_browser_is_one_line_and_exit_2(tmp_path, monkeypatch, site):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium on PATH
+    monkeypatch.delenv("ARCHIVER_CHROMIUM", raising=False)
+    with pytest.raises(BrowserUnavailable, match="apt-get install chromium"):
+        find_chromium(managed=str(tmp_path / "not-there"))
+    res = CliRunner().invoke(cli, ["capture", "--archive", str(tmp_path / "arch"), "--browser",
+                                   "--browser-path", str(tmp_path / "no-such-chromium"), site.url("/page.html")])
+    assert res.exit_code == 2
+    assert res.output.strip().startswith("error: no browser at") and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+@needs_chromium
+def test_pywb_replays_the_script_built_page(js, tmp_path, fast_options, wayback):
+    """Replay in pywb, loaded in the same browser: the article's text is
+    there, built by its script from the archived responses."""
+    from playwright.sync_api import sync_playwright
+
+    arch = tmp_path / "arch"
+    archive = Archive(arch, fetch_options=fast_options, browser_options=FAST)
+    [c] = archive.capture([js.url("/js/json")], browser=True)
+    root = tmp_path / "pywb"
+    root.mkdir()
+    bindir = Path(sys.executable).parent
+    subprocess.run([str(bindir / "wb-manager"), "init", "coll"], cwd=root, check=True, capture_output=True)
+    subprocess.run([str(bindir / "wb-manager"), "add", "coll", *map(str, warc_files(arch))], cwd=root, check=True,
+                   capture_output=True)
+    client = wayback(root)
+    with sync_playwright() as p:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page()
+        # pywb's framed replay: its banner on top, the archived page in an iframe.
+        page.goto(f"{client.base_url}/coll/{c.timestamp}/{c.url}", wait_until="load")
+        replayed = page.frame_locator("iframe").first
+        replayed.locator("article p").first.wait_for(timeout=20000)
+        text = replayed.locator("article").inner_text()
+        browser.close()
+    assert TITLE in text
+    for para in PARAS:
+        assert para in text
