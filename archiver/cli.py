@@ -37,7 +37,7 @@ from .config import (
 from .diff import render_html, render_unified, render_words
 from .errors import ArchiverError, ConfigError
 from .fetch import fetch_page
-from .models import Capture, Snapshot, Verdict
+from .models import GOOD_VERDICTS, Capture, Snapshot, Verdict
 from .payload import read_source
 from .rules import check_rules, load_rules
 from .distributed import dask_executor
@@ -317,7 +317,8 @@ def _capture_table(captures: list[Capture], archive_path: Any) -> None:
     out = termout.console()
     termout.print_table(
         [Column("verdict"), Column("status"), Column("url"), Column("title or reason", flex=True)],
-        [[_verdict(c), c.status_code or "-", c.url, c.title or c.reason or ""] for c in captures],
+        [[_verdict(c), c.status_code or "-", c.url,
+          (c.title or c.reason if c.verdict in GOOD_VERDICTS else c.reason or c.title) or ""] for c in captures],
         out=out)
     for name in sorted({c.warc_file for c in captures if c.warc_file}):
         out.print(termout.line("written to", os.path.join(str(archive_path), name)), crop=False)
