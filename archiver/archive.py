@@ -243,16 +243,20 @@ class Archive:
         """The current snapshot of `url`, or the one in force at `at`: the
         last good text at or before that capture (an error never replaces it)."""
         with self.reader() as catalog:
-            asked = self._resolve(catalog, url, at) if at else None
-            good = catalog.good_captures(url, up_to=asked)
-            if not good:
-                if not catalog.captures(url):
-                    raise self._not_found(catalog, url)
-                raise SnapshotNotFound(f"no good capture of {url}" + (f" at or before {at}" if at else "")
-                                       + ": only errors so far (see 'archiver history')")
-            shown = good[-1]
-            assert shown.snapshot_file is not None
-            return Shown(capture=shown, asked=asked or shown, snapshot=read_snapshot(self.path / shown.snapshot_file))
+            return self.show_in(catalog, url, at)
+
+    def show_in(self, catalog: Catalog, url: str, at: str | None = None) -> Shown:
+        """`show` through an open catalog."""
+        asked = self._resolve(catalog, url, at) if at else None
+        good = catalog.good_captures(url, up_to=asked)
+        if not good:
+            if not catalog.captures(url):
+                raise self._not_found(catalog, url)
+            raise SnapshotNotFound(f"no good capture of {url}" + (f" at or before {at}" if at else "")
+                                   + ": only errors so far (see 'archiver history')")
+        shown = good[-1]
+        assert shown.snapshot_file is not None
+        return Shown(capture=shown, asked=asked or shown, snapshot=read_snapshot(self.path / shown.snapshot_file))
 
     def diff(self, url: str, a: str | None = None, b: str | None = None) -> Diff:
         """What changed between two snapshots of `url`: by default the last two
@@ -260,7 +264,8 @@ class Archive:
         with self.reader() as catalog:
             return self.diff_in(catalog, url, a, b)
 
-    def diff_in(self, catalog: Catalog, url: str, a: str | None = None, b: str | None = None) -> Diff:
+    def diff_in(self, catalog: Catalog, url: str, a: str | None = None, b: str | None = None, *,
+                context: int = 1, ignore_space: bool = False) -> Diff:
         """`diff` through an open catalog (inside a capture's transaction, a
         change can be described before it is committed)."""
         good = catalog.good_captures(url)
@@ -278,7 +283,8 @@ class Archive:
             older = before[-1]
         assert older.snapshot_file and newer.snapshot_file
         return diff_snapshots(read_snapshot(self.path / older.snapshot_file),
-                              read_snapshot(self.path / newer.snapshot_file), older=older, newer=newer)
+                              read_snapshot(self.path / newer.snapshot_file), older=older, newer=newer,
+                              context=context, ignore_space=ignore_space)
 
     def _good_at(self, catalog: Catalog, url: str, timestamp: str) -> Capture:
         asked = self._resolve(catalog, url, timestamp)

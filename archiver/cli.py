@@ -766,6 +766,71 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
                                    "matches", repr(sign["pattern"])), crop=False)
 
 
+@cli.command()
+@archive_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--replay-port", type=click.IntRange(1, 65535), default=8081, show_default=True,
+              help="pywb's port: archived pages replay on this origin, never the interface's.")
+@click.option("--no-replay", is_flag=True, help="Serve without pywb replay.")
+@click.option("--token", envvar="ARCHIVER_TOKEN", help="Allow writes (add a watch, capture now) to whoever presents"
+              " this token ($ARCHIVER_TOKEN). Without one, the server is read-only.")
+@click.option("--token-file", type=click.Path(dir_okay=False), help="Read the token from this file.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay: bool, token: str | None,
+          token_file: str | None) -> None:
+    """Serve the archive in a browser: dashboard, timelines, diffs, search, feeds, JSON API."""
+    import ipaddress
+
+    import uvicorn
+
+    from .replay import ReplayServer, pywb_available
+    from .web import create_app
+
+    if token_file:
+        try:
+            token = open(token_file, encoding="utf-8").read().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read token file {token_file}: {exc.strerror}") from None
+    if token is not None and len(token) < 16:
+        raise ConfigError("the token must be at least 16 characters (e.g. python -c 'import secrets;"
+                          " print(secrets.token_urlsafe())')")
+    if replay_port == port and not no_replay:
+        raise ConfigError("--replay-port must differ from --port: replay needs an origin of its own")
+    archive = Archive(ctx.obj["archive"])
+    if not archive.exists():
+        raise ConfigError(f"{archive.path} holds no archive yet (archiver capture URL makes one)")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    err = termout.console(stderr=True)
+    if not loopback and token is None:
+        err.print(termout.line("warning: serving on", host, "for anyone who can reach it: the archive is readable"
+                               " by all of them (writes stay off without --token)"), crop=False)
+    replay = None
+    if not no_replay:
+        if pywb_available():
+            replay = ReplayServer(archive.path, archive.path / "catalog.sqlite", host=host, port=replay_port)
+            try:
+                replay.start()
+            except RuntimeError as exc:
+                err.print(termout.line("warning: replay is off:", str(exc)), crop=False)
+                replay = None
+        else:
+            err.print(termout.line("warning: replay is off: pywb is not installed (pip install 'archiver[serve]')"),
+                      crop=False)
+    app = create_app(archive, token=token, replay_url=replay.url_for if replay else None)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"serving {archive.path} on http://{shown}:{port}/"
+               + (f" (replay on {replay.base_url}/)" if replay else "") + "; Ctrl-C stops")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if replay is not None:
+            replay.stop()
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="archiver")

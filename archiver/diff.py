@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .models import Capture, StoredSnapshot
-from .normalize import UNSPACED_CHARS
+from .normalize import UNSPACED_CHARS, count_words
 
-__all__ = ["Diff", "Change", "diff_snapshots", "word_diff", "render_unified", "render_words", "render_html"]
+__all__ = ["Diff", "Change", "ChangeSummary", "diff_snapshots", "summarize_change", "word_diff", "render_unified",
+           "render_words", "render_html"]
 
 META_FIELDS = ("title", "authors", "published", "language", "sitename", "canonical_url")
 # Words, spaces and punctuation; Chinese and Japanese one character at a
@@ -38,6 +39,51 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
             if j2 > j1:
                 out.append(("insert", "".join(b[j1:j2])))
     return out
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    """The words one text added and removed from the one before it."""
+
+    added: str  # the added runs in order, " … " between them (capped)
+    removed: str
+    words_added: int
+    words_removed: int
+
+
+SUMMARY_CHARS = 4000
+_PUNCTUATION = re.compile(r"[^\w\s]+")
+
+
+def summarize_change(old: str, new: str) -> ChangeSummary:
+    """What a feed entry says about a change: paragraphs aligned first, then
+    words within the paragraphs that were edited."""
+    a = [p for p in old.split("\n\n") if p]
+    b = [p for p in new.split("\n\n") if p]
+    added: list[str] = []
+    removed: list[str] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        pairs = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for k in range(pairs):
+            for op, text in word_diff(a[i1 + k], b[j1 + k]):
+                if op == "insert" and text.strip():
+                    added.append(text.strip())
+                elif op == "delete" and text.strip():
+                    removed.append(text.strip())
+        removed += a[i1 + pairs : i2]
+        added += b[j1 + pairs : j2]
+
+    def joined(runs: list[str]) -> str:
+        text = " … ".join(runs)
+        return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+
+    def words(runs: list[str]) -> int:  # punctuation on its own is no word
+        return sum(count_words(_PUNCTUATION.sub(" ", r)) for r in runs)
+
+    return ChangeSummary(added=joined(added), removed=joined(removed), words_added=words(added),
+                         words_removed=words(removed))
 
 
 @dataclass
@@ -91,10 +137,13 @@ def _meta(snap: StoredSnapshot, name: str) -> Any:
 
 
 def diff_snapshots(old: StoredSnapshot, new: StoredSnapshot, *, older: Capture, newer: Capture,
-                   context: int = 1) -> Diff:
-    """Compare two snapshot files."""
+                   context: int = 1, ignore_space: bool = False) -> Diff:
+    """Compare two snapshot files. `ignore_space`: paragraphs that differ only
+    in spacing are the same, and spacing is no edit within a paragraph."""
     meta = {k: (_meta(old, k), _meta(new, k)) for k in META_FIELDS if _meta(old, k) != _meta(new, k)}
     a, b = old.paragraphs, new.paragraphs
+    if ignore_space:
+        a, b = [" ".join(p.split()) for p in a], [" ".join(p.split()) for p in b]
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     hunks: list[list[Change]] = []
     for group in matcher.get_grouped_opcodes(context):

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 from .errors import ArchiverError, StoreError, WarcError
 from .models import Attachment, Capture, Exchange, Snapshot, StoredSnapshot, Verdict
-from .store import Catalog, write_json_atomic
+from .diff import ChangeSummary, summarize_change
+from .store import Catalog, read_snapshot, write_json_atomic
 from .timeutil import parse_iso, timestamp14, utc_now
 from .warc import RecordLocation, WarcWriter, check_record
 
@@ -210,6 +211,15 @@ class Recorder:
         self.copied += 1
         return loc
 
+    def _note_change(self, capture: Capture, snap: Snapshot, old_path: str | None, previous: str | None) -> None:
+        """The change's words, worked out once, for feeds and the dashboard."""
+        s = _summary(self.root, old_path, snap.text)
+        self.catalog.add_change(url=capture.url, timestamp=capture.timestamp, captured_at=capture.captured_at,
+                                verdict=capture.verdict.value, title=snap.title, previous=previous,
+                                added=s.added if s else None, removed=s.removed if s else None,
+                                words_added=s.words_added if s else snap.word_count,
+                                words_removed=s.words_removed if s else None)
+
     def _store(self, capture: Capture, snap: Snapshot | None, loc: RecordLocation | None,
                made: list[Path], extra: dict[str, str | None]) -> tuple[Capture, str]:
         """Decide new/changed/unchanged against the last good text, write the
@@ -229,7 +239,11 @@ class Recorder:
                 catalog.add_text(sha, path, title=snap.title, word_count=snap.word_count, url=capture.url,
                                  timestamp=capture.timestamp)
             capture = replace(capture, verdict=verdict, snapshot_file=path)
+            previous = catalog.current_changed(capture.url) if verdict is Verdict.CHANGED else None
+            old_path = catalog.text_path(current) if verdict is Verdict.CHANGED and current else None
             update_current(catalog, capture, title=snap.title, text=snap.text)
+            if verdict in (Verdict.NEW, Verdict.CHANGED):
+                self._note_change(capture, snap, old_path, previous)
             host = _host(capture.url)
             if host and snap.page_title:
                 catalog.put_page_title(capture.url, host, snap.page_title)
@@ -241,6 +255,16 @@ class Recorder:
         catalog.add_record(meta, url=capture.url, timestamp=capture.timestamp, status_code=None, content_type=None,
                            payload_digest=None)
         return replace(capture, warc_file=warc_file or f"{WARC_DIR}/{meta.warc_file}"), meta.record_id
+
+
+def _summary(root: Path, old_path: str | None, new_text: str) -> ChangeSummary | None:
+    if old_path is None:
+        return None
+    try:
+        return summarize_change(read_snapshot(root / old_path).text, new_text)
+    except (OSError, ValueError, StoreError) as exc:  # an unreadable old text: the change is still a change
+        log.warning("words of the change unknown: %s", exc)
+        return None
 
 
 def _host(url: str | None) -> str | None:

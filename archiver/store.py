@@ -148,6 +148,32 @@ MIGRATIONS: list[str] = [
     ALTER TABLE captures ADD COLUMN via TEXT;               -- "browser": rendered in Chromium; NULL: plain HTTP
     ALTER TABLE watches ADD COLUMN browser INTEGER NOT NULL DEFAULT 0;  -- capture it in the browser
     """,
+    """
+    ALTER TABLE current ADD COLUMN changed TEXT;            -- 14 digits: when this text became current
+    UPDATE current SET changed = (SELECT min(c.timestamp) FROM captures AS c
+                                  WHERE c.url = current.url AND c.text_sha256 = current.text_sha256);
+    -- Every new text of a URL with the words it added and removed, worked out once
+    -- when it was recorded (feeds and dashboards read them, never recompute).
+    -- Kept by reindex: the words come from texts the files still hold, but
+    -- working them out again is the work this table exists to save.
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        timestamp TEXT NOT NULL,                            -- the capture that brought the text
+        captured_at TEXT NOT NULL,
+        verdict TEXT NOT NULL,                              -- new | changed
+        title TEXT,
+        previous TEXT,                                      -- timestamp of the text it replaced
+        added TEXT,                                         -- words added, in order, "…" between runs
+        removed TEXT,
+        words_added INTEGER,
+        words_removed INTEGER,
+        UNIQUE (url, timestamp)
+    );
+    CREATE INDEX changes_time ON changes(timestamp);
+    INSERT OR IGNORE INTO changes (url, timestamp, captured_at, verdict, title)
+        SELECT url, timestamp, captured_at, verdict, title FROM captures WHERE verdict IN ('new', 'changed');
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -387,10 +413,10 @@ class Catalog:
     def set_current(self, url: str, *, sha256: str, timestamp: str, title: str | None, text: str) -> None:
         """The URL's current text (what `show` and `search` see)."""
         self.db.execute(
-            "INSERT INTO current (url, text_sha256, timestamp, title) VALUES (?,?,?,?)"
+            "INSERT INTO current (url, text_sha256, timestamp, title, changed) VALUES (?,?,?,?,?)"
             " ON CONFLICT(url) DO UPDATE SET text_sha256 = excluded.text_sha256,"
-            " timestamp = excluded.timestamp, title = excluded.title",
-            (url, sha256, timestamp, title),
+            " timestamp = excluded.timestamp, title = excluded.title, changed = excluded.changed",
+            (url, sha256, timestamp, title, timestamp),
         )
         rowid = self.db.execute("SELECT rowid FROM current WHERE url = ?", (url,)).fetchone()[0]
         self.db.execute("DELETE FROM search WHERE rowid = ?", (rowid,))
@@ -403,14 +429,22 @@ class Catalog:
     def touch_current(self, url: str, timestamp: str) -> None:
         self.db.execute("UPDATE current SET timestamp = max(timestamp, ?) WHERE url = ?", (timestamp, url))
 
+    def current_changed(self, url: str) -> str | None:
+        """When the URL's current text first came (the capture that brought it)."""
+        row = self.db.execute("SELECT changed FROM current WHERE url = ?", (url,)).fetchone()
+        return row[0] if row else None
+
     def current_timestamp(self, url: str) -> str | None:
         row = self.db.execute("SELECT timestamp FROM current WHERE url = ?", (url,)).fetchone()
         return row[0] if row else None
 
-    def search(self, query: str, limit: int) -> list[SearchHit]:
+    def search(self, query: str, limit: int, *, site: str | None = None, since: str | None = None,
+               until: str | None = None, offset: int = 0, marks: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
         """Ranked full-text search over current snapshots, with snippets. Words
         go to the word index; Chinese, Japanese and Korean runs to the pair
-        index (archiver/cjk.py); a page must match every term."""
+        index (archiver/cjk.py); a page must match every term. `site` keeps
+        pages of that host (and its subdomains); `since`/`until` (14-digit
+        prefixes) bound when the current text was captured."""
         terms = [t for t in query.split() if t.strip('"')]
         if not terms:
             raise StoreError("empty search query")
@@ -422,26 +456,105 @@ class Catalog:
             words += rest
         # Every word quoted: user input is words, not FTS5 syntax.
         match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+        where, args = "", []
+        if site:
+            host = site.strip().lower().removeprefix("www.")
+            where += " AND (instr(c.url, '://' || ?) > 0 OR instr(c.url, '.' || ?) > 0)"
+            args += [host, host]
+        if since:
+            where += " AND c.timestamp >= ?"
+            args.append(since)
+        if until:
+            where += " AND c.timestamp < ?"
+            args.append(until)
         if not phrases:
             rows = self.db.execute(
-                "SELECT c.url, c.timestamp, c.title, snippet(search, 1, '[', ']', '…', 12) AS snippet"
+                "SELECT c.url, c.timestamp, c.title, snippet(search, 1, ?, ?, '…', 12) AS snippet"
                 " FROM search JOIN current AS c ON c.rowid = search.rowid"
-                " WHERE search MATCH ? ORDER BY bm25(search, 5.0, 1.0) LIMIT ?",
-                (match, limit),
+                f" WHERE search MATCH ?{where} ORDER BY bm25(search, 5.0, 1.0) LIMIT ? OFFSET ?",
+                (*marks, match, *args, limit, offset),
             )
             return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"], snippet=r["snippet"])
                     for r in rows]
         sql = ("SELECT c.url, c.timestamp, c.title, s.text FROM search_cjk AS k"
                " JOIN current AS c ON c.rowid = k.rowid JOIN search AS s ON s.rowid = k.rowid"
                " WHERE search_cjk MATCH ?")
-        args: list[object] = [" AND ".join(phrases)]
+        head: list[object] = [" AND ".join(phrases)]
         if words:
             sql += " AND k.rowid IN (SELECT rowid FROM search WHERE search MATCH ?)"
-            args.append(match)
-        rows = self.db.execute(sql + " ORDER BY bm25(search_cjk, 5.0, 1.0) LIMIT ?", (*args, limit))
+            head.append(match)
+        rows = self.db.execute(sql + where + " ORDER BY bm25(search_cjk, 5.0, 1.0) LIMIT ? OFFSET ?",
+                               (*head, *args, limit, offset))
         needles = [t for t in terms if has_cjk(t)]
         return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"],
-                          snippet=_snippet(r["text"] or "", needles)) for r in rows]
+                          snippet=_snippet(r["text"] or "", needles, marks)) for r in rows]
+
+    # -- what the web interface reads -------------------------------------------
+
+    def add_change(self, *, url: str, timestamp: str, captured_at: str, verdict: str, title: str | None,
+                   previous: str | None, added: str | None, removed: str | None, words_added: int | None,
+                   words_removed: int | None) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO changes (url, timestamp, captured_at, verdict, title, previous, added, removed,"
+            " words_added, words_removed) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (url, timestamp, captured_at, verdict, title, previous, added, removed, words_added, words_removed))
+
+    def changes(self, *, url: str | None = None, tag: str | None = None, limit: int = 50) -> list[sqlite3.Row]:
+        """The newest new texts, of one URL, of the watches with a tag, or of all."""
+        if url is not None:
+            return self.db.execute("SELECT * FROM changes WHERE url = ? ORDER BY timestamp DESC LIMIT ?",
+                                   (url, limit)).fetchall()
+        if tag is not None:
+            return self.db.execute(
+                "SELECT ch.* FROM changes AS ch JOIN watches AS w ON w.url = ch.url WHERE w.tag = ?"
+                " ORDER BY ch.timestamp DESC LIMIT ?", (tag, limit)).fetchall()
+        return self.db.execute("SELECT * FROM changes ORDER BY timestamp DESC LIMIT ?", (limit,)).fetchall()
+
+    def url_rows(self, *, limit: int, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+        """The dashboard: every URL captured or watched, the latest text change
+        first, with its last capture and watch state; and how many there are."""
+        rows = self.db.execute(
+            """
+            WITH last AS (SELECT url, max(timestamp) AS ts FROM captures GROUP BY url),
+                 urls AS (SELECT url, ts FROM last
+                          UNION ALL SELECT url, NULL FROM watches WHERE url NOT IN (SELECT url FROM last)),
+                 page AS (SELECT urls.url, urls.ts, cur.changed, cur.title FROM urls
+                          LEFT JOIN current AS cur ON cur.url = urls.url
+                          ORDER BY coalesce(cur.changed, urls.ts, '') DESC, urls.url LIMIT ? OFFSET ?)
+            SELECT page.url, page.ts AS last_capture, page.changed, page.title AS current_title,
+                   c.verdict, c.reason, c.title AS capture_title, c.status_code,
+                   w.url IS NOT NULL AS watched, w.every_seconds, w.cron, w.tag, w.failures, w.rule_rot,
+                   w.problem, w.next_due, w.browser
+            FROM page
+            LEFT JOIN captures AS c ON c.id = (SELECT id FROM captures WHERE url = page.url
+                                               ORDER BY timestamp DESC, id DESC LIMIT 1)
+            LEFT JOIN watches AS w ON w.url = page.url
+            ORDER BY coalesce(page.changed, page.ts, '') DESC, page.url
+            """, (limit, offset)).fetchall()
+        total = self.db.execute(
+            "SELECT (SELECT count(*) FROM (SELECT DISTINCT url FROM captures))"
+            " + (SELECT count(*) FROM watches WHERE url NOT IN (SELECT url FROM captures))").fetchone()[0]
+        return rows, total
+
+    def capture_days(self, url: str) -> list[tuple[str, int, int]]:
+        """(YYYYMMDD, captures, of them with a text) for each day `url` was captured."""
+        rows = self.db.execute(
+            "SELECT substr(timestamp, 1, 8) AS day, count(*), sum(verdict IN ('new', 'changed', 'unchanged'))"
+            " FROM captures WHERE url = ? GROUP BY day ORDER BY day", (url,))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def record(self, record_id: str) -> RecordLocation | None:
+        """Any record the catalog lists (request, response, metadata, resource ...)."""
+        return _location(self.db.execute("SELECT * FROM records WHERE record_id = ?", (record_id,)).fetchone())
+
+    def cdxj_rows(self) -> sqlite3.Cursor:
+        """The records pywb replays (responses and revisits), for its index."""
+        return self.db.execute(
+            "SELECT url, timestamp, record_type, status_code, content_type, payload_digest, length, offset, warc_file"
+            " FROM records WHERE record_type IN ('response', 'revisit') AND damaged IS NULL")
+
+    def last_record_rowid(self) -> int:
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
 
     # -- titles as pages gave them (kept by reindex) ---------------------------
 
@@ -596,14 +709,14 @@ def _cjk_terms(text: object) -> str:
     return index_terms(text) if isinstance(text, str) else ""
 
 
-def _snippet(text: str, needles: list[str], width: int = 40) -> str:
+def _snippet(text: str, needles: list[str], marks: tuple[str, str] = ("[", "]"), width: int = 40) -> str:
     """A snippet around the first needle found, marked like FTS5's."""
     for needle in needles:
         at = text.find(needle.strip('"'))
         if at >= 0:
             n = len(needle.strip('"'))
             start, end = max(0, at - width), min(len(text), at + n + width)
-            snippet = f"{text[start:at]}[{text[at:at + n]}]{text[at + n:end]}".replace("\n\n", " ")
+            snippet = f"{text[start:at]}{marks[0]}{text[at:at + n]}{marks[1]}{text[at + n:end]}".replace("\n\n", " ")
             return ("…" if start else "") + snippet + ("…" if end < len(text) else "")
     return text[: 2 * width].replace("\n\n", " ") + ("…" if len(text) > 2 * width else "")
 

@@ -37,6 +37,7 @@ from .models import Exchange
 
 __all__ = [
     "OPEN_SUFFIX",
+    "read_record_bytes",
     "RecordLocation",
     "WarcWriter",
     "check_files",
@@ -564,6 +565,22 @@ def read_record_at(path: str | os.PathLike[str], offset: int, limit: int) -> tup
         f.seek(offset)
         record = next(iter(ArchiveIterator(f, check_digests=False)))
         return record.http_headers, record.content_stream().read(limit)
+
+
+def read_record_bytes(path: str | os.PathLike[str], offset: int, length: int) -> bytes:
+    """A record exactly as stored (its gzip member); finds the file under its
+    `.open` name while it is being written."""
+    if not os.path.exists(path) and os.path.exists(str(path) + OPEN_SUFFIX):
+        path = str(path) + OPEN_SUFFIX
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+    except OSError as exc:
+        raise WarcError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) != length:
+        raise WarcError(f"{path}: the record at offset {offset} is cut short")
+    return data
 
 
 def check_files(paths: list[Path]) -> list[str]:

@@ -1,0 +1,324 @@
+"""archiver serve: routes, JSON API, feeds, writes and their guards, escaping.
+
+The app is driven with httpx (Starlette's TestClient) over an archive made
+in the test: a page captured, changed, turned into an error stub, and
+changed back; a second page whose title is a script."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+from warcio.archiveiterator import ArchiveIterator
+
+from archiver import Archive, Verdict
+from archiver.cli import cli
+from archiver.web import CSP, create_app
+
+LONG = " ".join(f"Sentence {i} of the council's report on the river ferry, its costs and its future." for i in range(30))
+TOKEN = "a-test-token-that-is-long-enough"
+EVIL = "<script>alert(1)</script>"
+
+
+def page(title: str, body: str = LONG, extra: str = "") -> bytes:
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title></head><body>"
+            f"<nav><a href='/'>Home</a></nav><article><h1>{title}</h1><p>{body}</p>"
+            f"<p>The ferry will run until the bridge opens, the council said on Tuesday.</p>{extra}</article>"
+            "</body></html>").encode()
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """The archive: /page/ferry new -> changed -> error stub -> changed back; /page/evil titled with a script."""
+    from conftest import FakeClock
+    from siteserver import SiteServer
+
+    from archiver import FetchOptions
+
+    server = SiteServer().start()
+    clock = FakeClock()
+    opts = FetchOptions(host_delay=0.0, backoff=0.01, read_timeout=2.0, connect_timeout=2.0, total_timeout=20.0)
+    arch = tmp_path_factory.mktemp("web") / "arch"
+    archive = Archive(arch, fetch_options=opts, clock=clock)
+    url = server.url("/page/ferry")
+    evil = server.url("/page/evil")
+    steps = []
+    bodies = [page("Ferry to keep running"),
+              page("Ferry to keep running", LONG.replace("Sentence 20 of", "Sentence 20, amended, of")),
+              b"<html><head><title>Error</title></head><body><h1>Error</h1><p>The website encountered an"
+              b" unexpected error. Please try again later.</p></body></html>",
+              page("Ferry to keep running for now", LONG.replace("Sentence 5 of", "Sentence five of"))]
+    for body in bodies:
+        clock.advance(hours=6)
+        server.state.pages["/page/ferry"] = body
+        [c] = archive.capture([url])
+        steps.append(c)
+    server.state.pages["/page/evil"] = page(EVIL, LONG + " Evil page words here.",
+                                            extra="<script>window.__pwned = true; alert(2)</script>")
+    clock.advance(hours=1)
+    archive.capture([evil])
+    with archive.catalog() as cat:
+        cat.put_watch(url, every_seconds=21600, cron=None, tag="local", added_at="2026-01-01T00:00:00Z",
+                      next_due=0)
+    yield archive, url, evil, steps
+    server.stop()
+
+
+@pytest.fixture
+def client(made):
+    archive = made[0]
+    with TestClient(create_app(archive, replay_url=lambda ts, u: f"http://127.0.0.1:9/archive/{ts}/{u}")) as c:
+        yield c
+
+
+@pytest.fixture
+def writer(made):
+    with TestClient(create_app(made[0], token=TOKEN)) as c:
+        yield c
+
+
+def test_the_archive_is_as_the_tests_expect(made):
+    _, _, _, steps = made
+    assert [c.verdict for c in steps] == [Verdict.NEW, Verdict.CHANGED, Verdict.SOFT_ERROR, Verdict.CHANGED]
+
+
+def test_dashboard_lists_urls_with_verdicts_and_unseen_changes(client, made):
+    _, url, evil, steps = made
+    first = client.get("/")
+    assert first.status_code == 200
+    html = first.text
+    assert url in html and evil in html
+    assert "Ferry to keep running for now" in html  # the current title
+    assert "v-changed" in html and "every 6h" in html and "local" in html
+    assert 'action="/search"' in html  # a search box
+    # No cookie yet: nothing is marked unseen; the visit is remembered.
+    assert 'class="unseen"' not in html
+    seen = first.cookies.get("archiver_seen")
+    assert seen and len(seen) == 14
+    # A visit before the last change: that change is unseen (bold).
+    client.cookies.set("archiver_seen", "20000101000000")
+    assert 'class="unseen"' in client.get("/").text
+
+
+def test_timeline_shows_every_capture_and_errors_never_as_text(client, made):
+    _, url, _, steps = made
+    r = client.get("/timeline", params={"url": url})
+    assert r.status_code == 200
+    html = r.text
+    for c in steps:
+        assert c.timestamp[:8] in html.replace("-", "")
+    assert "The website encountered an unexpected error" in html  # the error's reason is listed ...
+    assert html.count('class="reason"') >= 1  # ... as a reason
+    assert 'class="calendar"' in html  # density: a cell a day, its captures counted
+    assert sum(int(n) for n in re.findall(r": (\d+) capture\(s\)", html)) == len(steps)
+    assert f"http://127.0.0.1:9/archive/{steps[0].timestamp}/{url}" in html  # replay links, other origin
+    assert client.get("/timeline", params={"url": "http://nowhere.example/"}).status_code == 404
+    assert client.get("/timeline").status_code == 400
+
+
+def test_snapshot_shows_text_metadata_replay_and_record(client, made):
+    archive, url, _, steps = made
+    r = client.get("/snapshot", params={"url": url})
+    assert r.status_code == 200
+    assert "Sentence five of" in r.text and "Ferry to keep running for now" in r.text
+    assert f"http://127.0.0.1:9/archive/{steps[3].timestamp}/{url}" in r.text
+    # At the error capture: the text in force then, with a note, never the error's words.
+    at_error = client.get("/snapshot", params={"url": url, "at": steps[2].timestamp})
+    assert "has no text" in at_error.text and "Sentence 20, amended, of" in at_error.text
+    assert "unexpected error. Please try again" not in at_error.text.split('class="text"')[1]
+    # The WARC record link downloads the record as stored, readable by warcio.
+    rid = re.search(r'/record\?id=([^"]+)"', r.text).group(1)
+    rec = client.get("/record?id=" + rid.replace("&amp;", "&"))
+    assert rec.status_code == 200 and rec.headers["content-type"] == "application/warc"
+    [record] = list(ArchiveIterator(io.BytesIO(rec.content)))
+    assert record.rec_type == "response" and record.rec_headers.get_header("WARC-Target-URI") == url
+    assert client.get("/record", params={"id": "<urn:uuid:nope>"}).status_code == 404
+
+
+def test_diff_pages(client, made):
+    _, url, _, steps = made
+    r = client.get("/diff", params={"url": url})
+    assert r.status_code == 200
+    html = r.text
+    assert "<del>5</del>" in html and "<ins>five</ins>" in html  # word marks
+    assert "title:" in html and "Ferry to keep running for now" in html  # metadata change
+    assert 'class="diff side"' in html
+    assert html.count("<option") >= 6  # from/to pickers over the good captures
+    inline = client.get("/diff", params={"url": url, "view": "inline"}).text
+    assert 'class="diff inline"' in inline and "<ins>five</ins>" in inline
+    lines = client.get("/diff", params={"url": url, "unit": "lines"}).text
+    assert "<del>5</del>" not in lines and "<del>Sentence 0 of" in lines
+    chosen = client.get("/diff", params={"url": url, "from": steps[0].timestamp, "to": steps[1].timestamp}).text
+    assert "<ins>, amended,</ins>" in chosen or "amended" in chosen.split("<ins>")[1]
+    assert client.get("/diff", params={"url": url, "view": "sideways"}).status_code == 400
+    assert client.get("/diff", params={"url": url, "ws": "ignore"}).status_code == 200
+
+
+def test_search_with_snippets_and_filters(client, made):
+    _, url, evil, _ = made
+    r = client.get("/search", params={"q": "ferry"})
+    assert r.status_code == 200 and url in r.text and "<mark>ferry</mark>" in r.text.lower()
+    only = client.get("/search", params={"q": "Evil"}).text
+    assert evil in only and url not in only.split('class="hits"')[1]
+    assert "Nothing found" in client.get("/search", params={"q": "ferry", "site": "example.com"}).text
+    assert url in client.get("/search", params={"q": "ferry", "site": "127.0.0.1"}).text
+    assert "Nothing found" in client.get("/search", params={"q": "ferry", "since": "2100-01-01"}).text
+    assert client.get("/search", params={"q": "ferry", "since": "yesterday"}).status_code == 400
+
+
+def test_feeds_carry_words_added_and_removed(client, made):
+    _, url, _, steps = made
+    for params in ({}, {"url": url}, {"tag": "local"}):
+        r = client.get("/feed.atom", params=params)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
+        root = ET.fromstring(r.content)
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        entries = root.findall("a:entry", ns)
+        assert entries
+    entries = ET.fromstring(client.get("/feed.atom", params={"url": url}).content).findall(
+        "{http://www.w3.org/2005/Atom}entry")
+    assert len(entries) == 3  # new, changed, changed (the error is no change)
+    latest = entries[0]
+    content = latest.find("{http://www.w3.org/2005/Atom}content").text
+    # Against the text before it (the amended one): the heading grew, 5 became five, the amendment went.
+    assert "Added: for now … five" in content and "Removed: 5 … , amended," in content
+    assert "+3 words, −2 words" in latest.find("{http://www.w3.org/2005/Atom}summary").text
+
+
+def test_feed_words_are_stored_at_capture_time(made):
+    archive, url, _, steps = made
+    with archive.reader() as cat:
+        rows = cat.changes(url=url)
+    assert rows[0]["timestamp"] == steps[3].timestamp
+    assert rows[0]["added"] == "for now … five" and rows[0]["removed"] == "5 … , amended,"
+    assert (rows[0]["words_added"], rows[0]["words_removed"]) == (3, 2)
+    assert rows[0]["previous"] == steps[1].timestamp
+
+
+def test_api_answers_are_the_clis_json(client, made):
+    archive, url, _, _ = made
+    run = CliRunner().invoke
+    arch = str(archive.path)
+
+    def cli_json(*args: str):
+        res = run(cli, ["--archive", arch, *args])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)
+
+    assert client.get("/api/captures", params={"url": url}).json() == cli_json("history", url, "--json")
+    assert client.get("/api/snapshot", params={"url": url}).json() == cli_json("show", url, "--json")
+    assert client.get("/api/diff", params={"url": url}).json() == cli_json("diff", url, "--format", "json")
+    assert client.get("/api/search", params={"q": "ferry"}).json() == cli_json("search", "ferry", "--json")
+    assert client.get("/api/watches").json() == cli_json("watch", "list", "--json")
+    missing = client.get("/api/snapshot", params={"url": "http://nowhere.example/"})
+    assert missing.status_code == 404 and "error" in missing.json()
+
+
+def test_writes_need_a_token(client, writer, made, site):
+    # Started without a token: every write is refused.
+    r = client.post("/api/watches", json={"url": site.url("/page.html"), "every": "1h"})
+    assert r.status_code == 403
+    assert client.post("/api/captures", json={"urls": [site.url("/page.html")]}).status_code == 403
+    # With a token: a wrong or missing one is refused, the right one writes.
+    body = {"url": site.url("/page.html"), "every": "1h", "tags": ["press"]}
+    assert writer.post("/api/watches", json=body).status_code == 401
+    assert writer.post("/api/watches", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = writer.post("/api/watches", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 201 and ok.json()["url"] == site.url("/page.html") and ok.json()["tag"] == "press"
+    bad = writer.post("/api/watches", json={"url": "not a url", "every": "1h"},
+                      headers={"Authorization": f"Bearer {TOKEN}"})
+    assert bad.status_code == 400 and "invalid URL" in bad.json()["error"]
+    form = writer.post("/api/watches", data={"url": site.url("/page.html")}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert form.status_code == 400  # JSON only: a cross-site form cannot send it
+    done = writer.post("/api/captures", json={"urls": [site.url("/page.html")]},
+                       headers={"Authorization": f"Bearer {TOKEN}"})
+    assert done.status_code == 200 and done.json()[0]["verdict"] in ("new", "unchanged")
+
+
+def test_html_forms_are_guarded_against_cross_site_requests(writer, made, site):
+    writer.get("/")  # sets the CSRF cookie
+    csrf = writer.cookies.get("archiver_csrf")
+    assert csrf
+    dash = writer.get("/").text
+    assert f'name="csrf" value="{csrf}"' in dash
+    fields = {"url": site.url("/page/form"), "every": "2h", "token": TOKEN, "csrf": csrf}
+    # From another site (the browser says so): refused, whatever the form holds.
+    assert writer.post("/watches", data=fields, headers={"Origin": "http://evil.example"},
+                       follow_redirects=False).status_code == 403
+    assert writer.post("/watches", data=fields, headers={"Sec-Fetch-Site": "cross-site"},
+                       follow_redirects=False).status_code == 403
+    # Without the CSRF token: refused.
+    assert writer.post("/watches", data={**fields, "csrf": "guess"}, headers={"Origin": "http://testserver"},
+                       follow_redirects=False).status_code == 403
+    # Wrong token: refused.
+    assert writer.post("/watches", data={**fields, "token": "nope"}, headers={"Origin": "http://testserver"},
+                       follow_redirects=False).status_code == 401
+    ok = writer.post("/watches", data=fields, headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert ok.status_code == 303
+    assert any(w["url"] == site.url("/page/form") for w in writer.get("/api/watches").json())
+
+
+def test_captured_strings_are_escaped_and_pages_are_locked_down(client, made):
+    _, url, evil, _ = made
+    pages = [client.get("/"), client.get("/timeline", params={"url": evil}), client.get("/snapshot", params={"url": evil}),
+             client.get("/search", params={"q": "Evil"}), client.get("/diff", params={"url": url})]
+    for r in pages:
+        assert r.status_code == 200
+        assert EVIL not in r.text and "alert(2)" not in r.text
+        assert r.headers["content-security-policy"] == CSP and "unsafe-inline" not in CSP
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+        # No inline scripts at all: the only script is the app's own file.
+        assert re.findall(r"<script[^>]*>", r.text) == ['<script src="/static/app.js" defer>']
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[0].text
+    feed = client.get("/feed.atom").text
+    assert EVIL not in feed and "&lt;script&gt;alert(1)&lt;/script&gt;" in feed
+
+
+def test_static_files_and_health(client):
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/app.css").headers["content-type"].startswith("text/css")
+    assert client.get("/static/../web.py").status_code == 404
+    assert client.get("/healthz").text == "ok\n"
+
+
+def test_serve_warns_when_it_binds_beyond_this_machine_without_a_token(made, free_port):
+    archive = made[0]
+    exe = [sys.executable, "-m", "archiver", "serve", "--archive", str(archive.path), "--host", "0.0.0.0",
+           "--port", str(free_port), "--no-replay"]
+    proc = subprocess.Popen(exe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        line = proc.stdout.readline()
+        assert line.startswith("serving ") and f":{free_port}/" in line
+        import httpx
+
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{free_port}/healthz", trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "warning: serving on 0.0.0.0" in err and "readable" in err
+
+
+def test_serve_refuses_bad_setups(made, tmp_path):
+    run = CliRunner().invoke
+    arch = str(made[0].path)
+    short = run(cli, ["serve", "--archive", arch, "--token", "short"])
+    assert short.exit_code == 2 and "at least 16 characters" in short.output
+    same = run(cli, ["serve", "--archive", arch, "--port", "9000", "--replay-port", "9000"])
+    assert same.exit_code == 2 and "origin of its own" in same.output
+    empty = run(cli, ["serve", "--archive", str(tmp_path / "none")])
+    assert empty.exit_code == 2 and "holds no archive" in empty.output

@@ -1,0 +1,160 @@
+"""The web interface in a real browser: Chromium through Playwright against
+`archiver serve` (with pywb replay on its own origin) over an archive made in
+the test. Screenshots of the main pages go to the test's temp folder, and
+to $ARCHIVER_SCREENSHOTS when set (the README's come from there)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("playwright")
+pytest.importorskip("pywb")
+
+from archiver import Archive, Verdict  # noqa: E402
+from archiver.browser import find_chromium  # noqa: E402
+from archiver.errors import BrowserUnavailable  # noqa: E402
+
+try:
+    CHROMIUM = find_chromium()
+except BrowserUnavailable:
+    CHROMIUM = None
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
+
+LONG = " ".join(f"Sentence {i} of the council's report on the river ferry, its costs and its future." for i in range(30))
+
+
+def page(title: str, body: str = LONG, extra: str = "") -> bytes:
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title></head><body>"
+            f"<nav><a href='/'>Home</a></nav><article><h1>{title}</h1><p>{body}</p>"
+            f"<p>The ferry will run until the bridge opens, the council said on Tuesday.</p>{extra}</article>"
+            "</body></html>").encode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, trust_env=False, timeout=2)
+            return
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"archiver serve exited: {proc.stderr.read() if proc.stderr else ''}")
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+@pytest.fixture
+def served(fresh_site, tmp_path, fast_options, clock):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    url, evil = fresh_site.url("/page/ferry"), fresh_site.url("/page/evil")
+    bodies = [page("Ferry to keep running"),
+              page("Ferry to keep running", LONG.replace("Sentence 20 of", "Sentence 20, amended, of")),
+              b"<html><head><title>Error</title></head><body><h1>Error</h1><p>The website encountered an"
+              b" unexpected error. Please try again later.</p></body></html>",
+              page("Ferry to keep running for now", LONG.replace("Sentence 5 of", "Sentence five of"))]
+    for body in bodies:
+        clock.advance(hours=6)
+        fresh_site.state.pages["/page/ferry"] = body
+        archive.capture([url])
+    fresh_site.state.pages["/page/evil"] = page("<script>window.__pwned = 1; alert(1)</script>",
+                                                extra="<script>window.__pwned = 2; alert(2)</script>")
+    [c] = archive.capture([evil])
+    assert c.verdict is Verdict.NEW
+    ui, replay = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "archiver", "serve", "--archive", str(archive.path),
+                             "--port", str(ui), "--replay-port", str(replay)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(f"http://127.0.0.1:{ui}/healthz", proc)
+        wait_for(f"http://127.0.0.1:{replay}/", proc)
+        yield {"ui": f"http://127.0.0.1:{ui}", "replay": f"http://127.0.0.1:{replay}", "url": url, "evil": evil}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_reading_the_archive_in_a_browser(served, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    errors: list[str] = []
+    dialogs: list[str] = []
+    ui = served["ui"]
+    with sync_playwright() as p:
+        args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+        # Dashboard -> the URL's timeline.
+        page.goto(ui + "/")
+        assert page.locator("table.list").is_visible()
+        page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+        page.get_by_role("link", name="Ferry to keep running for now").click()
+        page.wait_for_url("**/timeline?**")
+        assert page.locator("table.calendar").is_visible()
+        assert page.locator("span.verdict.v-soft_error").count() == 1
+        page.screenshot(path=str(shots / "timeline.png"), full_page=True)
+
+        # The diff of the last two texts: inserted and deleted words marked.
+        page.get_by_role("link", name="last change").click()
+        page.wait_for_url("**/diff?**")
+        assert page.locator("td.ins ins", has_text="five").first.is_visible()
+        assert page.locator("td.del del", has_text="5").first.is_visible()
+        page.keyboard.press("j")  # keyboard navigation between changes (app.js)
+        assert page.locator(".chg.current").count() == 1
+        page.screenshot(path=str(shots / "diff.png"), full_page=True)
+        # The pickers: another pair of captures, submitted by changing a select.
+        options = page.locator("select[name=from] option")
+        assert options.count() >= 3
+        page.select_option("select[name=view]", "inline")
+        page.wait_for_selector("div.diff.inline")
+
+        # The snapshot, then its replay from the WARC on pywb's origin.
+        page.goto(ui + "/snapshot?url=" + served["url"])
+        assert "Sentence five of" in page.inner_text("div.text")
+        page.screenshot(path=str(shots / "snapshot.png"), full_page=True)
+        replay_link = page.locator("a.replay").get_attribute("href")
+        assert replay_link.startswith(served["replay"] + "/archive/")
+        page.goto(replay_link)
+        frame = page.frame_locator("iframe").first
+        frame.locator("h1").first.wait_for(timeout=20000)
+        assert "Ferry to keep running for now" in frame.locator("h1").first.inner_text()
+        page.screenshot(path=str(shots / "replay.png"))
+
+        # The page whose title and body are scripts: shown as text, never run here.
+        interface_errors = [e for e in errors if e.startswith(ui)]
+        page.goto(ui + "/snapshot?url=" + served["evil"])
+        assert "<script>window.__pwned = 1" in page.inner_text("h1")
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        page.goto(ui + "/")
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        browser.close()
+    assert dialogs == []
+    assert [e for e in errors if e.startswith(ui)] == interface_errors == []
+    for name in ("dashboard", "timeline", "diff", "snapshot", "replay"):
+        data = (shots / f"{name}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    keep = os.environ.get("ARCHIVER_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for png in shots.glob("*.png"):
+            shutil.copy(png, Path(keep) / png.name)
