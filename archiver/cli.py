@@ -776,16 +776,16 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
 @click.option("--token", envvar="ARCHIVER_TOKEN", help="Allow writes (add a watch, capture now) to whoever presents"
               " this token ($ARCHIVER_TOKEN). Without one, the server is read-only.")
 @click.option("--token-file", type=click.Path(dir_okay=False), help="Read the token from this file.")
+@click.option("--workers", type=click.IntRange(1, 32), default=None,
+              help="Server processes (default: one per core, at most 4).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay: bool, token: str | None,
-          token_file: str | None) -> None:
+          token_file: str | None, workers: int | None) -> None:
     """Serve the archive in a browser: dashboard, timelines, diffs, search, feeds, JSON API."""
     import ipaddress
 
-    import uvicorn
-
     from .replay import ReplayServer, pywb_available
-    from .web import create_app
+    from .web import create_app, run_server
 
     if token_file:
         try:
@@ -813,19 +813,23 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
         if pywb_available():
             replay = ReplayServer(archive.path, archive.path / "catalog.sqlite", host=host, port=replay_port)
             try:
-                replay.start()
+                replay.start(keep_current=False)  # its thread starts after the server processes fork
             except RuntimeError as exc:
                 err.print(termout.line("warning: replay is off:", str(exc)), crop=False)
                 replay = None
         else:
             err.print(termout.line("warning: replay is off: pywb is not installed (pip install 'archiver[serve]')"),
                       crop=False)
-    app = create_app(archive, token=token, replay_url=replay.url_for if replay else None)
+    create_app(archive)  # the catalog migrated once, before any server process opens it
+    workers = workers or max(1, min(os.cpu_count() or 1, 4))
+    replay_url = replay.url_for if replay else None
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"serving {archive.path} on http://{shown}:{port}/"
                + (f" (replay on {replay.base_url}/)" if replay else "") + "; Ctrl-C stops")
+    sys.stdout.flush()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        run_server(lambda: create_app(archive, token=token, replay_url=replay_url), host=host, port=port,
+                   workers=workers, started=replay.keep_current if replay else None)
     finally:
         if replay is not None:
             replay.stop()

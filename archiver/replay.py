@@ -99,7 +99,7 @@ class ReplayServer:
     def url_for(self, timestamp: str, url: str) -> str:
         return f"{self.base_url}/{COLLECTION}/{timestamp}/{url}"
 
-    def start(self, *, wait: float = 60.0) -> ReplayServer:
+    def start(self, *, wait: float = 60.0, keep_current: bool = True) -> ReplayServer:
         exe = _wayback()
         if exe is None:
             raise RuntimeError("pywb is not installed")
@@ -128,9 +128,15 @@ class ReplayServer:
                     self.stop()
                     raise RuntimeError("pywb did not start") from None
                 time.sleep(0.2)
-        self._thread = threading.Thread(target=self._keep_current, name="archiver-replay-index", daemon=True)
-        self._thread.start()
+        if keep_current:
+            self.keep_current()
         return self
+
+    def keep_current(self) -> None:
+        """Rewrite the index in a thread of its own as captures arrive."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._keep_current, name="archiver-replay-index", daemon=True)
+            self._thread.start()
 
     def refresh(self) -> bool:
         """Rewrite the index if the catalog lists records it does not; link

@@ -174,6 +174,22 @@ MIGRATIONS: list[str] = [
     INSERT OR IGNORE INTO changes (url, timestamp, captured_at, verdict, title)
         SELECT url, timestamp, captured_at, verdict, title FROM captures WHERE verdict IN ('new', 'changed');
     """,
+    """
+    -- Each URL's latest capture, and the key the dashboard sorts by (its last
+    -- text change, else its last capture): one indexed read instead of a
+    -- scan of every capture. Derived: kept by add_capture.
+    CREATE TABLE latest (
+        url TEXT PRIMARY KEY,
+        capture_id INTEGER NOT NULL,
+        timestamp TEXT NOT NULL,
+        sort_key TEXT NOT NULL
+    );
+    CREATE INDEX latest_sort ON latest(sort_key);
+    INSERT INTO latest (url, capture_id, timestamp, sort_key)
+        SELECT l.url, (SELECT id FROM captures WHERE url = l.url ORDER BY timestamp DESC, id DESC LIMIT 1), l.ts,
+               coalesce((SELECT changed FROM current WHERE url = l.url), l.ts)
+        FROM (SELECT url, max(timestamp) AS ts FROM captures GROUP BY url) AS l;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -325,7 +341,15 @@ class Catalog:
              json.dumps(list(capture.rule_rot)) if capture.rule_rot else None, meta_record_id, capture.source,
              capture.via if capture.via != "http" else None),
         )
-        return cur.lastrowid if cur.rowcount == 1 else None
+        if cur.rowcount != 1:
+            return None
+        self.db.execute(
+            "INSERT INTO latest (url, capture_id, timestamp, sort_key)"
+            " VALUES (?1, ?2, ?3, coalesce((SELECT changed FROM current WHERE url = ?1), ?3))"
+            " ON CONFLICT(url) DO UPDATE SET capture_id = excluded.capture_id, timestamp = excluded.timestamp,"
+            " sort_key = excluded.sort_key WHERE excluded.timestamp >= latest.timestamp",
+            (capture.url, cur.lastrowid, capture.timestamp))
+        return cur.lastrowid
 
     @staticmethod
     def _capture(row: sqlite3.Row) -> Capture:
@@ -468,14 +492,21 @@ class Catalog:
             where += " AND c.timestamp < ?"
             args.append(until)
         if not phrases:
-            rows = self.db.execute(
-                "SELECT c.url, c.timestamp, c.title, snippet(search, 1, ?, ?, '…', 12) AS snippet"
-                " FROM search JOIN current AS c ON c.rowid = search.rowid"
+            # Rank first, then make snippets for the page of hits only: in one
+            # query SQLite would make a snippet for every match before sorting.
+            ranked = [r[0] for r in self.db.execute(
+                "SELECT search.rowid FROM search JOIN current AS c ON c.rowid = search.rowid"
                 f" WHERE search MATCH ?{where} ORDER BY bm25(search, 5.0, 1.0) LIMIT ? OFFSET ?",
-                (*marks, match, *args, limit, offset),
-            )
+                (match, *args, limit, offset))]
+            if not ranked:
+                return []
+            marks_at = ",".join("?" * len(ranked))
+            rows = {r["rowid"]: r for r in self.db.execute(
+                "SELECT search.rowid AS rowid, c.url, c.timestamp, c.title,"
+                " snippet(search, 1, ?, ?, '…', 12) AS snippet FROM search JOIN current AS c ON c.rowid = search.rowid"
+                f" WHERE search MATCH ? AND search.rowid IN ({marks_at})", (*marks, match, *ranked))}
             return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"], snippet=r["snippet"])
-                    for r in rows]
+                    for r in (rows[i] for i in ranked if i in rows)]
         sql = ("SELECT c.url, c.timestamp, c.title, s.text FROM search_cjk AS k"
                " JOIN current AS c ON c.rowid = k.rowid JOIN search AS s ON s.rowid = k.rowid"
                " WHERE search_cjk MATCH ?")
@@ -512,28 +543,26 @@ class Catalog:
 
     def url_rows(self, *, limit: int, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
         """The dashboard: every URL captured or watched, the latest text change
-        first, with its last capture and watch state; and how many there are."""
+        first (watches not captured yet at the end), with its last capture and
+        watch state; and how many there are."""
         rows = self.db.execute(
             """
-            WITH last AS (SELECT url, max(timestamp) AS ts FROM captures GROUP BY url),
-                 urls AS (SELECT url, ts FROM last
-                          UNION ALL SELECT url, NULL FROM watches WHERE url NOT IN (SELECT url FROM last)),
-                 page AS (SELECT urls.url, urls.ts, cur.changed, cur.title FROM urls
-                          LEFT JOIN current AS cur ON cur.url = urls.url
-                          ORDER BY coalesce(cur.changed, urls.ts, '') DESC, urls.url LIMIT ? OFFSET ?)
-            SELECT page.url, page.ts AS last_capture, page.changed, page.title AS current_title,
+            WITH page AS (SELECT url, capture_id, timestamp, sort_key FROM latest
+                          UNION ALL SELECT url, NULL, NULL, '' FROM watches WHERE url NOT IN (SELECT url FROM latest)
+                          ORDER BY sort_key DESC, url LIMIT ? OFFSET ?)
+            SELECT page.url, page.timestamp AS last_capture, cur.changed, cur.title AS current_title,
                    c.verdict, c.reason, c.title AS capture_title, c.status_code,
                    w.url IS NOT NULL AS watched, w.every_seconds, w.cron, w.tag, w.failures, w.rule_rot,
                    w.problem, w.next_due, w.browser
             FROM page
-            LEFT JOIN captures AS c ON c.id = (SELECT id FROM captures WHERE url = page.url
-                                               ORDER BY timestamp DESC, id DESC LIMIT 1)
+            LEFT JOIN captures AS c ON c.id = page.capture_id
+            LEFT JOIN current AS cur ON cur.url = page.url
             LEFT JOIN watches AS w ON w.url = page.url
-            ORDER BY coalesce(page.changed, page.ts, '') DESC, page.url
+            ORDER BY page.sort_key DESC, page.url
             """, (limit, offset)).fetchall()
         total = self.db.execute(
-            "SELECT (SELECT count(*) FROM (SELECT DISTINCT url FROM captures))"
-            " + (SELECT count(*) FROM watches WHERE url NOT IN (SELECT url FROM captures))").fetchone()[0]
+            "SELECT (SELECT count(*) FROM latest)"
+            " + (SELECT count(*) FROM watches WHERE url NOT IN (SELECT url FROM latest))").fetchone()[0]
         return rows, total
 
     def capture_days(self, url: str) -> list[tuple[str, int, int]]:
@@ -580,7 +609,7 @@ class Catalog:
     # The derived part: what `reindex` makes anew from the files. Everything
     # else (watches and their leases, the notification outbox, the robots.txt
     # cache) is operational state that no file holds.
-    DERIVED_TABLES = ("search", "search_cjk", "current", "texts", "captures", "records")
+    DERIVED_TABLES = ("search", "search_cjk", "current", "texts", "captures", "latest", "records")
 
     def clear_derived(self) -> None:
         """Empty the derived tables (inside the caller's transaction)."""

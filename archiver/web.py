@@ -16,6 +16,7 @@ for them also carry a per-browser CSRF token and must come from this origin.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import math
@@ -23,7 +24,7 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -33,7 +34,6 @@ from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -48,12 +48,13 @@ from .store import Catalog
 from .urls import check_url
 from .warc import read_record_bytes
 
-__all__ = ["create_app", "CSP"]
+__all__ = ["create_app", "run_server", "CSP"]
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 PAGE = 100  # rows per page: dashboard, timeline
 SEARCH_PAGE = 20
+WORKER_THREADS = 6
 # Snippet marks no clean text contains (control characters are cleaned out).
 MARKS = ("\x02", "\x03")
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -61,16 +62,35 @@ SEEN_COOKIE = "archiver_seen"
 CSRF_COOKIE = "archiver_csrf"
 
 
-class _Headers(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Any]) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        return response
+_SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+class _Headers:
+    """Security headers on every response (plain ASGI: no per-request task)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((k, v) for k, v in _SECURITY_HEADERS if k not in names)]
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def _ts_text(ts: str | None) -> str:
@@ -422,7 +442,70 @@ def create_app(archive: Archive, *, token: str | None = None,
         Route("/captures", form_capture, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("archiver", "static")]), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Headers)])
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # A few threads, not anyio's forty: with more, they mostly take the
+        # GIL from each other, and the slowest request waits longest.
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        yield
+
+    return Starlette(routes=routes, middleware=[Middleware(_Headers)], lifespan=lifespan)
+
+
+def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: int = 1,
+               started: Callable[[], None] | None = None) -> None:
+    """Serve until interrupted: `workers` processes forked after the listening
+    socket is made, each with its own app (and its own SQLite connections).
+    Forked rather than uvicorn's own workers: those receive the socket
+    without its protocol, so asyncio never turns Nagle off on their
+    connections and every response waits ~40 ms for a delayed ACK.
+    `started` runs once the server processes exist (threads are started
+    after a fork, never before it)."""
+    import multiprocessing
+    import signal
+    import socket
+
+    import uvicorn
+
+    def serve_on(sock: socket.socket | None) -> None:
+        config = uvicorn.Config(make_app(), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+
+    if workers <= 1:
+        if started is not None:
+            started()
+        serve_on(None)
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(1024)
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=serve_on, args=(sock,), daemon=True) for _ in range(workers)]
+    for child in children:
+        child.start()
+    if started is not None:
+        started()
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while all(child.is_alive() for child in children):
+            children[0].join(timeout=1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        for child in children:
+            child.join(timeout=10)
+        sock.close()
 
 
 FORM_BYTES = 64 * 1024

@@ -161,7 +161,8 @@ def test_catalog_from_before_the_cjk_index_is_migrated(fresh_site, tmp_path, fas
     url = fresh_site.url("/page/zh")
     archive.capture([url])
     db = sqlite3.connect(tmp_path / "arch" / "catalog.sqlite")
-    db.executescript("DROP TABLE search_cjk; DROP TABLE page_titles; ALTER TABLE captures DROP COLUMN via;"
+    db.executescript("DROP TABLE search_cjk; DROP TABLE page_titles; DROP TABLE latest;"
+                     " ALTER TABLE captures DROP COLUMN via;"
                      " ALTER TABLE watches DROP COLUMN browser; ALTER TABLE current DROP COLUMN changed;"
                      " DROP TABLE changes; PRAGMA user_version = 5;")
     db.close()

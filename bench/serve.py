@@ -1,0 +1,186 @@
+"""archiver serve on a big archive, and under load while a capture writes.
+
+1. Latency of every interface page and API call on bench/store.py's
+   synthetic archive (default 100,000 captures: 10,000 URLs x 10), through
+   a real `archiver serve` process over HTTP: median and p95 of repeated
+   requests. Target: every page under 100 ms.
+2. Load: 50 concurrent clients for 30 s over a mix of dashboard, timeline,
+   diff, search and API requests, while `archiver capture` writes into the
+   same archive in a loop. Requests/s, p50/p99 latency, errors. Target: no
+   errors, p99 under 500 ms on 2 cores.
+
+    python bench/serve.py
+    python bench/serve.py --captures 20000 --clients 20 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+from store import WORDS, synthetic_archive  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(archive: Path, port: int) -> subprocess.Popen[bytes]:
+    exe = str(Path(sys.executable).parent / "archiver")
+    proc = subprocess.Popen([exe, "serve", "--archive", str(archive), "--port", str(port), "--no-replay"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("archiver serve did not start")
+
+
+def requests_for(urls: list[str], rnd: random.Random) -> dict[str, callable]:
+    def q(path: str, **params: str) -> str:
+        return f"{path}?{urlencode(params)}" if params else path
+
+    return {
+        "dashboard": lambda: q("/"),
+        "dashboard page 50": lambda: q("/", p="50"),
+        "timeline": lambda: q("/timeline", url=rnd.choice(urls)),
+        "snapshot": lambda: q("/snapshot", url=rnd.choice(urls)),
+        "diff": lambda: q("/diff", url=rnd.choice(urls)),
+        "search": lambda: q("/search", q=f"{rnd.choice(WORDS)} {rnd.choice(WORDS)}"),
+        "feed.atom": lambda: q("/feed.atom"),
+        "api/captures": lambda: q("/api/captures", url=rnd.choice(urls)),
+        "api/snapshot": lambda: q("/api/snapshot", url=rnd.choice(urls)),
+        "api/diff": lambda: q("/api/diff", url=rnd.choice(urls)),
+        "api/search": lambda: q("/api/search", q=rnd.choice(WORDS)),
+        "api/watches": lambda: q("/api/watches"),
+    }
+
+
+def latency(base: str, urls: list[str], repeats: int) -> None:
+    rnd = random.Random(7)
+    print(f"{'page':<22}{'median ms':>11}{'p95 ms':>9}")
+    with httpx.Client(base_url=base, trust_env=False, timeout=30) as client:
+        for name, make in requests_for(urls, rnd).items():
+            times = []
+            for _ in range(repeats):
+                path = make()
+                t = time.perf_counter()
+                r = client.get(path)
+                times.append(1000 * (time.perf_counter() - t))
+                if r.status_code != 200:
+                    raise RuntimeError(f"{path}: HTTP {r.status_code}")
+            times.sort()
+            print(f"{name:<22}{statistics.median(times):>11.1f}{times[int(len(times) * 0.95)]:>9.1f}")
+
+
+async def load(base: str, urls: list[str], clients: int, seconds: float) -> tuple[list[float], int, int]:
+    rnd = random.Random(11)
+    makers = requests_for(urls, rnd)
+    mix = ["dashboard"] * 2 + ["timeline"] * 3 + ["diff"] * 2 + ["search"] * 2 + ["snapshot", "api/captures",
+                                                                                     "api/diff", "api/search"]
+    times: list[float] = []
+    errors = 0
+    done = 0
+    kinds: dict[str, int] = {}
+    end = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=30, limits=limits) as client:
+        async def one() -> None:
+            nonlocal errors, done
+            while time.monotonic() < end:
+                path = makers[rnd.choice(mix)]()
+                t = time.perf_counter()
+                try:
+                    r = await client.get(path)
+                    if r.status_code != 200:
+                        errors += 1
+                        kinds[f"HTTP {r.status_code} {path.split('?')[0]}: {r.text[:120]}"] = 1
+                except httpx.HTTPError as exc:
+                    errors += 1
+                    kinds[f"{type(exc).__name__} {path.split('?')[0]}"] = 1
+                times.append(1000 * (time.perf_counter() - t))
+                done += 1
+
+        await asyncio.gather(*(one() for _ in range(clients)))
+    for kind in kinds:
+        print("error:", kind)
+    return times, errors, done
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--captures", type=int, default=100_000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--repeats", type=int, default=30)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        t0 = time.perf_counter()
+        first = synthetic_archive(work, args.captures)
+        urls = list(first)
+        print(f"{args.captures:,} synthetic captures of {len(urls):,} URLs built in {time.perf_counter() - t0:.1f} s")
+        port = free_port()
+        procs.append(start_server(work, port))
+        base = f"http://127.0.0.1:{port}"
+        print("\n1. one request at a time")
+        latency(base, urls, args.repeats)
+
+        # A capture writing into the same archive, over and over, the whole time.
+        from siteserver import SiteServer
+
+        site = SiteServer().start()
+        pages = [site.url(f"/page/load-{i}") for i in range(20)]
+        for i in range(20):
+            site.state.pages[f"/page/load-{i}"] = (f"<html><head><title>Load {i}</title></head><body><article>"
+                                                   + "<p>" + " ".join(random.choice(WORDS) for _ in range(300))
+                                                   + "</p></article></body></html>").encode()
+        exe = str(Path(sys.executable).parent / "archiver")
+        writer = subprocess.Popen(
+            ["bash", "-c", f"while true; do {exe} capture --archive {work} --delay 0 --workers 1 "
+             + " ".join(pages) + " >/dev/null 2>&1; done"])
+        procs.append(writer)
+        time.sleep(2)
+        print(f"\n2. {args.clients} clients for {args.seconds:g} s, a capture writing meanwhile")
+        times, errors, done = asyncio.run(load(base, urls, args.clients, args.seconds))
+        times.sort()
+        with __import__("sqlite3").connect(work / "catalog.sqlite") as db:
+            written = db.execute("SELECT count(*) FROM captures WHERE url LIKE '%/page/load-%'").fetchone()[0]
+        print(f"requests {done:,}, {done / args.seconds:.0f}/s, errors {errors}, "
+              f"p50 {statistics.median(times):.0f} ms, p99 {times[int(len(times) * 0.99)]:.0f} ms; "
+              f"{written} captures written meanwhile")
+        site.stop()
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
