@@ -4,6 +4,7 @@
       catalog.sqlite     the catalog (captures part derived from the files; WAL)
       warc/*.warc.gz     the evidence: every response fetched, errors included
       texts/             one JSON file per distinct clean text
+      manifest-sha256.txt  SHA-256 of each closed WARC file (BagIt form)
 
 `Archive.capture` runs a `CaptureRun` (pipeline.py): fetching on an event
 loop, cleaning in worker processes, recording in one thread (the single
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -27,15 +29,18 @@ from .config import BrowserOptions, CleanOptions, FetchOptions, WarcOptions, arc
 from .diff import Diff, diff_snapshots
 from .distributed import cleaning_pool
 from .errors import SnapshotNotFound, StoreError
+from .fixity import append_manifest, sha256_file
 from .models import Capture, SearchHit, StoredSnapshot
 from .pipeline import CaptureRun
 from .recorder import WARC_DIR, OnRecord
 from .reindex import ReindexReport, index_warc_file, rebuild_catalog
 from .snapshot import rules_for
 from .store import Catalog, read_snapshot
-from .timeutil import utc_now
+from .timeutil import iso_seconds, utc_now
 from .urls import check_url
-from .warc import WarcWriter, recover_open_files
+from .verify import VerifyReport, verify_archive
+from .provenance import provenance_from_fields
+from .warc import MAX_SMALL_RECORD, WarcWriter, decode_fields, read_record_at, recover_open_files
 
 __all__ = ["Archive", "Shown"]
 
@@ -121,7 +126,23 @@ class Archive:
             "isPartOf": self.path.name,
         }
         kwargs = {"make_id": self._make_id} if self._make_id else {}
-        return WarcWriter(self.warc_dir, self.warc_options, clock=self.clock, info=fields, **kwargs)
+        return WarcWriter(self.warc_dir, self.warc_options, clock=self.clock, info=fields,
+                          on_close=self._file_closed, **kwargs)
+
+    def _file_closed(self, name: str, sha256_hex: str, size: int) -> None:
+        """Fixity of a file just closed: a manifest line, then a catalog row.
+        The capture is committed already; a failure here is reported, never
+        raised (the file shows up as unlisted in `archiver verify`)."""
+        try:
+            append_manifest(self.path, f"{WARC_DIR}/{name}", sha256_hex)
+        except StoreError as exc:
+            log.error("%s: its SHA-256 is not in the manifest: %s", name, exc)
+            return
+        try:
+            with Catalog(self.path / CATALOG) as catalog, catalog.transaction():
+                catalog.add_warc_file(name, sha256_hex, size, iso_seconds(self.clock()))
+        except (StoreError, sqlite3.Error) as exc:
+            log.warning("%s: fixity is in the manifest, not yet in the catalog (%s)", name, exc)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -168,6 +189,17 @@ class Archive:
         for name in recover_open_files(self.warc_dir):
             with catalog.transaction():
                 index_warc_file(catalog, self.path, self.warc_dir / name)
+            self._recovered_fixity(catalog, name)
+
+    def _recovered_fixity(self, catalog: Catalog, name: str) -> None:
+        """A file closed by recovery gets its manifest line like any other."""
+        try:
+            sha, size = sha256_file(self.warc_dir / name)
+            append_manifest(self.path, f"{WARC_DIR}/{name}", sha)
+            with catalog.transaction():
+                catalog.add_warc_file(name, sha, size, iso_seconds(self.clock()))
+        except (OSError, StoreError) as exc:
+            log.error("%s: its SHA-256 is not in the manifest: %s", name, exc)
 
     # -- capturing ------------------------------------------------------------
 
@@ -256,7 +288,21 @@ class Archive:
                                    + ": only errors so far (see 'archiver history')")
         shown = good[-1]
         assert shown.snapshot_file is not None
-        return Shown(capture=shown, asked=asked or shown, snapshot=read_snapshot(self.path / shown.snapshot_file))
+        return Shown(capture=shown, asked=asked or shown, snapshot=read_snapshot(self.path / shown.snapshot_file),
+                     provenance=self._provenance(catalog, shown))
+
+    def _provenance(self, catalog: Catalog, capture: Capture) -> dict[str, Any] | None:
+        """How a capture was made, from its WARC metadata record; None when
+        that record cannot be read (`archiver verify` says why)."""
+        loc = catalog.metadata_record(capture.id) if capture.id is not None else None
+        if loc is None:
+            return None
+        try:
+            _headers, body = read_record_at(self.warc_dir / loc.warc_file, loc.offset, MAX_SMALL_RECORD)
+        except Exception as exc:  # warcio, zlib, OS: an unreadable record is not the reader's crash
+            log.warning("%s: the metadata record at %d is unreadable: %s", loc.warc_file, loc.offset, exc)
+            return None
+        return provenance_from_fields(decode_fields(body))
 
     def diff(self, url: str, a: str | None = None, b: str | None = None) -> Diff:
         """What changed between two snapshots of `url`: by default the last two
@@ -310,6 +356,17 @@ class Archive:
         recover_open_files(self.warc_dir)
         return rebuild_catalog(self.path, CATALOG)
 
+    def verify(self, *, workers: int | None = None, add_unlisted: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        """Check the whole archive (verify.py): files against the manifest,
+        records against their digests, catalog rows and snapshot files."""
+        if not self.exists():
+            raise StoreError(f"no archive at {self.path} (capture something first, or pass --archive)")
+        if add_unlisted and self.read_only():
+            raise StoreError(f"{self.path} is read-only: --add-unlisted writes the manifest")
+        return verify_archive(self.path, CATALOG, workers=self.workers if workers is None else workers,
+                              progress=progress, add_unlisted=add_unlisted)
+
     @staticmethod
     def _not_found(catalog: Catalog, url: str) -> SnapshotNotFound:
         near = catalog.similar_url(url)
@@ -322,8 +379,10 @@ class Shown:
     capture: Capture  # the capture whose text this is
     asked: Capture  # the capture asked for (an error capture shows the text before it)
     snapshot: StoredSnapshot  # its snapshot file
+    provenance: dict[str, Any] | None = None  # how that capture was made (provenance.py)
 
     def to_json(self) -> dict[str, Any]:
         """What `show --json` prints: the snapshot file and the capture it is from."""
         return {**self.snapshot.to_json(), "timestamp": self.capture.timestamp,
-                "captured_at": self.capture.captured_at, "fetched_with": self.capture.via}
+                "captured_at": self.capture.captured_at, "fetched_with": self.capture.via,
+                "provenance": self.provenance}

@@ -149,6 +149,7 @@ class _NetworkLog:
         self.crashed = False
         self._sent: dict[str, list[dict[str, str]]] = {}  # networkId -> raw request headers, per hop
         self._peer: dict[str, str] = {}  # networkId -> remote IP
+        self._wire: dict[str, tuple[str | None, str | None]] = {}  # networkId -> (TLS version, protocol)
         self._tasks: set[asyncio.Task[None]] = set()
         self.requests = 0  # requests the page has started, so far
 
@@ -162,9 +163,16 @@ class _NetworkLog:
         await self.cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Response"}]})
 
     def _received(self, event: dict[str, Any]) -> None:
-        ip = (event.get("response") or {}).get("remoteIPAddress")
+        response = event.get("response") or {}
+        rid = event.get("requestId", "")
+        ip = response.get("remoteIPAddress")
         if ip:
-            self._peer[event.get("requestId", "")] = ip.strip("[]")
+            self._peer[rid] = ip.strip("[]")
+        # For provenance: the TLS version ("TLS 1.3") and the protocol ("h2").
+        tls = (response.get("securityDetails") or {}).get("protocol")
+        protocol = response.get("protocol")
+        if tls or protocol:
+            self._wire[rid] = (str(tls) if tls else None, str(protocol) if protocol else None)
 
     def _paused(self, event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(self._take(event))
@@ -227,6 +235,11 @@ class _NetworkLog:
         for i, s in enumerate(self.seen):
             if s.network_id and s.network_id in self._peer:
                 s.exchange.ip_address = self._peer[s.network_id]
+            if s.network_id and s.network_id in self._wire:
+                tls, protocol = self._wire[s.network_id]
+                s.exchange.tls_version = tls
+                if protocol in ("h2", "h3"):
+                    s.exchange.protocol = protocol
         return hops, [s.exchange for i, s in enumerate(self.seen) if i not in used]
 
     def close_unused(self, kept: list[Exchange]) -> None:

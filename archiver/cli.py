@@ -42,6 +42,7 @@ from .payload import read_source
 from .rules import check_rules, load_rules
 from .distributed import dask_executor
 from .export import export_wacz, write_index
+from .signing import anonymous_signer, domain_signer, load_public_key, verify_package
 from .ingest import ingest_warcs
 from .schedule import (
     NotifyOptions,
@@ -165,6 +166,8 @@ FETCH_FLAGS = (
     click.option("--max-size", default=str(DEFAULT_MAX_BODY // 1024**2) + "MB", show_default=True,
                  help="Body size cap; longer bodies are kept truncated."),
     click.option("--ignore-robots", is_flag=True, help="Fetch even what robots.txt disallows."),
+    click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), default=None,
+                 help="Trust the CA certificates in this PEM file for HTTPS, instead of the system's."),
 )
 _RULES = click.option("--rules", "rules_dir", metavar="DIR",
                       help="A folder of rule files to add to the built-in ones (a file of the same name replaces one).")
@@ -207,7 +210,7 @@ def _archive(ctx: click.Context, opts: dict[str, Any]) -> Archive:
             raise click.BadParameter(str(exc.message), param_hint="--max-size") from None
         fetch = FetchOptions(contact=opts["contact"], host_delay=opts["delay"], per_host=opts["per_host"],
                              read_timeout=opts["timeout"], retries=opts["retries"], max_body=max_body,
-                             obey_robots=not opts["ignore_robots"])
+                             obey_robots=not opts["ignore_robots"], ca_bundle=opts.get("ca_bundle"))
     if opts.get("rules_dir"):
         load_rules(opts["rules_dir"])  # a bad rules folder is one clear error before anything is fetched
     browser = BrowserOptions(executable=opts.get("browser_path"),
@@ -660,13 +663,121 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
 @cli.command()
 @archive_option
 @click.option("--wacz", "wacz_path", metavar="OUT.wacz", required=True, help="The package to write.")
+@click.option("--sign", is_flag=True, help="Sign the package (WACZ signing recommendation): with the archive's own"
+              " ECDSA P-256 key, made once in keys/, or with --sign-cert/--sign-key.")
+@click.option("--sign-cert", metavar="CERT.pem", type=click.Path(exists=True, dir_okay=False),
+              help="Sign as a domain: its TLS certificate chain (PEM, leaf first) ...")
+@click.option("--sign-key", metavar="KEY.pem", type=click.Path(exists=True, dir_okay=False),
+              help="... and that certificate's ECDSA private key.")
+@click.option("--tsa", "tsa_url", metavar="URL", help="Add an RFC 3161 timestamp of the signature from this"
+              " timestamp authority (none by default).")
 @click.argument("urls", nargs=-1)
 @click.pass_context
-def export(ctx: click.Context, wacz_path: str, urls: tuple[str, ...]) -> None:
+def export(ctx: click.Context, wacz_path: str, sign: bool, sign_cert: str | None, sign_key: str | None,
+           tsa_url: str | None, urls: tuple[str, ...]) -> None:
     """Export the archive (or some URLs of it) as a WACZ package."""
-    report = export_wacz(Archive(ctx.obj["archive"]), wacz_path, list(urls) or None)
+    archive = Archive(ctx.obj["archive"])
+    signer, public = None, None
+    if bool(sign_cert) != bool(sign_key):
+        raise ConfigError("--sign-cert and --sign-key go together")
+    if sign_cert and sign_key:
+        signer = domain_signer(sign_cert, sign_key)
+    elif sign:
+        if not archive.exists():
+            raise ConfigError(f"no archive at {archive.path} (capture something first, or pass --archive)")
+        signer, public = anonymous_signer(archive.path)
+    if tsa_url:
+        check_url(tsa_url)
+    report = export_wacz(archive, wacz_path, list(urls) or None, signer=signer, tsa_url=tsa_url)
     click.echo(f"wrote {report.path}: {report.warc_files} WARC file(s), {report.index_lines} index lines,"
                f" {report.pages} pages")
+    if signer is not None:
+        who = f"domain {signer.domain}" if signer.domain else f"the archive's key (public key: {public})"
+        click.echo(f"signed with {who}, SHA-256 {report.signed_by}" + ("; timestamped" if report.timestamped else ""))
+
+
+@cli.command()
+@archive_option
+@click.argument("package", required=False, type=click.Path(dir_okay=False))
+@click.option("--key", "key_path", metavar="PUBKEY", help="A package: the public key (PEM, or base64 DER) it must be"
+              " signed with.")
+@click.option("--tsa-cert", metavar="CERT.pem", type=click.Path(exists=True, dir_okay=False),
+              help="A package: the timestamp authority's certificate (or its root) to check the timestamp against.")
+@click.option("--ca", "ca_path", metavar="CA.pem", type=click.Path(exists=True, dir_okay=False),
+              help="A package signed as a domain: trust these roots instead of the system's.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes reading WARC files (default: one per core).")
+@click.option("--add-unlisted", is_flag=True, help="Record the hash of closed WARC files the manifest does not list"
+              " yet (an archive made before fixity was kept), once they read back whole.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_context
+def verify(ctx: click.Context, package: str | None, key_path: str | None, tsa_cert: str | None, ca_path: str | None,
+           workers: int | None, add_unlisted: bool, as_json: bool) -> None:
+    """Check that the archive (or a WACZ package) is intact: exit 0 when it
+    is, 1 when anything is not, each problem named with its file and offset."""
+    if package is not None:
+        if not os.path.exists(package):
+            raise ConfigError(f"{package}: no such file")
+        key = load_public_key(key_path) if key_path else None
+        tsa_roots = _pem_certs(tsa_cert) if tsa_cert else None
+        ca = _pem_certs(ca_path) if ca_path else None
+        pkg = verify_package(package, key=key, tsa_roots=tsa_roots, domain_roots=ca)
+        if as_json:
+            click.echo(json.dumps(pkg.to_json(), ensure_ascii=False))
+        else:
+            for problem in pkg.problems:
+                click.echo(f"problem: {termout.safe(problem)}")
+            for note in pkg.notes:
+                click.echo(f"note: {termout.safe(note)}")
+            state = "intact" if pkg.ok else f"NOT intact ({len(pkg.problems)} problem(s))"
+            click.echo(f"{termout.safe(package)}: {state}; {pkg.files} files checked")
+            if pkg.signed:
+                s = pkg.signer
+                who = (f"domain {s.get('domain')}" if s.get("kind") == "domain"
+                       else f"key {str(s.get('key_sha256', ''))[:16]}…" + (" (the given key)" if s.get("key_pinned")
+                                                                          else ""))
+                click.echo(f"signed by {termout.safe(who)} at {termout.safe(str(s.get('created')))}")
+            if pkg.timestamp:
+                t = pkg.timestamp
+                click.echo(f"timestamped {t['time']} by {termout.safe(t['authority'])}"
+                           + ("" if t["anchored"] else " (authority not pinned)"))
+        ctx.exit(0 if pkg.ok else 1)
+    if key_path or tsa_cert or ca_path:
+        raise ConfigError("--key, --tsa-cert and --ca check a package: give its PACKAGE.wacz")
+    archive = Archive(ctx.obj["archive"])
+    if not archive.exists():
+        raise ConfigError(f"no archive at {archive.path} (capture something first, or pass --archive)")
+    err = Console(stderr=True)
+    if err.is_terminal and not as_json:
+        with Progress(TextColumn("verifying"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TimeElapsedColumn(), console=err, transient=True) as progress:
+            task = progress.add_task("verify", total=None)
+            report = archive.verify(workers=workers, add_unlisted=add_unlisted,
+                                    progress=lambda done, total: progress.update(task, completed=done, total=total))
+    else:
+        report = archive.verify(workers=workers, add_unlisted=add_unlisted)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        for problem in report.problems:
+            click.echo(f"problem: {termout.safe(str(problem))}")
+        for rel in report.added:
+            click.echo(f"added to the manifest: {rel}")
+        for name in report.skipped_open:
+            click.echo(f"note: {name} is still being written: checked once it is closed")
+        state = "intact" if report.ok else f"NOT intact ({len(report.problems)} problem(s))"
+        click.echo(f"{report.path}: {state}; {report.warc_files} WARC file(s), {report.bytes / 1e6:.1f} MB,"
+                   f" {report.records} records, {report.catalog_rows} catalog rows, {report.snapshots} snapshot files")
+    ctx.exit(0 if report.ok else 1)
+
+
+def _pem_certs(path: str) -> list[Any]:
+    from cryptography import x509
+
+    try:
+        return x509.load_pem_x509_certificates(open(path, "rb").read())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a PEM certificate file ({exc})") from None
 
 
 @cli.command()

@@ -64,6 +64,7 @@ class FetchOptions:
     obey_robots: bool = True
     archive_robots: bool = True
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    ca_bundle: str | None = None  # trust these CA certificates (PEM) instead of the system's
 
     def __post_init__(self) -> None:
         checks = {

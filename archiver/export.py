@@ -21,6 +21,7 @@ from cdxj_indexer.main import CDXJIndexer
 from .archive import Archive
 from .config import VERSION, WarcOptions
 from .errors import ConfigError, SnapshotNotFound, StoreError
+from .signing import Signer, sign_package_digest
 from .store import temp_file
 from .timeutil import iso_seconds, utc_now
 from .warc import WarcWriter, check_files, iter_complete_records
@@ -70,6 +71,8 @@ class ExportReport:
     records: int
     pages: int
     index_lines: int
+    signed_by: str | None = None  # the signing key's SHA-256 fingerprint
+    timestamped: bool = False
 
 
 def _sha256(path: Path) -> str:
@@ -106,9 +109,14 @@ def _subset(archive: Archive, urls: set[str], work: Path) -> tuple[list[Path], i
     return [work / name for name in writer.closed_files], copied
 
 
-def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None) -> ExportReport:
+def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None, *, signer: Signer | None = None,
+                tsa_url: str | None = None) -> ExportReport:
     """Write a WACZ package of the whole archive, or of `urls` only (with
-    what their redirects led to, and the originals of their revisits)."""
+    what their redirects led to, and the originals of their revisits).
+    With `signer`, datapackage-digest.json is signed (signing.py); with
+    `tsa_url` too, the signature gets an RFC 3161 timestamp."""
+    if tsa_url and signer is None:
+        raise ConfigError("--tsa timestamps a signature: give --sign too")
     out = Path(out)
     if not out.name.endswith(".wacz"):
         raise ConfigError(f"{out}: a WACZ file name ends in .wacz")
@@ -162,7 +170,10 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
             "title": archive.path.name,
         }
         (work / "datapackage.json").write_text(json.dumps(package, indent=2), encoding="utf-8")
-        digest = {"path": "datapackage.json", "hash": _sha256(work / "datapackage.json")}
+        digest: dict[str, object] = {"path": "datapackage.json", "hash": _sha256(work / "datapackage.json")}
+        if signer is not None:
+            digest["signedData"] = sign_package_digest(str(digest["hash"]), str(package["created"]), signer,
+                                                       tsa_url=tsa_url)
         (work / "datapackage-digest.json").write_text(json.dumps(digest, indent=2), encoding="utf-8")
         members += [("datapackage.json", work / "datapackage.json"), ("datapackage-digest.json", work / "datapackage-digest.json")]
         fd, tmp = temp_file(out.parent, ".wacz")
@@ -175,4 +186,5 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    return ExportReport(path=out, warc_files=len(warcs), records=records, pages=len(pages) - 1, index_lines=index_lines)
+    return ExportReport(path=out, warc_files=len(warcs), records=records, pages=len(pages) - 1, index_lines=index_lines,
+                        signed_by=signer.fingerprint if signer else None, timestamped=bool(tsa_url))

@@ -22,14 +22,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from protego import Protego
 
 from .config import SPOOL_IN_MEMORY, FetchOptions
-from .errors import ArchiverError, FetchError
+from .errors import ArchiverError, ConfigError, FetchError
 from .models import Exchange, Fetched
 from .payload import read_payload
 from .timeutil import utc_now
@@ -182,7 +182,13 @@ class Fetcher:
         }
         self._headers.update(dict(opts.extra_headers))
         # One TLS context for every host: building one loads the CA bundle.
-        self._ssl = httpx.create_ssl_context()
+        if opts.ca_bundle:
+            try:
+                self._ssl = ssl.create_default_context(cafile=opts.ca_bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"{opts.ca_bundle}: not a usable CA bundle ({exc})") from None
+        else:
+            self._ssl = httpx.create_ssl_context()
         self._open = True
         return self
 
@@ -254,11 +260,13 @@ class Fetcher:
 
     async def _read(self, url: str, request: httpx.Request, response: httpx.Response, started: datetime) -> Exchange:
         ip = None
+        tls_version, tls_chain = None, ()
         stream = response.extensions.get("network_stream")
         if stream is not None:
             addr = stream.get_extra_info("server_addr")
             if addr:
                 ip = str(addr[0])
+            tls_version, tls_chain = _tls_details(stream.get_extra_info("ssl_object"))
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
         sha1 = hashlib.sha1()
         length = 0
@@ -309,6 +317,8 @@ class Fetcher:
             truncated=truncated,
             ip_address=ip,
             protocol=protocol,
+            tls_version=tls_version,
+            tls_chain=tls_chain,
         )
 
     async def _with_retries(self, url: str, host: _Host, fetched: Fetched) -> Exchange:
@@ -569,3 +579,35 @@ def fetch_page(url: str, options: FetchOptions | None = None, *, max_bytes: int)
                     body=read_payload(final, max_bytes))
     finally:
         fetched.close()
+
+
+def _tls_details(obj: Any) -> tuple[str | None, tuple[bytes, ...]]:
+    """(TLS version, certificate chain as DER, leaf first) of a connection;
+    (None, ()) for plain HTTP. The chain is the one the server presented
+    (Python 3.13 has a public call for it; 3.10-3.12 the same one inside)."""
+    if obj is None:
+        return None, ()
+    try:
+        version = obj.version()
+    except (AttributeError, ValueError):
+        version = None
+    chain: tuple[bytes, ...] = ()
+    for owner in (obj, getattr(obj, "_sslobj", None)):
+        get = getattr(owner, "get_unverified_chain", None)
+        if get is None:
+            continue
+        try:
+            certs = get() or []
+            chain = tuple(c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+                          for c in certs)
+        except (AttributeError, ValueError, ssl.SSLError):
+            chain = ()
+        if chain:
+            break
+    if not chain:
+        try:
+            leaf = obj.getpeercert(binary_form=True)
+        except (AttributeError, ValueError):
+            leaf = None
+        chain = (leaf,) if leaf else ()
+    return version, chain

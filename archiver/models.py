@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import IO, Any
 
 __all__ = ["GOOD_VERDICTS", "Verdict", "Attachment", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
-           "Watch", "Notification"]
+           "Watch", "Notification", "WarcFileRow"]
 
 
 class Verdict(str, enum.Enum):
@@ -53,6 +53,8 @@ class Exchange:
     ip_address: str | None = None
     protocol: str | None = None  # "h2" when the response came over HTTP/2
     request_body: bytes = b""  # a POST's body (the browser's XHRs), as sent
+    tls_version: str | None = None  # "TLSv1.3", for HTTPS
+    tls_chain: tuple[bytes, ...] = ()  # the server's certificates (DER), leaf first
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -368,3 +370,13 @@ class Notification:
     payload: str  # JSON
     attempts: int = 0
     last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class WarcFileRow:
+    """A closed WARC file's fixity, as the catalog keeps it."""
+
+    name: str
+    sha256: str  # hex
+    size: int | None
+    closed_at: str | None

@@ -31,6 +31,7 @@ from .fetch import Fetcher, first_error
 from .judge import Observation, judge_cleaned, judge_fetched, judge_response, observe, verdict_of
 from .models import Capture, Fetched, Verdict
 from .payload import decode_payload, document_kind
+from .provenance import capture_settings, provenance_fields, software
 from .recorder import Entry, OnRecord, Recorder
 from .snapshot import Cleaned, CleanJob, clean_job
 from .store import Catalog
@@ -78,6 +79,9 @@ class CaptureRun:
         self.on_record = on_record
         self.max_pending = max_pending
         self.browser_options = browser_options or BrowserOptions()
+        # Provenance: the same for every capture of this run.
+        self._settings = capture_settings(fetch_options, self.browser_options)
+        self._software = software()
         self.use_browser = use_browser  # which URLs are loaded in Chromium (None: none)
         self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.error: BaseException | None = None
@@ -242,7 +246,7 @@ class CaptureRun:
     def _prepare(self, fetched: Fetched) -> Entry | _Waiting:
         """Judge what needs no cleaning; the rest waits for its page to be cleaned."""
         obs = observe(fetched, self.clock())
-        entry = _entry_of(fetched)
+        entry = _entry_of(fetched, self._settings, self._software)
         judged = judge_fetched(fetched, obs)
         if judged is not None:
             entry.capture = judged
@@ -298,7 +302,7 @@ class CaptureRun:
             return exc
 
     def _entry(self, item: _Waiting, cleaned: Cleaned | BaseException) -> Entry:
-        entry = _entry_of(item.fetched)
+        entry = _entry_of(item.fetched, self._settings, self._software)
         if isinstance(cleaned, BaseException):
             entry.capture = verdict_of(item.obs, Verdict.FAILED,
                                        reason=f"cleaning failed ({type(cleaned).__name__}: {cleaned})")
@@ -309,9 +313,10 @@ class CaptureRun:
         return entry
 
 
-def _entry_of(fetched: Fetched) -> Entry:
+def _entry_of(fetched: Fetched, settings: tuple[str, str] = ("", ""), software_line: str = "") -> Entry:
     return Entry(records=list(fetched.exchanges), robots=list(fetched.robots), resources=list(fetched.resources),
-                 attachments=list(fetched.attachments), browser=fetched.browser)
+                 attachments=list(fetched.attachments), browser=fetched.browser,
+                 provenance=provenance_fields(fetched, settings, software_line))
 
 
 class _RobotsCache:

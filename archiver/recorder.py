@@ -72,6 +72,7 @@ class Entry:
     resources: list[Exchange] = field(default_factory=list)  # a browser page's other exchanges
     attachments: list[Attachment] = field(default_factory=list)  # its screenshot and rendered DOM
     browser: str | None = None  # "Chromium 150...", when a browser fetched it
+    provenance: dict[str, str | None] = field(default_factory=dict)  # how it was fetched (provenance.py)
 
 
 OnRecord = Callable[[Catalog, Capture], None]
@@ -150,7 +151,7 @@ class Recorder:
             made_by[att.uri.split(":", 2)[1]] = res.record_id  # "screenshot", "dom"
         if entry.capture is None:
             return None
-        extra = {"browser": entry.browser, **made_by} if entry.browser or made_by else {}
+        extra = {**entry.provenance, "browser": entry.browser, **made_by}
         capture, meta_id = self._store(entry.capture, entry.snapshot, loc, made, extra)
         capture = replace(capture, id=self.catalog.add_capture(
             capture, record_id=loc.record_id if loc else None, meta_record_id=meta_id))

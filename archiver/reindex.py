@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StoreError
+from .fixity import read_manifest
 from .models import GOOD_VERDICTS, Capture
 from .recorder import WARC_DIR, capture_from_fields, update_current
 from .store import Catalog, read_snapshot
@@ -117,6 +118,11 @@ def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> Rein
             # Oldest file first, so "current" ends on the newest capture.
             for path in sorted((archive / WARC_DIR).glob("*.warc.gz")):
                 index_warc_file(catalog, archive, path, report)
+            # Fixity is evidence, kept; lines the catalog lacks come from the manifest.
+            entries, _problems = read_manifest(archive)
+            for entry in entries.values():
+                if entry.path.startswith(f"{WARC_DIR}/"):
+                    catalog.add_warc_file(entry.path[len(WARC_DIR) + 1:], entry.sha256, None, None)
     finally:
         catalog.close()
     return report

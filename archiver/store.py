@@ -15,12 +15,13 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from .cjk import has_cjk, index_terms, query_phrases
 from .errors import StoreError
 from .normalize import learned_suffixes
-from .models import Capture, Notification, SearchHit, StoredSnapshot, Verdict, Watch
+from .models import Capture, Notification, SearchHit, StoredSnapshot, Verdict, WarcFileRow, Watch
 from .warc import RecordLocation
 
 __all__ = ["Catalog", "SCHEMA_VERSION"]
@@ -190,6 +191,16 @@ MIGRATIONS: list[str] = [
                coalesce((SELECT changed FROM current WHERE url = l.url), l.ts)
         FROM (SELECT url, max(timestamp) AS ts FROM captures GROUP BY url) AS l;
     """,
+    """
+    -- Fixity: each closed WARC file's SHA-256 and size, as also written to
+    -- manifest-sha256.txt. Evidence, not derived data: reindex keeps it.
+    CREATE TABLE warc_files (
+        name TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        size INTEGER,
+        closed_at TEXT
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -326,6 +337,12 @@ class Catalog:
     def find_record(self, record_id: str) -> RecordLocation | None:
         """A response or revisit record the catalog lists, by its WARC-Record-ID."""
         return _location(self.db.execute("SELECT * FROM records WHERE record_id = ?", (record_id,)).fetchone())
+
+    def metadata_record(self, capture_id: int) -> RecordLocation | None:
+        """Where a capture's WARC metadata record (verdict, provenance) is."""
+        row = self.db.execute("SELECT r.* FROM captures c JOIN records r ON r.record_id = c.meta_record_id"
+                              " WHERE c.id = ?", (capture_id,)).fetchone()
+        return _location(row)
 
     # -- captures -----------------------------------------------------------
 
@@ -615,6 +632,38 @@ class Catalog:
         """Empty the derived tables (inside the caller's transaction)."""
         for table in self.DERIVED_TABLES:
             self.db.execute(f"DELETE FROM {table}")
+
+    # -- fixity (evidence: kept by reindex) -------------------------------------
+
+    def add_warc_file(self, name: str, sha256: str, size: int | None, closed_at: str | None) -> None:
+        self.db.execute("INSERT OR IGNORE INTO warc_files (name, sha256, size, closed_at) VALUES (?,?,?,?)",
+                        (name, sha256, size, closed_at))
+
+    def warc_files(self) -> dict[str, WarcFileRow]:
+        return {r["name"]: WarcFileRow(name=r["name"], sha256=r["sha256"], size=r["size"], closed_at=r["closed_at"])
+                for r in self.db.execute("SELECT name, sha256, size, closed_at FROM warc_files")}
+
+    def records_in(self, warc_file: str) -> list[tuple[int, int, str, str, str | None]]:
+        """(offset, length, record_id, record_type, payload_digest) of each record
+        the catalog places in `warc_file`, by offset."""
+        return [tuple(r) for r in self.db.execute(
+            "SELECT offset, length, record_id, record_type, payload_digest FROM records WHERE warc_file = ?"
+            " ORDER BY offset", (warc_file,))]
+
+    def record_files(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT warc_file FROM records")]
+
+    def capture_links(self) -> Iterator[tuple[str, str, str | None, str | None, str | None]]:
+        """(url, timestamp, record_id, meta_record_id, text_sha256) of every capture."""
+        for r in self.db.execute("SELECT url, timestamp, record_id, meta_record_id, text_sha256 FROM captures"):
+            yield tuple(r)
+
+    def record_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT record_id FROM records")}
+
+    def text_files(self) -> list[tuple[str, str]]:
+        """(sha256, path) of every stored text."""
+        return [tuple(r) for r in self.db.execute("SELECT sha256, path FROM texts")]
 
     # -- watches (operational state: kept by reindex) -------------------------
 

@@ -100,6 +100,8 @@ class _DirectFile:
     def __init__(self, raw: io.FileIO) -> None:
         self.raw = raw
         self.name = raw.name
+        # The file's SHA-256, kept as it is written (fixity at close costs no re-read).
+        self.sha256 = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
@@ -107,6 +109,7 @@ class _DirectFile:
             n = self.raw.write(view)
             if not n:
                 raise OSError(errno.ENOSPC, "short write")
+            self.sha256.update(view[:n])
             view = view[n:]
         return len(data)
 
@@ -174,6 +177,7 @@ class WarcWriter:
         clock: Callable[[], datetime],
         make_id: Callable[[], str] = _make_record_id,
         info: dict[str, str] | None = None,
+        on_close: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.options = options or WarcOptions()
@@ -186,6 +190,8 @@ class WarcWriter:
         self._writer: WARCWriter | None = None
         self._opened: datetime | None = None
         self._serial = 0
+        self._mark_hash: tuple[int, Any] | None = None  # (offset, SHA-256 state there) of the last `begin`
+        self._on_close = on_close  # (name, sha256 hex, size) of each file closed, once it has its final name
         self.closed_files: list[str] = []
 
     # -- files --------------------------------------------------------------
@@ -255,7 +261,9 @@ class WarcWriter:
             self.close()
         self._ensure_open()
         assert self._file is not None and self._name is not None
-        return self._name, self._file.tell(), self._records
+        offset = self._file.tell()
+        self._mark_hash = (offset, self._file.sha256.copy())
+        return self._name, offset, self._records
 
     def rollback(self, mark: tuple[str, int, int]) -> None:
         """Cut the open file back to `mark`: a capture that could not be
@@ -267,6 +275,10 @@ class WarcWriter:
             self._file.seek(offset)
             self._file.truncate(offset)
             self._records = records
+            if self._mark_hash is not None and self._mark_hash[0] == offset:
+                self._file.sha256 = self._mark_hash[1].copy()
+            else:
+                self._file.sha256 = _hash_prefix(self._file.name, offset)
             os.fsync(self._file.fileno())
         except OSError as exc:
             # Left as it is, the file is recovered on the next open (cut to
@@ -293,10 +305,13 @@ class WarcWriter:
                 path.unlink()
                 return
             os.fsync(f.fileno())
+            size, digest = f.tell(), f.sha256.hexdigest()
             os.replace(path, self.directory / name)
         finally:
             f.close()
         self.closed_files.append(name)
+        if self._on_close is not None:
+            self._on_close(name, digest, size)
 
     def __enter__(self) -> WarcWriter:
         return self
@@ -481,6 +496,20 @@ class WarcWriter:
         """Make what was written durable (before the catalog says it exists)."""
         if self._file is not None:
             os.fsync(self._file.fileno())
+
+
+def _hash_prefix(path: str | os.PathLike[str] | int, size: int) -> Any:
+    """The SHA-256 state of a file's first `size` bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb", closefd=not isinstance(path, int)) as f:
+        left = size
+        while left > 0:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+    return h
 
 
 class _GzipCheck:

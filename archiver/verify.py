@@ -1,0 +1,231 @@
+"""`archiver verify`: check an archive end to end.
+
+Every closed WARC file against the manifest (hash and size), every record's
+block and payload digests on the stored bytes, every gzip member whole,
+every catalog row against the record it points to, every snapshot file
+against its hash name, and every revisit against an original that exists.
+WARC files are read in worker processes, one file each, streaming; the
+catalog and snapshot checks run here meanwhile. Each problem names the file
+and, within a WARC file, the offset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .fixity import MANIFEST, FileFinding, append_manifest, check_warc_file, read_manifest
+from .recorder import WARC_DIR
+from .store import Catalog
+from .warc import OPEN_SUFFIX, WARC_SUFFIX
+
+__all__ = ["Problem", "VerifyReport", "verify_archive"]
+
+log = logging.getLogger(__name__)
+
+# Below this much WARC data, worker processes cost more than they save.
+IN_PROCESS_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str  # relative to the archive folder
+    offset: int | None
+    what: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: offset {self.offset}" if self.offset is not None else self.file
+        return f"{where}: {self.what}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "offset": self.offset, "problem": self.what}
+
+
+@dataclass
+class VerifyReport:
+    path: Path
+    warc_files: int = 0
+    bytes: int = 0
+    records: int = 0
+    catalog_rows: int = 0
+    snapshots: int = 0
+    skipped_open: list[str] = field(default_factory=list)  # files still being written
+    added: list[str] = field(default_factory=list)  # unlisted files added to the manifest (--add-unlisted)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {"archive": str(self.path), "ok": self.ok, "warc_files": self.warc_files, "bytes": self.bytes,
+                "records": self.records, "catalog_rows": self.catalog_rows, "snapshots": self.snapshots,
+                "open_files_skipped": self.skipped_open, "added_to_manifest": self.added,
+                "problems": [p.to_json() for p in self.problems]}
+
+
+def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   add_unlisted: bool = False) -> VerifyReport:
+    """Check the archive at `root`; `progress(done_bytes, total_bytes)` as
+    files finish. `add_unlisted` records the hash of closed WARC files the
+    manifest does not list (an archive made before fixity was kept), after
+    they read back whole; anything else is only reported."""
+    report = VerifyReport(path=root)
+    warc_dir = root / WARC_DIR
+    entries, manifest_problems = read_manifest(root)
+    report.problems += [Problem(MANIFEST, None, p.split(": ", 1)[1]) for p in manifest_problems]
+    files = sorted(warc_dir.glob("*" + WARC_SUFFIX)) if warc_dir.is_dir() else []
+    report.skipped_open = sorted(p.name for p in warc_dir.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)) if files or \
+        warc_dir.is_dir() else []
+    catalog_path = root / catalog_name
+    if not catalog_path.exists():
+        raise StoreError(f"no archive at {root} (no {catalog_name})")
+    catalog = Catalog(catalog_path, readonly=not os.access(catalog_path, os.W_OK) or not add_unlisted)
+    try:
+        rows_by_file = {name: catalog.records_in(name) for name in catalog.record_files()}
+        report.catalog_rows = sum(len(r) for r in rows_by_file.values())
+        listed = catalog.warc_files()
+        sizes = {p.name: p.stat().st_size for p in files}
+        total = sum(sizes.values())
+        report.warc_files, report.bytes = len(files), total
+        findings = _read_files(files, rows_by_file, sizes, workers, progress, report)
+        ids: set[str] = set()
+        for f in findings.values():
+            ids.update(f.record_ids)
+            report.records += f.records
+        for path in files:
+            f = findings[path.name]
+            rel = f"{WARC_DIR}/{path.name}"
+            for offset, what in f.problems:
+                report.problems.append(Problem(rel, offset, what))
+            for offset, refers in f.revisits:
+                if refers not in ids:
+                    report.problems.append(Problem(rel, offset, f"revisit of {refers}, whose original record is"
+                                                                " in no WARC file"))
+            _check_fixity(report, rel, f, entries.get(rel), listed.get(path.name), add_unlisted, root, catalog)
+        present = {p.name for p in files} | {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + OPEN_SUFFIX)}
+        for rel in sorted(entries):
+            if rel.startswith(f"{WARC_DIR}/") and rel[len(WARC_DIR) + 1:] not in present:
+                report.problems.append(Problem(rel, None, f"listed in {MANIFEST} (line {entries[rel].line}),"
+                                                          " but the file is missing"))
+        for name, rows in rows_by_file.items():
+            if name not in present:
+                report.problems.append(Problem(f"{WARC_DIR}/{name}", None,
+                                               f"missing, and {len(rows)} catalog record rows point into it"))
+        _check_catalog(report, catalog, ids)
+        _check_snapshots(report, root, catalog)
+    finally:
+        catalog.close()
+    return report
+
+
+def _read_files(files: list[Path], rows_by_file: dict[str, list[Any]], sizes: dict[str, int],
+                workers: int | None, progress: Callable[[int, int], None] | None,
+                report: VerifyReport) -> dict[str, FileFinding]:
+    """Read every WARC file, biggest first, in worker processes when there
+    is enough to read to pay for starting them."""
+    total, done = sum(sizes.values()), 0
+    order = sorted(files, key=lambda p: -sizes[p.name])
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    findings: dict[str, FileFinding] = {}
+    if n <= 1 or len(files) < 2 or total < IN_PROCESS_BYTES:
+        for path in order:
+            findings[path.name] = check_warc_file(str(path), rows_by_file.get(path.name))
+            done += sizes[path.name]
+            if progress:
+                progress(done, total)
+        return findings
+    # spawn: the workers import only what reading a WARC file needs, and no
+    # thread of this process (a progress bar's) is copied into them.
+    with ProcessPoolExecutor(max_workers=min(n, len(files)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures: dict[Future[FileFinding], Path] = {
+            pool.submit(check_warc_file, str(p), rows_by_file.get(p.name)): p for p in order}
+        from concurrent.futures import as_completed
+        for future in as_completed(futures):
+            path = futures[future]
+            try:
+                findings[path.name] = future.result()
+            except Exception as exc:  # a worker died (out of memory): that file is unverified, and says so
+                findings[path.name] = FileFinding(name=path.name, problems=[(None, f"could not be read ({exc})")])
+            done += sizes[path.name]
+            if progress:
+                progress(done, total)
+    return findings
+
+
+def _check_fixity(report: VerifyReport, rel: str, found: FileFinding, entry: Any, row: Any, add_unlisted: bool,
+                  root: Path, catalog: Catalog) -> None:
+    if entry is None:
+        if add_unlisted and not any(p.file == rel for p in report.problems):
+            append_manifest(root, rel, found.sha256)
+            with catalog.transaction():
+                catalog.add_warc_file(found.name, found.sha256, found.size, None)
+            report.added.append(rel)
+            return
+        report.problems.append(Problem(rel, None, f"not listed in {MANIFEST}: its hash was never recorded"
+                                                  " (a file added to the archive by hand, or closed before"
+                                                  " fixity was kept; 'archiver verify --add-unlisted' records it)"))
+        return
+    if row is not None and row.size is not None and found.size < row.size:
+        report.problems.append(Problem(rel, found.size, f"the file is {found.size} bytes, shorter than the"
+                                                        f" {row.size} recorded when it was closed"))
+    elif row is not None and row.size is not None and found.size > row.size:
+        report.problems.append(Problem(rel, row.size, f"the file is {found.size} bytes, longer than the"
+                                                      f" {row.size} recorded when it was closed"))
+    if found.sha256 != entry.sha256:
+        report.problems.append(Problem(rel, None, f"its SHA-256 is not the one in {MANIFEST} (line {entry.line}):"
+                                                  " the file changed after it was closed"))
+    if row is not None and row.sha256 != entry.sha256:
+        report.problems.append(Problem("catalog.sqlite", None, f"warc_files row of {found.name} has another"
+                                                               f" SHA-256 than {MANIFEST}"))
+
+
+def _check_catalog(report: VerifyReport, catalog: Catalog, ids: set[str]) -> None:
+    """Captures whose records or texts are not where the catalog says."""
+    listed = catalog.record_ids()
+    texts = dict(catalog.text_files())
+    for url, timestamp, record_id, meta_id, text_sha in catalog.capture_links():
+        for rid, what in ((record_id, "response"), (meta_id, "metadata")):
+            if rid and (rid not in listed or rid not in ids):
+                where = "in no WARC file" if rid not in ids else "not in the catalog's records"
+                report.problems.append(Problem("catalog.sqlite", None,
+                                               f"capture of {url} at {timestamp}: its {what} record {rid} is {where}"))
+        if text_sha and text_sha not in texts:
+            report.problems.append(Problem("catalog.sqlite", None,
+                                           f"capture of {url} at {timestamp}: its text {text_sha[:12]}… is not in"
+                                           " the catalog's texts"))
+
+
+def _check_snapshots(report: VerifyReport, root: Path, catalog: Catalog) -> None:
+    """Each snapshot file holds the text its name (and catalog row) hashes."""
+    for sha, rel in catalog.text_files():
+        report.snapshots += 1
+        path = root / rel
+        if not path.exists():
+            report.problems.append(Problem(rel, None, "snapshot file missing"))
+            continue
+        if Path(rel).stem != sha:
+            report.problems.append(Problem(rel, None, f"named for another text than the catalog's {sha[:12]}…"))
+        try:
+            data = json.loads(path.read_bytes())
+            text = data.get("text") if isinstance(data, dict) else None
+        except (OSError, ValueError) as exc:
+            report.problems.append(Problem(rel, None, f"unreadable snapshot file ({exc})"))
+            continue
+        if not isinstance(text, str):
+            report.problems.append(Problem(rel, None, "snapshot file without a text"))
+            continue
+        got = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if got != sha:
+            report.problems.append(Problem(rel, None, f"its text's SHA-256 is {got[:12]}…, not the {sha[:12]}… it"
+                                                      " is named for: the file changed"))
