@@ -313,8 +313,9 @@ def _check_record(record: Any, rtype: str, headers: Any, payload_header: str | N
                     return "its HTTP headers never end"
     if getattr(stream, "limit", 0) > 0:
         return "the record is cut short"
+    wrong = []
     if block and not _digest_matches(block[0], block[2]):
-        return f"its block no longer matches WARC-Block-Digest {block[1]}:{block[2]}"
+        wrong.append(f"its block no longer matches WARC-Block-Digest {block[1]}:{block[2]}")
     if payload and not _digest_matches(payload[0], payload[2]):
-        return f"its payload no longer matches WARC-Payload-Digest {payload[1]}:{payload[2]}"
-    return None
+        wrong.append(f"its payload no longer matches WARC-Payload-Digest {payload[1]}:{payload[2]}")
+    return "; ".join(wrong) or None
