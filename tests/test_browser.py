@@ -81,6 +81,10 @@ def test_js_article_plain_is_an_empty_shell_browser_gives_the_article(js, tmp_pa
     for para in PARAS:
         assert para in shown.snapshot.text
     assert shown.to_json()["fetched_with"] == "browser"
+    # Provenance says a browser loaded it, which one, and with what settings.
+    prov = shown.to_json()["provenance"]
+    assert prov["fetched_with"] == "browser" and prov["browser"].startswith(("Chromium", "HeadlessChrome"))
+    assert prov["options"]["browser"]["timeout"] == FAST.timeout and prov["ip_address"] == "127.0.0.1"
     # One snapshot file per distinct text: the twin, fetched plainly, made it first.
     assert shown.snapshot.first_captured["url"] == js.url("/static/article")
     assert shown.snapshot.first_captured["fetched_with"] == "http"

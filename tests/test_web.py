@@ -131,6 +131,8 @@ def test_snapshot_shows_text_metadata_replay_and_record(client, made):
     assert r.status_code == 200
     assert "Sentence five of" in r.text and "Ferry to keep running for now" in r.text
     assert f"http://127.0.0.1:9/archive/{steps[3].timestamp}/{url}" in r.text
+    # How it was captured: provenance from the capture's metadata record.
+    assert "How this was captured" in r.text and "127.0.0.1" in r.text.split("How this was captured")[1]
     # At the error capture: the text in force then, with a note, never the error's words.
     at_error = client.get("/snapshot", params={"url": url, "at": steps[2].timestamp})
     assert "has no text" in at_error.text and "Sentence 20, amended, of" in at_error.text
