@@ -486,9 +486,12 @@ def tsa(tmp_path):
 
 
 def test_a_timestamped_package_verifies_against_the_authority(archive, tmp_path, tsa):
+    from test_export import wacz_validate
+
     out = tmp_path / "stamped.wacz"
     res = export(archive.path, out, "--sign", "--tsa", tsa.url)
     assert res.exit_code == 0, res.output
+    wacz_validate(out)
     assert tsa.requests == 1 and "timestamped" in res.output
     code, report = verify_pkg(out, "--tsa-cert", str(tsa.ca_path),
                               "--key", str(archive.path / "keys" / "signing-key.pub.pem"))
