@@ -18,13 +18,14 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .auth import CredentialSet, credential_set
 from .config import BrowserOptions, CleanOptions, FetchOptions, WarcOptions, archive_dir
 from .diff import Diff, diff_snapshots
 from .distributed import cleaning_pool
@@ -82,6 +83,8 @@ class Archive:
         self._writer: WarcWriter | None = None  # kept open across captures inside `writing()`
         self._pool: contextlib.ExitStack | None = None  # a pool kept across captures inside `writing()`
         self._pool_executor: Executor | None = None
+        # The credential set the command line gave (--header, --cookies, --auth), for every URL without its own.
+        self.credentials: CredentialSet | None = None
 
     @property
     def warc_dir(self) -> Path:
@@ -205,7 +208,7 @@ class Archive:
 
     def capture(self, urls: Iterable[str], *, on_capture: Callable[[Capture], None] | None = None,
                 on_record: OnRecord | None = None, executor: Executor | None = None,
-                browser: bool | Collection[str] = False) -> list[Capture]:
+                browser: bool | Collection[str] = False, auth: Mapping[str, str] | None = None) -> list[Capture]:
         """Capture each URL once; results come back in the order given, while
         `on_capture` sees each as it is recorded. Raises InvalidURL before
         fetching anything if one is malformed; network trouble is a `failed`
@@ -217,8 +220,12 @@ class Archive:
         stops the run with a StoreError; the captures it interrupted leave
         nothing behind. `browser`: True loads every page in Chromium, a
         collection of URLs those; a site rule's `[fetch] browser = true`
-        adds its URLs either way."""
+        adds its URLs either way. `auth` names the credential set of some
+        URLs (a watch's); else a site rule's `[auth] credentials`, else
+        `self.credentials` (the command line's). Every set is loaded before
+        anything is fetched: a missing one is a ConfigError, nothing else."""
         checked = [check_url(u) for u in urls]
+        credentials = self._credentials_for(checked, auth or {})
         everyone = browser is True
         chosen = set() if isinstance(browser, bool) else set(browser)
 
@@ -235,8 +242,24 @@ class Archive:
             run = CaptureRun(root=self.path, catalog_path=self.path / CATALOG, writer=writer,
                              fetch_options=self.fetch_options, clean_options=self.clean_options, clock=self.clock,
                              executor=executor or self._executor(stack, len(checked)), on_capture=on_capture,
-                             on_record=on_record, browser_options=self.browser_options, use_browser=use_browser)
+                             on_record=on_record, browser_options=self.browser_options, use_browser=use_browser,
+                             credentials=credentials.get)
             return run.run(checked)
+
+    def _credentials_for(self, urls: list[str], named: Mapping[str, str]) -> dict[str, CredentialSet]:
+        """The credential set of each URL that has one, loaded."""
+        loaded: dict[str, CredentialSet] = {}
+        out: dict[str, CredentialSet] = {}
+        for url in urls:
+            name = named.get(url) or next((r.credentials for r in rules_for(url, self.clean_options)
+                                           if r.credentials), None)
+            if name:
+                if name not in loaded:
+                    loaded[name] = credential_set(name, self.path)
+                out[url] = loaded[name]
+            elif self.credentials is not None:
+                out[url] = self.credentials
+        return out
 
     # -- reading the archive ----------------------------------------------
 

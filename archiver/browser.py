@@ -335,10 +335,17 @@ class BrowserSession:
             network: _NetworkLog | None = None
             t0 = time.monotonic()
             try:
+                auth = fetched.auth
                 context = await browser.new_context(
                     user_agent=self._user_agent, service_workers="block", accept_downloads=False,
                     extra_http_headers=dict(self.fetch_options.extra_headers) or None,
-                    viewport={"width": 1280, "height": 900})
+                    viewport={"width": 1280, "height": 900},
+                    # A credential set: its Playwright storage state (cookies,
+                    # local storage) and its cookies.txt; both are scoped to
+                    # their own domains by the browser.
+                    storage_state=auth.storage_state if auth is not None and auth.storage_state else None)
+                if auth is not None and auth.browser_cookies():
+                    await context.add_cookies(auth.browser_cookies())
                 page = await context.new_page()
                 network = _NetworkLog(await context.new_cdp_session(page), clock=self.clock,
                                       max_body=self.fetch_options.max_body)

@@ -32,6 +32,7 @@ from .config import (
     BrowserOptions,
     CleanOptions,
     FetchOptions,
+    WarcOptions,
     archive_dir,
 )
 from .diff import render_html, render_unified, render_words
@@ -41,11 +42,15 @@ from .models import GOOD_VERDICTS, Capture, Snapshot, Verdict
 from .payload import read_source
 from .rules import check_rules, load_rules
 from .distributed import dask_executor
+from .auth import credential_set, inline_set
 from .export import export_wacz, write_index
+from .notify import check_apprise_url, check_template, deliver, mask_url
 from .signing import anonymous_signer, domain_signer, load_public_key, verify_package
 from .ingest import ingest_warcs
 from .schedule import (
     NotifyOptions,
+    check_watches,
+    runner_state,
     RunSummary,
     add_watch,
     import_watches,
@@ -180,6 +185,17 @@ WORK_FLAGS = (
 )
 
 
+AUTH_FLAGS = (
+    click.option("--auth", "auth_name", metavar="NAME", help="Fetch with this credential set (credentials.toml:"
+                 " headers, cookies.txt, basic or bearer credentials, a browser storage state)."),
+    click.option("--header", "headers", metavar="'NAME: VALUE'", multiple=True,
+                 help="An extra request header, sent to the pages' own hosts only (repeatable)."),
+    click.option("--cookies", "cookies_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+                 help="A Netscape cookies.txt (as browsers' exporters write it) for the pages' own hosts."),
+    click.option("--keep-auth-headers", is_flag=True, help="Keep Cookie and Authorization values in the WARC request"
+                 " records (redacted by default: anyone with the WARC could use them)."),
+)
+
 BROWSER_FLAGS = (
     click.option("--browser-path", metavar="PATH",
                  help="The Chromium to drive (default: $ARCHIVER_CHROMIUM, Playwright's own, then the system's)."),
@@ -215,8 +231,20 @@ def _archive(ctx: click.Context, opts: dict[str, Any]) -> Archive:
         load_rules(opts["rules_dir"])  # a bad rules folder is one clear error before anything is fetched
     browser = BrowserOptions(executable=opts.get("browser_path"),
                              timeout=opts.get("browser_timeout") or DEFAULT_BROWSER_TIMEOUT)
-    return Archive(ctx.obj["archive"], fetch_options=fetch, clean_options=CleanOptions(rules_dir=opts.get("rules_dir")),
-                   browser_options=browser, workers=opts.get("workers"))
+    warc = WarcOptions(keep_auth_headers=bool(opts.get("keep_auth_headers")))
+    if warc.keep_auth_headers:
+        click.echo("warning: --keep-auth-headers: Cookie and Authorization values go into the WARC files as sent;"
+                   " anyone with those files can use them", err=True)
+    archive = Archive(ctx.obj["archive"], fetch_options=fetch, warc_options=warc,
+                      clean_options=CleanOptions(rules_dir=opts.get("rules_dir")), browser_options=browser,
+                      workers=opts.get("workers"))
+    if opts.get("auth_name") and (opts.get("headers") or opts.get("cookies_file")):
+        raise ConfigError("--auth names a whole credential set: give it, or --header/--cookies, not both")
+    if opts.get("auth_name"):
+        archive.credentials = credential_set(opts["auth_name"], archive.path)
+    else:
+        archive.credentials = inline_set(opts.get("headers") or (), opts.get("cookies_file"))
+    return archive
 
 
 # -- capture ---------------------------------------------------------------
@@ -260,7 +288,7 @@ def _read_url_lines(path: str) -> tuple[list[tuple[str, str]], list[str]]:
 @click.option("--browser", "use_browser", is_flag=True,
               help="Load the pages in Chromium (pages that build their text with JavaScript): every exchange,"
               " a screenshot and the rendered DOM go into the WARC.")
-@flags(*FETCH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
+@flags(*FETCH_FLAGS, *AUTH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
 @click.pass_context
 def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_json: bool, use_browser: bool,
             **opts: Any) -> None:
@@ -500,12 +528,23 @@ def watch() -> None:
 @click.option("--cron", metavar="EXPR", help='A cron schedule, e.g. "0 */6 * * *" (UTC).')
 @click.option("--tag", help="A label to group watches by.")
 @click.option("--browser", "use_browser", is_flag=True, help="Capture it in Chromium (a page that needs JavaScript).")
+@click.option("--notify", "apprise_urls", metavar="URL", multiple=True,
+              help="Its own Apprise URL for messages (repeatable), besides those 'run --notify' gives.")
+@click.option("--auth", "auth_name", metavar="NAME", help="Capture it with this credential set (by name; the"
+              " secrets stay in credentials.toml, never in the catalog).")
+@click.option("--between", metavar="HH:MM-HH:MM", help="Capture it only in these hours (e.g. 08:00-20:00).")
+@click.option("--tz", metavar="ZONE", help="The time zone of --between (e.g. Asia/Hong_Kong; default UTC).")
 @click.pass_context
 def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None, tag: str | None,
-              use_browser: bool) -> None:
+              use_browser: bool, apprise_urls: tuple[str, ...], auth_name: str | None, between: str | None,
+              tz: str | None) -> None:
     """Watch a URL on a schedule (it is due at once)."""
-    w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser)
+    w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser,
+                  notify=apprise_urls, auth=auth_name, between=between, tz=tz)
     how = ", in the browser" if w.browser else ""
+    how += f", between {w.active_hours} {w.tz or 'UTC'}" if w.active_hours else ""
+    how += f", credentials {w.auth}" if w.auth else ""
+    how += f", notifying {len(w.notify)} target(s)" if w.notify else ""
     click.echo(termout.safe(f"watching {w.url} ({w.schedule}{', tag ' + w.tag if w.tag else ''}{how})"))
 
 
@@ -532,6 +571,39 @@ def watch_list(ctx: click.Context, tag: str | None, as_json: bool) -> None:
     termout.print_table([Column("url"), Column("schedule"), Column("next due (UTC)"), Column("last"),
                          Column("last good"), Column("failures", right=True), Column("tag"), Column("notes", flex=True)],
                         rows)
+    archive = Archive(ctx.obj["archive"])
+    state = runner_state(archive)
+    flagged = check_watches(archive)
+    if state:
+        click.echo(termout.safe(state))
+    if flagged:
+        click.echo(f"{len(flagged)} thing(s) need attention: see 'archiver watch check'")
+
+
+@watch.command("check")
+@archive_option
+@click.option("--failing", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="Flag watches that failed this many times in a row.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def watch_check(ctx: click.Context, failing: int, as_json: bool) -> None:
+    """Can the schedule be trusted? Flags stale watches (no good capture in
+    twice their interval), failing ones, rules that stopped matching,
+    overdue watches and a runner that stopped. Exit 0 when all is well, 1 when not."""
+    archive = Archive(ctx.obj["archive"])
+    flagged = check_watches(archive, failing_after=failing)
+    if as_json:
+        click.echo(json.dumps({"ok": not flagged, "runner": runner_state(archive),
+                               "flags": [f.to_json() for f in flagged]}, ensure_ascii=False))
+    else:
+        out = termout.console()
+        for f in flagged:
+            out.print(termout.line(f.kind, f.url or "", f.message), crop=False)
+        state = runner_state(archive)
+        if state:
+            click.echo(termout.safe(state))
+        click.echo("all watches look healthy" if not flagged else f"{len(flagged)} thing(s) need attention")
+    ctx.exit(0 if not flagged else 1)
 
 
 @watch.command("remove")
@@ -560,16 +632,28 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @cli.command()
 @archive_option
 @click.option("--loop", is_flag=True, help="Keep running: sleep until the next watch is due.")
+@click.option("--notify", "apprise_urls", metavar="URL", multiple=True,
+              help="Send a message for every change to this Apprise URL (mailto://, ntfy://, matrix://, slack://,"
+              " tgram://, json:// ...; repeatable). Watches can have their own (watch add --notify).")
 @click.option("--notify-url", metavar="URL", help="POST a JSON message here for every change.")
 @click.option("--notify-cmd", metavar="CMD", help="Run this program for every change, the JSON on stdin (split into words like a shell would, but never run by one).")
+@click.option("--notify-errors", type=click.IntRange(1, 1000), metavar="N",
+              help="Also notify when a page has been an error for N captures in a row, and when it recovers.")
+@click.option("--notify-template", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="A Jinja2 template for Apprise messages (first line: the title).")
+@click.option("--base-url", metavar="URL", default=lambda: os.environ.get("ARCHIVER_BASE_URL"),
+              help="Where 'archiver serve' is reachable: messages link the diff page ($ARCHIVER_BASE_URL).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary per run.")
-@flags(*FETCH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
+@flags(*FETCH_FLAGS, *AUTH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
 @click.pass_context
-def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str | None, as_json: bool,
-        **opts: Any) -> None:
+def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_url: str | None,
+        notify_cmd: str | None, notify_errors: int | None, notify_template: str | None, base_url: str | None,
+        as_json: bool, **opts: Any) -> None:
     """Capture every watch that is due, once, and exit (or --loop)."""
     if notify_url:
         check_url(notify_url)
+    if base_url:
+        check_url(base_url)
     command = None
     if notify_cmd is not None:
         try:
@@ -578,8 +662,16 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
             raise click.BadParameter(f"cannot split {notify_cmd!r} into words: {exc}", param_hint="--notify-cmd")
         if not command:
             raise click.BadParameter("empty command", param_hint="--notify-cmd")
+    template = None
+    if notify_template:
+        try:
+            template = check_template(open(notify_template, encoding="utf-8").read())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {notify_template}: {exc}") from None
+    apprise = tuple(check_apprise_url(u) for u in apprise_urls)
     archive = _archive(ctx, opts)
-    notify = NotifyOptions(url=notify_url, command=command)
+    notify = NotifyOptions(url=notify_url, command=command, apprise=apprise, errors_after=notify_errors,
+                           template=template, base_url=base_url)
     err = Console(stderr=True)
 
     def report(summary: RunSummary) -> None:
@@ -616,6 +708,23 @@ def run(ctx: click.Context, loop: bool, notify_url: str | None, notify_cmd: str 
     report(summary)
     if any(c.verdict is Verdict.FAILED for c in summary.captures):
         ctx.exit(EXIT_FAILED)
+
+
+@cli.group(cls=ArchiverGroup)
+def notify() -> None:
+    """Notification targets (Apprise URLs)."""
+
+
+@notify.command("test")
+@click.argument("url")
+def notify_test(url: str) -> None:
+    """Send a test message to an Apprise URL (its secrets are never printed)."""
+    check_apprise_url(url)
+    try:
+        deliver(url, "archiver: test message", "If you can read this, archiver can reach you here.")
+    except OSError as exc:
+        raise ConfigError(f"not delivered: {exc}") from None
+    click.echo(f"sent a test message to {mask_url(url)}")
 
 
 @cli.command()

@@ -125,6 +125,8 @@ class WarcOptions:
     max_size: int = DEFAULT_WARC_MAX_SIZE  # a new file once one is this big
     max_age: float = DEFAULT_WARC_MAX_AGE  # ... or this many seconds old (a long-running loop)
     prefix: str = "archiver"
+    # Request records keep Cookie/Authorization values only when asked (--keep-auth-headers).
+    keep_auth_headers: bool = False
 
     def __post_init__(self) -> None:
         if self.max_size < 1024:

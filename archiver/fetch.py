@@ -156,8 +156,11 @@ class Fetcher:
         transport: httpx.AsyncBaseTransport | None = None,
         browser: BrowserSession | None = None,
         use_browser: Callable[[str], bool] | None = None,
+        credentials: Callable[[str], Any] | None = None,
     ) -> None:
         self.options = options or FetchOptions()
+        # The credential set (auth.CredentialSet) a URL is fetched with, if any.
+        self._credentials = credentials
         # Pages that need JavaScript load in `browser`; robots.txt and
         # politeness are the same for them.
         self._browser = browser
@@ -237,7 +240,8 @@ class Fetcher:
             budget = self.options.total_timeout - fetched.spent
             if budget <= 0:
                 raise self._deadline()
-            request = client.build_request("GET", url)
+            extra = fetched.auth.headers_for(url, fetched.url) if fetched.auth is not None else None
+            request = client.build_request("GET", url, headers=extra or None)
             started = self._clock()
             t0 = time.monotonic()
             try:
@@ -436,6 +440,9 @@ class Fetcher:
         """Fetch one URL, following redirects by hand. Never raises for
         network trouble: the reason is in `Fetched.error`."""
         fetched = Fetched(url=url, started=self._clock())
+        if self._credentials is not None:
+            fetched.auth = self._credentials(url)
+            fetched.credentials = fetched.auth.name if fetched.auth is not None else None
         if self._browser is not None and self._use_browser is not None and self._use_browser(url):
             return await self._load_in_browser(url, fetched)
         used: list[_Host] = []

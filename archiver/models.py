@@ -101,6 +101,8 @@ class Fetched:
     resources: list[Exchange] = field(default_factory=list)  # what the page fetched besides its document
     attachments: list[Attachment] = field(default_factory=list)
     rendered: bytes | None = None  # the DOM as the page's scripts left it (UTF-8): what gets cleaned
+    credentials: str | None = None  # the name of the credential set it was fetched with
+    auth: Any = field(default=None, repr=False)  # that set (auth.CredentialSet): never stored
 
     @property
     def final(self) -> Exchange | None:
@@ -331,6 +333,10 @@ class Watch:
     rule_rot: tuple[str, ...] = ()
     problem: str | None = None  # why it cannot be scheduled (skipped until changed)
     browser: bool = False  # captured in Chromium (pages that need JavaScript)
+    notify: tuple[str, ...] = ()  # Apprise URLs for this watch's messages
+    auth: str | None = None  # the credential set it is captured with (by name)
+    active_hours: str | None = None  # "08:00-20:00": captured only then
+    tz: str | None = None  # the zone of active_hours (default UTC)
 
     @property
     def schedule(self) -> str:
@@ -357,6 +363,10 @@ class Watch:
             "rule_rot": list(self.rule_rot),
             "problem": self.problem,
             "browser": self.browser,
+            "notify": [_mask(u) for u in self.notify],
+            "auth": self.auth,
+            "active_hours": self.active_hours,
+            "tz": self.tz,
         }
 
 
@@ -380,3 +390,9 @@ class WarcFileRow:
     sha256: str  # hex
     size: int | None
     closed_at: str | None
+
+
+def _mask(url: str) -> str:
+    from .notify import mask_url  # (notify imports nothing of models)
+
+    return mask_url(url)

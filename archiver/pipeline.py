@@ -67,8 +67,10 @@ class CaptureRun:
                  clean_options: CleanOptions, clock: Callable[[], datetime], executor: Executor | None,
                  on_capture: Callable[[Capture], None] | None = None, on_record: OnRecord | None = None,
                  max_pending: int = 64, browser_options: BrowserOptions | None = None,
-                 use_browser: Callable[[str], bool] | None = None) -> None:
+                 use_browser: Callable[[str], bool] | None = None,
+                 credentials: Callable[[str], Any] | None = None) -> None:
         self.root = root
+        self.credentials = credentials  # the credential set each URL is fetched with (auth.py)
         self.catalog_path = catalog_path
         self.writer = writer
         self.fetch_options = fetch_options
@@ -165,7 +167,8 @@ class CaptureRun:
                 browser = await stack.enter_async_context(
                     BrowserSession(self.browser_options, self.fetch_options, clock=self.clock))
             fetcher = await stack.enter_async_context(
-                Fetcher(self.fetch_options, clock=self.clock, robots_cache=robots, browser=browser, use_browser=wanted))
+                Fetcher(self.fetch_options, clock=self.clock, robots_cache=robots, browser=browser, use_browser=wanted,
+                        credentials=self.credentials))
             await fetcher.fetch_all(urls, hand_over, admit=admit)
 
     # -- the recording thread ---------------------------------------------------

@@ -64,6 +64,7 @@ def provenance_fields(fetched: Fetched, settings: tuple[str, str], software_line
         "software": software_line,
         "options": settings[1] if fetched.via == "browser" else settings[0],
         "fetched-with": fetched.via,
+        "credentials": fetched.credentials,  # the set's name; its values are never recorded
     }
     if final is not None:
         version = final.http_version
@@ -101,6 +102,7 @@ def provenance_from_fields(fields: dict[str, str]) -> dict[str, Any]:
         "options": options,
         "fetched_with": fields.get("fetched-with") or "http",
         "browser": fields.get("browser"),
+        "credentials": fields.get("credentials"),
         "ip_address": fields.get("ip-address"),
         "http_version": fields.get("http-version"),
         "tls_version": fields.get("tls-version"),

@@ -24,6 +24,8 @@ A rule file (every section optional; unknown keys are errors):
     text = ["Checking your browser"]
     [fetch]
     browser = true                       # load its pages in Chromium (they need JavaScript)
+    [auth]
+    credentials = "members"              # fetch its pages with this credential set (credentials.toml)
 
 A site rule's title or selector sign is decisive; text signs, and the default
 rule's signs, make a page a stub only when little article text is left.
@@ -80,6 +82,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "wall": {"title": list, "text": list},
     "about": {"description": str, "site": str},
     "fetch": {"browser": bool},
+    "auth": {"credentials": str},
 }
 _PROBE = LexborHTMLParser("<html><body><p>probe</p></body></html>")
 
@@ -127,6 +130,7 @@ class Rule:
     authors: str | None = None
     published: str | None = None
     browser: bool = False  # [fetch] browser: its pages are loaded in Chromium
+    credentials: str | None = None  # [auth] credentials: the credential set its pages are fetched with (by name)
 
     @cached_property
     def remove_group(self) -> str:
@@ -238,6 +242,7 @@ def parse_rule(data: dict[str, object], *, name: str, path: str) -> Rule:
         authors=content.get("authors"),
         published=content.get("published"),
         browser=bool(data.get("fetch", {}).get("browser", False)),  # type: ignore[union-attr]
+        credentials=data.get("auth", {}).get("credentials"),  # type: ignore[union-attr]
     )
     if not rule.is_default and not (rule.domains or rule.paths):
         raise RuleError("a site rule needs [match] domains or paths", path=path, key="match")

@@ -20,12 +20,14 @@ import threading
 import time
 import tomllib
 import uuid
+from urllib.parse import urlencode
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from croniter import CroniterBadDateError, CroniterError, croniter
@@ -33,6 +35,8 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 from .archive import Archive
 from .errors import ConfigError, SnapshotNotFound, StoreError
 from .models import GOOD_VERDICTS, Capture, Verdict, Watch
+from .auth import credential_set
+from .notify import check_apprise_url, deliver, mask_url, render
 from .store import Catalog
 from .timeutil import from_epoch, iso_seconds, to_epoch
 from .urls import check_url
@@ -59,6 +63,8 @@ MAX_JITTER = 300.0
 LOOP_MAX_SLEEP = 60.0  # wake at least this often to notice new watches
 NOTIFY_TIMEOUT = 10.0
 NOTIFY_MAX_ATTEMPTS = 20
+NOTIFY_RETRY_BASE = 60.0  # a failed delivery is tried again after a minute, then 2, 4, ...
+NOTIFY_RETRY_CAP = 6 * 3600.0
 _DURATION = re.compile(r"^\s*(\d{1,12})\s*(s|sec|m|min|h|d|w)\s*$", re.I)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_INTERVAL = 366 * 86400  # a watch runs at least once a year
@@ -128,19 +134,86 @@ def next_after(watch: Watch, when: datetime) -> datetime:
         raise ConfigError(f"cannot schedule {watch.schedule}: {exc or type(exc).__name__}") from None
 
 
+_HOURS = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-4]):([0-5]\d)\s*$")
+
+
+def check_between(text: str | None, tz: str | None) -> tuple[str | None, str | None]:
+    """Active hours ("08:00-20:00"; "22:00-06:00" spans midnight) and their
+    time zone (IANA, e.g. Asia/Hong_Kong; default UTC), checked."""
+    if tz is not None:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"unknown time zone {tz!r}: use an IANA name such as Europe/Berlin or"
+                              " Asia/Hong_Kong") from None
+    if text is None:
+        if tz is not None:
+            raise ConfigError("--tz sets the zone of --between: give --between too")
+        return None, None
+    m = _HOURS.match(text)
+    if not m or (int(m.group(3)) == 24 and m.group(4) != "00"):
+        raise ConfigError(f"invalid active hours {text!r}: use HH:MM-HH:MM, e.g. 08:00-20:00")
+    start, end = f"{int(m.group(1)):02d}:{m.group(2)}", f"{int(m.group(3)):02d}:{m.group(4)}"
+    if start == end:
+        raise ConfigError(f"invalid active hours {text!r}: the window is empty")
+    return f"{start}-{end}", tz
+
+
+def _window(watch: Watch) -> tuple[int, int, ZoneInfo] | None:
+    if not watch.active_hours:
+        return None
+    start, end = watch.active_hours.split("-")
+    minutes = [int(h) * 60 + int(m) for h, m in (start.split(":"), end.split(":"))]
+    return minutes[0], minutes[1], ZoneInfo(watch.tz or "UTC")
+
+
+def active_at(watch: Watch, when: datetime) -> bool:
+    """Whether `when` (naive UTC) falls in the watch's active hours."""
+    window = _window(watch)
+    if window is None:
+        return True
+    start, end, zone = window
+    local = when.replace(tzinfo=timezone.utc).astimezone(zone)
+    now = local.hour * 60 + local.minute
+    return start <= now < end if start < end else (now >= start or now < end)
+
+
+def next_active(watch: Watch, when: datetime) -> datetime:
+    """The first minute at or after `when` (naive UTC) inside the active hours."""
+    window = _window(watch)
+    if window is None or active_at(watch, when):
+        return when
+    start, _end, zone = window
+    local = when.replace(tzinfo=timezone.utc).astimezone(zone)
+    for days in range(3):
+        day = (local + timedelta(days=days)).date()
+        # Through the zone's rules, so a daylight-saving day lands right.
+        begin = datetime(day.year, day.month, day.day, start // 60, start % 60, tzinfo=zone)
+        if begin > local:
+            return begin.astimezone(timezone.utc).replace(tzinfo=None)
+    return when + timedelta(days=1)
+
+
 def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str | None = None,
-              tag: str | None = None, browser: bool = False) -> Watch:
+              tag: str | None = None, browser: bool = False, notify: tuple[str, ...] | list[str] = (),
+              auth: str | None = None, between: str | None = None, tz: str | None = None) -> Watch:
     """Watch `url` (or change its schedule). Due at once if new. `browser`:
-    capture it in Chromium."""
+    capture it in Chromium; `notify`: its own Apprise URLs; `auth`: the
+    credential set it is captured with; `between`/`tz`: its active hours."""
     url = check_url(url)
     if (every is None) == (cron is None):
         raise ConfigError("give exactly one of --every and --cron")
     now = archive.clock()
     every_seconds = parse_duration(every) if every is not None else None
     cron_expr = check_cron(cron, now=now) if cron is not None else None
+    hours, zone = check_between(between, tz)
+    urls = tuple(check_apprise_url(u) for u in notify)
+    if auth is not None:
+        credential_set(auth, archive.path)  # a name that exists, checked now rather than at 3 a.m.
     with archive.catalog() as catalog:
         return catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
-                                 added_at=iso_seconds(now), next_due=to_epoch(now), browser=browser)
+                                 added_at=iso_seconds(now), next_due=to_epoch(now), browser=browser, notify=urls,
+                                 auth=auth, active_hours=hours, tz=zone)
 
 
 def remove_watch(archive: Archive, url: str) -> None:
@@ -165,6 +238,10 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
         every = "6h"          # or cron = "0 */6 * * *"
         tag = "press"
         browser = true        # capture it in Chromium
+        notify = ["ntfy://ntfy.sh/my-topic"]   # its own Apprise URLs
+        auth = "members"      # a credential set by name (credentials.toml)
+        between = "08:00-20:00"
+        tz = "Asia/Hong_Kong"
     All entries are checked before any is added.
     """
     try:
@@ -185,12 +262,22 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
         for n, item in enumerate(items, 1):
             if not isinstance(item, dict) or not isinstance(item.get("url"), str):
                 raise ConfigError(f"{path}: watch {n} needs a url")
-            unknown = set(item) - {"url", "every", "cron", "tag", "browser"}
+            unknown = set(item) - {"url", "every", "cron", "tag", "browser", "notify", "auth", "between", "tz"}
             if unknown:
                 raise ConfigError(f"{path}: watch {n}: unknown key(s) {', '.join(sorted(unknown))}")
+            notify = item.get("notify", [])
+            if isinstance(notify, str):
+                notify = [notify]
+            if not isinstance(notify, list) or not all(isinstance(u, str) for u in notify):
+                raise ConfigError(f"{path}: watch {n}: notify is a URL or a list of URLs")
+            for key in ("auth", "between", "tz"):
+                if key in item and not isinstance(item[key], str):
+                    raise ConfigError(f"{path}: watch {n}: {key} must be text")
             entries.append({"url": item["url"], "every": item.get("every", every if "cron" not in item else None),
                             "cron": item.get("cron", cron if "every" not in item else None),
-                            "tag": item.get("tag", tag), "browser": item.get("browser", False)})
+                            "tag": item.get("tag", tag), "browser": item.get("browser", False),
+                            "notify": notify, "auth": item.get("auth"), "between": item.get("between"),
+                            "tz": item.get("tz")})
     else:
         for line in raw.splitlines():
             line = line.strip()
@@ -209,6 +296,11 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
                 parse_duration(e["every"])
             else:
                 check_cron(e["cron"])
+            check_between(e.get("between"), e.get("tz"))
+            for u in e.get("notify", []):
+                check_apprise_url(u)
+            if e.get("auth"):
+                credential_set(e["auth"], archive.path)
         except ConfigError as exc:
             raise ConfigError(f"{path}: entry {n} ({e['url']}): {exc}") from None
     return [add_watch(archive, **e) for e in entries]
@@ -221,14 +313,21 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
 class NotifyOptions:
     url: str | None = None  # a webhook: POST JSON
     command: tuple[str, ...] | None = None  # a program and its arguments (no shell): the same JSON on stdin
+    apprise: tuple[str, ...] = ()  # Apprise URLs (e-mail, chat, ntfy, ...): a message from `template`
+    errors_after: int | None = None  # also say when a page has been an error this many captures in a row, and back
+    template: str | None = None  # Jinja2; notify.DEFAULT_TEMPLATE when None
+    base_url: str | None = None  # of `archiver serve`: messages link the diff page
 
-    def targets(self) -> list[str]:
-        """The outbox's target strings (JSON, so nothing is ever parsed by a shell)."""
+    def targets(self, watch_urls: tuple[str, ...] = ()) -> list[str]:
+        """The outbox's target strings (JSON, so nothing is ever parsed by a
+        shell), with a watch's own Apprise URLs added."""
         out = []
         if self.url:
             out.append(json.dumps({"kind": "webhook", "url": self.url}))
         if self.command:
             out.append(json.dumps({"kind": "command", "argv": list(self.command)}))
+        for url in dict.fromkeys((*self.apprise, *watch_urls)):
+            out.append(json.dumps({"kind": "apprise", "url": url, "template": self.template}))
         return out
 
 
@@ -272,6 +371,37 @@ def _next_due(watch: Watch, capture: Capture, now: datetime) -> tuple[float, int
     return to_epoch(min(now + timedelta(seconds=delay), regular)), failures
 
 
+ERROR_VERDICTS = frozenset({Verdict.SOFT_ERROR, Verdict.HTTP_ERROR, Verdict.FAILED, Verdict.BLOCKED})
+
+
+def _event(watch: Watch, capture: Capture, errors_after: int | None) -> str | None:
+    """What a capture of a watch has to say: "changed"; with `errors_after`
+    N, "failing" on the Nth error in a row (once) and "recovered" on the
+    first good capture after N or more."""
+    if capture.verdict is Verdict.CHANGED:
+        return "changed"
+    if errors_after:
+        if capture.verdict in ERROR_VERDICTS and watch.failures + 1 == errors_after:
+            return "failing"
+        if capture.verdict in GOOD_VERDICTS and watch.failures >= errors_after:
+            return "recovered"
+    return None
+
+
+def _capture_message(capture: Capture) -> dict[str, Any]:
+    return {"url": capture.url, "verdict": capture.verdict.value, "timestamp": capture.timestamp,
+            "captured_at": capture.captured_at, "title": capture.title, "reason": capture.reason}
+
+
+def _words(catalog: Catalog, capture: Capture) -> dict[str, Any]:
+    """The words added and removed, as the capture stored them (changes table)."""
+    for row in catalog.changes(url=capture.url, limit=3):
+        if row["timestamp"] == capture.timestamp:
+            return {"words_added": row["words_added"], "words_removed": row["words_removed"],
+                    "added": row["added"], "removed": row["removed"]}
+    return {}
+
+
 def change_message(archive: Archive, catalog: Catalog, capture: Capture) -> dict[str, Any]:
     """The JSON message for a change, read through `catalog` (inside the
     capture's own transaction, so the new text is visible)."""
@@ -291,11 +421,12 @@ def change_message(archive: Archive, catalog: Catalog, capture: Capture) -> dict
 
 
 def describe_target(target: str) -> str:
-    """A target as a person reads it (a command's program, a webhook's address)."""
+    """A target as a person reads it (a command's program, a webhook's or an
+    Apprise URL's scheme and host: their paths and passwords hold secrets)."""
     kind, where = _target(target)
     if kind == "command":
         return "command " + shlex.join(where)  # type: ignore[arg-type]
-    return f"webhook {where}"
+    return f"{kind} {mask_url(str(where))}"
 
 
 def _target(target: str) -> tuple[str, str | list[str]]:
@@ -303,8 +434,8 @@ def _target(target: str) -> tuple[str, str | list[str]]:
         data = json.loads(target)
     except ValueError:
         data = None
-    if isinstance(data, dict) and data.get("kind") == "webhook" and isinstance(data.get("url"), str):
-        return "webhook", data["url"]
+    if isinstance(data, dict) and data.get("kind") in ("webhook", "apprise") and isinstance(data.get("url"), str):
+        return data["kind"], data["url"]
     if isinstance(data, dict) and data.get("kind") == "command" and isinstance(data.get("argv"), list) \
             and data["argv"] and all(isinstance(a, str) for a in data["argv"]):
         return "command", list(data["argv"])
@@ -320,7 +451,16 @@ def _target(target: str) -> tuple[str, str | list[str]]:
 
 def _deliver(target: str, payload: str) -> None:
     kind, where = _target(target)
-    if kind == "webhook":
+    if kind == "apprise":
+        assert isinstance(where, str)
+        try:
+            event = json.loads(payload)
+            template = json.loads(target).get("template")
+        except ValueError:
+            raise ValueError("a queued message that is not JSON") from None
+        title, body = render(event, template)
+        deliver(where, title, body)
+    elif kind == "webhook":
         assert isinstance(where, str)
         try:
             resp = httpx.post(where, content=payload, headers={"Content-Type": "application/json"},
@@ -341,9 +481,10 @@ def _deliver(target: str, payload: str) -> None:
 
 
 def send_pending(catalog: Catalog, now: datetime, summary: RunSummary | None = None) -> tuple[int, int]:
-    """Deliver every notification not yet sent (new and from earlier runs)."""
+    """Deliver every notification whose turn it is (new ones, and earlier
+    failures once their backoff is over: a minute, doubling, at most six hours)."""
     sent = failed = 0
-    for note in catalog.pending_notifications(NOTIFY_MAX_ATTEMPTS):
+    for note in catalog.pending_notifications(NOTIFY_MAX_ATTEMPTS, to_epoch(now)):
         try:
             _deliver(note.target, note.payload)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
@@ -353,10 +494,11 @@ def send_pending(catalog: Catalog, now: datetime, summary: RunSummary | None = N
             except ValueError:
                 who = "an unknown target"
             why = str(exc) or type(exc).__name__
-            log.warning("notification %d to %s failed (will retry next run): %s", note.id, who, why)
+            log.warning("notification %d to %s failed (will retry): %s", note.id, who, why)
             if summary is not None:
                 summary.notify_errors.append(f"{who}: {why}")
-            catalog.notification_done(note.id, sent=None, error=why)
+            retry = min(NOTIFY_RETRY_BASE * 2 ** min(note.attempts, 20), NOTIFY_RETRY_CAP)
+            catalog.notification_done(note.id, sent=None, error=why, next_try=to_epoch(now) + retry)
         else:
             sent += 1
             catalog.notification_done(note.id, sent=to_epoch(now), error=None)
@@ -396,18 +538,19 @@ class _LeaseKeeper:
 def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             on_capture: Callable[[Capture], None] | None = None,
             on_start: Callable[[int], None] | None = None, executor: Executor | None = None,
-            renew_every: float = RENEW_EVERY) -> RunSummary:
+            renew_every: float = RENEW_EVERY, runner: str | None = None) -> RunSummary:
     """Capture every watch that is due, once; then send notifications.
 
     Each capture, its watch's new schedule and its notifications are
     committed in one transaction (an outbox): a runner killed at any point
     never loses a change's message."""
     notify = notify or NotifyOptions()
-    targets = notify.targets()
     summary = RunSummary()
     owner = _owner()
     with archive.catalog() as catalog:
+        beat(catalog, archive, runner or owner, mode="loop" if runner else "once")
         claimed = _claim(catalog, archive.clock(), owner)
+        claimed = _runnable(catalog, archive, claimed, owner, summary)
         by_url = {w.url: w for w in claimed}
         if on_start is not None:
             on_start(len(claimed))
@@ -426,9 +569,22 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
                                         good=capture.verdict in GOOD_VERDICTS):
                     log.warning("lease on %s was lost during the run; its schedule is left to its new holder",
                                 watch.url)
-            if capture.verdict is Verdict.CHANGED and targets:
-                payload = json.dumps(change_message(archive, cat, capture), ensure_ascii=False)
-                for target in targets:
+            event = _event(watch, capture, notify.errors_after)
+            mine = notify.targets(watch.notify)
+            if event and mine:
+                message = change_message(archive, cat, capture) if event == "changed" else _capture_message(capture)
+                # An error page's own title is not the page's: say the one it is known by.
+                message["title"] = cat.current_title(capture.url) or capture.title
+                message.update(event=event, failures=watch.failures if event == "recovered" else watch.failures + 1)
+                if event == "changed":
+                    message.update(_words(cat, capture))
+                if notify.base_url and event == "changed" and message.get("previous_timestamp"):
+                    message["diff_url"] = (notify.base_url.rstrip("/") + "/diff?" + urlencode(
+                        {"url": capture.url, "from": message["previous_timestamp"], "to": capture.timestamp}))
+                elif notify.base_url:
+                    message["diff_url"] = notify.base_url.rstrip("/") + "/timeline?" + urlencode({"url": capture.url})
+                payload = json.dumps(message, ensure_ascii=False)
+                for target in mine:
                     cat.queue_notification(target, payload, created=to_epoch(now))
 
         def done(capture: Capture) -> None:
@@ -440,12 +596,54 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             try:
                 with _LeaseKeeper(archive, owner, renew_every):
                     archive.capture([w.url for w in claimed], on_capture=done, on_record=record, executor=executor,
-                                    browser={w.url for w in claimed if w.browser})
+                                    browser={w.url for w in claimed if w.browser},
+                                    auth={w.url: w.auth for w in claimed if w.auth})
             finally:
                 # Whatever was claimed but not captured (an interrupt) is due again now.
                 catalog.release_leases(owner)
         summary.notified, summary.notify_failed = send_pending(catalog, archive.clock(), summary)
+        if not runner:
+            beat(catalog, archive, owner, mode="once", stopped=True)
     return summary
+
+
+def beat(catalog: Catalog, archive: Archive, runner: str, *, mode: str, stopped: bool = False) -> None:
+    """A runner's heartbeat: `watch check` tells a stopped runner from a quiet one by it."""
+    try:
+        catalog.heartbeat(runner, host=socket.gethostname(), pid=os.getpid(), mode=mode,
+                          now=to_epoch(archive.clock()), stopped=stopped)
+    except StoreError as exc:  # a heartbeat is worth less than the captures: say so, go on
+        log.warning("heartbeat not written: %s", exc)
+
+
+def _runnable(catalog: Catalog, archive: Archive, claimed: list[Watch], owner: str,
+              summary: RunSummary) -> list[Watch]:
+    """The claimed watches to capture now. One outside its active hours is
+    moved to the start of its next window (not captured); one whose
+    credential set cannot be loaded is set aside with the reason."""
+    now = archive.clock()
+    out, deferred = [], []
+    sets: dict[str, str | None] = {}
+    for w in claimed:
+        if not active_at(w, now):
+            deferred.append((w.url, to_epoch(next_active(w, now))))
+            continue
+        if w.auth:
+            if w.auth not in sets:
+                try:
+                    credential_set(w.auth, archive.path)
+                    sets[w.auth] = None
+                except ConfigError as exc:
+                    sets[w.auth] = str(exc)
+            if sets[w.auth]:
+                with catalog.transaction():
+                    catalog.mark_watch_problem(w.url, owner, sets[w.auth] or "")
+                summary.unscheduled.append(f"{w.url}: {sets[w.auth]}")
+                continue
+        out.append(w)
+    if deferred:
+        catalog.defer_watches(deferred, owner)
+    return out
 
 
 def next_due(archive: Archive) -> datetime | None:
@@ -466,14 +664,127 @@ def run_loop(archive: Archive, *, notify: NotifyOptions | None = None,
     """Run what is due, sleep until the next due time (waking at least every
     minute for new watches), repeat until `stop()`. One WARC file stays open
     across wakes, up to its size and age limits."""
+    runner = _owner()
     with archive.writing():
-        while not stop():
-            summary = run_due(archive, notify=notify, on_capture=on_capture, executor=executor)
-            if on_summary is not None and (summary.captures or summary.notify_errors):
-                on_summary(summary)
-            if stop():
-                break
-            archive.close_old_warc()
-            upcoming = next_due(archive)
-            wait = LOOP_MAX_SLEEP if upcoming is None else (upcoming - archive.clock()).total_seconds()
-            sleep(min(max(wait, 1.0), LOOP_MAX_SLEEP))
+        try:
+            while not stop():
+                _loop_once(archive, runner, notify, on_capture, executor, on_summary, sleep, stop)
+        finally:
+            with archive.catalog() as catalog:
+                beat(catalog, archive, runner, mode="loop", stopped=True)
+
+
+def _loop_once(archive: Archive, runner: str, notify: NotifyOptions | None,
+               on_capture: Callable[[Capture], None] | None, executor: Executor | None,
+               on_summary: Callable[[RunSummary], None] | None, sleep: Callable[[float], None],
+               stop: Callable[[], bool]) -> None:
+    """One wake of `run_loop`: what is due, then sleep until the next due time."""
+    summary = run_due(archive, notify=notify, on_capture=on_capture, executor=executor, runner=runner)
+    if on_summary is not None and (summary.captures or summary.notify_errors):
+        on_summary(summary)
+    if stop():
+        return
+    archive.close_old_warc()
+    upcoming = next_due(archive)
+    wait = LOOP_MAX_SLEEP if upcoming is None else (upcoming - archive.clock()).total_seconds()
+    sleep(min(max(wait, 1.0), LOOP_MAX_SLEEP))
+
+
+# -- watch check ---------------------------------------------------------------------
+
+RUNNER_SILENT = 5 * LOOP_MAX_SLEEP  # a looping runner beats at least once a minute
+OVERDUE_GRACE = 15 * 60
+
+
+@dataclass(frozen=True)
+class WatchFlag:
+    kind: str  # stale | failing | rule_rot | problem | overdue | runner
+    url: str | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "url": self.url, "message": self.message}
+
+
+def _interval(watch: Watch, now: datetime) -> float | None:
+    if watch.every_seconds:
+        return float(watch.every_seconds)
+    try:
+        first = next_after(watch, now)
+        return (next_after(watch, first) - first).total_seconds()
+    except ConfigError:
+        return None
+
+
+def _parse_ts(ts: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(ts[:14], "%Y%m%d%H%M%S") if ts else None
+    except ValueError:
+        return None
+
+
+def check_watches(archive: Archive, *, failing_after: int = 3) -> list[WatchFlag]:
+    """What needs a person's attention: watches whose last good capture is
+    older than twice their interval, watches failing `failing_after` times
+    in a row or set aside, rule files that stopped matching, watches long
+    overdue, and a looping runner that stopped beating without saying so."""
+    if not archive.exists():
+        return []
+    now = archive.clock()
+    flags: list[WatchFlag] = []
+    with archive.reader() as catalog:
+        watches = catalog.watches()
+        beats = catalog.heartbeats() if "heartbeats" in _tables(catalog) else []
+    for w in watches:
+        if w.problem:
+            flags.append(WatchFlag("problem", w.url, f"set aside: {w.problem}"))
+            continue
+        interval = _interval(w, now)
+        good = _parse_ts(w.last_good)
+        since = good or _parse_iso(w.added_at)
+        if interval and since and (now - since).total_seconds() > 2 * interval:
+            what = f"last good capture {iso_seconds(good)}" if good else f"no good capture since it was added ({w.added_at})"
+            flags.append(WatchFlag("stale", w.url, f"{what}: more than twice its interval ({w.schedule}) ago"))
+        if w.failures >= failing_after:
+            flags.append(WatchFlag("failing", w.url, f"{w.failures} failed captures in a row (last: {w.last_verdict})"))
+        if w.rule_rot:
+            flags.append(WatchFlag("rule_rot", w.url, "rules that stopped matching: " + ", ".join(w.rule_rot)))
+    overdue = [w for w in watches if not w.problem and w.next_due < to_epoch(now) - OVERDUE_GRACE]
+    live = [b for b in beats if b["stopped"] is None and b["mode"] == "loop"]
+    last = max((b["beat"] for b in beats), default=None)
+    for b in live:
+        if to_epoch(now) - b["beat"] > RUNNER_SILENT:
+            flags.append(WatchFlag("runner", None, f"the runner {b['runner']} (run --loop on {b['host']}, pid {b['pid']})"
+                                                   f" last beat at {iso_seconds(from_epoch(b['beat']))} and never said"
+                                                   " it stopped: it was killed or hangs"))
+    if overdue:
+        oldest = min(w.next_due for w in overdue)
+        when = f"the last run was at {iso_seconds(from_epoch(last))}" if last is not None else "no runner has ever run"
+        flags.append(WatchFlag("overdue", None, f"{len(overdue)} watch(es) overdue since"
+                                                f" {iso_seconds(from_epoch(oldest))}; {when}"
+                                                " (is the cron line or the systemd unit running?)"))
+    return flags
+
+
+def _tables(catalog: Catalog) -> set[str]:
+    return {r[0] for r in catalog.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ") if text else None
+    except ValueError:
+        return None
+
+
+def runner_state(archive: Archive) -> str | None:
+    """One line about the runners, for `watch list`."""
+    if not archive.exists():
+        return None
+    with archive.reader() as catalog:
+        beats = catalog.heartbeats() if "heartbeats" in _tables(catalog) else []
+    if not beats:
+        return "no runner has run yet ('archiver run' from cron, or 'archiver run --loop')"
+    b = beats[0]
+    state = "stopped" if b["stopped"] is not None else "running"
+    return f"last runner: {b['mode']} on {b['host']}, {state}, last beat {iso_seconds(from_epoch(b['beat']))}"

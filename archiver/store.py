@@ -200,6 +200,24 @@ MIGRATIONS: list[str] = [
         size INTEGER,
         closed_at TEXT
     );
+    """,    """
+    -- Monitoring: where each watch's messages go, which credential set it
+    -- uses (a name only: the secrets stay in their file), when it may run;
+    -- delivery backoff; runners' heartbeats. Operational state: kept by reindex.
+    ALTER TABLE watches ADD COLUMN notify TEXT;               -- JSON list of Apprise URLs
+    ALTER TABLE watches ADD COLUMN auth TEXT;                 -- credential set name
+    ALTER TABLE watches ADD COLUMN active_hours TEXT;         -- "08:00-20:00"
+    ALTER TABLE watches ADD COLUMN tz TEXT;                   -- IANA zone of active_hours
+    ALTER TABLE notifications ADD COLUMN next_try REAL;       -- unix time of the next attempt
+    CREATE TABLE heartbeats (
+        runner TEXT PRIMARY KEY,
+        host TEXT,
+        pid INTEGER,
+        mode TEXT,                                            -- loop | once
+        started REAL NOT NULL,
+        beat REAL NOT NULL,
+        stopped REAL
+    );
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -447,6 +465,11 @@ class Catalog:
             " VALUES (?,?,?,?,?,?)", (sha256, path, title, word_count, url, timestamp),
         )
 
+    def current_title(self, url: str) -> str | None:
+        """The title of the URL's current text (what a person knows the page by)."""
+        row = self.db.execute("SELECT title FROM current WHERE url = ?", (url,)).fetchone()
+        return row[0] if row else None
+
     def current_sha(self, url: str) -> str | None:
         row = self.db.execute("SELECT text_sha256 FROM current WHERE url = ?", (url,)).fetchone()
         return row[0] if row else None
@@ -674,20 +697,26 @@ class Catalog:
             added_at=row["added_at"], next_due=row["next_due"], last_capture=row["last_capture"],
             last_verdict=row["last_verdict"], last_good=row["last_good"], failures=row["failures"],
             rule_rot=tuple(json.loads(row["rule_rot"] or "[]")), problem=row["problem"], browser=bool(row["browser"]),
+            notify=tuple(json.loads(row["notify"] or "[]")), auth=row["auth"], active_hours=row["active_hours"],
+            tz=row["tz"],
         )
 
     def put_watch(self, url: str, *, every_seconds: int | None, cron: str | None, tag: str | None, added_at: str,
-                  next_due: float, browser: bool = False) -> Watch:
+                  next_due: float, browser: bool = False, notify: tuple[str, ...] = (), auth: str | None = None,
+                  active_hours: str | None = None, tz: str | None = None) -> Watch:
         """Add a watch (due at `next_due`) or change its schedule; a changed
         schedule clears a scheduling problem."""
         with self.transaction():
             self.db.execute(
-                "INSERT INTO watches (url, every_seconds, cron, tag, added_at, next_due, browser)"
-                " VALUES (?,?,?,?,?,?,?)"
+                "INSERT INTO watches (url, every_seconds, cron, tag, added_at, next_due, browser, notify, auth,"
+                " active_hours, tz) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(url) DO UPDATE SET every_seconds = excluded.every_seconds, cron = excluded.cron,"
                 " tag = coalesce(excluded.tag, watches.tag), problem = NULL, browser = excluded.browser,"
+                " notify = excluded.notify, auth = excluded.auth, active_hours = excluded.active_hours,"
+                " tz = excluded.tz,"
                 " next_due = CASE WHEN watches.problem IS NULL THEN watches.next_due ELSE excluded.next_due END",
-                (url, every_seconds, cron, tag, added_at, next_due, int(browser)),
+                (url, every_seconds, cron, tag, added_at, next_due, int(browser),
+                 json.dumps(list(notify)) if notify else None, auth, active_hours, tz),
             )
             watch = self.watch(url)
         assert watch is not None
@@ -745,6 +774,13 @@ class Catalog:
         self.db.execute("UPDATE watches SET problem = ?, lease_owner = NULL, lease_until = NULL"
                         " WHERE url = ? AND lease_owner = ?", (problem[:500], url, owner))
 
+    def defer_watches(self, moves: list[tuple[str, float]], owner: str) -> None:
+        """Move leased watches to a later due time without capturing them
+        (outside their active hours), and let go of them."""
+        with self.transaction():
+            self.db.executemany("UPDATE watches SET next_due = ?, lease_owner = NULL, lease_until = NULL"
+                                " WHERE url = ? AND lease_owner = ?", [(due, url, owner) for url, due in moves])
+
     def next_due(self) -> float | None:
         row = self.db.execute("SELECT min(next_due) FROM watches WHERE problem IS NULL").fetchone()
         return row[0] if row and row[0] is not None else None
@@ -757,16 +793,36 @@ class Catalog:
         self.db.execute("INSERT INTO notifications (created, target, payload) VALUES (?,?,?)",
                         (created, target, payload))
 
-    def pending_notifications(self, max_attempts: int) -> list[Notification]:
-        rows = self.db.execute("SELECT * FROM notifications WHERE sent IS NULL AND attempts < ? ORDER BY id",
-                               (max_attempts,))
+    def pending_notifications(self, max_attempts: int, now: float | None = None) -> list[Notification]:
+        """Messages not yet delivered whose next attempt is due (all of them without `now`)."""
+        rows = self.db.execute("SELECT * FROM notifications WHERE sent IS NULL AND attempts < ?"
+                               " AND (? IS NULL OR next_try IS NULL OR next_try <= ?) ORDER BY id",
+                               (max_attempts, now, now))
         return [Notification(id=r["id"], created=r["created"], target=r["target"], payload=r["payload"],
                              attempts=r["attempts"], last_error=r["last_error"]) for r in rows]
 
-    def notification_done(self, id: int, *, sent: float | None, error: str | None) -> None:
+    def notification_done(self, id: int, *, sent: float | None, error: str | None,
+                          next_try: float | None = None) -> None:
         with self.transaction():
-            self.db.execute("UPDATE notifications SET attempts = attempts + 1, sent = ?, last_error = ? WHERE id = ?",
-                            (sent, None if error is None else error[:500], id))
+            self.db.execute("UPDATE notifications SET attempts = attempts + 1, sent = ?, last_error = ?, next_try = ?"
+                            " WHERE id = ?", (sent, None if error is None else error[:500], next_try, id))
+
+    def pending_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM notifications WHERE sent IS NULL").fetchone()[0]
+
+    # -- runners' heartbeats (operational state) ------------------------------
+
+    def heartbeat(self, runner: str, *, host: str, pid: int, mode: str, now: float, stopped: bool = False) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO heartbeats (runner, host, pid, mode, started, beat, stopped) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT(runner) DO UPDATE SET beat = excluded.beat, stopped = excluded.stopped",
+                (runner, host, pid, mode, now, now, now if stopped else None))
+            # Keep the table small: runners gone for a month are forgotten.
+            self.db.execute("DELETE FROM heartbeats WHERE beat < ?", (now - 30 * 86400,))
+
+    def heartbeats(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM heartbeats ORDER BY beat DESC").fetchall()
 
     def transaction(self) -> _Transaction:
         return _Transaction(self.db)

@@ -82,9 +82,16 @@ def _http_headers(ex: Exchange) -> StatusAndHeaders:
     return StatusAndHeaders(status, headers, protocol=ex.http_version)
 
 
-def _request_headers(ex: Exchange) -> StatusAndHeaders:
+REDACTED = "[redacted by archiver]"
+AUTH_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
+
+
+def _request_headers(ex: Exchange, *, keep_auth: bool = False) -> StatusAndHeaders:
+    """The request as sent, with Cookie and Authorization values replaced
+    (the header stays, so a reader sees one was sent) unless `keep_auth`."""
     line = f"{ex.method} {ex.request_target} HTTP/1.1"
-    return StatusAndHeaders(line, list(ex.request_headers), is_http_request=True)
+    headers = [(k, REDACTED if not keep_auth and k.lower() in AUTH_HEADERS else v) for k, v in ex.request_headers]
+    return StatusAndHeaders(line, headers, is_http_request=True)
 
 
 class _DirectFile:
@@ -383,7 +390,7 @@ class WarcWriter:
             "request",
             payload=io.BytesIO(ex.request_body),
             length=len(ex.request_body),
-            http_headers=_request_headers(ex),
+            http_headers=_request_headers(ex, keep_auth=self.options.keep_auth_headers),
             warc_headers_dict={
                 "WARC-Record-ID": request_id,
                 "WARC-Date": date,

@@ -6,6 +6,7 @@ the wire (chunking, HTTP/1.0, gzip with a fixed mtime, slow starts).
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import socketserver
@@ -227,6 +228,22 @@ class Handler(BaseHTTPRequestHandler):
                      b"<html><head><title>Busy</title></head><body><p>Please come back later.</p></body></html>")
         elif path.startswith("/private/"):
             self.html(article("Secret"))
+        elif path == "/members/cookie":
+            # A cookie wall: the article only with the session cookie.
+            if "session=letmein" in (self.headers.get("Cookie") or ""):
+                self.html(article("Members only", "The members' newsletter says the vote moved to Thursday."))
+            else:
+                self.html(b"<html><head><title>Forbidden</title></head><body>log in first</body></html>",
+                          "403 Forbidden")
+        elif path == "/members/basic":
+            if self.headers.get("Authorization") == "Basic " + base64.b64encode(b"me:s3cret-pw").decode():
+                self.html(article("Behind basic auth", "The internal memo lists the three options considered."))
+            else:
+                self.raw("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="members"'),
+                                              ("Content-Type", "text/plain")], b"who are you?")
+        elif path == "/members/away":
+            # A redirect to another host name of this server: credentials must not follow.
+            self.raw("302 Found", [("Location", f"http://localhost:{self.server.server_port}/page.html")])
         else:
             self.html(b"<html><head><title>Not Found</title></head><body>nothing here</body></html>", "404 Not Found")
 

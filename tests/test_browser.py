@@ -250,3 +250,23 @@ def test_pywb_replays_the_script_built_page(js, tmp_path, fast_options, wayback)
     assert TITLE in text
     for para in PARAS:
         assert para in text
+
+
+@needs_chromium
+def test_a_cookie_wall_in_the_browser_with_a_cookies_file(site, tmp_path, fast_options):
+    """A credential set's cookies.txt reaches the browser's context (scoped to
+    its domain), and the request record keeps no cookie value."""
+    from archiver.auth import inline_set
+
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tletmein\n")
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, browser_options=FAST, workers=0)
+    [without] = archive.capture([site.url("/members/cookie")], browser=True)
+    assert without.verdict is Verdict.HTTP_ERROR
+    archive.credentials = inline_set([], str(cookies))
+    [with_it] = archive.capture([site.url("/members/cookie")], browser=True)
+    assert with_it.verdict is Verdict.NEW and with_it.title == "Members only" and with_it.via == "browser"
+    sent = [r for r in records(tmp_path / "arch") if r[0] == "request" and r[1] == site.url("/members/cookie")]
+    headers = {k.lower(): v for k, v in sent[-1][2].headers}
+    assert headers.get("cookie") == "[redacted by archiver]"
+    assert archive.show(site.url("/members/cookie")).provenance["credentials"] == "command-line"
