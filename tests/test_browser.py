@@ -270,3 +270,18 @@ def test_a_cookie_wall_in_the_browser_with_a_cookies_file(site, tmp_path, fast_o
     headers = {k.lower(): v for k, v in sent[-1][2].headers}
     assert headers.get("cookie") == "[redacted by archiver]"
     assert archive.show(site.url("/members/cookie")).provenance["credentials"] == "command-line"
+
+
+@needs_chromium
+def test_a_playwright_storage_state_from_a_credential_set(site, tmp_path, fast_options, monkeypatch):
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"cookies": [{"name": "session", "value": "letmein", "domain": "127.0.0.1",
+                                              "path": "/", "expires": -1, "httpOnly": False, "secure": False,
+                                              "sameSite": "Lax"}], "origins": []}))
+    creds = tmp_path / "credentials.toml"
+    creds.write_text(f'[members]\nstorage_state = "{state}"\n')
+    monkeypatch.setenv("ARCHIVER_CREDENTIALS", str(creds))
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, browser_options=FAST, workers=0)
+    [c] = archive.capture([site.url("/members/cookie")], browser=True, auth={site.url("/members/cookie"): "members"})
+    assert c.verdict is Verdict.NEW and c.title == "Members only"
+    assert archive.show(site.url("/members/cookie")).provenance["credentials"] == "members"
