@@ -831,13 +831,7 @@ def verify(ctx: click.Context, package: str | None, key_path: str | None, tsa_ce
         tsa_roots = _pem_certs(tsa_cert) if tsa_cert else None
         ca = _pem_certs(ca_path) if ca_path else None
         pkg = verify_package(package, key=key, tsa_roots=tsa_roots, domain_roots=ca)
-        if as_json:
-            click.echo(json.dumps(pkg.to_json(), ensure_ascii=False))
-        else:
-            for problem in pkg.problems:
-                click.echo(f"problem: {termout.safe(problem)}")
-            for note in pkg.notes:
-                click.echo(f"note: {termout.safe(note)}")
+        if _findings(as_json, pkg.to_json(), pkg.problems, pkg.notes):
             state = "intact" if pkg.ok else f"NOT intact ({len(pkg.problems)} problem(s))"
             click.echo(f"{termout.safe(package)}: {state}; {pkg.files} files checked")
             if pkg.signed:
@@ -865,19 +859,26 @@ def verify(ctx: click.Context, package: str | None, key_path: str | None, tsa_ce
                                     progress=lambda done, total: progress.update(task, completed=done, total=total))
     else:
         report = archive.verify(workers=workers, add_unlisted=add_unlisted)
-    if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
-    else:
-        for problem in report.problems:
-            click.echo(f"problem: {termout.safe(str(problem))}")
-        for rel in report.added:
-            click.echo(f"added to the manifest: {rel}")
-        for name in report.skipped_open:
-            click.echo(f"note: {name} is still being written: checked once it is closed")
+    notes = [f"added to the manifest: {rel}" for rel in report.added]
+    notes += [f"{name} is still being written: checked once it is closed" for name in report.skipped_open]
+    if _findings(as_json, report.to_json(), report.problems, notes):
         state = "intact" if report.ok else f"NOT intact ({len(report.problems)} problem(s))"
         click.echo(f"{report.path}: {state}; {report.warc_files} WARC file(s), {report.bytes / 1e6:.1f} MB,"
                    f" {report.records} records, {report.catalog_rows} catalog rows, {report.snapshots} snapshot files")
     ctx.exit(0 if report.ok else 1)
+
+
+def _findings(as_json: bool, data: dict[str, Any], problems: list[Any], notes: list[str]) -> bool:
+    """`verify`'s output: the JSON object, or one line per problem and note
+    (then True: the caller adds its summary)."""
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return False
+    for problem in problems:
+        click.echo(f"problem: {termout.safe(str(problem))}")
+    for note in notes:
+        click.echo(f"note: {termout.safe(note)}")
+    return True
 
 
 def _pem_certs(path: str) -> list[Any]:
