@@ -454,6 +454,9 @@ def create_app(archive: Archive, *, token: str | None = None,
     return Starlette(routes=routes, middleware=[Middleware(_Headers)], lifespan=lifespan)
 
 
+KEEP_ALIVE = 75  # seconds, as nginx
+
+
 def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: int = 1,
                started: Callable[[], None] | None = None) -> None:
     """Serve until interrupted: `workers` processes forked after the listening
@@ -470,7 +473,10 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
     import uvicorn
 
     def serve_on(sock: socket.socket | None) -> None:
-        config = uvicorn.Config(make_app(), host=host, port=port, log_level="warning", access_log=False)
+        # Keep-alive past uvicorn's 5 s: a client reusing a connection the
+        # server is closing at that moment gets a reset (seen under load).
+        config = uvicorn.Config(make_app(), host=host, port=port, log_level="warning", access_log=False,
+                                timeout_keep_alive=KEEP_ALIVE)
         uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
     if workers <= 1:
