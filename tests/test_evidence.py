@@ -542,3 +542,37 @@ def test_not_a_package(tmp_path):
     bad.write_bytes(b"not a zip")
     code, report = verify_pkg(bad)
     assert code == 1 and "not a readable WACZ" in report["problems"][0]
+
+
+@pytest.mark.parametrize("signed_data", [
+    "not an object", 5, None, [], {"hash": 7, "signature": ["x"]},
+    {"signature": "!!!notbase64", "publicKey": "!!!"},
+    {"signature": "AAAA", "publicKey": base64.b64encode(b"not a key").decode()},
+    {"signature": "AAAA", "domainCert": "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n",
+     "domain": "x"},
+    {"signature": "AAAA", "publicKey": "AAAA", "timeSignature": "garbage", "timestampCert": 12},
+])
+def test_hostile_signatures_are_findings_not_crashes(signed, signed_data):
+    def replace(data: bytes) -> bytes:
+        d = json.loads(data)
+        d["signedData"] = signed_data
+        return json.dumps(d).encode()
+
+    rewrite_member(signed, "datapackage-digest.json", replace)
+    res = run("verify", str(signed), "--json")
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads(res.output)
+    if isinstance(signed_data, dict):
+        assert res.exit_code == 1 and report["problems"]
+    else:
+        assert not report["signed"]
+
+
+def test_hostile_manifest_and_digest_files_are_findings(signed):
+    rewrite_member(signed, "datapackage-digest.json", lambda data: b"\xff\xfe not json")
+    res = run("verify", str(signed), "--json")
+    assert res.exit_code == 1 and "datapackage-digest.json" in json.loads(res.output)["problems"][0]
+    rewrite_member(signed, "datapackage.json", lambda data: b'{"resources": [{"path": 5}, "x", {"path": "../../etc/passwd"}]}')
+    res = run("verify", str(signed), "--json")
+    assert res.exit_code == 1
+    assert any("../../etc/passwd" in p for p in json.loads(res.output)["problems"])
