@@ -18,6 +18,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -71,7 +72,10 @@ def _gone(pid: int) -> bool:
 
 def _watch_parent(parent: int) -> None:
     """A worker ends itself when the archiver that started it is gone (killed
-    with no chance to shut its pool down), rather than linger."""
+    with no chance to shut its pool down), rather than linger. Ctrl-C reaches
+    the whole process group: the archiver handles it and shuts its pool
+    down; a worker ignores it (else each would print a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while not _gone(parent):

@@ -432,3 +432,35 @@ def test_the_readme_cron_line_runs_once_and_exits(site, tmp_path):
     history = invoke(arch, "history", site.url("/page.html"), "--json")
     assert len(json.loads(history.output)) == 1
     assert shlex.split(command)  # one shell line
+
+
+def test_ctrl_c_stops_a_loop_cleanly_and_says_so_in_its_heartbeat(site, tmp_path):
+    """Ctrl-C at a terminal reaches the whole process group (the cleaning
+    workers too): one line, exit 130, no traceback, the runner marked stopped."""
+    import signal
+    import time
+
+    arch = tmp_path / "arch"
+    assert invoke(arch, "watch", "add", site.url("/page.html"), "--every", "1h").exit_code == 0
+    assert invoke(arch, "watch", "add", site.url("/gzip.html"), "--every", "1h").exit_code == 0
+    exe = str(Path(sys.executable).parent / "archiver")
+    proc = subprocess.Popen([exe, "--archive", str(arch), "run", "--loop", "--delay", "0", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with Catalog(arch / "catalog.sqlite", readonly=True) as catalog:
+                if all(w.last_capture for w in catalog.watches()):
+                    break
+            time.sleep(0.3)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    with Catalog(arch / "catalog.sqlite", readonly=True) as catalog:
+        [beat] = catalog.heartbeats()
+    assert beat["mode"] == "loop" and beat["stopped"] is not None
