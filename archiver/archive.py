@@ -208,7 +208,8 @@ class Archive:
 
     def capture(self, urls: Iterable[str], *, on_capture: Callable[[Capture], None] | None = None,
                 on_record: OnRecord | None = None, executor: Executor | None = None,
-                browser: bool | Collection[str] = False, auth: Mapping[str, str] | None = None) -> list[Capture]:
+                browser: bool | Collection[str] = False,
+                auth: Mapping[str, str | CredentialSet] | None = None) -> list[Capture]:
         """Capture each URL once; results come back in the order given, while
         `on_capture` sees each as it is recorded. Raises InvalidURL before
         fetching anything if one is malformed; network trouble is a `failed`
@@ -246,13 +247,17 @@ class Archive:
                              credentials=credentials.get)
             return run.run(checked)
 
-    def _credentials_for(self, urls: list[str], named: Mapping[str, str]) -> dict[str, CredentialSet]:
+    def _credentials_for(self, urls: list[str], named: Mapping[str, str | CredentialSet]) -> dict[str, CredentialSet]:
         """The credential set of each URL that has one, loaded."""
         loaded: dict[str, CredentialSet] = {}
         out: dict[str, CredentialSet] = {}
         for url in urls:
-            name = named.get(url) or next((r.credentials for r in rules_for(url, self.clean_options)
-                                           if r.credentials), None)
+            given = named.get(url)
+            if isinstance(given, CredentialSet):
+                out[url] = given
+                continue
+            name = given or next((r.credentials for r in rules_for(url, self.clean_options)
+                                  if r.credentials), None)
             if name:
                 if name not in loaded:
                     loaded[name] = credential_set(name, self.path)

@@ -532,18 +532,25 @@ def watch() -> None:
               help="Its own Apprise URL for messages (repeatable), besides those 'run --notify' gives.")
 @click.option("--auth", "auth_name", metavar="NAME", help="Capture it with this credential set (by name; the"
               " secrets stay in credentials.toml, never in the catalog).")
+@click.option("--header", "headers", metavar="'NAME: VALUE'", multiple=True,
+              help="A request header of its own (repeatable; kept in the catalog, so no credentials: use --auth).")
+@click.option("--cookies", "cookies_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="A cookies.txt it is captured with (the catalog keeps its path, not its content).")
 @click.option("--between", metavar="HH:MM-HH:MM", help="Capture it only in these hours (e.g. 08:00-20:00).")
 @click.option("--tz", metavar="ZONE", help="The time zone of --between (e.g. Asia/Hong_Kong; default UTC).")
 @click.pass_context
 def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None, tag: str | None,
-              use_browser: bool, apprise_urls: tuple[str, ...], auth_name: str | None, between: str | None,
-              tz: str | None) -> None:
+              use_browser: bool, apprise_urls: tuple[str, ...], auth_name: str | None, headers: tuple[str, ...],
+              cookies_file: str | None, between: str | None, tz: str | None) -> None:
     """Watch a URL on a schedule (it is due at once)."""
     w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser,
-                  notify=apprise_urls, auth=auth_name, between=between, tz=tz)
+                  notify=apprise_urls, auth=auth_name, between=between, tz=tz, headers=headers,
+                  cookies=cookies_file)
     how = ", in the browser" if w.browser else ""
     how += f", between {w.active_hours} {w.tz or 'UTC'}" if w.active_hours else ""
     how += f", credentials {w.auth}" if w.auth else ""
+    how += ", its own cookies" if w.cookies else ""
+    how += f", {len(w.headers)} header(s)" if w.headers else ""
     how += f", notifying {len(w.notify)} target(s)" if w.notify else ""
     click.echo(termout.safe(f"watching {w.url} ({w.schedule}{', tag ' + w.tag if w.tag else ''}{how})"))
 

@@ -337,6 +337,8 @@ class Watch:
     auth: str | None = None  # the credential set it is captured with (by name)
     active_hours: str | None = None  # "08:00-20:00": captured only then
     tz: str | None = None  # the zone of active_hours (default UTC)
+    headers: tuple[str, ...] = ()  # its own request headers ("Name: value"; never credentials)
+    cookies: str | None = None  # the path of its cookies.txt
 
     @property
     def schedule(self) -> str:
@@ -367,6 +369,8 @@ class Watch:
             "auth": self.auth,
             "active_hours": self.active_hours,
             "tz": self.tz,
+            "headers": [h.split(":", 1)[0] for h in self.headers],  # names only
+            "cookies": self.cookies,
         }
 
 

@@ -35,7 +35,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 from .archive import Archive
 from .errors import ConfigError, SnapshotNotFound, StoreError
 from .models import GOOD_VERDICTS, Capture, Verdict, Watch
-from .auth import credential_set
+from .auth import SECRET_HEADERS, CredentialSet, credential_set, inline_set
 from .notify import check_apprise_url, deliver, mask_url, render
 from .store import Catalog
 from .timeutil import from_epoch, iso_seconds, to_epoch
@@ -194,12 +194,30 @@ def next_active(watch: Watch, when: datetime) -> datetime:
     return when + timedelta(days=1)
 
 
+def watch_credentials(headers: tuple[str, ...] | list[str], cookies: str | None) -> tuple[tuple[str, ...], str | None]:
+    """A watch's own headers and cookies.txt, checked. They are kept in the
+    catalog, so no credential header may be among them (a credential set,
+    `--auth NAME`, keeps those out of it); the cookies file is kept by path."""
+    for h in headers:
+        name = h.split(":", 1)[0].strip().lower()
+        if name in SECRET_HEADERS:
+            raise ConfigError(f"--header {name.title()}: a watch's headers are kept in the catalog; put"
+                              " credentials in a credential set (credentials.toml) and give --auth NAME")
+    inline_set(list(headers), cookies)  # parses them: a bad header or cookies file is an error now
+    return tuple(headers), (str(Path(cookies).expanduser().resolve()) if cookies else None)
+
+
 def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str | None = None,
               tag: str | None = None, browser: bool = False, notify: tuple[str, ...] | list[str] = (),
-              auth: str | None = None, between: str | None = None, tz: str | None = None) -> Watch:
+              auth: str | None = None, between: str | None = None, tz: str | None = None,
+              headers: tuple[str, ...] | list[str] = (), cookies: str | None = None) -> Watch:
     """Watch `url` (or change its schedule). Due at once if new. `browser`:
     capture it in Chromium; `notify`: its own Apprise URLs; `auth`: the
-    credential set it is captured with; `between`/`tz`: its active hours."""
+    credential set it is captured with, or `headers` and `cookies` (a
+    cookies.txt path) of its own; `between`/`tz`: its active hours."""
+    if auth is not None and (headers or cookies):
+        raise ConfigError("--auth names a whole credential set: give it, or --header/--cookies, not both")
+    headers, cookies = watch_credentials(headers, cookies)
     url = check_url(url)
     if (every is None) == (cron is None):
         raise ConfigError("give exactly one of --every and --cron")
@@ -213,7 +231,7 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
     with archive.catalog() as catalog:
         return catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
                                  added_at=iso_seconds(now), next_due=to_epoch(now), browser=browser, notify=urls,
-                                 auth=auth, active_hours=hours, tz=zone)
+                                 auth=auth, active_hours=hours, tz=zone, headers=headers, cookies=cookies)
 
 
 def remove_watch(archive: Archive, url: str) -> None:
@@ -262,7 +280,8 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
         for n, item in enumerate(items, 1):
             if not isinstance(item, dict) or not isinstance(item.get("url"), str):
                 raise ConfigError(f"{path}: watch {n} needs a url")
-            unknown = set(item) - {"url", "every", "cron", "tag", "browser", "notify", "auth", "between", "tz"}
+            unknown = set(item) - {"url", "every", "cron", "tag", "browser", "notify", "auth", "between", "tz",
+                                   "headers", "cookies"}
             if unknown:
                 raise ConfigError(f"{path}: watch {n}: unknown key(s) {', '.join(sorted(unknown))}")
             notify = item.get("notify", [])
@@ -270,14 +289,19 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
                 notify = [notify]
             if not isinstance(notify, list) or not all(isinstance(u, str) for u in notify):
                 raise ConfigError(f"{path}: watch {n}: notify is a URL or a list of URLs")
-            for key in ("auth", "between", "tz"):
+            for key in ("auth", "between", "tz", "cookies"):
                 if key in item and not isinstance(item[key], str):
                     raise ConfigError(f"{path}: watch {n}: {key} must be text")
+            headers = item.get("headers", [])
+            if isinstance(headers, dict):
+                headers = [f"{k}: {v}" for k, v in headers.items()]
+            if not isinstance(headers, list) or not all(isinstance(h, str) for h in headers):
+                raise ConfigError(f"{path}: watch {n}: headers is a table of names and values")
             entries.append({"url": item["url"], "every": item.get("every", every if "cron" not in item else None),
                             "cron": item.get("cron", cron if "every" not in item else None),
                             "tag": item.get("tag", tag), "browser": item.get("browser", False),
                             "notify": notify, "auth": item.get("auth"), "between": item.get("between"),
-                            "tz": item.get("tz")})
+                            "tz": item.get("tz"), "headers": headers, "cookies": item.get("cookies")})
     else:
         for line in raw.splitlines():
             line = line.strip()
@@ -301,6 +325,9 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
                 check_apprise_url(u)
             if e.get("auth"):
                 credential_set(e["auth"], archive.path)
+            if e.get("auth") and (e.get("headers") or e.get("cookies")):
+                raise ConfigError("auth names a whole credential set: give it, or headers/cookies, not both")
+            watch_credentials(e.get("headers", []), e.get("cookies"))
         except ConfigError as exc:
             raise ConfigError(f"{path}: entry {n} ({e['url']}): {exc}") from None
     return [add_watch(archive, **e) for e in entries]
@@ -550,7 +577,7 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
     with archive.catalog() as catalog:
         beat(catalog, archive, runner or owner, mode="loop" if runner else "once")
         claimed = _claim(catalog, archive.clock(), owner)
-        claimed = _runnable(catalog, archive, claimed, owner, summary)
+        claimed, own_sets = _runnable(catalog, archive, claimed, owner, summary)
         by_url = {w.url: w for w in claimed}
         if on_start is not None:
             on_start(len(claimed))
@@ -596,8 +623,7 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             try:
                 with _LeaseKeeper(archive, owner, renew_every):
                     archive.capture([w.url for w in claimed], on_capture=done, on_record=record, executor=executor,
-                                    browser={w.url for w in claimed if w.browser},
-                                    auth={w.url: w.auth for w in claimed if w.auth})
+                                    browser={w.url for w in claimed if w.browser}, auth=own_sets)
             finally:
                 # Whatever was claimed but not captured (an interrupt) is due again now.
                 catalog.release_leases(owner)
@@ -617,33 +643,36 @@ def beat(catalog: Catalog, archive: Archive, runner: str, *, mode: str, stopped:
 
 
 def _runnable(catalog: Catalog, archive: Archive, claimed: list[Watch], owner: str,
-              summary: RunSummary) -> list[Watch]:
-    """The claimed watches to capture now. One outside its active hours is
-    moved to the start of its next window (not captured); one whose
-    credential set cannot be loaded is set aside with the reason."""
+              summary: RunSummary) -> tuple[list[Watch], dict[str, str | CredentialSet]]:
+    """The claimed watches to capture now, and the credentials of those that
+    have their own. One outside its active hours is moved to the start of
+    its next window (not captured); one whose credentials cannot be loaded
+    (a missing set, variable or cookies file) is set aside with the reason."""
     now = archive.clock()
     out, deferred = [], []
-    sets: dict[str, str | None] = {}
+    sets: dict[str, str | CredentialSet] = {}
     for w in claimed:
         if not active_at(w, now):
             deferred.append((w.url, to_epoch(next_active(w, now))))
             continue
-        if w.auth:
-            if w.auth not in sets:
-                try:
-                    credential_set(w.auth, archive.path)
-                    sets[w.auth] = None
-                except ConfigError as exc:
-                    sets[w.auth] = str(exc)
-            if sets[w.auth]:
-                with catalog.transaction():
-                    catalog.mark_watch_problem(w.url, owner, sets[w.auth] or "")
-                summary.unscheduled.append(f"{w.url}: {sets[w.auth]}")
-                continue
+        try:
+            if w.auth:
+                credential_set(w.auth, archive.path)
+                sets[w.url] = w.auth
+            elif w.headers or w.cookies:
+                own = inline_set(list(w.headers), w.cookies)
+                if own is not None:
+                    own.name = "watch"
+                    sets[w.url] = own
+        except ConfigError as exc:
+            with catalog.transaction():
+                catalog.mark_watch_problem(w.url, owner, str(exc))
+            summary.unscheduled.append(f"{w.url}: {exc}")
+            continue
         out.append(w)
     if deferred:
         catalog.defer_watches(deferred, owner)
-    return out
+    return out, sets
 
 
 def next_due(archive: Archive) -> datetime | None:

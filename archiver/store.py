@@ -219,6 +219,12 @@ MIGRATIONS: list[str] = [
         stopped REAL
     );
     """,
+    """
+    -- A watch's own request headers (never Cookie or Authorization: those
+    -- come from credential sets) and the path of its cookies.txt (not its content).
+    ALTER TABLE watches ADD COLUMN headers TEXT;              -- JSON list of "Name: value"
+    ALTER TABLE watches ADD COLUMN cookies TEXT;              -- a cookies.txt path
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -698,25 +704,27 @@ class Catalog:
             last_verdict=row["last_verdict"], last_good=row["last_good"], failures=row["failures"],
             rule_rot=tuple(json.loads(row["rule_rot"] or "[]")), problem=row["problem"], browser=bool(row["browser"]),
             notify=tuple(json.loads(row["notify"] or "[]")), auth=row["auth"], active_hours=row["active_hours"],
-            tz=row["tz"],
+            tz=row["tz"], headers=tuple(json.loads(row["headers"] or "[]")), cookies=row["cookies"],
         )
 
     def put_watch(self, url: str, *, every_seconds: int | None, cron: str | None, tag: str | None, added_at: str,
                   next_due: float, browser: bool = False, notify: tuple[str, ...] = (), auth: str | None = None,
-                  active_hours: str | None = None, tz: str | None = None) -> Watch:
+                  active_hours: str | None = None, tz: str | None = None, headers: tuple[str, ...] = (),
+                  cookies: str | None = None) -> Watch:
         """Add a watch (due at `next_due`) or change its schedule; a changed
         schedule clears a scheduling problem."""
         with self.transaction():
             self.db.execute(
                 "INSERT INTO watches (url, every_seconds, cron, tag, added_at, next_due, browser, notify, auth,"
-                " active_hours, tz) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " active_hours, tz, headers, cookies) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(url) DO UPDATE SET every_seconds = excluded.every_seconds, cron = excluded.cron,"
                 " tag = coalesce(excluded.tag, watches.tag), problem = NULL, browser = excluded.browser,"
                 " notify = excluded.notify, auth = excluded.auth, active_hours = excluded.active_hours,"
-                " tz = excluded.tz,"
+                " tz = excluded.tz, headers = excluded.headers, cookies = excluded.cookies,"
                 " next_due = CASE WHEN watches.problem IS NULL THEN watches.next_due ELSE excluded.next_due END",
                 (url, every_seconds, cron, tag, added_at, next_due, int(browser),
-                 json.dumps(list(notify)) if notify else None, auth, active_hours, tz),
+                 json.dumps(list(notify)) if notify else None, auth, active_hours, tz,
+                 json.dumps(list(headers)) if headers else None, cookies),
             )
             watch = self.watch(url)
         assert watch is not None

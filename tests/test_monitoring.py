@@ -464,3 +464,28 @@ def test_ctrl_c_stops_a_loop_cleanly_and_says_so_in_its_heartbeat(site, tmp_path
     with Catalog(arch / "catalog.sqlite", readonly=True) as catalog:
         [beat] = catalog.heartbeats()
     assert beat["mode"] == "loop" and beat["stopped"] is not None
+
+
+def test_a_watch_with_its_own_cookies_and_headers(site, tmp_path):
+    arch = tmp_path / "arch"
+    url = site.url("/members/cookie")
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tletmein\n")  # no magic line: still read
+    res = invoke(arch, "watch", "add", url, "--every", "1h", "--header", "Authorization: Bearer x")
+    assert res.exit_code == 2 and "--auth" in res.output and "Bearer x" not in res.output
+    res = invoke(arch, "watch", "add", url, "--every", "1h", "--cookies", str(cookies), "--header", "X-Lang: en")
+    assert res.exit_code == 0, res.output
+    [w] = json.loads(invoke(arch, "watch", "list", "--json").output)
+    assert w["cookies"] == str(cookies) and w["headers"] == ["X-Lang"]
+    res = invoke(arch, "run", "--delay", "0", "--json")
+    [cap] = json.loads(res.output.splitlines()[-1])["captures"]
+    assert cap["verdict"] == "new" and cap["title"] == "Members only"
+    sent = [h for _, p, h in list(site.state.log) if p == "/members/cookie"][-1]
+    assert sent.get("x-lang") == "en"
+    assert b"letmein" not in (arch / "catalog.sqlite").read_bytes()
+    # The cookies file gone: the watch is set aside, saying why; nothing else stops.
+    cookies.unlink()
+    make_due(Archive(arch))
+    res = invoke(arch, "run", "--delay", "0")
+    assert "cookies" in res.output
+    assert "cookies" in json.loads(invoke(arch, "watch", "list", "--json").output)[0]["problem"]
