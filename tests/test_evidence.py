@@ -576,3 +576,13 @@ def test_hostile_manifest_and_digest_files_are_findings(signed):
     res = run("verify", str(signed), "--json")
     assert res.exit_code == 1
     assert any("../../etc/passwd" in p for p in json.loads(res.output)["problems"])
+
+
+def test_a_file_being_written_is_skipped_not_reported(archive):
+    """verify during a capture: the open file's records are not read, and the
+    captures pointing into it are not findings."""
+    last = warc_files(archive)[-1]
+    last.rename(last.with_name(last.name + ".open"))
+    code, report = verify_json(archive.path)
+    assert report["open_files_skipped"] == [last.name + ".open"]
+    assert code == 0, report["problems"]
