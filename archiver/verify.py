@@ -85,6 +85,9 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
     entries, manifest_problems = read_manifest(root)
     report.problems += [Problem(MANIFEST, None, p.split(": ", 1)[1]) for p in manifest_problems]
     files = sorted(warc_dir.glob("*" + WARC_SUFFIX)) if warc_dir.is_dir() else []
+    # Files being written as the check starts (one may close meanwhile: its
+    # records were not read, so nothing pointing into it is a finding).
+    writing = {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + OPEN_SUFFIX)} if warc_dir.is_dir() else set()
     report.skipped_open = sorted(p.name for p in warc_dir.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)) if files or \
         warc_dir.is_dir() else []
     catalog_path = root / catalog_name
@@ -124,7 +127,6 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
                                                f"missing, and {len(rows)} catalog record rows point into it"))
         # Records in a file still being written are not read yet: the captures
         # that point into it are not findings (verify again once it is closed).
-        writing = {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + OPEN_SUFFIX)} if warc_dir.is_dir() else set()
         unread = {row[2] for name in writing for row in rows_by_file.get(name, [])}
         _check_catalog(report, catalog, ids | unread)
         _check_snapshots(report, root, catalog)
