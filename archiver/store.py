@@ -687,9 +687,6 @@ class Catalog:
         for r in self.db.execute("SELECT url, timestamp, record_id, meta_record_id, text_sha256 FROM captures"):
             yield tuple(r)
 
-    def record_ids(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT record_id FROM records")}
-
     def text_files(self) -> list[tuple[str, str]]:
         """(sha256, path) of every stored text."""
         return [tuple(r) for r in self.db.execute("SELECT sha256, path FROM texts")]

@@ -125,10 +125,7 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
             if name not in present:
                 report.problems.append(Problem(f"{WARC_DIR}/{name}", None,
                                                f"missing, and {len(rows)} catalog record rows point into it"))
-        # Records in a file still being written are not read yet: the captures
-        # that point into it are not findings (verify again once it is closed).
-        unread = {row[2] for name in writing for row in rows_by_file.get(name, [])}
-        _check_catalog(report, catalog, ids | unread)
+        _check_catalog(report, catalog, ids, {p.name for p in files} - writing)
         _check_snapshots(report, root, catalog)
     finally:
         catalog.close()
@@ -196,16 +193,21 @@ def _check_fixity(report: VerifyReport, rel: str, found: FileFinding, entry: Any
                                                                f" SHA-256 than {MANIFEST}"))
 
 
-def _check_catalog(report: VerifyReport, catalog: Catalog, ids: set[str]) -> None:
-    """Captures whose records or texts are not where the catalog says."""
-    listed = catalog.record_ids()
+def _check_catalog(report: VerifyReport, catalog: Catalog, ids: set[str], read: set[str]) -> None:
+    """Captures whose records or texts are not where the catalog says. A
+    record in a file this check did not read (being written, or begun while
+    it ran) is not a finding: verify again once that file is closed."""
     texts = dict(catalog.text_files())
     for url, timestamp, record_id, meta_id, text_sha in catalog.capture_links():
         for rid, what in ((record_id, "response"), (meta_id, "metadata")):
-            if rid and (rid not in listed or rid not in ids):
-                where = "in no WARC file" if rid not in ids else "not in the catalog's records"
-                report.problems.append(Problem("catalog.sqlite", None,
-                                               f"capture of {url} at {timestamp}: its {what} record {rid} is {where}"))
+            if not rid or rid in ids:
+                continue
+            loc = catalog.find_record(rid)
+            if loc is not None and loc.warc_file not in read:
+                continue
+            where = "not in the catalog's records" if loc is None else f"not in {WARC_DIR}/{loc.warc_file}"
+            report.problems.append(Problem("catalog.sqlite", None,
+                                           f"capture of {url} at {timestamp}: its {what} record {rid} is {where}"))
         if text_sha and text_sha not in texts:
             report.problems.append(Problem("catalog.sqlite", None,
                                            f"capture of {url} at {timestamp}: its text {text_sha[:12]}… is not in"
