@@ -82,8 +82,6 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
     they read back whole; anything else is only reported."""
     report = VerifyReport(path=root)
     warc_dir = root / WARC_DIR
-    entries, manifest_problems = read_manifest(root)
-    report.problems += [Problem(MANIFEST, None, p.split(": ", 1)[1]) for p in manifest_problems]
     files = sorted(warc_dir.glob("*" + WARC_SUFFIX)) if warc_dir.is_dir() else []
     # Files being written as the check starts (one may close meanwhile: its
     # records were not read, so nothing pointing into it is a finding).
@@ -102,6 +100,10 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
         total = sum(sizes.values())
         report.warc_files, report.bytes = len(files), total
         findings = _read_files(files, rows_by_file, sizes, workers, progress, report)
+        # The manifest is read after the files: a file closed while this
+        # check started has its line by now (it is written just after the rename).
+        entries, manifest_problems = read_manifest(root)
+        report.problems += [Problem(MANIFEST, None, p.split(": ", 1)[1]) for p in manifest_problems]
         ids: set[str] = set()
         for f in findings.values():
             ids.update(f.record_ids)
@@ -116,7 +118,12 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
                     report.problems.append(Problem(rel, offset, f"revisit of {refers}, whose original record is"
                                                                 " in no WARC file"))
             _check_fixity(report, rel, f, entries.get(rel), listed.get(path.name), add_unlisted, root, catalog)
-        present = {p.name for p in files} | {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + OPEN_SUFFIX)}
+        # What exists now (files may have been made and closed while this
+        # ran). Open files first: one renamed in between is seen closed.
+        present: set[str] = set()
+        if warc_dir.is_dir():
+            present = {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + OPEN_SUFFIX)}
+            present |= {p.name for p in warc_dir.glob("*" + WARC_SUFFIX)}
         for rel in sorted(entries):
             if rel.startswith(f"{WARC_DIR}/") and rel[len(WARC_DIR) + 1:] not in present:
                 report.problems.append(Problem(rel, None, f"listed in {MANIFEST} (line {entries[rel].line}),"

@@ -586,3 +586,23 @@ def test_a_file_being_written_is_skipped_not_reported(archive):
     code, report = verify_json(archive.path)
     assert report["open_files_skipped"] == [last.name + ".open"]
     assert code == 0, report["problems"]
+
+
+def test_verify_while_a_capture_writes_finds_nothing_wrong(site, tmp_path, fast_options):
+    """A check run during a capture (files opening, closing and rolling over
+    under it) reports no problem that is not there."""
+    import threading
+
+    a = Archive(tmp_path / "arch", fetch_options=fast_options, warc_options=WarcOptions(max_size=4096), workers=0)
+    a.capture([site.url("/page.html")])
+    urls = [site.url("/slowish") + f"?n={i}" for i in range(8)] + [site.url(f"/page.html?n={i}") for i in range(8)]
+    writer = threading.Thread(target=a.capture, args=(urls,))
+    writer.start()
+    reports = []
+    while writer.is_alive():
+        reports.append(a.verify(workers=0))
+    writer.join()
+    reports.append(a.verify(workers=0))
+    assert len(reports) >= 2
+    for report in reports:
+        assert report.ok, [str(p) for p in report.problems]
