@@ -10,6 +10,7 @@ passwords); `mask_url` is how one is ever printed.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,8 +63,21 @@ def check_template(text: str) -> str:
     return text
 
 
+# Captured text that a chat service would read as a command: "@everyone",
+# "@here", "@channel", "<!channel>", "<@U123>" mention a whole room. A
+# zero-width space after "@" and "<" leaves the text readable and inert.
+_MENTION = re.compile(r"([@<])(?=[!@#]?\w)")
+CAPTURED_FIELDS = ("title", "reason", "added", "removed", "diff", "body")
+
+
+def defang(text: str) -> str:
+    return _MENTION.sub("\\1\u200b", text)
+
+
 def render(event: dict[str, Any], template: str | None = None) -> tuple[str, str]:
-    """(title, body) of a message."""
+    """(title, body) of a message. Strings that came from a page are defanged."""
+    values = {k: defang(v) if k in CAPTURED_FIELDS and isinstance(v, str) else v for k, v in event.items()}
+    event = values
     try:
         text = _env.from_string(template or DEFAULT_TEMPLATE).render(**{
             "event": None, "url": None, "title": None, "verdict": None, "reason": None, "timestamp": None,

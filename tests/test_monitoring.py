@@ -159,6 +159,23 @@ def test_a_hostile_title_is_text_in_the_template(archive, fresh_site, hook, cloc
     assert "{{ 7*7 }}" in msg["title"] and "49" not in msg["title"]
 
 
+def test_mentions_in_captured_text_are_defanged(archive, fresh_site, hook, clock):
+    """A page saying "@everyone" must not ping a whole chat room through its message."""
+    url = fresh_site.url("/page/ping")
+    fresh_site.state.pages["/page/ping"] = article("@everyone read this", "Calm words before the change.")
+    add_watch(archive, url, every="1h")
+    target = NotifyOptions(apprise=(f"json://127.0.0.1:{hook.server_port}/notify",))
+    run_due(archive, notify=target)
+    fresh_site.state.pages["/page/ping"] = article("@everyone read this", "Now <!channel> and @here, <@U123>.")
+    clock.advance(hours=2)
+    run_due(archive, notify=target)
+    [msg] = messages(hook)
+    text = msg["title"] + msg["message"]
+    for mention in ("@everyone", "@here", "<!channel>", "<@U123>"):
+        assert mention not in text
+    assert "@\u200beveryone" in msg["title"]
+
+
 def test_email_through_a_local_smtp_server(archive, fresh_site, clock):
     controller_mod = pytest.importorskip("aiosmtpd.controller")
     got: list[bytes] = []
