@@ -107,4 +107,6 @@ def provenance_from_fields(fields: dict[str, str]) -> dict[str, Any]:
         "http_version": fields.get("http-version"),
         "tls_version": fields.get("tls-version"),
         "tls_certificate_chain": "".join(certs) or None,
+        # A capture ingested from another tool's WARC: where its record came from.
+        "ingested_from": fields.get("source"),
     }

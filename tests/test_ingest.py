@@ -87,6 +87,7 @@ def test_ingest_warcio_written_file_with_a_revisit(tmp_path, gz):
     # each capture says where in the source file it came from
     sources = [c.source for c in archive.history("http://old.example/a")]
     assert all(s and s.startswith(src.name + "#") for s in sources) and len(set(sources)) == 3
+    assert shown.provenance["ingested_from"] == archive.history("http://old.example/a")[-1].source
     d = archive.diff("http://old.example/a")
     assert any(c.op in ("replace", "insert") for h in d.hunks for c in h)
     # the records were copied, and the archive's own files check out
