@@ -150,7 +150,8 @@ def create_app(archive: Archive, *, token: str | None = None,
     reads = _Reads(archive)
     env = jinja2.Environment(loader=jinja2.PackageLoader("archiver", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "xml"], default=True),
-                             undefined=jinja2.StrictUndefined)
+                             undefined=jinja2.StrictUndefined,
+                             auto_reload=False)  # package files: no stat of each template per request
     env.filters["ts"] = _ts_text
     env.filters["marked"] = _marked
     env.globals.update(version=VERSION, replay=replay_url, writable=token is not None,
