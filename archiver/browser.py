@@ -174,6 +174,21 @@ class _NetworkLog:
         if tls or protocol:
             self._wire[rid] = (str(tls) if tls else None, str(protocol) if protocol else None)
 
+    async def certificates(self, url: str) -> tuple[bytes, ...]:
+        """The certificate chain (DER, leaf first) the browser was shown for
+        `url`'s origin, for provenance; () when the browser does not say."""
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            return ()
+        origin = f"https://{parts.netloc}"
+        try:
+            async with asyncio.timeout(5):
+                answer = await self.cdp.send("Network.getCertificate", {"origin": origin})
+            return tuple(base64.b64decode(c) for c in answer.get("tableNames") or [])
+        except Exception as exc:  # an experimental call: a browser may not have it
+            log.debug("no certificate chain for %s: %s", origin, exc)
+            return ()
+
     def _paused(self, event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(self._take(event))
         self._tasks.add(task)
@@ -369,6 +384,8 @@ class BrowserSession:
                     fetched.error = self._describe(exc, network.crashed, browser)
                 await network.settle()
                 hops, others = network.split(chain)
+                if hops and hops[-1].tls_version:
+                    hops[-1].tls_chain = await network.certificates(hops[-1].url)
                 fetched.exchanges.extend(hops)
                 fetched.resources.extend(others)
                 if not hops and fetched.error is None:

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from pki import Authority, TimestampAuthority, write_pem
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver import Archive, FetchOptions
+from archiver import Archive, FetchOptions, Verdict
 from archiver.cli import cli
 from archiver.config import WarcOptions
 from archiver.fixity import MANIFEST, read_manifest
@@ -282,7 +282,7 @@ def tls_site(tmp_path_factory):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield {"url": f"https://127.0.0.1:{server.server_address[1]}/article", "ca": folder / "ca.pem", "leaf": leaf,
-           "root": ca.cert}
+           "root": ca.cert, "folder": folder}
     server.shutdown()
     server.server_close()
 
@@ -307,6 +307,42 @@ def test_provenance_of_an_https_capture(tls_site, tmp_path):
     der = serialization.Encoding.DER
     assert [c.public_bytes(der) for c in chain] == [tls_site["leaf"].public_bytes(der),
                                                     tls_site["root"].public_bytes(der)]
+
+
+def test_provenance_of_an_https_capture_in_the_browser(tls_site, tmp_path, fast_options):
+    """Chromium's own view: the TLS version it negotiated and the chain it was
+    shown. (The test CA is trusted through Chromium's switch for one key, set
+    by a wrapper script given as the browser: nothing in archiver changes.)"""
+    import stat
+
+    from cryptography.hazmat.primitives import serialization
+
+    pytest.importorskip("playwright")
+    from archiver.browser import find_chromium
+    from archiver.config import BrowserOptions
+    from archiver.errors import BrowserUnavailable
+
+    try:
+        chromium = find_chromium()
+    except BrowserUnavailable:
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    spki = tls_site["leaf"].public_key().public_bytes(serialization.Encoding.DER,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+    pin = base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    wrapper = tmp_path / "chromium"
+    wrapper.write_text(f'#!/bin/sh\nexec "{chromium}" --ignore-certificate-errors-spki-list={pin} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    archive = Archive(tmp_path / "arch", fetch_options=FetchOptions(host_delay=0.0, ca_bundle=str(tls_site["ca"])),
+                      browser_options=BrowserOptions(executable=str(wrapper), idle=1.0, timeout=20.0), workers=0)
+    [c] = archive.capture([tls_site["url"]], browser=True)
+    assert c.verdict is Verdict.NEW and c.via == "browser", c.reason
+    prov = archive.show(tls_site["url"]).provenance
+    assert prov["fetched_with"] == "browser" and prov["tls_version"] and "TLS" in prov["tls_version"]
+    from cryptography import x509
+
+    chain = x509.load_pem_x509_certificates(prov["tls_certificate_chain"].encode())
+    assert chain[0].public_bytes(serialization.Encoding.DER) == tls_site["leaf"].public_bytes(
+        serialization.Encoding.DER)
 
 
 def test_an_untrusted_certificate_is_a_failed_capture(tls_site, tmp_path):
