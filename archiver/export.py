@@ -21,6 +21,7 @@ from cdxj_indexer.main import CDXJIndexer
 from .archive import Archive
 from .config import VERSION, WarcOptions
 from .errors import ConfigError, SnapshotNotFound, StoreError
+from .fixity import sha256_file
 from .signing import Signer, sign_package_digest
 from .store import temp_file
 from .timeutil import iso_seconds, utc_now
@@ -76,11 +77,7 @@ class ExportReport:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
+    return "sha256:" + sha256_file(path)[0]
 
 
 def _subset(archive: Archive, urls: set[str], work: Path) -> tuple[list[Path], int]:

@@ -28,7 +28,7 @@ from warcio.archiveiterator import ArchiveIterator
 from .errors import StoreError
 
 __all__ = ["MANIFEST", "FileFinding", "ManifestEntry", "append_manifest", "check_warc_file", "read_manifest",
-           "sha256_file"]
+           "sha256_file", "sha256_state"]
 
 MANIFEST = "manifest-sha256.txt"
 _LINE = re.compile(r"^([0-9a-f]{64})[ \t]+(\S.*)$")
@@ -41,8 +41,9 @@ class ManifestEntry:
     line: int  # where it is in the manifest (1-based), for messages
 
 
-def sha256_file(path: str | os.PathLike[str], *, upto: int | None = None) -> tuple[str, int]:
-    """(hex SHA-256, bytes read) of a file, or of its first `upto` bytes; streams."""
+def sha256_state(path: str | os.PathLike[str], *, upto: int | None = None) -> tuple[Any, int]:
+    """(the SHA-256 object, bytes read) of a file, or of its first `upto`
+    bytes; streams. The object can go on hashing what is appended."""
     h = hashlib.sha256()
     size = 0
     with open(path, "rb") as f:
@@ -55,6 +56,12 @@ def sha256_file(path: str | os.PathLike[str], *, upto: int | None = None) -> tup
                 break
             h.update(chunk)
             size += len(chunk)
+    return h, size
+
+
+def sha256_file(path: str | os.PathLike[str], *, upto: int | None = None) -> tuple[str, int]:
+    """(hex SHA-256, bytes read) of a file, or of its first `upto` bytes; streams."""
+    h, size = sha256_state(path, upto=upto)
     return h.hexdigest(), size
 
 

@@ -33,6 +33,7 @@ from warcio.warcwriter import WARCWriter
 
 from .config import VERSION, WarcOptions
 from .errors import WarcError
+from .fixity import sha256_state
 from .models import Exchange
 
 __all__ = [
@@ -285,7 +286,7 @@ class WarcWriter:
             if self._mark_hash is not None and self._mark_hash[0] == offset:
                 self._file.sha256 = self._mark_hash[1].copy()
             else:
-                self._file.sha256 = _hash_prefix(self._file.name, offset)
+                self._file.sha256 = sha256_state(self._file.name, upto=offset)[0]
             os.fsync(self._file.fileno())
         except OSError as exc:
             # Left as it is, the file is recovered on the next open (cut to
@@ -503,20 +504,6 @@ class WarcWriter:
         """Make what was written durable (before the catalog says it exists)."""
         if self._file is not None:
             os.fsync(self._file.fileno())
-
-
-def _hash_prefix(path: str | os.PathLike[str] | int, size: int) -> Any:
-    """The SHA-256 state of a file's first `size` bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb", closefd=not isinstance(path, int)) as f:
-        left = size
-        while left > 0:
-            chunk = f.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            h.update(chunk)
-            left -= len(chunk)
-    return h
 
 
 class _GzipCheck:
