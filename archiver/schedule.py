@@ -38,7 +38,7 @@ from .models import GOOD_VERDICTS, Capture, Verdict, Watch
 from .auth import SECRET_HEADERS, CredentialSet, credential_set, inline_set
 from .notify import check_apprise_url, deliver, mask_url, render
 from .store import Catalog
-from .timeutil import from_epoch, iso_seconds, to_epoch
+from .timeutil import from_epoch, iso_seconds, parse_iso_seconds, parse_timestamp14, to_epoch
 from .urls import check_url
 
 __all__ = [
@@ -745,13 +745,6 @@ def _interval(watch: Watch, now: datetime) -> float | None:
         return None
 
 
-def _parse_ts(ts: str | None) -> datetime | None:
-    try:
-        return datetime.strptime(ts[:14], "%Y%m%d%H%M%S") if ts else None
-    except ValueError:
-        return None
-
-
 def check_watches(archive: Archive, *, failing_after: int = 3) -> list[WatchFlag]:
     """What needs a person's attention: watches whose last good capture is
     older than twice their interval, watches failing `failing_after` times
@@ -763,14 +756,14 @@ def check_watches(archive: Archive, *, failing_after: int = 3) -> list[WatchFlag
     flags: list[WatchFlag] = []
     with archive.reader() as catalog:
         watches = catalog.watches()
-        beats = catalog.heartbeats() if "heartbeats" in _tables(catalog) else []
+        beats = catalog.heartbeats()
     for w in watches:
         if w.problem:
             flags.append(WatchFlag("problem", w.url, f"set aside: {w.problem}"))
             continue
         interval = _interval(w, now)
-        good = _parse_ts(w.last_good)
-        since = good or _parse_iso(w.added_at)
+        good = parse_timestamp14(w.last_good)
+        since = good or parse_iso_seconds(w.added_at)
         if interval and since and (now - since).total_seconds() > 2 * interval:
             what = f"last good capture {iso_seconds(good)}" if good else f"no good capture since it was added ({w.added_at})"
             flags.append(WatchFlag("stale", w.url, f"{what}: more than twice its interval ({w.schedule}) ago"))
@@ -795,23 +788,12 @@ def check_watches(archive: Archive, *, failing_after: int = 3) -> list[WatchFlag
     return flags
 
 
-def _tables(catalog: Catalog) -> set[str]:
-    return {r[0] for r in catalog.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ") if text else None
-    except ValueError:
-        return None
-
-
 def runner_state(archive: Archive) -> str | None:
     """One line about the runners, for `watch list`."""
     if not archive.exists():
         return None
     with archive.reader() as catalog:
-        beats = catalog.heartbeats() if "heartbeats" in _tables(catalog) else []
+        beats = catalog.heartbeats()
     if not beats:
         return "no runner has run yet ('archiver run' from cron, or 'archiver run --loop')"
     b = beats[0]

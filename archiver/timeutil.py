@@ -39,6 +39,22 @@ def parse_iso(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_timestamp14(value: str | None) -> datetime | None:
+    """The inverse of `timestamp14` (longer forms cut to 14 digits); None when it is not one."""
+    try:
+        return datetime.strptime(value[:14], "%Y%m%d%H%M%S") if value else None
+    except ValueError:
+        return None
+
+
+def parse_iso_seconds(value: str | None) -> datetime | None:
+    """The inverse of `iso_seconds`; None when it is not one."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ") if value else None
+    except ValueError:
+        return None
+
+
 def parse_warc_date(value: str | None) -> datetime:
     """A WARC-Date (any precision) as naive UTC; ValueError when it is not one."""
     if not value:
