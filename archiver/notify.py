@@ -76,8 +76,7 @@ def defang(text: str) -> str:
 
 def render(event: dict[str, Any], template: str | None = None) -> tuple[str, str]:
     """(title, body) of a message. Strings that came from a page are defanged."""
-    values = {k: defang(v) if k in CAPTURED_FIELDS and isinstance(v, str) else v for k, v in event.items()}
-    event = values
+    event = {k: defang(v) if k in CAPTURED_FIELDS and isinstance(v, str) else v for k, v in event.items()}
     try:
         text = _env.from_string(template or DEFAULT_TEMPLATE).render(**{
             "event": None, "url": None, "title": None, "verdict": None, "reason": None, "timestamp": None,

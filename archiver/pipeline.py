@@ -316,7 +316,7 @@ class CaptureRun:
         return entry
 
 
-def _entry_of(fetched: Fetched, settings: tuple[str, str] = ("", ""), software_line: str = "") -> Entry:
+def _entry_of(fetched: Fetched, settings: tuple[str, str], software_line: str) -> Entry:
     return Entry(records=list(fetched.exchanges), robots=list(fetched.robots), resources=list(fetched.resources),
                  attachments=list(fetched.attachments), browser=fetched.browser,
                  provenance=provenance_fields(fetched, settings, software_line))

@@ -11,6 +11,7 @@ secret (cookies, credentials, tokens) can reach it.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import platform
 from dataclasses import asdict
@@ -30,6 +31,7 @@ _BROWSER_SETTINGS = ("timeout", "idle", "scroll_steps", "screenshot", "max_scree
 _LIBRARIES = ("httpx", "warcio", "trafilatura", "playwright")
 
 
+@functools.cache  # the same for the life of the process: a run --loop asks at every wake
 def software() -> str:
     """`archiver/0.x (Python 3.x; httpx a.b; warcio c.d; ...)`."""
     parts = [f"Python {platform.python_version()}"]

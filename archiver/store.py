@@ -812,9 +812,6 @@ class Catalog:
             self.db.execute("UPDATE notifications SET attempts = attempts + 1, sent = ?, last_error = ?, next_try = ?"
                             " WHERE id = ?", (sent, None if error is None else error[:500], next_try, id))
 
-    def pending_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM notifications WHERE sent IS NULL").fetchone()[0]
-
     # -- runners' heartbeats (operational state) ------------------------------
 
     def heartbeat(self, runner: str, *, host: str, pid: int, mode: str, now: float, stopped: bool = False) -> None:

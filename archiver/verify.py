@@ -17,7 +17,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,9 +85,8 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
     files = sorted(warc_dir.glob("*" + WARC_SUFFIX)) if warc_dir.is_dir() else []
     # Files being written as the check starts (one may close meanwhile: its
     # records were not read, so nothing pointing into it is a finding).
-    writing = {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + OPEN_SUFFIX)} if warc_dir.is_dir() else set()
-    report.skipped_open = sorted(p.name for p in warc_dir.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)) if files or \
-        warc_dir.is_dir() else []
+    writing = {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)} if warc_dir.is_dir() else set()
+    report.skipped_open = sorted(name + OPEN_SUFFIX for name in writing)
     catalog_path = root / catalog_name
     if not catalog_path.exists():
         raise StoreError(f"no archive at {root} (no {catalog_name})")
@@ -99,7 +98,7 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
         sizes = {p.name: p.stat().st_size for p in files}
         total = sum(sizes.values())
         report.warc_files, report.bytes = len(files), total
-        findings = _read_files(files, rows_by_file, sizes, workers, progress, report)
+        findings = _read_files(files, rows_by_file, sizes, workers, progress)
         # The manifest is read after the files: a file closed while this
         # check started has its line by now (it is written just after the rename).
         entries, manifest_problems = read_manifest(root)
@@ -122,7 +121,7 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
         # ran). Open files first: one renamed in between is seen closed.
         present: set[str] = set()
         if warc_dir.is_dir():
-            present = {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + OPEN_SUFFIX)}
+            present = {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)}
             present |= {p.name for p in warc_dir.glob("*" + WARC_SUFFIX)}
         for rel in sorted(entries):
             if rel.startswith(f"{WARC_DIR}/") and rel[len(WARC_DIR) + 1:] not in present:
@@ -140,8 +139,7 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
 
 
 def _read_files(files: list[Path], rows_by_file: dict[str, list[Any]], sizes: dict[str, int],
-                workers: int | None, progress: Callable[[int, int], None] | None,
-                report: VerifyReport) -> dict[str, FileFinding]:
+                workers: int | None, progress: Callable[[int, int], None] | None) -> dict[str, FileFinding]:
     """Read every WARC file, biggest first, in worker processes when there
     is enough to read to pay for starting them."""
     total, done = sum(sizes.values()), 0
@@ -160,7 +158,6 @@ def _read_files(files: list[Path], rows_by_file: dict[str, list[Any]], sizes: di
     with ProcessPoolExecutor(max_workers=min(n, len(files)), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures: dict[Future[FileFinding], Path] = {
             pool.submit(check_warc_file, str(p), rows_by_file.get(p.name)): p for p in order}
-        from concurrent.futures import as_completed
         for future in as_completed(futures):
             path = futures[future]
             try:
