@@ -12,6 +12,7 @@ import re
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -45,7 +46,7 @@ from .distributed import dask_executor
 from .auth import credential_set, inline_set
 from .export import export_wacz, write_index
 from .notify import check_apprise_url, check_template, deliver, mask_url
-from .signing import anonymous_signer, domain_signer, load_public_key, verify_package
+from .signing import anonymous_signer, domain_signer, load_certificates, load_public_key, verify_package
 from .ingest import ingest_warcs
 from .schedule import (
     NotifyOptions,
@@ -672,7 +673,7 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_ur
     template = None
     if notify_template:
         try:
-            template = check_template(open(notify_template, encoding="utf-8").read())
+            template = check_template(Path(notify_template).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {notify_template}: {exc}") from None
     apprise = tuple(check_apprise_url(u) for u in apprise_urls)
@@ -835,8 +836,8 @@ def verify(ctx: click.Context, package: str | None, key_path: str | None, tsa_ce
         if not os.path.exists(package):
             raise ConfigError(f"{package}: no such file")
         key = load_public_key(key_path) if key_path else None
-        tsa_roots = _pem_certs(tsa_cert) if tsa_cert else None
-        ca = _pem_certs(ca_path) if ca_path else None
+        tsa_roots = load_certificates(tsa_cert) if tsa_cert else None
+        ca = load_certificates(ca_path) if ca_path else None
         pkg = verify_package(package, key=key, tsa_roots=tsa_roots, domain_roots=ca)
         if _findings(as_json, pkg.to_json(), pkg.problems, pkg.notes):
             state = "intact" if pkg.ok else f"NOT intact ({len(pkg.problems)} problem(s))"
@@ -886,15 +887,6 @@ def _findings(as_json: bool, data: dict[str, Any], problems: list[Any], notes: l
     for note in notes:
         click.echo(f"note: {termout.safe(note)}")
     return True
-
-
-def _pem_certs(path: str) -> list[Any]:
-    from cryptography import x509
-
-    try:
-        return x509.load_pem_x509_certificates(open(path, "rb").read())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a PEM certificate file ({exc})") from None
 
 
 @cli.command()

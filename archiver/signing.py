@@ -46,8 +46,8 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from .config import VERSION
 from .errors import ConfigError, StoreError
 
-__all__ = ["PackageReport", "Signer", "anonymous_signer", "domain_signer", "key_fingerprint", "load_public_key",
-           "sign_package_digest", "verify_package"]
+__all__ = ["PackageReport", "Signer", "anonymous_signer", "domain_signer", "key_fingerprint", "load_certificates",
+           "load_public_key", "sign_package_digest", "verify_package"]
 
 KEYS_DIR = "keys"
 PRIVATE_KEY = "signing-key.pem"
@@ -130,6 +130,14 @@ def domain_signer(cert_path: str, key_path: str) -> Signer:
         raise ConfigError(f"{cert_path}: the certificate names no domain")
     chain = "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certs)
     return Signer(key=key, domain=domain, chain_pem=chain)
+
+
+def load_certificates(path: str) -> list[x509.Certificate]:
+    """Trusted certificates given on the command line (a PEM file of one or more)."""
+    try:
+        return x509.load_pem_x509_certificates(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a PEM certificate file ({exc})") from None
 
 
 def load_public_key(path: str) -> Any:
