@@ -24,14 +24,10 @@ from archiver.cli import cli  # noqa: E402
 from archiver.config import BrowserOptions  # noqa: E402
 from archiver.errors import BrowserUnavailable  # noqa: E402
 
+from chromium import CHROMIUM, needs_chromium  # noqa: E402
 from jssite import MORE, PARAS, TITLE, JsServer  # noqa: E402
 from warcutil import warc_files  # noqa: E402
 
-try:
-    CHROMIUM = find_chromium()
-except BrowserUnavailable:
-    CHROMIUM = None
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
 
 FAST = BrowserOptions(idle=1.0, timeout=20.0)
 

@@ -318,13 +318,11 @@ def test_provenance_of_an_https_capture_in_the_browser(tls_site, tmp_path, fast_
     from cryptography.hazmat.primitives import serialization
 
     pytest.importorskip("playwright")
-    from archiver.browser import find_chromium
-    from archiver.config import BrowserOptions
-    from archiver.errors import BrowserUnavailable
+    from chromium import CHROMIUM as chromium
 
-    try:
-        chromium = find_chromium()
-    except BrowserUnavailable:
+    from archiver.config import BrowserOptions
+
+    if chromium is None:
         pytest.skip("no Chromium on this machine (apt-get install chromium)")
     spki = tls_site["leaf"].public_key().public_bytes(serialization.Encoding.DER,
                                                       serialization.PublicFormat.SubjectPublicKeyInfo)

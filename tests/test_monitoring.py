@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from datetime import datetime
@@ -82,11 +81,8 @@ def test_one_message_per_change_with_the_words_added_and_removed(archive, fresh_
     assert len(messages(hook)) == 1
 
 
-def test_a_dead_target_is_retried_and_delivered_once_it_is_back(archive, fresh_site, clock):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+def test_a_dead_target_is_retried_and_delivered_once_it_is_back(archive, fresh_site, clock, free_port):
+    port = free_port
     url = fresh_site.url("/page/d")
     fresh_site.state.pages["/page/d"] = article("One", "First version of the text for the test.")
     add_watch(archive, url, every="1h", notify=[f"json://127.0.0.1:{port}/notify"])  # the watch's own target
@@ -176,7 +172,7 @@ def test_mentions_in_captured_text_are_defanged(archive, fresh_site, hook, clock
     assert "@\u200beveryone" in msg["title"]
 
 
-def test_email_through_a_local_smtp_server(archive, fresh_site, clock):
+def test_email_through_a_local_smtp_server(archive, fresh_site, clock, free_port):
     controller_mod = pytest.importorskip("aiosmtpd.controller")
     got: list[bytes] = []
 
@@ -185,10 +181,7 @@ def test_email_through_a_local_smtp_server(archive, fresh_site, clock):
             got.append(envelope.content)
             return "250 OK"
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port
     smtp = controller_mod.Controller(Handler(), hostname="127.0.0.1", port=port)
     smtp.start()
     try:
@@ -209,16 +202,13 @@ def test_email_through_a_local_smtp_server(archive, fresh_site, clock):
     assert "ten" in body and "nine" in body
 
 
-def test_notify_test_and_secrets_never_printed(hook, tmp_path):
+def test_notify_test_and_secrets_never_printed(hook, tmp_path, free_port):
     arch = tmp_path / "arch"
     res = invoke(arch, "notify", "test", f"json://user:hunter2@127.0.0.1:{hook.server_port}/notify?token=abc")
     assert res.exit_code == 0, res.output
     assert messages(hook)[0]["title"] == "archiver: test message"
     assert "hunter2" not in res.output and "abc" not in res.output
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    dead = s.getsockname()[1]
-    s.close()
+    dead = free_port
     res = invoke(arch, "notify", "test", f"json://user:hunter2@127.0.0.1:{dead}/secret-path")
     assert res.exit_code == 2 and "not delivered" in res.output
     assert "hunter2" not in res.output and "secret-path" not in res.output

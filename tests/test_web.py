@@ -23,17 +23,10 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver import Archive, Verdict
 from archiver.cli import cli
 from archiver.web import CSP, create_app
+from ferrypages import FERRY, LONG, page
 
-LONG = " ".join(f"Sentence {i} of the council's report on the river ferry, its costs and its future." for i in range(30))
 TOKEN = "a-test-token-that-is-long-enough"
 EVIL = "<script>alert(1)</script>"
-
-
-def page(title: str, body: str = LONG, extra: str = "") -> bytes:
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title></head><body>"
-            f"<nav><a href='/'>Home</a></nav><article><h1>{title}</h1><p>{body}</p>"
-            f"<p>The ferry will run until the bridge opens, the council said on Tuesday.</p>{extra}</article>"
-            "</body></html>").encode()
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +45,7 @@ def made(tmp_path_factory):
     url = server.url("/page/ferry")
     evil = server.url("/page/evil")
     steps = []
-    bodies = [page("Ferry to keep running"),
-              page("Ferry to keep running", LONG.replace("Sentence 20 of", "Sentence 20, amended, of")),
-              b"<html><head><title>Error</title></head><body><h1>Error</h1><p>The website encountered an"
-              b" unexpected error. Please try again later.</p></body></html>",
-              page("Ferry to keep running for now", LONG.replace("Sentence 5 of", "Sentence five of"))]
-    for body in bodies:
+    for body in FERRY:
         clock.advance(hours=6)
         server.state.pages["/page/ferry"] = body
         [c] = archive.capture([url])

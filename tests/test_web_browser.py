@@ -20,23 +20,11 @@ pytest.importorskip("playwright")
 pytest.importorskip("pywb")
 
 from archiver import Archive, Verdict  # noqa: E402
-from archiver.browser import find_chromium  # noqa: E402
-from archiver.errors import BrowserUnavailable  # noqa: E402
+from chromium import CHROMIUM, needs_chromium  # noqa: E402
+from ferrypages import FERRY, page  # noqa: E402
 
-try:
-    CHROMIUM = find_chromium()
-except BrowserUnavailable:
-    CHROMIUM = None
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
+pytestmark = needs_chromium
 
-LONG = " ".join(f"Sentence {i} of the council's report on the river ferry, its costs and its future." for i in range(30))
-
-
-def page(title: str, body: str = LONG, extra: str = "") -> bytes:
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title></head><body>"
-            f"<nav><a href='/'>Home</a></nav><article><h1>{title}</h1><p>{body}</p>"
-            f"<p>The ferry will run until the bridge opens, the council said on Tuesday.</p>{extra}</article>"
-            "</body></html>").encode()
 
 
 def free_port() -> int:
@@ -62,12 +50,7 @@ def wait_for(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None
 def served(fresh_site, tmp_path, fast_options, clock):
     archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
     url, evil = fresh_site.url("/page/ferry"), fresh_site.url("/page/evil")
-    bodies = [page("Ferry to keep running"),
-              page("Ferry to keep running", LONG.replace("Sentence 20 of", "Sentence 20, amended, of")),
-              b"<html><head><title>Error</title></head><body><h1>Error</h1><p>The website encountered an"
-              b" unexpected error. Please try again later.</p></body></html>",
-              page("Ferry to keep running for now", LONG.replace("Sentence 5 of", "Sentence five of"))]
-    for body in bodies:
+    for body in FERRY:
         clock.advance(hours=6)
         fresh_site.state.pages["/page/ferry"] = body
         archive.capture([url])
