@@ -363,27 +363,24 @@ def create_app(archive: Archive, *, token: str | None = None,
             raise ConfigError("urls must be a list of 1 to 1000 URLs")
         return archive.capture([check_url(u) for u in urls])
 
-    async def api_add_watch(request: Request) -> Response:
+    async def api_write(request: Request, work: Callable[[dict[str, Any]], Any], status: int = 200) -> Response:
+        """A JSON API write: the token checked, the body read, `work` done off
+        the event loop; its result (a JSON value) answered with `status`."""
         refused = write_refused(request)
         if refused is not None:
             return refused
         try:
             data = await json_body(request)
-            w = await run_in_threadpool(_watch_from, data)
+            result = await run_in_threadpool(work, data)
         except ArchiverError as exc:
             return fail(request, exc, api=True)
-        return JSONResponse(w.to_json(), status_code=201)
+        return JSONResponse(result, status_code=status)
+
+    async def api_add_watch(request: Request) -> Response:
+        return await api_write(request, lambda data: _watch_from(data).to_json(), status=201)
 
     async def api_capture(request: Request) -> Response:
-        refused = write_refused(request)
-        if refused is not None:
-            return refused
-        try:
-            data = await json_body(request)
-            done = await run_in_threadpool(_capture, data.get("urls"))
-        except ArchiverError as exc:
-            return fail(request, exc, api=True)
-        return JSONResponse([c.to_json() for c in done])
+        return await api_write(request, lambda data: [c.to_json() for c in _capture(data.get("urls"))])
 
     def same_origin(request: Request) -> bool:
         """A form post must come from a page of this server: Sec-Fetch-Site
