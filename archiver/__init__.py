@@ -23,7 +23,6 @@ from .errors import (
     WarcError,
 )
 from .models import Capture, Exchange, Fetched, Snapshot, Verdict
-from .snapshot import clean_page as _clean_page
 
 __all__ = [
     "Archive",
@@ -52,7 +51,9 @@ __all__ = [
 
 def clean(html: str | bytes, url: str | None = None, *, options: CleanOptions | None = None) -> Snapshot:
     """Clean one page to its article text and metadata (no archive needed)."""
-    return _clean_page(html, url, options=options)
+    from .snapshot import clean_page  # the cleaner's libraries load when first used
+
+    return clean_page(html, url, options=options)
 
 
 # A library never configures logging; it only makes sure it has somewhere to go.

@@ -35,7 +35,7 @@ from .models import Capture, SearchHit, StoredSnapshot
 from .pipeline import CaptureRun
 from .recorder import WARC_DIR, OnRecord
 from .reindex import ReindexReport, index_warc_file, rebuild_catalog
-from .snapshot import rules_for
+from .rules import rules_for
 from .store import Catalog, read_snapshot
 from .timeutil import iso_seconds, utc_now
 from .urls import check_url

@@ -22,6 +22,9 @@ from rich.text import Text
 
 from . import termout
 from .archive import Archive
+# The cleaner (trafilatura, lxml), export, signing and notifications load
+# their libraries in the commands that use them: every other command starts
+# that much sooner, and `capture` leaves the cleaner to its worker processes.
 from .config import (
     DEFAULT_BROWSER_TIMEOUT,
     DEFAULT_CONTACT,
@@ -44,9 +47,6 @@ from .payload import read_source
 from .rules import check_rules, load_rules
 from .distributed import dask_executor
 from .auth import credential_set, inline_set
-from .export import export_wacz, write_index
-from .notify import check_apprise_url, check_template, deliver, mask_url
-from .signing import anonymous_signer, domain_signer, load_certificates, load_public_key, verify_package
 from .ingest import ingest_warcs
 from .schedule import (
     NotifyOptions,
@@ -60,7 +60,6 @@ from .schedule import (
     run_due,
     run_loop,
 )
-from .snapshot import clean_page, explain_page
 from .termout import Column
 from .urls import check_url
 
@@ -384,6 +383,8 @@ def _markdown(snap: Snapshot) -> str:
 def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | None) -> None:
     """Clean saved pages and documents (.html, .pdf, .txt, any of them .gz, or
     - for stdin) to article text and metadata. Needs no archive."""
+    from .snapshot import clean_page
+
     options = CleanOptions(rules_dir=rules_dir)
     if rules_dir:
         load_rules(rules_dir)  # a bad rules folder is one clear error before any page
@@ -658,6 +659,8 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_ur
         notify_cmd: str | None, notify_errors: int | None, notify_template: str | None, base_url: str | None,
         as_json: bool, **opts: Any) -> None:
     """Capture every watch that is due, once, and exit (or --loop)."""
+    from .notify import check_apprise_url, check_template
+
     if notify_url:
         check_url(notify_url)
     if base_url:
@@ -727,6 +730,8 @@ def notify() -> None:
 @click.argument("url")
 def notify_test(url: str) -> None:
     """Send a test message to an Apprise URL (its secrets are never printed)."""
+    from .notify import check_apprise_url, deliver, mask_url
+
     check_apprise_url(url)
     try:
         deliver(url, "archiver: test message", "If you can read this, archiver can reach you here.")
@@ -793,6 +798,9 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
 def export(ctx: click.Context, wacz_path: str, sign: bool, sign_cert: str | None, sign_key: str | None,
            tsa_url: str | None, urls: tuple[str, ...]) -> None:
     """Export the archive (or some URLs of it) as a WACZ package."""
+    from .export import export_wacz
+    from .signing import anonymous_signer, domain_signer
+
     archive = Archive(ctx.obj["archive"])
     signer, public = None, None
     if bool(sign_cert) != bool(sign_key):
@@ -832,6 +840,8 @@ def verify(ctx: click.Context, package: str | None, key_path: str | None, tsa_ce
            workers: int | None, add_unlisted: bool, as_json: bool) -> None:
     """Check that the archive (or a WACZ package) is intact: exit 0 when it
     is, 1 when anything is not, each problem named with its file and offset."""
+    from .signing import load_certificates, load_public_key, verify_package
+
     if package is not None:
         if not os.path.exists(package):
             raise ConfigError(f"{package}: no such file")
@@ -895,6 +905,8 @@ def _findings(as_json: bool, data: dict[str, Any], problems: list[Any], notes: l
 def index(ctx: click.Context) -> None:
     """Write a sorted CDXJ index of the archive's WARC files (index.cdxj,
     filenames relative to warc/), as pywb reads it."""
+    from .export import write_index
+
     out, lines, files = write_index(Archive(ctx.obj["archive"]))
     click.echo(f"wrote {out}: {lines} lines from {files} WARC file(s)")
 
@@ -932,6 +944,8 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
     """Show which rule files apply to a page, what each selector removed,
     whether the page is an error stub and why, and which site selectors
     matched nothing (rule rot). A URL is fetched (not archived)."""
+    from .snapshot import explain_page
+
     options = CleanOptions(rules_dir=rules_dir)
     status_code = None
     if path_or_url.startswith(("http://", "https://")):

@@ -34,19 +34,18 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def cleaning_pool(workers: int) -> Iterator[Executor]:
-    """`workers` processes that clean pages, forked from this one once it has
-    imported the cleaner (so a worker starts in milliseconds, with nothing to
-    import), and forked at once, before the capture's own threads start.
-    Forked rather than spawned: a spawned worker re-imports the caller's
+    """`workers` processes that clean pages, forked from this one at once,
+    before the capture's own threads start. Each loads the cleaner as it
+    starts (`jobs.warm_up`), on its own core, while this process goes on to
+    fetch: loading it here first would keep every other core idle meanwhile.
+    (When this process has loaded it already, they inherit it.) Forked
+    rather than spawned: a spawned worker re-imports the caller's
     `__main__`, which breaks a plain script that calls `Archive.capture`."""
-    from .snapshot import warm_up
-
-    warm_up()  # imports, rule files, the extractor's caches: every worker inherits them ready
     context = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_watch_parent,
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
                                initargs=(os.getpid(),))
     try:
-        pool.submit(int).result()  # a fork context starts every worker with the first task
+        pool.submit(int)  # a fork context forks every worker at the first task, here and now
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -70,11 +69,14 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def _watch_parent(parent: int) -> None:
+def _start_worker(parent: int) -> None:
     """A worker ends itself when the archiver that started it is gone (killed
     with no chance to shut its pool down), rather than linger. Ctrl-C reaches
     the whole process group: the archiver handles it and shuts its pool
-    down; a worker ignores it (else each would print a traceback)."""
+    down; a worker ignores it (else each would print a traceback). Then it
+    loads the cleaner, before its first page arrives."""
+    from .jobs import warm_up
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
@@ -83,6 +85,7 @@ def _watch_parent(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    warm_up()
 
 
 @contextlib.contextmanager
@@ -100,7 +103,7 @@ def dask_executor(address: str | None, *, workers: int | None = None) -> Iterato
         if address == "local":
             import dask
 
-            from .snapshot import warm_up
+            from .jobs import warm_up
 
             warm_up()
             n = workers or max(1, min(os.cpu_count() or 1, 8))

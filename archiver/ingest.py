@@ -33,7 +33,7 @@ from .judge import Observation, judge_cleaned, judge_response, verdict_of
 from .models import Capture, Verdict
 from .payload import decode_stream, document_kind
 from .recorder import Entry, Recorder, SourceRecord
-from .snapshot import Cleaned, CleanJob, clean_job
+from .jobs import Cleaned, CleanJob, clean_job
 from .store import Catalog
 from .timeutil import parse_warc_date, timestamp14
 from .warc import read_record_at

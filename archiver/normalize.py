@@ -54,7 +54,7 @@ _BACKLINK_TAIL = re.compile(r"\s*(?:\^|↑|↩\ufe0e?|↩︎|⤴)+\s*$")
 _LIST_OR_CELL = re.compile(r"^(?:[-*•·]\s|\d+[.)]\s|\|)|\|")
 _KEY = re.compile(r"[^\w]+")
 # trafilatura writes every list item as "- item"; an ordered list's item
-# already carries its number (clean.py numbers them), and keeps only that.
+# already carries its number (prune.py numbers them), and keeps only that.
 _NUMBERED_ITEM = re.compile(r"^- (?=(?:\d{1,9}|[a-zA-Z]{1,2}|[ivxlcdmIVXLCDM]{1,12})\. )")
 
 

@@ -33,7 +33,7 @@ from .models import Capture, Fetched, Verdict
 from .payload import decode_payload, document_kind
 from .provenance import capture_settings, provenance_fields, software
 from .recorder import Entry, OnRecord, Recorder
-from .snapshot import Cleaned, CleanJob, clean_job
+from .jobs import Cleaned, CleanJob, clean_job
 from .store import Catalog
 from .timeutil import to_epoch
 from .warc import WarcWriter

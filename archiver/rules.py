@@ -39,15 +39,16 @@ import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from .config import CleanOptions
 from .errors import RuleError
 
-__all__ = ["Rule", "RuleSet", "builtin_rules_dir", "check_rules", "load_rules", "rule_dirs"]
+__all__ = ["Rule", "RuleSet", "builtin_rules_dir", "check_rules", "load_rules", "rule_dirs", "rules_for"]
 
 DEFAULT_NAME = "default"
 RULES_ENV = "ARCHIVER_RULES"
@@ -281,6 +282,18 @@ def load_rules(extra: str | Path | None = None) -> RuleSet:
     rules = [load_rule_file(p) for p in _layered(extra)]
     rules.sort(key=lambda r: (not r.is_default, r.name))
     return RuleSet(tuple(rules))
+
+
+@lru_cache(maxsize=8)
+def _ruleset(directory: str | None, env: str) -> RuleSet:
+    return load_rules(directory)
+
+
+def rules_for(url: str | None, options: CleanOptions) -> list[Rule]:
+    """The rules that apply to `url` (the default rule first), loaded once a process."""
+    if not options.use_rules:
+        return []
+    return _ruleset(options.rules_dir, os.environ.get(RULES_ENV, "")).for_url(url)
 
 
 def check_rules(directory: str | Path | None = None) -> tuple[list[Rule], list[RuleError]]:

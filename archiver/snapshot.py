@@ -7,25 +7,22 @@ share. It never raises for a bad page: odd input becomes a status
 
 from __future__ import annotations
 
-import io
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from urllib.parse import urlsplit
 
-from .clean import SHORT_PAGE_WORDS, Pruned, prune_html
+from .prune import SHORT_PAGE_WORDS, Pruned, prune_html
 from .config import CleanOptions
 from .extract import extract_article
 from .models import Snapshot
 from .normalize import clean_field, clean_title, count_words, drop_repeats, iso_date, language_code, normalize_text, split_authors
 from .documents import clean_pdf, clean_text, looks_like_pdf
-from .payload import charset_from_content_type, decode_html, decode_stream, document_kind
-from .rules import RULES_ENV, Rule, RuleSet, load_rules
+from .payload import charset_from_content_type, decode_html, document_kind
+from .rules import Rule, rules_for
 from .stubs import PageShape, detect_stub
 
-__all__ = ["CleanJob", "Cleaned", "clean_job", "clean_page", "explain_page", "Explanation", "rules_for"]
+__all__ = ["clean_page", "explain_page", "Explanation", "rules_for"]
 
 # Below this many words, a page with any error sign is an error stub.
 STUB_WORDS = SHORT_PAGE_WORDS
@@ -33,17 +30,6 @@ STUB_WORDS = SHORT_PAGE_WORDS
 # its scripts were to fill ("Loading…"): nothing to keep as its text.
 SHELL_WORDS = 10
 SHELL_REASON = "an empty shell: almost no text, and scripts that build the page (capture it with --browser)"
-
-
-@lru_cache(maxsize=8)
-def _ruleset(directory: str | None, env: str) -> RuleSet:
-    return load_rules(directory)
-
-
-def rules_for(url: str | None, options: CleanOptions) -> list[Rule]:
-    if not options.use_rules:
-        return []
-    return _ruleset(options.rules_dir, os.environ.get(RULES_ENV, "")).for_url(url)
 
 
 def _stub_reason(pruned: Pruned, words: int) -> tuple[str, str] | None:
@@ -146,55 +132,6 @@ def clean_page(
         timings["extract"] = timings.get("extract", 0.0) + (t2 - t1)
         timings["normalize"] = timings.get("normalize", 0.0) + (t3 - t2)
     return snapshot
-
-
-@dataclass(frozen=True, kw_only=True)
-class CleanJob:
-    """One page to clean, as plain data: it travels to a worker process or a
-    Dask worker, and nothing on the way needs the archive."""
-
-    url: str | None
-    body: bytes  # the payload as stored (content-encoded), or its first part
-    content_encoding: str | None = None
-    content_type: str | None = None  # the Content-Type header
-    kind: str = "html"  # "html" | "pdf" | "text"
-    status_code: int | None = None
-    headers: tuple[tuple[str, str], ...] = ()  # the response's headers
-    cut: bool = False  # `body` is only the first part of what was stored
-    title_suffixes: tuple[str, ...] = ()  # learned from the host's other pages
-
-
-@dataclass(frozen=True)
-class Cleaned:
-    snapshot: Snapshot | None  # None: the body could not be decoded at all
-    problem: str | None = None  # why decoding stopped short, if it did
-
-
-def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
-    """Decode a stored payload and clean it (runs wherever the executor puts it)."""
-    options = options or CleanOptions()
-    limit = options.max_document_bytes if job.kind == "pdf" else options.max_html_bytes
-    payload = decode_stream(io.BytesIO(job.body), job.content_encoding, limit)
-    problem = payload.problem
-    if job.cut and problem and problem.endswith("ends early"):
-        problem = f"body larger than {limit} bytes"  # where we stopped reading, not the server
-    if problem and not payload.data:
-        return Cleaned(None, problem)
-    snap = clean_page(payload.data, job.url, options=options, status_code=job.status_code,
-                      content_type=job.content_type, headers=job.headers, title_suffixes=job.title_suffixes)
-    return Cleaned(snap, f"cleaned the first {len(payload.data)} bytes: {problem}" if problem else None)
-
-
-_WARM_PAGE = ("<html lang='en'><head><title>Warm-up | Site</title><meta name='author' content='A. Writer'>"
-              "<meta property='article:published_time' content='2020-01-02'></head><body><nav>menu</nav><article>"
-              "<h1>Warm-up</h1>" + "<p>A sentence of a page that is cleaned once before any real one.</p>" * 12
-              + "</article></body></html>")
-
-
-def warm_up(options: CleanOptions | None = None) -> None:
-    """Clean a small page once: loads the rule files and fills the
-    extractor's lazy caches, so processes forked after this start warm."""
-    clean_page(_WARM_PAGE, "https://www.example.org/news/warm-up", options=options)
 
 
 @dataclass
