@@ -19,6 +19,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ __all__ = ["CaptureRun", "ROBOTS_TTL"]
 log = logging.getLogger(__name__)
 
 ROBOTS_TTL = 24 * 3600  # RFC 9309 2.4: a robots.txt may be cached for a day
+GROUP_LINGER = 0.05  # seconds a recorded capture may wait for others to share its commit
+GROUP_MAX = 32  # captures in one commit at most
 RAW_MARGIN = 64 * 1024  # read this much past the cleaning cap, so a stream's end is seen when it is there
 
 
@@ -177,47 +180,64 @@ class CaptureRun:
         catalog = None
         waiting = 0
         feeding = True
+        ready: list[tuple[Fetched, Entry]] = []
+
+        def take(message: tuple[Any, ...]) -> None:
+            nonlocal waiting, feeding
+            kind = message[0]
+            if kind == "fetched":
+                item = self._prepare(message[1])
+                if isinstance(item, Entry):
+                    ready.append((message[1], item))
+                elif self.executor is None:
+                    ready.append((item.fetched, self._entry(item, self._clean_here(item))))
+                else:
+                    waiting += 1
+                    self._submit(item)
+            elif kind == "cleaned":
+                waiting -= 1
+                item, future = message[1], message[2]
+                ready.append((item.fetched, self._entry(item, self._result(item, future))))
+            elif kind == "robots":
+                _, key, status, body, now = message
+                catalog.robots_put(key, status, body, now=now)
+            elif kind == "end":
+                feeding = False
+            elif kind == "stop":
+                feeding, waiting = False, 0  # cleaning still under way is dropped
+
         try:
             catalog = Catalog(self.catalog_path)
             recorder = self.recorder = Recorder(self.root, catalog, self.writer, on_record=self.on_record)
             while feeding or waiting:
-                messages = [self.inbox.get()]
+                take(self.inbox.get())
                 while True:
                     try:
-                        messages.append(self.inbox.get_nowait())
+                        take(self.inbox.get_nowait())
                     except queue.Empty:
                         break
-                ready: list[tuple[Fetched, Entry]] = []
-                for message in messages:
-                    kind = message[0]
-                    if kind == "fetched":
-                        item = self._prepare(message[1])
-                        if isinstance(item, Entry):
-                            ready.append((message[1], item))
-                        elif self.executor is None:
-                            ready.append((item.fetched, self._entry(item, self._clean_here(item))))
-                        else:
-                            waiting += 1
-                            self._submit(item)
-                    elif kind == "cleaned":
-                        waiting -= 1
-                        item, future = message[1], message[2]
-                        ready.append((item.fetched, self._entry(item, self._result(item, future))))
-                    elif kind == "robots":
-                        _, key, status, body, now = message
-                        catalog.robots_put(key, status, body, now=now)
-                    elif kind == "end":
-                        feeding = False
-                    elif kind == "stop":
-                        feeding, waiting = False, 0  # cleaning still under way is dropped
+                # Pages come back from the workers one at a time: a capture
+                # ready now waits a moment for the next ones, to share their
+                # commit and fsync (a commit each costs more than cleaning
+                # gains on a small machine).
+                deadline = time.monotonic() + GROUP_LINGER
+                while ready and waiting and len(ready) < GROUP_MAX:
+                    left = deadline - time.monotonic()
+                    try:
+                        take(self.inbox.get(timeout=left) if left > 0 else self.inbox.get_nowait())
+                    except queue.Empty:
+                        break
                 if ready:
-                    self._record(recorder, ready, place)
+                    group, ready[:] = list(ready), []
+                    self._record(recorder, group, place)
         except BaseException as exc:
             self.error = exc
             self._wake_all()
         finally:
             if catalog is not None:
                 catalog.close()
+            for fetched, _ in ready:
+                fetched.close()
             self._drain()
 
     def _record(self, recorder: Recorder, ready: list[tuple[Fetched, Entry]],

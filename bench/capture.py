@@ -65,7 +65,8 @@ def process_cpu(pid: int) -> float:
 def measure(cmd: list[str], cwd: Path, server_pid: int, stdout: Any = subprocess.DEVNULL, *,
             pss: bool = False) -> dict[str, float]:
     """Run `cmd`: wall time, CPU of everything it ran (machine busy time less
-    the page server's), and peak RSS sampled every 20 ms: of its main process,
+    the page server's), and peak RSS sampled every 100 ms (sampling a process
+    tree costs CPU the tools would otherwise have): of its main process,
     and of all its processes together (worker processes included). `pss`:
     the tree's figure is PSS instead (shared pages counted once, as a
     browser's many processes share most of theirs)."""
@@ -86,7 +87,7 @@ def measure(cmd: list[str], cwd: Path, server_pid: int, stdout: Any = subprocess
         if sizes:
             peak_main = max(peak_main, sizes[0] / 2**20)
             peak_tree = max(peak_tree, sum(sizes) / 2**20)
-        time.sleep(0.02)
+        time.sleep(0.1)
     wall = time.perf_counter() - t0
     time.sleep(0.3)  # let worker processes that outlive it by a moment finish counting
     cpu = busy_seconds() - busy0 - (process_cpu(server_pid) - server0)

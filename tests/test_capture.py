@@ -392,3 +392,27 @@ def test_a_page_slow_to_clean_does_not_hold_up_other_fetches(fresh_site, tmp_pat
     slow = fresh_site.url("/page/slow")
     assert order[-1] == slow  # every other URL was recorded while it was being cleaned
     assert max(done_at[u] for u in others) < done_at[slow] - 0.5
+
+
+def test_captures_cleaned_apart_share_commits(fresh_site, tmp_path, monkeypatch):
+    """Pages come back from the worker processes one at a time; the recorder
+    waits a moment for the next ones, so a run commits (and fsyncs) in
+    groups, not once a page, and every capture is still recorded."""
+    from archiver.recorder import Recorder
+
+    groups: list[int] = []
+    record = Recorder.record
+
+    def counting(self, entries):
+        groups.append(len(entries))
+        return record(self, entries)
+
+    monkeypatch.setattr(Recorder, "record", counting)
+    for i in range(16):  # long enough that cleaning, not fetching, sets the pace
+        fresh_site.state.pages[f"/page/long{i}"] = article(f"Long page {i}", f"Sentence {i} of a long article. " * 3000)
+    urls = [fresh_site.url(f"/page/long{i}") for i in range(16)]
+    archive = Archive(tmp_path / "arch", fetch_options=FetchOptions(host_delay=0, retries=0), workers=2)
+    captures = archive.capture(urls)
+    assert [c.url for c in captures] == urls and all(c.verdict is Verdict.NEW for c in captures)
+    assert sum(groups) == 16
+    assert len(groups) <= 8, groups
