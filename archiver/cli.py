@@ -20,11 +20,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from . import termout
-from .archive import Archive
 # The cleaner (trafilatura, lxml), export, signing and notifications load
 # their libraries in the commands that use them: every other command starts
 # that much sooner, and `capture` leaves the cleaner to its worker processes.
+from . import termout
+from .archive import Archive
 from .config import (
     DEFAULT_BROWSER_TIMEOUT,
     DEFAULT_CONTACT,

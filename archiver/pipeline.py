@@ -211,18 +211,15 @@ class CaptureRun:
             recorder = self.recorder = Recorder(self.root, catalog, self.writer, on_record=self.on_record)
             while feeding or waiting:
                 take(self.inbox.get())
-                while True:
-                    try:
-                        take(self.inbox.get_nowait())
-                    except queue.Empty:
-                        break
-                # Pages come back from the workers one at a time: a capture
-                # ready now waits a moment for the next ones, to share their
-                # commit and fsync (a commit each costs more than cleaning
-                # gains on a small machine).
+                # Then whatever else has arrived. Pages come back from the
+                # workers one at a time: while others are being cleaned, a
+                # capture ready now waits a moment for the next ones, to
+                # share their commit and fsync (a commit each costs more
+                # than cleaning gains on a small machine).
                 deadline = time.monotonic() + GROUP_LINGER
-                while ready and waiting and len(ready) < GROUP_MAX:
-                    left = deadline - time.monotonic()
+                while True:
+                    linger = ready and waiting and len(ready) < GROUP_MAX
+                    left = deadline - time.monotonic() if linger else 0.0
                     try:
                         take(self.inbox.get(timeout=left) if left > 0 else self.inbox.get_nowait())
                     except queue.Empty:
