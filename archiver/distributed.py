@@ -8,8 +8,9 @@ ingest: one seam, `submit(clean_job, job, options)`.
 `--dask ADDRESS` connects to a running scheduler (`dask scheduler` and
 `dask worker ADDRESS` processes, started by the user, on any machines that
 reach each other over the network); `--dask local` starts a LocalCluster of
-worker processes on this machine. Workers need archiver installed and nothing
-else: no shared disk, since pages travel to them and snapshots come back.
+worker processes on this machine, its scheduler in a process of its own.
+Workers need archiver installed and nothing else: no shared disk, since
+pages travel to them and snapshots come back.
 """
 
 from __future__ import annotations
@@ -94,38 +95,103 @@ def dask_executor(address: str | None, *, workers: int | None = None) -> Iterato
     if not address:
         yield None
         return
+    if address == "local":
+        with _local_cluster(workers or max(1, min(os.cpu_count() or 1, 8))) as executor:
+            yield executor
+        return
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ConfigError(f"Dask is not installed: {exc}") from None
-    cluster = None
     try:
-        if address == "local":
-            import dask
-
-            from .jobs import warm_up
-
-            warm_up()
-            n = workers or max(1, min(os.cpu_count() or 1, 8))
-            # Workers forked from this warm process start in a tenth of a
-            # second; spawned ones would import everything again (a second each).
-            with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
-                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-            client = Client(cluster)
-        else:
-            client = Client(address, timeout="10s")
+        client = Client(address, timeout="10s")
     except OSError as exc:
-        if cluster is not None:
-            cluster.close()
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    executor = Batching(client.get_executor())
+    executor = Batching(client.get_executor(pure=False))
     try:
         yield executor
     finally:
         executor.shutdown(wait=False)
         client.close()
-        if cluster is not None:
-            cluster.close()
+
+
+@contextlib.contextmanager
+def _local_cluster(workers: int) -> Iterator[Executor]:
+    """`--dask local`: a LocalCluster (scheduler, nannies, worker processes)
+    run by a process forked from this one, not inside it: in this process
+    the scheduler's and nannies' event loop took ~1 s of CPU per 300 pages
+    from the interpreter that fetches and records. This process talks to it
+    as a client, as it does to a scheduler started by hand.
+
+    The cluster process is forked at once, before the capture's own threads
+    start; it loads the cleaner before it forks its workers, so they start
+    warm. Meanwhile a thread here loads Dask's client and connects, and
+    fetching begins: pages fetched before the cluster is up wait in the
+    executor (waiting for it first kept every core idle for ~0.5 s)."""
+    context = multiprocessing.get_context("fork")
+    conn, theirs = context.Pipe()
+    process = context.Process(target=_serve_cluster, args=(workers, theirs, os.getpid()),
+                              name="archiver-dask-cluster")
+    process.start()
+    theirs.close()
+    executor = Batching(None)
+    clients: list[Any] = []
+
+    def connect() -> None:
+        try:
+            from distributed import Client
+
+            if not conn.poll(120):
+                raise OSError("it did not answer in 120 s")
+            ok, value = conn.recv()
+            if not ok:
+                raise OSError(value)
+            clients.append(Client(value, timeout="10s"))
+            executor.attach(clients[0].get_executor(pure=False))
+        except (Exception, EOFError) as exc:
+            log.error("the local Dask cluster did not start: %s", exc)
+            executor.fail(ConfigError(f"the local Dask cluster did not start: {exc}"))
+
+    starter = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    starter.start()
+    try:
+        yield executor
+    finally:
+        starter.join()
+        executor.shutdown(wait=False)
+        for client in clients:
+            client.close()
+        with contextlib.suppress(OSError):
+            conn.send("close")
+        process.join(30)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        conn.close()
+
+
+def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
+    """The cluster process: start a LocalCluster, send its address, keep it
+    until told to close (or until the archiver that started it is gone)."""
+    _start_worker(parent)  # ignores Ctrl-C, ends with its parent, loads the cleaner
+    try:
+        import dask
+        from distributed import LocalCluster
+
+        # Workers forked from this warm process start in a tenth of a
+        # second; spawned ones would import everything again (a second each).
+        with dask.config.set({"distributed.worker.multiprocessing-method": "fork",
+                              "distributed.worker.profile.enabled": False,
+                              "distributed.admin.tick.interval": "1s"}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+    except Exception as exc:  # reported by the archiver as a one-line error
+        conn.send((False, f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send((True, cluster.scheduler_address))
+    with contextlib.suppress(EOFError, OSError):
+        conn.recv()
+    cluster.close()
 
 
 def _run_batch(calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]) -> list[tuple[bool, Any]]:
@@ -140,23 +206,33 @@ def _run_batch(calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, 
 
 
 class Batching(Executor):
-    """Sends calls to another executor a few at a time. A Dask task costs
-    about 14 ms of CPU spread over the scheduler and workers (measured: 300
-    pages cleaned on `--dask local`, 11.7 s CPU, against 7.5 s on a local
-    pool); four pages per task bring it to what the pool costs (8.6 s). A
-    call waits at most `wait` seconds for companions."""
+    """Sends calls to another executor a few at a time: every Dask task
+    costs CPU in the client, the scheduler and a worker (messages, a worker
+    thread hand-off), whatever its size. On bench/capture.py (300 pages,
+    `--dask local`, 2 cores) four pages a task ran at 0.86x the local pool,
+    eight at 0.87-0.90x; sixteen gained nothing more and leave one worker
+    idle longer at the end. A call waits at most `wait` seconds
+    for companions (pages come back in groups anyway). Made with no inner
+    executor yet, it keeps calls until `attach` gives it one (or `fail`
+    says there will be none)."""
 
-    def __init__(self, inner: Executor, *, size: int = 4, wait: float = 0.02) -> None:
+    def __init__(self, inner: Executor | None, *, size: int = 8, wait: float = 0.02) -> None:
         self.inner, self.size, self.wait = inner, size, wait
         self._lock = threading.Lock()
         self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Future[Any]]] = []
         self._timer: threading.Timer | None = None
+        self._broken: BaseException | None = None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
         with self._lock:
+            if self._broken is not None:
+                future.set_exception(self._broken)
+                return future
             self._pending.append((fn, args, kwargs, future))
-            if len(self._pending) >= self.size:
+            if self.inner is None:
+                pass  # kept until attach()
+            elif len(self._pending) >= self.size:
                 self._send_locked()
             elif self._timer is None:
                 self._timer = threading.Timer(self.wait, self.flush)
@@ -164,11 +240,31 @@ class Batching(Executor):
                 self._timer.start()
         return future
 
+    def attach(self, inner: Executor) -> None:
+        """The executor to send to, from now on; what was kept goes now."""
+        with self._lock:
+            self.inner = inner
+            kept, self._pending = self._pending, []
+            for start in range(0, len(kept), self.size):
+                self._pending = kept[start:start + self.size]
+                self._send_locked()
+
+    def fail(self, exc: BaseException) -> None:
+        """There will be no executor: every call kept, and every call from
+        now on, fails with `exc`."""
+        with self._lock:
+            self._broken = exc
+            kept, self._pending = self._pending, []
+        for *_, future in kept:
+            future.set_exception(exc)
+
     def flush(self) -> None:
         with self._lock:
-            self._send_locked()
+            if self.inner is not None:
+                self._send_locked()
 
     def _send_locked(self) -> None:
+        assert self.inner is not None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -324,8 +324,8 @@ class CaptureRun:
     def _entry(self, item: _Waiting, cleaned: Cleaned | BaseException) -> Entry:
         entry = _entry_of(item.fetched, self._settings, self._software)
         if isinstance(cleaned, BaseException):
-            entry.capture = verdict_of(item.obs, Verdict.FAILED,
-                                       reason=f"cleaning failed ({type(cleaned).__name__}: {cleaned})")
+            why = f"{type(cleaned).__name__}: {cleaned}" if str(cleaned) else type(cleaned).__name__
+            entry.capture = verdict_of(item.obs, Verdict.FAILED, reason=f"cleaning failed ({why})")
             return entry
         entry.capture = judge_cleaned(item.obs, cleaned.snapshot, problem=cleaned.problem, reasons=item.reasons)
         if entry.capture.text_sha256:

@@ -196,6 +196,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--no-extra", action="store_true", help="only the first set-up")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", action="append", default=[], metavar="TEXT",
+                    help="run only the tools of set-up 1 named TEXT, or whose name contains TEXT (repeatable)")
     args = ap.parse_args()
     compile_archiver()
     bodies = aeb_pages(args.data)
@@ -204,7 +206,9 @@ def main() -> None:
     print(f"archiver.clean alone, in one process: {1000 * alone:.1f} ms CPU per page ({len(bodies)} distinct pages)")
     all_tools = ["wget --warc-file", "archiver capture", "archiver capture --dask local", "archiver capture --workers 0",
                  "archiver clean (cleaning alone)"]
-    results = run_set(args, bodies, args.pages, args.delay, all_tools, "set-up 1")
+    # A tool's full name picks that tool alone; any other text, every tool whose name contains it.
+    tools = [t for t in all_tools if not args.only or any(o == t or (o in t and o not in all_tools) for o in args.only)]
+    results = run_set(args, bodies, args.pages, args.delay, tools, "set-up 1")
     wget, ours, dask = (results.get(k) for k in all_tools[:3])
     cleaning = results.get("archiver clean (cleaning alone)")
     if wget and ours:
