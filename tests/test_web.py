@@ -312,3 +312,48 @@ def test_serve_refuses_bad_setups(made, tmp_path):
     assert same.exit_code == 2 and "origin of its own" in same.output
     empty = run(cli, ["serve", "--archive", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "holds no archive" in empty.output
+
+
+def test_serve_spreads_connections_over_its_processes_and_refuses_a_taken_port(made, free_port):
+    import socket
+
+    import psutil
+
+    archive = made[0]
+    exe = [sys.executable, "-m", "archiver", "serve", "--archive", str(archive.path), "--port", str(free_port),
+           "--no-replay", "--workers", "2"]
+    proc = subprocess.Popen(exe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    conns: list[socket.socket] = []
+    try:
+        assert proc.stdout.readline().startswith("serving ")
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{free_port}/healthz", trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        # 24 keep-alive clients: each server process must get its share (with
+        # one shared socket, one process took nearly all of them).
+        for _ in range(24):
+            s = socket.create_connection(("127.0.0.1", free_port))
+            s.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{free_port}\r\n\r\n".encode())
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            conns.append(s)
+        servers = psutil.Process(proc.pid).children()
+        assert len(servers) == 2
+        held = [sum(1 for c in p.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED
+                    and c.laddr.port == free_port) for p in servers]
+        assert sum(held) == 24 and min(held) >= 3, held
+        # Another server on the same port is refused, not let in to take half the requests.
+        again = CliRunner().invoke(cli, ["serve", "--archive", str(archive.path), "--port", str(free_port),
+                                         "--no-replay", "--workers", "2"])
+        assert again.exit_code == 2 and "cannot listen" in again.output, again.output
+    finally:
+        for s in conns:
+            s.close()
+        proc.terminate()
+        proc.communicate(timeout=20)
