@@ -22,17 +22,18 @@ redirect to another site never carries them.
 from __future__ import annotations
 
 import base64
-import http.cookiejar
 import os
 import time
 import tomllib
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import http.cookiejar
 
 __all__ = ["CREDENTIALS_ENV", "CredentialSet", "credential_set", "credentials_file", "inline_set"]
 
@@ -62,6 +63,8 @@ class CredentialSet:
             return {}
         out = dict(self.headers)
         if self._jar is not None:
+            import urllib.request  # with cookies only: its import costs every command ~15 ms
+
             request = urllib.request.Request(url)
             self._jar.add_cookie_header(request)
             cookie = request.get_header("Cookie")
@@ -129,6 +132,8 @@ def load_cookies(path: Path, where: str = "cookies") -> http.cookiejar.CookieJar
     tab-separated fields a line, `#HttpOnly_` before a domain, expiry 0 for
     a session cookie (kept: the export is the session), with or without the
     magic first line. Expired cookies are dropped."""
+    import http.cookiejar
+
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:

@@ -48,18 +48,6 @@ from .rules import check_rules, load_rules
 from .distributed import dask_executor
 from .auth import credential_set, inline_set
 from .ingest import ingest_warcs
-from .schedule import (
-    NotifyOptions,
-    check_watches,
-    runner_state,
-    RunSummary,
-    add_watch,
-    import_watches,
-    list_watches,
-    remove_watch,
-    run_due,
-    run_loop,
-)
 from .termout import Column
 from .urls import check_url
 
@@ -545,6 +533,7 @@ def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None,
               use_browser: bool, apprise_urls: tuple[str, ...], auth_name: str | None, headers: tuple[str, ...],
               cookies_file: str | None, between: str | None, tz: str | None) -> None:
     """Watch a URL on a schedule (it is due at once)."""
+    from .schedule import add_watch
     w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser,
                   notify=apprise_urls, auth=auth_name, between=between, tz=tz, headers=headers,
                   cookies=cookies_file)
@@ -564,6 +553,7 @@ def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None,
 @click.pass_context
 def watch_list(ctx: click.Context, tag: str | None, as_json: bool) -> None:
     """Watched URLs: schedule, last good capture, failures, next due."""
+    from .schedule import check_watches, list_watches, runner_state
     watches = list_watches(Archive(ctx.obj["archive"]), tag=tag)
     if as_json:
         click.echo(json.dumps([w.to_json() for w in watches], ensure_ascii=False))
@@ -599,6 +589,7 @@ def watch_check(ctx: click.Context, failing: int, as_json: bool) -> None:
     """Can the schedule be trusted? Flags stale watches (no good capture in
     twice their interval), failing ones, rules that stopped matching,
     overdue watches and a runner that stopped. Exit 0 when all is well, 1 when not."""
+    from .schedule import check_watches, runner_state
     archive = Archive(ctx.obj["archive"])
     flagged = check_watches(archive, failing_after=failing)
     if as_json:
@@ -621,6 +612,7 @@ def watch_check(ctx: click.Context, failing: int, as_json: bool) -> None:
 @click.pass_context
 def watch_remove(ctx: click.Context, url: str) -> None:
     """Stop watching a URL (its captures stay in the archive)."""
+    from .schedule import remove_watch
     remove_watch(Archive(ctx.obj["archive"]), url)
     click.echo(f"no longer watching {url}")
 
@@ -634,6 +626,7 @@ def watch_remove(ctx: click.Context, url: str) -> None:
 @click.pass_context
 def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | None, tag: str | None) -> None:
     """Add many watches: a URL per line, or TOML [[watch]] entries with their own schedules."""
+    from .schedule import import_watches
     added = import_watches(Archive(ctx.obj["archive"]), file, every=every, cron=cron, tag=tag)
     click.echo(f"watching {len(added)} URL(s) from {file}")
 
@@ -659,6 +652,7 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_ur
         notify_cmd: str | None, notify_errors: int | None, notify_template: str | None, base_url: str | None,
         as_json: bool, **opts: Any) -> None:
     """Capture every watch that is due, once, and exit (or --loop)."""
+    from .schedule import NotifyOptions, RunSummary, run_due, run_loop
     from .notify import check_apprise_url, check_template
 
     if notify_url:
