@@ -16,14 +16,16 @@ pages travel to them and snapshots come back.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any
 
 from .errors import ConfigError
@@ -35,21 +37,203 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def cleaning_pool(workers: int) -> Iterator[Executor]:
-    """`workers` processes that clean pages, forked from this one at once,
-    before the capture's own threads start. Each loads the cleaner as it
-    starts (`jobs.warm_up`), on its own core, while this process goes on to
-    fetch: loading it here first would keep every other core idle meanwhile.
-    (When this process has loaded it already, they inherit it.) Forked
-    rather than spawned: a spawned worker re-imports the caller's
-    `__main__`, which breaks a plain script that calls `Archive.capture`."""
-    context = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
-                               initargs=(os.getpid(),))
+    """`workers` processes that clean pages (a `ForkedPool`), for as long
+    as the block lasts; then they finish what they hold and end."""
+    pool = ForkedPool(workers)
     try:
-        pool.submit(int)  # a fork context forks every worker at the first task, here and now
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class WorkerLost(RuntimeError):
+    """A cleaning worker process ended while it held a page (killed, or out of memory)."""
+
+
+class ForkedPool(Executor):
+    """Worker processes forked from one warm process. This process forks a
+    zygote at once, before the capture's own threads start; the zygote loads
+    the cleaner (`jobs.warm_up`) on another core while this process goes
+    on to fetch, then forks the workers, which start warm and share the
+    cleaner's memory. (A pool forking its workers straight from here either
+    made this process load the cleaner first, every other core idle
+    meanwhile, or had every worker load it: 0.35 s of CPU each.) Forked
+    rather than spawned: a spawned worker re-imports the caller's
+    `__main__`, which breaks a plain script that calls `Archive.capture`.
+
+    Each worker has a duplex pipe to this process: a sender thread per
+    worker writes its calls (a write blocks while the worker is busy), one
+    receiver thread reads every answer. A call goes to the worker with the
+    fewest calls in hand. A worker that ends fails only the calls it held;
+    the others go on. Workers end when their pipe does: at shutdown, or
+    when this process is gone (killed: the system closes its ends)."""
+
+    def __init__(self, workers: int) -> None:
+        context = multiprocessing.get_context("fork")
+        pairs = [context.Pipe(duplex=True) for _ in range(max(1, workers))]
+        self._conns = [ours for ours, _ in pairs]
+        theirs = [end for _, end in pairs]
+        self._zygote = context.Process(target=_zygote, args=(theirs, self._conns, os.getpid()),
+                                       name="archiver-cleaning", daemon=True)
+        self._zygote.start()
+        for end in theirs:
+            end.close()
+        self._lock = threading.Lock()
+        self._held: list[dict[int, Future[Any]]] = [{} for _ in self._conns]
+        self._live = [True] * len(self._conns)
+        self._outbox: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in self._conns]
+        self._ids = itertools.count()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._send, args=(i,), name=f"cleaning-send-{i}", daemon=True)
+                         for i in range(len(self._conns))]
+        self._threads.append(threading.Thread(target=self._receive, name="cleaning-receive", daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot submit to a pool that is shut down")
+            live = [i for i, ok in enumerate(self._live) if ok]
+            if not live:
+                raise WorkerLost("every cleaning worker process has ended")
+            i = min(live, key=lambda k: len(self._held[k]))
+            call = next(self._ids)
+            self._held[i][call] = future
+        self._outbox[i].put((call, fn, args, kwargs))
+        return future
+
+    def _send(self, i: int) -> None:
+        conn = self._conns[i]
+        while True:
+            message = self._outbox[i].get()
+            if message is None:
+                with contextlib.suppress(OSError):
+                    conn.send(None)  # the worker ends once it has answered what it holds
+                return
+            call = message[0]
+            with self._lock:
+                future = self._held[i].get(call)
+            if future is None or not future.set_running_or_notify_cancel():
+                with self._lock:
+                    self._held[i].pop(call, None)
+                continue
+            try:
+                conn.send(message)
+            except Exception as exc:  # the worker is gone (the receiver fails the rest), or the call won't pickle
+                with self._lock:
+                    self._held[i].pop(call, None)
+                if not future.done():
+                    future.set_exception(WorkerLost(f"its cleaning worker process ended ({exc})")
+                                         if isinstance(exc, OSError) else exc)
+
+    def _receive(self) -> None:
+        from multiprocessing.connection import wait
+
+        waiting = {conn: i for i, conn in enumerate(self._conns)}
+        while waiting:
+            for conn in wait(list(waiting)):
+                i = waiting[conn]
+                try:
+                    call, ok, value = conn.recv()
+                except (EOFError, OSError):
+                    del waiting[conn]
+                    self._lost(i)
+                    continue
+                with self._lock:
+                    future = self._held[i].pop(call, None)
+                if future is None:
+                    continue
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _lost(self, i: int) -> None:
+        with self._lock:
+            self._live[i] = False
+            held, self._held[i] = self._held[i], {}
+            closing = self._closed
+        if not closing:
+            log.warning("a cleaning worker process ended with %d page(s) in hand", len(held))
+        for future in held.values():
+            if not future.done():
+                future.set_exception(WorkerLost("its cleaning worker process ended (killed, or out of memory)"))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if cancel_futures:
+                for held in self._held:
+                    for future in held.values():
+                        future.cancel()  # those not sent yet; the senders skip them
+        for outbox in self._outbox:
+            outbox.put(None)
+        for sender in self._threads[:-1]:
+            sender.join()
+        if wait:
+            self._zygote.join()
+            self._threads[-1].join()
+            for conn in self._conns:
+                conn.close()
+
+
+def _zygote(ends: list[Any], ours: list[Any], parent: int) -> None:
+    """The pool's first process: load the cleaner, fork one worker per pipe,
+    and wait for them (they are its children), so none is left unreaped."""
+    for conn in ours:
+        conn.close()
+    try:
+        _start_worker(parent)
+    except Exception as exc:  # e.g. the cleaner fails to import: each page will say so itself
+        log.debug("the cleaning workers start cold: %s", exc)
+    pids = []
+    for i, end in enumerate(ends):
+        pid = os.fork()
+        if pid == 0:
+            for j, other in enumerate(ends):
+                if j != i:
+                    other.close()
+            code = 0
+            try:
+                _serve(end)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    for end in ends:
+        end.close()
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _serve(conn: Any) -> None:
+    """A worker: answer calls until the pipe ends."""
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        call, fn, args, kwargs = message
+        try:
+            answer = (call, True, fn(*args, **kwargs))
+        except Exception as exc:
+            answer = (call, False, exc)
+        try:
+            conn.send(answer)
+        except (EOFError, OSError):
+            return
+        except Exception as exc:  # an answer that won't pickle: say so instead
+            conn.send((call, False, RuntimeError(f"cannot send the result back: {type(exc).__name__}: {exc}")))
 
 
 def _gone(pid: int) -> bool:

@@ -308,7 +308,11 @@ class CaptureRun:
 
     def _submit(self, item: _Waiting) -> None:
         assert self.executor is not None
-        future = self.executor.submit(clean_job, self._job(item), self.clean_options)
+        try:
+            future = self.executor.submit(clean_job, self._job(item), self.clean_options)
+        except Exception as exc:  # no worker left to take it: the page is kept, its cleaning failed
+            future = Future()
+            future.set_exception(exc)
         future.add_done_callback(lambda f: self.inbox.put(("cleaned", item, f)))
 
     def _clean_here(self, item: _Waiting) -> Cleaned:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from archiver.distributed import Batching, dask_executor
+from archiver.distributed import Batching, ForkedPool, WorkerLost, cleaning_pool, dask_executor
 
 
 class CountingPool(ThreadPoolExecutor):
@@ -117,3 +117,109 @@ def test_local_cluster_ends_when_its_archiver_is_killed(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def whoami(delay: float = 0.0) -> tuple[int, bool]:
+    time.sleep(delay)
+    return os.getpid(), "archiver.snapshot" in sys.modules
+
+
+def test_forked_pool_workers_start_warm_and_share_the_calls():
+    before = "archiver.snapshot" in sys.modules
+    with cleaning_pool(2) as pool:
+        answers = [f.result(timeout=60) for f in [pool.submit(whoami, 0.2) for _ in range(6)]]
+    assert all(warm for _, warm in answers)  # the cleaner was loaded before the first page
+    assert len({pid for pid, _ in answers}) == 2  # both workers got calls
+    assert os.getpid() not in {pid for pid, _ in answers}
+    assert ("archiver.snapshot" in sys.modules) == before  # loaded there, not here
+
+
+def test_forked_pool_reports_each_calls_own_error():
+    with cleaning_pool(2) as pool:
+        ok, bad = pool.submit(square, 4), pool.submit(square, -2)
+        assert ok.result(timeout=60) == 16
+        with pytest.raises(ValueError, match="negative: -2"):
+            bad.result(timeout=60)
+
+
+def test_a_killed_worker_fails_only_what_it_held():
+    pool = ForkedPool(2)
+    try:
+        first = pool.submit(whoami)
+        pid, _ = first.result(timeout=60)
+        busy = [pool.submit(whoami, 1.0) for _ in range(4)]
+        time.sleep(0.3)
+        os.kill(pid, signal.SIGKILL)
+        outcomes = []
+        for f in busy:
+            try:
+                outcomes.append(f.result(timeout=60)[0])
+            except WorkerLost:
+                outcomes.append("lost")
+        assert "lost" in outcomes and any(o != "lost" for o in outcomes)
+        assert pid not in outcomes
+        # The pool goes on with the worker it has left.
+        assert pool.submit(square, 5).result(timeout=60) == 25
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_shutdown_cancels_calls_not_yet_sent():
+    pool = ForkedPool(1)
+    running = pool.submit(whoami, 0.5)
+    time.sleep(0.2)
+    queued = [pool.submit(square, i) for i in range(5)]
+    pool.shutdown(wait=True, cancel_futures=True)
+    assert running.result(timeout=1)[1]  # the call in hand is answered
+    assert any(f.cancelled() for f in queued)
+    with pytest.raises(RuntimeError, match="shut down"):
+        pool.submit(square, 1)
+
+
+def test_pool_workers_end_when_their_archiver_is_killed(tmp_path):
+    script = tmp_path / "hold.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        import psutil
+        from archiver.distributed import cleaning_pool
+
+        with cleaning_pool(2) as pool:
+            assert pool.submit(abs, -3).result(timeout=60) == 3
+            kids = [p.pid for p in psutil.Process().children(recursive=True)]
+            print(" ".join(map(str, kids)), flush=True)
+            time.sleep(600)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        kids = [int(x) for x in proc.stdout.readline().split()]
+        assert len(kids) == 3  # the zygote and two workers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        alive = kids
+        while alive and time.monotonic() < deadline:
+            alive = [k for k in kids if psutil.pid_exists(k) and psutil.Process(k).status() != psutil.STATUS_ZOMBIE]
+            time.sleep(0.2)
+        assert not alive, f"still running after their archiver was killed: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_pool_with_no_worker_left_refuses_calls_clearly():
+    pool = ForkedPool(1)
+    try:
+        pid, _ = pool.submit(whoami).result(timeout=60)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                pool.submit(square, 2).result(timeout=30)
+            except WorkerLost:
+                break
+            assert time.monotonic() < deadline, "the pool never noticed its worker was gone"
+            time.sleep(0.1)
+        with pytest.raises(WorkerLost, match="every cleaning worker"):
+            pool.submit(square, 3)
+    finally:
+        pool.shutdown(wait=True)
