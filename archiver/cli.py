@@ -1052,12 +1052,14 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
     workers = workers or max(1, min(os.cpu_count() or 1, 4))
     replay_url = replay.url_for if replay else None
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"serving {archive.path} on http://{shown}:{port}/"
-               + (f" (replay on {replay.base_url}/)" if replay else "") + "; Ctrl-C stops")
-    sys.stdout.flush()
+    def listening() -> None:
+        click.echo(f"serving {archive.path} on http://{shown}:{port}/"
+                   + (f" (replay on {replay.base_url}/)" if replay else "") + "; Ctrl-C stops")
+        sys.stdout.flush()
+
     try:
         run_server(lambda: create_app(archive, token=token, replay_url=replay_url), host=host, port=port,
-                   workers=workers, started=replay.keep_current if replay else None)
+                   workers=workers, started=replay.keep_current if replay else None, listening=listening)
     finally:
         if replay is not None:
             replay.stop()

@@ -460,14 +460,16 @@ KEEP_ALIVE = 75  # seconds, as nginx
 
 
 def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: int = 1,
-               started: Callable[[], None] | None = None) -> None:
+               started: Callable[[], None] | None = None, listening: Callable[[], None] | None = None) -> None:
     """Serve until interrupted: `workers` processes forked after the listening
     socket is made, each with its own app (and its own SQLite connections).
     Forked rather than uvicorn's own workers: those receive the socket
     without its protocol, so asyncio never turns Nagle off on their
     connections and every response waits ~40 ms for a delayed ACK.
-    `started` runs once the server processes exist (threads are started
-    after a fork, never before it)."""
+    `listening` runs once the port is known to be free (so that "serving
+    on" is never printed by a server that cannot listen); `started` once
+    the server processes exist (threads are started after a fork, never
+    before it)."""
     import multiprocessing
     import signal
     import socket
@@ -481,12 +483,20 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
                                 timeout_keep_alive=KEEP_ALIVE)
         uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     if workers <= 1:
+        try:  # uvicorn binds it itself; a port already taken is said here, in one line
+            with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        if listening is not None:
+            listening()
         if started is not None:
             started()
         serve_on(None)
         return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # One listening socket per process (SO_REUSEPORT), where the system
     # allows it: the kernel then spreads new connections over them. With one
     # socket shared by all, the process that woke first took nearly every
@@ -515,6 +525,9 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
         for sock in sockets:
             sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    if listening is not None:
+        listening()
+
     def serve_own(mine: int) -> None:
         for i, other in enumerate(sockets):
             if i != mine:

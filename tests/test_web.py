@@ -352,6 +352,10 @@ def test_serve_spreads_connections_over_its_processes_and_refuses_a_taken_port(m
         again = CliRunner().invoke(cli, ["serve", "--archive", str(archive.path), "--port", str(free_port),
                                          "--no-replay", "--workers", "2"])
         assert again.exit_code == 2 and "cannot listen" in again.output, again.output
+        assert "serving" not in again.output  # never announced
+        alone = CliRunner().invoke(cli, ["serve", "--archive", str(archive.path), "--port", str(free_port),
+                                         "--no-replay", "--workers", "1"])
+        assert alone.exit_code == 2 and "cannot listen" in alone.output and "serving" not in alone.output
     finally:
         for s in conns:
             s.close()
