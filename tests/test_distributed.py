@@ -88,14 +88,18 @@ def test_local_cluster_runs_apart_and_leaves_nothing_behind():
     assert not (_descendants() - before)
 
 
-def test_local_cluster_ends_when_its_archiver_is_killed(tmp_path):
+def _killed_holder_leaves_no_process(tmp_path, opening: str) -> list[int]:
+    """Run a script that opens `opening` (a with-statement giving `executor`),
+    makes one call, prints its descendants and sleeps; SIGKILL it (no chance
+    to shut anything down); every descendant must end by itself. Returns
+    the descendants it had."""
     script = tmp_path / "hold.py"
-    script.write_text(textwrap.dedent("""
-        import os, sys, time
+    script.write_text(textwrap.dedent(f"""
+        import time
         import psutil
-        from archiver.distributed import dask_executor
+        from archiver.distributed import cleaning_pool, dask_executor
 
-        with dask_executor("local", workers=1) as executor:
+        with {opening} as executor:
             assert executor.submit(abs, -3).result(timeout=120) == 3
             kids = [p.pid for p in psutil.Process().children(recursive=True)]
             print(" ".join(map(str, kids)), flush=True)
@@ -103,10 +107,8 @@ def test_local_cluster_ends_when_its_archiver_is_killed(tmp_path):
     """))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()
-        kids = [int(x) for x in line.split()]
-        assert len(kids) >= 2, line
-        os.kill(proc.pid, signal.SIGKILL)  # no chance to shut the cluster down
+        kids = [int(x) for x in proc.stdout.readline().split()]
+        os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         deadline = time.monotonic() + 30
         alive = kids
@@ -114,9 +116,15 @@ def test_local_cluster_ends_when_its_archiver_is_killed(tmp_path):
             alive = [k for k in kids if psutil.pid_exists(k) and psutil.Process(k).status() != psutil.STATUS_ZOMBIE]
             time.sleep(0.2)
         assert not alive, f"still running after their archiver was killed: {alive}"
+        return kids
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_local_cluster_ends_when_its_archiver_is_killed(tmp_path):
+    kids = _killed_holder_leaves_no_process(tmp_path, 'dask_executor("local", workers=1)')
+    assert len(kids) >= 2  # the cluster's process and its worker (and its nanny's)
 
 
 def whoami(delay: float = 0.0) -> tuple[int, bool]:
@@ -177,33 +185,8 @@ def test_shutdown_cancels_calls_not_yet_sent():
 
 
 def test_pool_workers_end_when_their_archiver_is_killed(tmp_path):
-    script = tmp_path / "hold.py"
-    script.write_text(textwrap.dedent("""
-        import time
-        import psutil
-        from archiver.distributed import cleaning_pool
-
-        with cleaning_pool(2) as pool:
-            assert pool.submit(abs, -3).result(timeout=60) == 3
-            kids = [p.pid for p in psutil.Process().children(recursive=True)]
-            print(" ".join(map(str, kids)), flush=True)
-            time.sleep(600)
-    """))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    try:
-        kids = [int(x) for x in proc.stdout.readline().split()]
-        assert len(kids) == 3  # the zygote and two workers
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        deadline = time.monotonic() + 30
-        alive = kids
-        while alive and time.monotonic() < deadline:
-            alive = [k for k in kids if psutil.pid_exists(k) and psutil.Process(k).status() != psutil.STATUS_ZOMBIE]
-            time.sleep(0.2)
-        assert not alive, f"still running after their archiver was killed: {alive}"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kids = _killed_holder_leaves_no_process(tmp_path, "cleaning_pool(2)")
+    assert len(kids) == 3  # the zygote and two workers
 
 
 def test_a_pool_with_no_worker_left_refuses_calls_clearly():
