@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["cleaning_pool", "dask_executor"]
+__all__ = ["Batching", "ForkedPool", "WorkerLost", "cleaning_pool", "dask_executor"]
 
 log = logging.getLogger(__name__)
 
@@ -255,11 +255,13 @@ def _gone(pid: int) -> bool:
 
 
 def _start_worker(parent: int) -> None:
-    """A worker ends itself when the archiver that started it is gone (killed
-    with no chance to shut its pool down), rather than linger. Ctrl-C reaches
-    the whole process group: the archiver handles it and shuts its pool
-    down; a worker ignores it (else each would print a traceback). Then it
-    loads the cleaner, before its first page arrives."""
+    """How a helper process (the pool's zygote, the Dask cluster's process)
+    starts: it ends itself when the archiver that started it is gone
+    (killed with no chance to shut it down), rather than linger. Ctrl-C
+    reaches the whole process group: the archiver handles it and shuts its
+    helpers down; a helper ignores it (else each would print a traceback),
+    and so do the workers it forks. Then it loads the cleaner, before the
+    first page arrives."""
     from .jobs import warm_up
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
