@@ -32,10 +32,12 @@ import archiver
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "aeb"
 TOKEN = re.compile(r"\w+")
-# An ordered list's item numbers ("1. The attorney general...") are formatting
-# the ground truth leaves out; archiver keeps them, as a reader sees them.
-# Scored without them, on every side alike.
-LIST_LABEL = re.compile(r"(?m)^\s*(?:[-*•]\s*)?\d{1,3}[.)]\s+")
+# An ordered list's item labels ("1. The attorney general...", "b. if ...",
+# "iv. ...": the list's type="a"/"i" kinds) are formatting the ground truth
+# leaves out; archiver keeps them, as a reader sees them. Scored without
+# them, on every side alike. (A single letter or a small roman numeral at the
+# start of a line, then a dot: "Mr. Smith" or "Dr." are left alone.)
+LIST_LABEL = re.compile(r"(?m)^\s*(?:[-*•]\s*)?(?:\d{1,3}|[a-zA-Z]|[ivx]{2,5}|[IVX]{2,5})[.)]\s+")
 
 
 def shingles(text: str) -> Counter[tuple[str, ...]]:
