@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from typing import Any
 
 from .errors import ConfigError
@@ -472,6 +472,8 @@ class Batching(Executor):
             try:
                 results = done.result()
             except BaseException as exc:
+                if isinstance(exc, CancelledError):  # Dask cancels what its lost scheduler held
+                    exc = WorkerLost("the Dask cluster cancelled it (its scheduler or workers went away)")
                 for f in futures:
                     f.set_exception(exc)
                 return

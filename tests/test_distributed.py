@@ -206,3 +206,21 @@ def test_a_pool_with_no_worker_left_refuses_calls_clearly():
             pool.submit(square, 3)
     finally:
         pool.shutdown(wait=True)
+
+
+def test_batching_says_a_cancelled_task_was_lost():
+    class Cancelling(ThreadPoolExecutor):
+        """A real pool whose tasks are cancelled before they run, as Dask
+        cancels what a scheduler that went away held."""
+
+        def submit(self, fn, /, *args, **kwargs):
+            from concurrent.futures import Future
+
+            future = Future()
+            future.cancel()
+            return future
+
+    with Cancelling(max_workers=1) as pool:
+        batching = Batching(pool, size=1)
+        with pytest.raises(WorkerLost, match="Dask cluster cancelled it"):
+            batching.submit(square, 2).result(timeout=5)
