@@ -178,6 +178,11 @@ class Archive:
         if self.workers == 0:
             return None
         if self._writer is not None:  # inside writing(): one pool for every call
+            if self._pool is not None and not getattr(self._pool_executor, "whole", True):
+                # A worker died since the last call (killed, out of memory): a
+                # long `run --loop` starts a whole pool rather than go on short.
+                pool, self._pool, self._pool_executor = self._pool, None, None
+                pool.close()
             if self._pool is None:
                 self._pool = contextlib.ExitStack()
                 self._pool_executor = self._pool.enter_context(cleaning_pool(self.workers))

@@ -90,6 +90,12 @@ class ForkedPool(Executor):
         for thread in self._threads:
             thread.start()
 
+    @property
+    def whole(self) -> bool:
+        """Every worker is still there (and the pool is open)."""
+        with self._lock:
+            return not self._closed and all(self._live)
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
         with self._lock:

@@ -416,3 +416,32 @@ def test_captures_cleaned_apart_share_commits(fresh_site, tmp_path, monkeypatch)
     assert [c.url for c in captures] == urls and all(c.verdict is Verdict.NEW for c in captures)
     assert sum(groups) == 16
     assert len(groups) <= 8, groups
+
+
+def test_a_kept_pool_that_lost_a_worker_is_replaced_between_captures(fresh_site, tmp_path):
+    """Inside `writing()` (a `run --loop`) one pool serves every capture; a
+    worker killed meanwhile (out of memory, say) must not leave every later
+    capture short of it: the next capture starts a whole pool."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    for i in range(6):
+        fresh_site.state.pages[f"/page/k{i}"] = article(f"Kept pool page {i}", f"Sentence {i} of an article. " * 80)
+    urls = [fresh_site.url(f"/page/k{i}") for i in range(6)]
+    archive = Archive(tmp_path / "arch", fetch_options=FetchOptions(host_delay=0, retries=0), workers=2)
+    with archive.writing():
+        assert all(c.verdict is Verdict.NEW for c in archive.capture(urls[:3]))
+        pool = archive._pool_executor
+        workers = [p for p in psutil.Process().children(recursive=True) if p.ppid() != os.getpid()]
+        assert len(workers) == 2 and pool.whole
+        os.kill(workers[0].pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while pool.whole and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pool.whole
+        later = archive.capture(urls[3:])
+        assert all(c.verdict is Verdict.NEW for c in later), [(c.verdict, c.reason) for c in later]
+        assert archive._pool_executor is not pool and archive._pool_executor.whole
