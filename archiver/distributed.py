@@ -64,9 +64,11 @@ class ForkedPool(Executor):
     Each worker has a duplex pipe to this process: a sender thread per
     worker writes its calls (a write blocks while the worker is busy), one
     receiver thread reads every answer. A call goes to the worker with the
-    fewest calls in hand. A worker that ends fails only the calls it held;
-    the others go on. Workers end when their pipe does: at shutdown, or
-    when this process is gone (killed: the system closes its ends)."""
+    fewest calls in hand. When a worker ends (killed, out of memory), only
+    the call it was working on fails (`WorkerLost`: the page that killed it
+    is not tried again); the calls queued behind it go to the others.
+    Workers end when their pipe does: at shutdown, or when this process is
+    gone (killed: the system closes its ends)."""
 
     def __init__(self, workers: int) -> None:
         context = multiprocessing.get_context("fork")
@@ -79,13 +81,18 @@ class ForkedPool(Executor):
         for end in theirs:
             end.close()
         self._lock = threading.Lock()
-        self._held: list[dict[int, Future[Any]]] = [{} for _ in self._conns]
-        self._live = [True] * len(self._conns)
-        self._outbox: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in self._conns]
+        n = len(self._conns)
+        # call -> (message, future), per worker, from submit until answered;
+        # `_sent`: the calls written to the worker's pipe, oldest first (it
+        # answers them in that order, so the oldest is the one in its hands).
+        self._held: list[dict[int, tuple[Any, Future[Any]]]] = [{} for _ in range(n)]
+        self._sent: list[list[int]] = [[] for _ in range(n)]
+        self._live = [True] * n
+        self._outbox: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(n)]
         self._ids = itertools.count()
         self._closed = False
         self._threads = [threading.Thread(target=self._send, args=(i,), name=f"cleaning-send-{i}", daemon=True)
-                         for i in range(len(self._conns))]
+                         for i in range(n)]
         self._threads.append(threading.Thread(target=self._receive, name="cleaning-receive", daemon=True))
         for thread in self._threads:
             thread.start()
@@ -101,14 +108,19 @@ class ForkedPool(Executor):
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit to a pool that is shut down")
-            live = [i for i, ok in enumerate(self._live) if ok]
-            if not live:
+            if not self._route_locked((next(self._ids), fn, args, kwargs), future):
                 raise WorkerLost("every cleaning worker process has ended")
-            i = min(live, key=lambda k: len(self._held[k]))
-            call = next(self._ids)
-            self._held[i][call] = future
-        self._outbox[i].put((call, fn, args, kwargs))
         return future
+
+    def _route_locked(self, message: tuple[Any, ...], future: Future[Any]) -> bool:
+        """Give a call to the live worker with the fewest in hand; False when none is left."""
+        live = [i for i, ok in enumerate(self._live) if ok]
+        if not live:
+            return False
+        i = min(live, key=lambda k: len(self._held[k]))
+        self._held[i][message[0]] = (message, future)
+        self._outbox[i].put(message)
+        return True
 
     def _send(self, i: int) -> None:
         conn = self._conns[i]
@@ -120,19 +132,28 @@ class ForkedPool(Executor):
                 return
             call = message[0]
             with self._lock:
-                future = self._held[i].get(call)
-            if future is None or not future.set_running_or_notify_cancel():
-                with self._lock:
-                    self._held[i].pop(call, None)
-                continue
+                entry = self._held[i].get(call)
+                if entry is None:
+                    continue  # answered for already (its worker ended and it went elsewhere)
+                future = entry[1]
+                if not future.running() and not future.set_running_or_notify_cancel():
+                    del self._held[i][call]  # cancelled before it was sent
+                    continue
+                self._sent[i].append(call)
             try:
                 conn.send(message)
-            except Exception as exc:  # the worker is gone (the receiver fails the rest), or the call won't pickle
+            except OSError:
+                with self._lock:  # it never reached the worker: it goes to another, not counted as in its hands
+                    with contextlib.suppress(ValueError):
+                        self._sent[i].remove(call)
+                self._lost(i)
+            except Exception as exc:  # the call won't pickle: that call fails, not the worker
                 with self._lock:
                     self._held[i].pop(call, None)
+                    with contextlib.suppress(ValueError):
+                        self._sent[i].remove(call)
                 if not future.done():
-                    future.set_exception(WorkerLost(f"its cleaning worker process ended ({exc})")
-                                         if isinstance(exc, OSError) else exc)
+                    future.set_exception(exc)
 
     def _receive(self) -> None:
         from multiprocessing.connection import wait
@@ -148,24 +169,36 @@ class ForkedPool(Executor):
                     self._lost(i)
                     continue
                 with self._lock:
-                    future = self._held[i].pop(call, None)
-                if future is None:
-                    continue
-                if future.done():
+                    entry = self._held[i].pop(call, None)
+                    with contextlib.suppress(ValueError):
+                        self._sent[i].remove(call)
+                if entry is None or entry[1].done():
                     continue
                 if ok:
-                    future.set_result(value)
+                    entry[1].set_result(value)
                 else:
-                    future.set_exception(value)
+                    entry[1].set_exception(value)
 
     def _lost(self, i: int) -> None:
+        """Worker `i` is gone: fail the call in its hands, send the rest elsewhere."""
+        failed: list[Future[Any]] = []
         with self._lock:
+            if not self._live[i] and not self._held[i]:
+                return
             self._live[i] = False
             held, self._held[i] = self._held[i], {}
+            in_hand = next((c for c in self._sent[i] if c in held), None)
+            self._sent[i] = []
             closing = self._closed
+            for call, (message, future) in held.items():
+                if future.done():
+                    continue
+                if call == in_hand or closing or not self._route_locked(message, future):
+                    failed.append(future)
         if not closing:
-            log.warning("a cleaning worker process ended with %d page(s) in hand", len(held))
-        for future in held.values():
+            log.warning("a cleaning worker process ended; %d page(s) in its hands failed, %d went to another",
+                        len(failed), len(held) - len(failed))
+        for future in failed:
             if not future.done():
                 future.set_exception(WorkerLost("its cleaning worker process ended (killed, or out of memory)"))
 
@@ -176,7 +209,7 @@ class ForkedPool(Executor):
             self._closed = True
             if cancel_futures:
                 for held in self._held:
-                    for future in held.values():
+                    for _, future in held.values():
                         future.cancel()  # those not sent yet; the senders skip them
         for outbox in self._outbox:
             outbox.put(None)
