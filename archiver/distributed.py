@@ -61,14 +61,20 @@ class ForkedPool(Executor):
     rather than spawned: a spawned worker re-imports the caller's
     `__main__`, which breaks a plain script that calls `Archive.capture`.
 
-    Each worker has a duplex pipe to this process: a sender thread per
-    worker writes its calls (a write blocks while the worker is busy), one
-    receiver thread reads every answer. A call goes to the worker with the
-    fewest calls in hand. When a worker ends (killed, out of memory), only
-    the call it was working on fails (`WorkerLost`: the page that killed it
-    is not tried again); the calls queued behind it go to the others.
-    Workers end when their pipe does: at shutdown, or when this process is
-    gone (killed: the system closes its ends)."""
+    Each worker has a duplex pipe to this process and a sender thread that
+    takes the next call from one shared queue whenever its worker is free:
+    no page waits behind a slow one while another worker is idle, and none
+    sits idle at the end while another has pages queued. One receiver
+    thread reads every answer. When a worker ends (killed, out of memory),
+    only the call it was working on fails (`WorkerLost`: the page that
+    killed it is not tried again); those written to it behind that one go
+    back to the queue. Workers end when their pipe does: at shutdown, or
+    when this process is gone (killed: the system closes its ends)."""
+
+    # Calls written to a worker at a time. One: a page queued behind a page
+    # that takes seconds to clean would wait for it while another worker is
+    # free; the round trip between pages costs well under a millisecond.
+    AHEAD = 1
 
     def __init__(self, workers: int) -> None:
         context = multiprocessing.get_context("fork")
@@ -80,15 +86,14 @@ class ForkedPool(Executor):
         self._zygote.start()
         for end in theirs:
             end.close()
-        self._lock = threading.Lock()
         n = len(self._conns)
-        # call -> (message, future), per worker, from submit until answered;
-        # `_sent`: the calls written to the worker's pipe, oldest first (it
-        # answers them in that order, so the oldest is the one in its hands).
-        self._held: list[dict[int, tuple[Any, Future[Any]]]] = [{} for _ in range(n)]
-        self._sent: list[list[int]] = [[] for _ in range(n)]
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # (message, future), or None to stop
+        self._room = [threading.Semaphore(self.AHEAD) for _ in range(n)]
+        # Per worker, the calls written to its pipe and not answered, oldest
+        # first: it answers in that order, so the oldest is the one in its hands.
+        self._sent: list[dict[int, tuple[Any, Future[Any]]]] = [{} for _ in range(n)]
         self._live = [True] * n
-        self._outbox: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(n)]
         self._ids = itertools.count()
         self._closed = False
         self._threads = [threading.Thread(target=self._send, args=(i,), name=f"cleaning-send-{i}", daemon=True)
@@ -108,52 +113,55 @@ class ForkedPool(Executor):
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit to a pool that is shut down")
-            if not self._route_locked((next(self._ids), fn, args, kwargs), future):
+            if not any(self._live):
                 raise WorkerLost("every cleaning worker process has ended")
+            # Under the lock: the last worker cannot end (and empty the
+            # queue) between the check above and this.
+            self._queue.put(((next(self._ids), fn, args, kwargs), future))
         return future
-
-    def _route_locked(self, message: tuple[Any, ...], future: Future[Any]) -> bool:
-        """Give a call to the live worker with the fewest in hand; False when none is left."""
-        live = [i for i, ok in enumerate(self._live) if ok]
-        if not live:
-            return False
-        i = min(live, key=lambda k: len(self._held[k]))
-        self._held[i][message[0]] = (message, future)
-        self._outbox[i].put(message)
-        return True
 
     def _send(self, i: int) -> None:
         conn = self._conns[i]
         while True:
-            message = self._outbox[i].get()
-            if message is None:
+            self._room[i].acquire()
+            item = self._queue.get()
+            if item is None:
+                self._queue.put(None)  # for the other senders
                 with contextlib.suppress(OSError):
                     conn.send(None)  # the worker ends once it has answered what it holds
                 return
-            call = message[0]
+            message, future = item
             with self._lock:
-                entry = self._held[i].get(call)
-                if entry is None:
-                    continue  # answered for already (its worker ended and it went elsewhere)
-                future = entry[1]
+                if not self._live[i]:
+                    self._requeue_locked([item])
+                    return
                 if not future.running() and not future.set_running_or_notify_cancel():
-                    del self._held[i][call]  # cancelled before it was sent
+                    self._room[i].release()  # cancelled before it was sent
                     continue
-                self._sent[i].append(call)
+                self._sent[i][message[0]] = item
             try:
                 conn.send(message)
             except OSError:
-                with self._lock:  # it never reached the worker: it goes to another, not counted as in its hands
-                    with contextlib.suppress(ValueError):
-                        self._sent[i].remove(call)
+                with self._lock:  # it never reached the worker: back to the queue with the rest
+                    self._sent[i].pop(message[0], None)
+                    self._requeue_locked([item])
                 self._lost(i)
+                return
             except Exception as exc:  # the call won't pickle: that call fails, not the worker
                 with self._lock:
-                    self._held[i].pop(call, None)
-                    with contextlib.suppress(ValueError):
-                        self._sent[i].remove(call)
+                    self._sent[i].pop(message[0], None)
+                self._room[i].release()
                 if not future.done():
                     future.set_exception(exc)
+
+    def _requeue_locked(self, items: list[tuple[Any, Future[Any]]]) -> None:
+        """Calls a worker will never answer go to the others, or fail when none is left."""
+        for item in items:
+            if self._closed or not any(self._live):
+                if not item[1].done():
+                    item[1].set_exception(WorkerLost("every cleaning worker process has ended"))
+            else:
+                self._queue.put(item)
 
     def _receive(self) -> None:
         from multiprocessing.connection import wait
@@ -169,50 +177,62 @@ class ForkedPool(Executor):
                     self._lost(i)
                     continue
                 with self._lock:
-                    entry = self._held[i].pop(call, None)
-                    with contextlib.suppress(ValueError):
-                        self._sent[i].remove(call)
-                if entry is None or entry[1].done():
+                    item = self._sent[i].pop(call, None)
+                self._room[i].release()
+                if item is None or item[1].done():
                     continue
                 if ok:
-                    entry[1].set_result(value)
+                    item[1].set_result(value)
                 else:
-                    entry[1].set_exception(value)
+                    item[1].set_exception(value)
 
     def _lost(self, i: int) -> None:
-        """Worker `i` is gone: fail the call in its hands, send the rest elsewhere."""
-        failed: list[Future[Any]] = []
+        """Worker `i` is gone: fail the call in its hands, put the rest back."""
         with self._lock:
-            if not self._live[i] and not self._held[i]:
+            if not self._live[i]:
                 return
             self._live[i] = False
-            held, self._held[i] = self._held[i], {}
-            in_hand = next((c for c in self._sent[i] if c in held), None)
-            self._sent[i] = []
+            sent, self._sent[i] = list(self._sent[i].values()), {}
             closing = self._closed
-            for call, (message, future) in held.items():
-                if future.done():
-                    continue
-                if call == in_hand or closing or not self._route_locked(message, future):
-                    failed.append(future)
+            in_hand = sent[:1]
+            self._requeue_locked(sent[1:])
+            if not any(self._live):  # nobody left to take what is queued
+                self._closed_by_loss_locked()
+        self._room[i].release()  # its sender, if waiting for room, sees it is gone
         if not closing:
-            log.warning("a cleaning worker process ended; %d page(s) in its hands failed, %d went to another",
-                        len(failed), len(held) - len(failed))
-        for future in failed:
+            log.warning("a cleaning worker process ended; the page in its hands failed")
+        for _, future in in_hand:
             if not future.done():
                 future.set_exception(WorkerLost("its cleaning worker process ended (killed, or out of memory)"))
+
+    def _closed_by_loss_locked(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                self._queue.put(None)
+                return
+            if not item[1].done():
+                item[1].set_exception(WorkerLost("every cleaning worker process has ended"))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            if cancel_futures:
-                for held in self._held:
-                    for _, future in held.values():
-                        future.cancel()  # those not sent yet; the senders skip them
-        for outbox in self._outbox:
-            outbox.put(None)
+        if cancel_futures:
+            pending = []
+            while True:
+                try:
+                    pending.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for item in pending:
+                if item is not None:
+                    item[1].cancel()
+        self._queue.put(None)
         for sender in self._threads[:-1]:
             sender.join()
         if wait:
