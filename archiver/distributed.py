@@ -206,16 +206,22 @@ class ForkedPool(Executor):
                 future.set_exception(WorkerLost("its cleaning worker process ended (killed, or out of memory)"))
 
     def _closed_by_loss_locked(self) -> None:
+        for _, future in self._take_queued():
+            if not future.done():
+                future.set_exception(WorkerLost("every cleaning worker process has ended"))
+
+    def _take_queued(self) -> list[tuple[Any, Future[Any]]]:
+        """Empty the queue of calls no sender has taken (a stop mark stays)."""
+        taken = []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return
+                return taken
             if item is None:
                 self._queue.put(None)
-                return
-            if not item[1].done():
-                item[1].set_exception(WorkerLost("every cleaning worker process has ended"))
+                return taken
+            taken.append(item)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -223,15 +229,8 @@ class ForkedPool(Executor):
                 return
             self._closed = True
         if cancel_futures:
-            pending = []
-            while True:
-                try:
-                    pending.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            for item in pending:
-                if item is not None:
-                    item[1].cancel()
+            for _, future in self._take_queued():
+                future.cancel()
         self._queue.put(None)
         for sender in self._threads[:-1]:
             sender.join()
