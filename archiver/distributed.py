@@ -373,7 +373,10 @@ def _local_cluster(workers: int) -> Iterator[Executor]:
     than loading it in each). Meanwhile a thread here connects, and fetching
     begins: pages fetched before the cluster is up wait in the executor
     (waiting for it first kept every core idle for ~0.5 s)."""
-    import distributed  # noqa: F401  (loaded once, here: the cluster's process inherits it)
+    try:
+        import distributed  # noqa: F401  (loaded once, here: the cluster's process inherits it)
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ConfigError(f"Dask is not installed: {exc}") from None
 
     context = multiprocessing.get_context("fork")
     conn, theirs = context.Pipe()
