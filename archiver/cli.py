@@ -1052,6 +1052,7 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
     workers = workers or max(1, min(os.cpu_count() or 1, 4))
     replay_url = replay.url_for if replay else None
     shown = f"[{host}]" if ":" in host else host
+
     def listening() -> None:
         click.echo(f"serving {archive.path} on http://{shown}:{port}/"
                    + (f" (replay on {replay.base_url}/)" if replay else "") + "; Ctrl-C stops")

@@ -484,11 +484,17 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
         uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    def free_port() -> int:
+        """A plain bind: fails when anyone listens there; the port it got."""
+        with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+            return int(probe.getsockname()[1])
+
     if workers <= 1:
         try:  # uvicorn binds it itself; a port already taken is said here, in one line
-            with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind((host, port))
+            free_port()
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         if listening is not None:
@@ -509,10 +515,7 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
             # SO_REUSEPORT would also let this server join another one already
             # listening there (another archive's, say) and take half its
             # requests: a plain bind first fails if anyone listens.
-            with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind((host, port))
-                port = probe.getsockname()[1]
+            port = free_port()
         for _ in range(workers if spread else 1):
             sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sockets.append(sock)
