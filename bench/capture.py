@@ -12,6 +12,7 @@ in this process (the CPU the cleaning itself needs).
 
     python bench/capture.py                          # 300 pages, 10 hosts, 20 ms; then 100 ms; then 2,000 queued
     python bench/capture.py --pages 300 --delay 0.02 --no-extra
+    python bench/capture.py --no-extra --only "archiver capture" --only dask --rounds 9   # an A/B of two tools
 """
 
 from __future__ import annotations
