@@ -28,7 +28,7 @@ from typing import Any
 from .auth import CredentialSet, credential_set
 from .config import BrowserOptions, CleanOptions, FetchOptions, WarcOptions, archive_dir
 from .diff import Diff, diff_snapshots
-from .distributed import cleaning_pool
+from .distributed import ForkedPool, cleaning_pool
 from .errors import SnapshotNotFound, StoreError
 from .fixity import append_manifest, sha256_file
 from .models import Capture, SearchHit, StoredSnapshot
@@ -82,7 +82,7 @@ class Archive:
         self._make_id = make_id
         self._writer: WarcWriter | None = None  # kept open across captures inside `writing()`
         self._pool: contextlib.ExitStack | None = None  # a pool kept across captures inside `writing()`
-        self._pool_executor: Executor | None = None
+        self._pool_executor: ForkedPool | None = None
         # The credential set the command line gave (--header, --cookies, --auth), for every URL without its own.
         self.credentials: CredentialSet | None = None
 
@@ -178,7 +178,7 @@ class Archive:
         if self.workers == 0:
             return None
         if self._writer is not None:  # inside writing(): one pool for every call
-            if self._pool is not None and not getattr(self._pool_executor, "whole", True):
+            if self._pool is not None and self._pool_executor is not None and not self._pool_executor.whole:
                 # A worker died since the last call (killed, out of memory): a
                 # long `run --loop` starts a whole pool rather than go on short.
                 pool, self._pool, self._pool_executor = self._pool, None, None

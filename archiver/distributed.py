@@ -16,7 +16,6 @@ pages travel to them and snapshots come back.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import multiprocessing
 import os
@@ -36,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def cleaning_pool(workers: int) -> Iterator[Executor]:
+def cleaning_pool(workers: int) -> Iterator[ForkedPool]:
     """`workers` processes that clean pages (a `ForkedPool`), for as long
     as the block lasts; then they finish what they hold and end."""
     pool = ForkedPool(workers)
@@ -65,16 +64,13 @@ class ForkedPool(Executor):
     takes the next call from one shared queue whenever its worker is free:
     no page waits behind a slow one while another worker is idle, and none
     sits idle at the end while another has pages queued. One receiver
-    thread reads every answer. When a worker ends (killed, out of memory),
-    only the call it was working on fails (`WorkerLost`: the page that
-    killed it is not tried again); those written to it behind that one go
-    back to the queue. Workers end when their pipe does: at shutdown, or
+    thread reads every answer. One call is written to a worker at a time:
+    a page written behind one that takes seconds to clean would wait for it
+    while another worker is free (the round trip between pages costs well
+    under a millisecond). When a worker ends (killed, out of memory), only
+    the call in its hands fails (`WorkerLost`: the page that killed it is
+    not tried again). Workers end when their pipe does: at shutdown, or
     when this process is gone (killed: the system closes its ends)."""
-
-    # Calls written to a worker at a time. One: a page queued behind a page
-    # that takes seconds to clean would wait for it while another worker is
-    # free; the round trip between pages costs well under a millisecond.
-    AHEAD = 1
 
     def __init__(self, workers: int) -> None:
         context = multiprocessing.get_context("fork")
@@ -89,12 +85,9 @@ class ForkedPool(Executor):
         n = len(self._conns)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # (message, future), or None to stop
-        self._room = [threading.Semaphore(self.AHEAD) for _ in range(n)]
-        # Per worker, the calls written to its pipe and not answered, oldest
-        # first: it answers in that order, so the oldest is the one in its hands.
-        self._sent: list[dict[int, tuple[Any, Future[Any]]]] = [{} for _ in range(n)]
+        self._free = [threading.Semaphore(1) for _ in range(n)]  # released when a worker answers
+        self._in_hand: list[tuple[Any, Future[Any]] | None] = [None] * n  # the call written to each worker
         self._live = [True] * n
-        self._ids = itertools.count()
         self._closed = False
         self._threads = [threading.Thread(target=self._send, args=(i,), name=f"cleaning-send-{i}", daemon=True)
                          for i in range(n)]
@@ -117,13 +110,13 @@ class ForkedPool(Executor):
                 raise WorkerLost("every cleaning worker process has ended")
             # Under the lock: the last worker cannot end (and empty the
             # queue) between the check above and this.
-            self._queue.put(((next(self._ids), fn, args, kwargs), future))
+            self._queue.put(((fn, args, kwargs), future))
         return future
 
     def _send(self, i: int) -> None:
         conn = self._conns[i]
         while True:
-            self._room[i].acquire()
+            self._free[i].acquire()
             item = self._queue.get()
             if item is None:
                 self._queue.put(None)  # for the other senders
@@ -133,35 +126,34 @@ class ForkedPool(Executor):
             message, future = item
             with self._lock:
                 if not self._live[i]:
-                    self._requeue_locked([item])
+                    self._requeue_locked(item)
                     return
                 if not future.running() and not future.set_running_or_notify_cancel():
-                    self._room[i].release()  # cancelled before it was sent
+                    self._free[i].release()  # cancelled before it was sent
                     continue
-                self._sent[i][message[0]] = item
+                self._in_hand[i] = item
             try:
                 conn.send(message)
             except OSError:
-                with self._lock:  # it never reached the worker: back to the queue with the rest
-                    self._sent[i].pop(message[0], None)
-                    self._requeue_locked([item])
+                with self._lock:  # it never reached the worker: it goes to another
+                    self._in_hand[i] = None
+                    self._requeue_locked(item)
                 self._lost(i)
                 return
             except Exception as exc:  # the call won't pickle: that call fails, not the worker
                 with self._lock:
-                    self._sent[i].pop(message[0], None)
-                self._room[i].release()
+                    self._in_hand[i] = None
+                self._free[i].release()
                 if not future.done():
                     future.set_exception(exc)
 
-    def _requeue_locked(self, items: list[tuple[Any, Future[Any]]]) -> None:
-        """Calls a worker will never answer go to the others, or fail when none is left."""
-        for item in items:
-            if self._closed or not any(self._live):
-                if not item[1].done():
-                    item[1].set_exception(WorkerLost("every cleaning worker process has ended"))
-            else:
-                self._queue.put(item)
+    def _requeue_locked(self, item: tuple[Any, Future[Any]]) -> None:
+        """A call a worker will never answer goes to the others, or fails when none is left."""
+        if self._closed or not any(self._live):
+            if not item[1].done():
+                item[1].set_exception(WorkerLost("every cleaning worker process has ended"))
+        else:
+            self._queue.put(item)
 
     def _receive(self) -> None:
         from multiprocessing.connection import wait
@@ -171,14 +163,14 @@ class ForkedPool(Executor):
             for conn in wait(list(waiting)):
                 i = waiting[conn]
                 try:
-                    call, ok, value = conn.recv()
+                    ok, value = conn.recv()
                 except (EOFError, OSError):
                     del waiting[conn]
                     self._lost(i)
                     continue
                 with self._lock:
-                    item = self._sent[i].pop(call, None)
-                self._room[i].release()
+                    item, self._in_hand[i] = self._in_hand[i], None
+                self._free[i].release()
                 if item is None or item[1].done():
                     continue
                 if ok:
@@ -187,23 +179,20 @@ class ForkedPool(Executor):
                     item[1].set_exception(value)
 
     def _lost(self, i: int) -> None:
-        """Worker `i` is gone: fail the call in its hands, put the rest back."""
+        """Worker `i` is gone: fail the call in its hands."""
         with self._lock:
             if not self._live[i]:
                 return
             self._live[i] = False
-            sent, self._sent[i] = list(self._sent[i].values()), {}
+            in_hand, self._in_hand[i] = self._in_hand[i], None
             closing = self._closed
-            in_hand = sent[:1]
-            self._requeue_locked(sent[1:])
             if not any(self._live):  # nobody left to take what is queued
                 self._closed_by_loss_locked()
-        self._room[i].release()  # its sender, if waiting for room, sees it is gone
+        self._free[i].release()  # its sender, if waiting for its worker, sees it is gone
         if not closing:
             log.warning("a cleaning worker process ended; the page in its hands failed")
-        for _, future in in_hand:
-            if not future.done():
-                future.set_exception(WorkerLost("its cleaning worker process ended (killed, or out of memory)"))
+        if in_hand is not None and not in_hand[1].done():
+            in_hand[1].set_exception(WorkerLost("its cleaning worker process ended (killed, or out of memory)"))
 
     def _closed_by_loss_locked(self) -> None:
         for _, future in self._take_queued():
@@ -281,17 +270,17 @@ def _serve(conn: Any) -> None:
             return
         if message is None:
             return
-        call, fn, args, kwargs = message
+        fn, args, kwargs = message
         try:
-            answer = (call, True, fn(*args, **kwargs))
+            answer = (True, fn(*args, **kwargs))
         except Exception as exc:
-            answer = (call, False, exc)
+            answer = (False, exc)
         try:
             conn.send(answer)
         except (EOFError, OSError):
             return
         except Exception as exc:  # an answer that won't pickle: say so instead
-            conn.send((call, False, RuntimeError(f"cannot send the result back: {type(exc).__name__}: {exc}")))
+            conn.send((False, RuntimeError(f"cannot send the result back: {type(exc).__name__}: {exc}")))
 
 
 def _gone(pid: int) -> bool:
