@@ -484,19 +484,17 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
         uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-    def free_port() -> int:
-        """A plain bind: fails when anyone listens there; the port it got."""
+    try:
+        # A plain bind first: it fails when anyone listens there (SO_REUSEPORT,
+        # below, would let this server join another one, another archive's
+        # say, and take half its requests), so a taken port is one line here.
         with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
-            return int(probe.getsockname()[1])
-
-    if workers <= 1:
-        try:  # uvicorn binds it itself; a port already taken is said here, in one line
-            free_port()
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            port = int(probe.getsockname()[1])
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    if workers <= 1:  # uvicorn binds the port itself
         if listening is not None:
             listening()
         if started is not None:
@@ -511,11 +509,6 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
     spread = hasattr(socket, "SO_REUSEPORT")
     sockets: list[socket.socket] = []
     try:
-        if spread:
-            # SO_REUSEPORT would also let this server join another one already
-            # listening there (another archive's, say) and take half its
-            # requests: a plain bind first fails if anyone listens.
-            port = free_port()
         for _ in range(workers if spread else 1):
             sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sockets.append(sock)
