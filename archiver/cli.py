@@ -20,9 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-# The cleaner (trafilatura, lxml), export, signing and notifications load
-# their libraries in the commands that use them: every other command starts
-# that much sooner, and `capture` leaves the cleaner to its worker processes.
+# The cleaner (trafilatura, lxml), export, signing, notifications and the
+# scheduler load their libraries in the commands that use them: every other
+# command starts that much sooner, and `capture` leaves the cleaner to its
+# worker processes.
 from . import termout
 from .archive import Archive
 from .config import (
@@ -534,6 +535,7 @@ def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None,
               cookies_file: str | None, between: str | None, tz: str | None) -> None:
     """Watch a URL on a schedule (it is due at once)."""
     from .schedule import add_watch
+
     w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser,
                   notify=apprise_urls, auth=auth_name, between=between, tz=tz, headers=headers,
                   cookies=cookies_file)
@@ -554,6 +556,7 @@ def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None,
 def watch_list(ctx: click.Context, tag: str | None, as_json: bool) -> None:
     """Watched URLs: schedule, last good capture, failures, next due."""
     from .schedule import check_watches, list_watches, runner_state
+
     watches = list_watches(Archive(ctx.obj["archive"]), tag=tag)
     if as_json:
         click.echo(json.dumps([w.to_json() for w in watches], ensure_ascii=False))
@@ -590,6 +593,7 @@ def watch_check(ctx: click.Context, failing: int, as_json: bool) -> None:
     twice their interval), failing ones, rules that stopped matching,
     overdue watches and a runner that stopped. Exit 0 when all is well, 1 when not."""
     from .schedule import check_watches, runner_state
+
     archive = Archive(ctx.obj["archive"])
     flagged = check_watches(archive, failing_after=failing)
     if as_json:
@@ -613,6 +617,7 @@ def watch_check(ctx: click.Context, failing: int, as_json: bool) -> None:
 def watch_remove(ctx: click.Context, url: str) -> None:
     """Stop watching a URL (its captures stay in the archive)."""
     from .schedule import remove_watch
+
     remove_watch(Archive(ctx.obj["archive"]), url)
     click.echo(f"no longer watching {url}")
 
@@ -627,6 +632,7 @@ def watch_remove(ctx: click.Context, url: str) -> None:
 def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | None, tag: str | None) -> None:
     """Add many watches: a URL per line, or TOML [[watch]] entries with their own schedules."""
     from .schedule import import_watches
+
     added = import_watches(Archive(ctx.obj["archive"]), file, every=every, cron=cron, tag=tag)
     click.echo(f"watching {len(added)} URL(s) from {file}")
 

@@ -424,7 +424,6 @@ def test_a_kept_pool_that_lost_a_worker_is_replaced_between_captures(fresh_site,
     capture short of it: the next capture starts a whole pool."""
     import os
     import signal
-    import time
 
     import psutil
 

@@ -26,7 +26,6 @@ from ferrypages import FERRY, page  # noqa: E402
 pytestmark = needs_chromium
 
 
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
