@@ -8,7 +8,8 @@ ingest: one seam, `submit(clean_job, job, options)`.
 `--dask ADDRESS` connects to a running scheduler (`dask scheduler` and
 `dask worker ADDRESS` processes, started by the user, on any machines that
 reach each other over the network); `--dask local` starts a LocalCluster of
-worker processes on this machine, its scheduler in a process of its own.
+worker processes on this machine, its scheduler and the client that feeds
+it in a process of their own.
 Workers need archiver installed and nothing else: no shared disk, since
 pages travel to them and snapshots come back.
 """
@@ -350,58 +351,27 @@ def dask_executor(address: str | None, *, workers: int | None = None) -> Iterato
 
 @contextlib.contextmanager
 def _local_cluster(workers: int) -> Iterator[Executor]:
-    """`--dask local`: a LocalCluster (scheduler, nannies, worker processes)
-    run by a process forked from this one, not inside it: in this process
-    the scheduler's and nannies' event loop took ~1 s of CPU per 300 pages
-    from the interpreter that fetches and records. This process talks to it
-    as a client, as it does to a scheduler started by hand.
+    """`--dask local`: a LocalCluster (scheduler and worker processes) and
+    the Dask client that feeds it, both run by a process forked from this
+    one; pages go to that process down a pipe (`ClusterLink`). Neither
+    Dask's scheduler nor its client runs here: their event loops took
+    ~1.1 s and ~0.4 s of CPU per 300 pages from the interpreter that
+    fetches and records, and loading Dask here held fetching back 0.25 s.
 
-    The cluster process is forked at once, before the capture's own threads
-    start; it loads the cleaner before it forks its workers, so they start
-    warm. Dask itself is loaded here first, once, for both (0.2 s less CPU
-    than loading it in each). Meanwhile a thread here connects, and fetching
-    begins: pages fetched before the cluster is up wait in the executor
-    (waiting for it first kept every core idle for ~0.5 s)."""
-    try:
-        import distributed  # noqa: F401  (loaded once, here: the cluster's process inherits it)
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ConfigError(f"Dask is not installed: {exc}") from None
-
+    The cluster's process is forked at once, before the capture's own
+    threads start; it loads the cleaner and Dask, and its workers fork from
+    it warm. Pages fetched before the cluster is up wait there."""
     context = multiprocessing.get_context("fork")
-    conn, theirs = context.Pipe()
+    conn, theirs = context.Pipe(duplex=True)
     process = context.Process(target=_serve_cluster, args=(workers, theirs, os.getpid()),
                               name="archiver-dask-cluster")
     process.start()
     theirs.close()
-    executor = Batching(None)
-    clients: list[Any] = []
-
-    def connect() -> None:
-        try:
-            from distributed import Client
-
-            if not conn.poll(120):
-                raise OSError("it did not answer in 120 s")
-            ok, value = conn.recv()
-            if not ok:
-                raise OSError(value)
-            clients.append(Client(value, timeout="10s"))
-            executor.attach(clients[0].get_executor(pure=False))
-        except (Exception, EOFError) as exc:
-            log.error("the local Dask cluster did not start: %s", exc)
-            executor.fail(ConfigError(f"the local Dask cluster did not start: {exc}"))
-
-    starter = threading.Thread(target=connect, name="dask-connect", daemon=True)
-    starter.start()
+    link = ClusterLink(conn)
     try:
-        yield executor
+        yield link
     finally:
-        starter.join()
-        executor.shutdown(wait=False)
-        for client in clients:
-            client.close()
-        with contextlib.suppress(OSError):
-            conn.send("close")
+        link.shutdown(wait=False, cancel_futures=True)
         process.join(30)
         if process.is_alive():
             process.kill()
@@ -409,13 +379,145 @@ def _local_cluster(workers: int) -> Iterator[Executor]:
         conn.close()
 
 
+class ClusterLink(Executor):
+    """The capturing process's end of `--dask local`: each call is numbered
+    and written down the pipe to the cluster's process (one sender thread,
+    so `submit` never blocks on a full pipe); one receiver thread settles
+    the answers. When the cluster's process ends, or its cluster does not
+    start, every call not yet answered fails, and so does every later one."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # (id, fn, args, kwargs), or None to stop
+        self._calls: dict[int, Future[Any]] = {}
+        self._next = 0
+        self._closed = False
+        self._broken: BaseException | None = None
+        self._sender = threading.Thread(target=self._send, name="dask-link-send", daemon=True)
+        self._receiver = threading.Thread(target=self._receive, name="dask-link-receive", daemon=True)
+        self._sender.start()
+        self._receiver.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot submit to a Dask cluster that is shut down")
+            if self._broken is not None:
+                future.set_exception(self._broken)
+                return future
+            number, self._next = self._next, self._next + 1
+            self._calls[number] = future
+            self._queue.put((number, fn, args, kwargs))
+        return future
+
+    def _send(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                with contextlib.suppress(OSError):
+                    self._conn.send(None)  # the cluster's process closes the cluster and ends
+                return
+            try:
+                self._conn.send(item)
+            except OSError:
+                return  # the process is gone: the receiver fails what is pending
+            except Exception as exc:  # the call won't pickle: that call fails
+                with self._lock:
+                    future = self._calls.pop(item[0], None)
+                if future is not None and not future.done():
+                    future.set_exception(exc)
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                self._break(WorkerLost("the local Dask cluster's process ended"))
+                return
+            number, ok, value = message
+            if number is None:  # the cluster did not start
+                self._break(ConfigError(f"the local Dask cluster did not start: {value}"))
+                continue
+            with self._lock:
+                future = self._calls.pop(number, None)
+            if future is None or future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _break(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._broken is None:
+                self._broken = exc
+            pending, self._calls = list(self._calls.values()), {}
+        if isinstance(exc, ConfigError):
+            log.error("%s", exc)
+        for future in pending:
+            if not future.done():
+                future.set_exception(exc)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pending = list(self._calls.values()) if cancel_futures else []
+        for future in pending:
+            future.cancel()
+        self._queue.put(None)
+        self._sender.join()
+        if wait:
+            self._receiver.join()
+
+
 def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
-    """The cluster process: start a LocalCluster, send its address, keep it
-    until told to close (or until the archiver that started it is gone)."""
+    """The cluster's process: read calls from the pipe at once (they wait
+    in a `Batching` until the cluster is up), start a LocalCluster and a
+    client to it, answer each call as its task ends, and close the cluster
+    when the pipe says so, or ends."""
     _start_worker(parent)  # ignores Ctrl-C, ends with its parent, loads the cleaner
+    sending = threading.Lock()
+
+    def answer(number: int, done: Future[Any]) -> None:
+        try:
+            reply: tuple[Any, bool, Any] = (number, True, done.result())
+        except Exception as exc:  # it goes back to the caller (Batching turned Dask's cancellations into WorkerLost)
+            reply = (number, False, exc)
+        with sending:
+            try:
+                conn.send(reply)
+            except OSError:
+                pass  # the archiver is gone; this process ends with it
+            except Exception as exc:  # a result that won't pickle: say so instead
+                with contextlib.suppress(OSError):
+                    conn.send((number, False, RuntimeError(f"cannot send the result back: {type(exc).__name__}: {exc}")))
+
+    batching = Batching(None)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while True:
+                message = conn.recv()
+                if message is None:
+                    break
+                number, fn, args, kwargs = message
+                batching.submit(fn, *args, **kwargs).add_done_callback(
+                    lambda done, number=number: answer(number, done))
+        except (EOFError, OSError):
+            pass
+        stop.set()
+
+    reader = threading.Thread(target=read, name="dask-link-read", daemon=True)
+    reader.start()
+    cluster = client = None
     try:
         import dask
-        from distributed import LocalCluster
+        from distributed import Client, LocalCluster
 
         # Workers forked from this warm process start in a tenth of a
         # second; spawned ones would import everything again (a second each).
@@ -424,13 +526,18 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
                               "distributed.admin.tick.interval": "1s"}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
+            client = Client(cluster)
+        batching.attach(client.get_executor(pure=False))
     except Exception as exc:  # reported by the archiver as a one-line error
-        conn.send((False, f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send((True, cluster.scheduler_address))
-    with contextlib.suppress(EOFError, OSError):
-        conn.recv()
-    cluster.close()
+        batching.fail(ConfigError(f"{type(exc).__name__}: {exc}"))
+        with sending, contextlib.suppress(OSError):
+            conn.send((None, False, f"{type(exc).__name__}: {exc}"))
+    stop.wait()
+    batching.shutdown(wait=False)
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def _run_batch(calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]) -> list[tuple[bool, Any]]:

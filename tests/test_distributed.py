@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from archiver.distributed import Batching, ForkedPool, WorkerLost, cleaning_pool, dask_executor
+from archiver.errors import ConfigError
 
 
 class CountingPool(ThreadPoolExecutor):
@@ -86,6 +87,70 @@ def test_local_cluster_runs_apart_and_leaves_nothing_behind():
     while _descendants() - before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not (_descendants() - before)
+
+
+def test_local_cluster_keeps_dask_out_of_the_capturing_process(tmp_path):
+    """Its scheduler and its client both run in the cluster's process: the
+    process that fetches never loads Dask (memory, and event loops
+    competing with fetching for the interpreter)."""
+    script = tmp_path / "local.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        from archiver.distributed import dask_executor
+
+        with dask_executor("local", workers=1) as executor:
+            assert executor.submit(abs, -3).result(timeout=120) == 3
+            assert executor.submit(divmod, 7, 2).result(timeout=120) == (3, 1)
+            print(sorted(m for m in ("dask", "distributed") if m in sys.modules))
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_local_cluster_reports_each_calls_own_error():
+    with dask_executor("local", workers=1) as executor:
+        good, bad = executor.submit(square, 4), executor.submit(square, -1)
+        assert good.result(timeout=120) == 16
+        with pytest.raises(ValueError, match="negative: -1"):
+            bad.result(timeout=120)
+
+
+def test_local_cluster_fails_pending_calls_when_its_process_ends():
+    before = _descendants()
+    with dask_executor("local", workers=1) as executor:
+        assert executor.submit(square, 2).result(timeout=120) == 4
+        stuck = executor.submit(whoami, 60)
+        time.sleep(0.5)
+        cluster = [p for p in psutil.Process().children() if p.pid in _descendants() - before]
+        assert len(cluster) == 1
+        cluster[0].kill()
+        with pytest.raises(WorkerLost, match="process ended"):
+            stuck.result(timeout=30)
+        later = executor.submit(square, 3)
+        with pytest.raises(WorkerLost):
+            later.result(timeout=5)
+    deadline = time.monotonic() + 30
+    while _descendants() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not (_descendants() - before)  # its workers end once their parent is gone
+
+
+def test_local_cluster_that_cannot_start_fails_every_call_with_the_reason(monkeypatch):
+    import distributed
+
+    class Refused:
+        def __init__(self, *a, **kw):
+            raise OSError("no port to listen on")
+
+    # The cluster's process is forked from this one, so it sees the patch.
+    monkeypatch.setattr(distributed, "LocalCluster", Refused)
+    with dask_executor("local", workers=1) as executor:
+        first = executor.submit(square, 2)
+        with pytest.raises(ConfigError, match="did not start: OSError: no port to listen on"):
+            first.result(timeout=120)
+        with pytest.raises(ConfigError, match="did not start"):
+            executor.submit(square, 3).result(timeout=5)
 
 
 def _killed_holder_leaves_no_process(tmp_path, opening: str) -> list[int]:
