@@ -438,7 +438,7 @@ class ClusterLink(Executor):
                 return
             number, ok, value = message
             if number is None:  # the cluster did not start
-                self._break(ConfigError(f"the local Dask cluster did not start: {value}"))
+                self._break(ConfigError(value))
                 continue
             with self._lock:
                 future = self._calls.pop(number, None)
@@ -514,10 +514,20 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
 
     reader = threading.Thread(target=read, name="dask-link-read", daemon=True)
     reader.start()
+    closing = multiprocessing.get_context("fork").Event()
     cluster = client = None
     try:
         import dask
         from distributed import Client, LocalCluster
+
+        # Closing the cluster with pages in hand (Ctrl-C) cancels their tasks,
+        # and Dask's workers and scheduler print warnings and tracebacks about
+        # it while they race each other down; the archiver says itself what
+        # became of each page. Its log handlers go quiet once closing starts
+        # (in the workers too: they are forked from here, with the flag).
+        quiet = _QuietWhile(closing)
+        for handler in logging.getLogger("distributed").handlers:
+            handler.addFilter(quiet)
 
         # Workers forked from this warm process start in a tenth of a
         # second; spawned ones would import everything again (a second each).
@@ -529,15 +539,30 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
             client = Client(cluster)
         batching.attach(client.get_executor(pure=False))
     except Exception as exc:  # reported by the archiver as a one-line error
-        batching.fail(ConfigError(f"{type(exc).__name__}: {exc}"))
+        # Calls already here fail with this, through `answer`; the message
+        # below makes the archiver fail the rest, and say it once.
+        reason = f"the local Dask cluster did not start: {type(exc).__name__}: {exc}"
+        batching.fail(ConfigError(reason))
         with sending, contextlib.suppress(OSError):
-            conn.send((None, False, f"{type(exc).__name__}: {exc}"))
+            conn.send((None, False, reason))
     stop.wait()
+    closing.set()
     batching.shutdown(wait=False)
     if client is not None:
         client.close()
     if cluster is not None:
         cluster.close()
+
+
+class _QuietWhile(logging.Filter):
+    """Drops every record once `flag` (a multiprocessing.Event) is set."""
+
+    def __init__(self, flag: Any) -> None:
+        super().__init__()
+        self.flag = flag
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.flag.is_set()
 
 
 def _run_batch(calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]) -> list[tuple[bool, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -104,6 +105,40 @@ def test_capture_cleans_on_a_local_dask_cluster(site, tmp_path):
     got = {x["url"]: x for x in map(json.loads, res.stdout.splitlines())}
     assert got[site.url("/page.html")]["title"] == "A test article" and got[site.url("/gzip.html")]["title"] == "Gzipped"
     assert got[site.url("/404")]["verdict"] == "http_error"
+
+
+def test_ctrl_c_with_pages_on_a_local_dask_cluster_is_one_line(site, tmp_path):
+    """Ctrl-C reaches the whole process group while the cluster holds pages:
+    the archiver says one line and exits 130; Dask's workers and scheduler,
+    cancelled mid-task, print nothing; no process is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(site.url(f"/page.html?n={i}") + "\n" for i in range(400)))
+    exe = str(Path(sys.executable).parent / "archiver")
+    proc = subprocess.Popen([exe, "--archive", str(tmp_path / "a"), "capture", *FAST, "--json", "--dask", "local",
+                             "-i", str(urls)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, text=True)
+    try:
+        assert proc.stdout.readline()  # the cluster is up and cleaning
+        kids = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["interrupted: what was captured so far is kept"], err
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(psutil.pid_exists(k) for k in kids):
+        time.sleep(0.2)
+    assert not [k for k in kids if psutil.pid_exists(k)]
 
 
 def test_unreachable_dask_scheduler_is_exit_2(site, tmp_path, free_port):
