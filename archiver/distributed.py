@@ -345,8 +345,14 @@ def dask_executor(address: str | None, *, workers: int | None = None) -> Iterato
     try:
         yield executor
     finally:
-        executor.shutdown(wait=False)
-        client.close()
+        closing = threading.Event()
+        closing.set()
+        undo = _quiet_dask(closing)
+        try:
+            executor.shutdown(wait=False)
+            client.close()
+        finally:
+            undo()
 
 
 @contextlib.contextmanager
@@ -520,22 +526,17 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
         import dask
         from distributed import Client, LocalCluster
 
-        # Closing the cluster with pages in hand (Ctrl-C) cancels their tasks,
-        # and Dask's workers and scheduler print warnings and tracebacks about
-        # it while they race each other down; the archiver says itself what
-        # became of each page. Its log handlers go quiet once closing starts
-        # (in the workers too: they are forked from here, with the flag).
-        quiet = _QuietWhile(closing)
-        for handler in logging.getLogger("distributed").handlers:
-            handler.addFilter(quiet)
+        _quiet_dask(closing)  # in the workers too: they are forked from here, with the flag
 
         # Workers forked from this warm process start in a tenth of a
         # second; spawned ones would import everything again (a second each).
         with dask.config.set({"distributed.worker.multiprocessing-method": "fork",
                               "distributed.worker.profile.enabled": False,
                               "distributed.admin.tick.interval": "1s"}):
+            # Its HTTP endpoints on a free port of this machine only: None
+            # would still take 8787 (and warn when a Dask dashboard has it).
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address="127.0.0.1:0")
             client = Client(cluster)
         batching.attach(client.get_executor(pure=False))
     except Exception as exc:  # reported by the archiver as a one-line error
@@ -555,7 +556,7 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
 
 
 class _QuietWhile(logging.Filter):
-    """Drops every record once `flag` (a multiprocessing.Event) is set."""
+    """Drops every record while `flag` (a threading or multiprocessing Event) is set."""
 
     def __init__(self, flag: Any) -> None:
         super().__init__()
@@ -563,6 +564,25 @@ class _QuietWhile(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not self.flag.is_set()
+
+
+def _quiet_dask(flag: Any) -> Callable[[], None]:
+    """Dask's and tornado's log handlers print nothing while `flag` is set;
+    returns what takes that off again. Closing a client or a cluster with
+    tasks in flight (Ctrl-C) cancels them, and Dask's client, scheduler and
+    workers print warnings and tracebacks about it while they race each
+    other down; the archiver says itself what became of each page."""
+    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in ("distributed", "tornado")]
+    handlers = {handler for name in names for handler in logging.getLogger(name).handlers}
+    quiet = _QuietWhile(flag)
+    for handler in handlers:
+        handler.addFilter(quiet)
+
+    def undo() -> None:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+    return undo
 
 
 def _run_batch(calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]) -> list[tuple[bool, Any]]:

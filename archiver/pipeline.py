@@ -89,6 +89,11 @@ class CaptureRun:
         self._software = software()
         self.use_browser = use_browser  # which URLs are loaded in Chromium (None: none)
         self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        # Set when the recording thread is done. Waited on instead of
+        # Thread.join: a join that Ctrl-C interrupted leaves the thread
+        # marked as ended while it still runs (CPython 3.11), so a second
+        # join returned at once while the recorder still wrote.
+        self._recorded = threading.Event()
         self.error: BaseException | None = None
         self.recorder: Recorder | None = None  # the recording thread's, once it runs
         self._release: Callable[[int], None] = lambda n: None
@@ -115,16 +120,18 @@ class CaptureRun:
                 raise first_error(group) from None
             finally:
                 reader.close()
+            self.inbox.put(("end",))
+            self._recorded.wait()
         except BaseException as exc:
-            # Interrupted, or the recording thread failed: it records what is
-            # already fetched and cleaned, drops the rest, and stops.
+            # Interrupted (while fetching, or once only cleaning was left), or
+            # the recording thread failed: it records what is already cleaned,
+            # drops the rest, and stops; this returns only once it has (the
+            # caller closes the files it writes to).
             self.inbox.put(("stop",))
-            thread.join()
+            self._recorded.wait()
             if self.error is not None and not isinstance(exc, KeyboardInterrupt):
                 raise self.error from None
             raise
-        self.inbox.put(("end",))
-        thread.join()
         if self.error is not None:
             raise self.error
         return [c for c in results if c is not None]
@@ -180,11 +187,18 @@ class CaptureRun:
         catalog = None
         waiting = 0
         feeding = True
+        stopped = False
         ready: list[tuple[Fetched, Entry]] = []
 
         def take(message: tuple[Any, ...]) -> None:
-            nonlocal waiting, feeding
+            nonlocal waiting, feeding, stopped
             kind = message[0]
+            if stopped and kind in ("fetched", "cleaned"):
+                # Dropped, as the stop said; and not counted against `waiting`
+                # (a cleaned page arriving just after the stop, as Dask's come
+                # in bursts, once made it negative: the loop waited forever).
+                (message[1] if kind == "fetched" else message[1].fetched).close()
+                return
             if kind == "fetched":
                 item = self._prepare(message[1])
                 if isinstance(item, Entry):
@@ -204,7 +218,7 @@ class CaptureRun:
             elif kind == "end":
                 feeding = False
             elif kind == "stop":
-                feeding, waiting = False, 0  # cleaning still under way is dropped
+                stopped, feeding, waiting = True, False, 0  # cleaning still under way is dropped
 
         try:
             catalog = Catalog(self.catalog_path)
@@ -236,6 +250,7 @@ class CaptureRun:
             for fetched, _ in ready:
                 fetched.close()
             self._drain()
+            self._recorded.set()
 
     def _record(self, recorder: Recorder, ready: list[tuple[Fetched, Entry]],
                 place: Callable[[Capture], None]) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import tracemalloc
@@ -392,6 +395,83 @@ def test_a_page_slow_to_clean_does_not_hold_up_other_fetches(fresh_site, tmp_pat
     slow = fresh_site.url("/page/slow")
     assert order[-1] == slow  # every other URL was recorded while it was being cleaned
     assert max(done_at[u] for u in others) < done_at[slow] - 0.5
+
+
+@pytest.mark.parametrize("fetching", [True, False], ids=["while-fetching", "after-fetching"])
+def test_pages_cleaned_just_after_ctrl_c_do_not_hang_the_recorder(fresh_site, tmp_path, fetching):
+    """Ctrl-C while the recorder is busy (while pages are still being
+    fetched, or once all are and only cleaning is left), then answers from
+    the cleaners arriving right behind it (as Dask's come, in bursts): the
+    run stops, keeps what it recorded, and does not wait for ever. Run
+    apart, so a hang fails the test instead of stalling it."""
+    slow = [fresh_site.url("/slow")] if fetching else []
+    for i in range(6):
+        fresh_site.state.pages[f"/page/c{i}"] = article(f"Page {i}", f"Words of page {i}. " * 40)
+    script = tmp_path / "interrupted.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal, threading, time
+        from concurrent.futures import Future, ThreadPoolExecutor
+        from archiver import Archive, FetchOptions
+
+        class HeldAnswers(ThreadPoolExecutor):
+            # Cleans for real; answers after the first are held until released at once.
+            def __init__(self):
+                super().__init__(max_workers=2)
+                self.lock, self.first, self.held = threading.Lock(), True, []
+
+            def submit(self, fn, /, *args, **kwargs):
+                out = Future()
+                def settle(inner):
+                    with self.lock:
+                        if not self.first:
+                            self.held.append((out, inner))
+                            return
+                        self.first = False
+                    out.set_result(inner.result())
+                super().submit(fn, *args, **kwargs).add_done_callback(settle)
+                return out
+
+            def release(self):
+                with self.lock:
+                    held, self.held = self.held, []
+                for out, inner in held:
+                    out.set_result(inner.result())
+
+        pool = HeldAnswers()
+        urls = {[fresh_site.url(f"/page/c{i}") for i in range(6)] + slow!r}
+        recorded = []
+
+        def on_capture(capture):
+            recorded.append(capture.url)
+            if len(recorded) > 1:
+                return
+            deadline = time.monotonic() + 10
+            while len(pool.held) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, while this (the recorder) is busy
+            time.sleep(0.5)  # the run stops fetching and tells the recorder to stop
+            pool.release()  # and the cleaners' answers arrive right behind that
+            time.sleep(0.2)
+
+        archive = Archive({str(tmp_path / "arch")!r}, fetch_options=FetchOptions(host_delay=0, retries=0))
+        try:
+            archive.capture(urls, executor=pool, on_capture=on_capture)
+        except KeyboardInterrupt:
+            # Not while its recorder still writes to the files it has closed.
+            # (Thread.is_alive can't say: the interrupted join marked it ended.)
+            time.sleep(0.1)
+            assert not [t for t in threading.enumerate() if t.name == "archiver-recorder"]
+            print("interrupted after", len(recorded))
+            print(recorded[0])
+        pool.shutdown()
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    said, kept = out.stdout.splitlines()
+    assert said == "interrupted after 1"
+    [capture] = Archive(tmp_path / "arch").history(kept)  # what was recorded is kept, and readable
+    assert capture.verdict is Verdict.NEW
+    check_all(tmp_path)
 
 
 def test_captures_cleaned_apart_share_commits(fresh_site, tmp_path, monkeypatch):
