@@ -6,12 +6,16 @@ No archiving logic lives here. Every `ArchiverError` is caught once, in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,20 +92,51 @@ class ArchiverGroup(click.Group):
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
-        try:
-            rc = super().main(*args, standalone_mode=False, **kwargs)
-        except click.UsageError as exc:
-            # One line, naming where to look, instead of click's three.
-            where = exc.ctx.command_path if exc.ctx else "archiver"
-            click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
-            sys.exit(EXIT_USAGE)
-        except click.ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("interrupted: what was captured so far is kept", err=True)
-            sys.exit(130)
-        sys.exit(rc or 0)
+        with _stop_on_sigterm() as terminated:
+            try:
+                rc = super().main(*args, standalone_mode=False, **kwargs)
+            except click.UsageError as exc:
+                # One line, naming where to look, instead of click's three.
+                where = exc.ctx.command_path if exc.ctx else "archiver"
+                click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+                sys.exit(EXIT_USAGE)
+            except click.ClickException as exc:
+                exc.show()
+                sys.exit(exc.exit_code)
+            except click.Abort:
+                if terminated.is_set():
+                    click.echo("stopped (SIGTERM): what was captured so far is kept", err=True)
+                    sys.exit(128 + signal.SIGTERM)
+                click.echo("interrupted: what was captured so far is kept", err=True)
+                sys.exit(130)
+            sys.exit(rc or 0)
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[threading.Event]:
+    """SIGTERM (`systemctl stop`, `docker stop`, `kill`) stops a command the
+    way Ctrl-C does: what is recorded is kept, the WARC file is closed, a
+    looping runner's heartbeat says it stopped (else `watch check` reports
+    it killed). It is turned into a SIGINT to this process, so it takes the
+    same path, whatever the command is doing (asyncio's own Ctrl-C handling
+    while fetching included). The event says it happened."""
+    terminated = threading.Event()
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        terminated.set()
+        if callable(signal.getsignal(signal.SIGINT)):
+            signal.raise_signal(signal.SIGINT)
+        else:  # started with Ctrl-C ignored (`cmd &` in a script): a SIGINT would be lost
+            raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield terminated  # signal handlers belong to the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _size(text: str) -> int:

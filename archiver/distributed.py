@@ -236,6 +236,9 @@ def _zygote(ends: list[Any], ours: list[Any], parent: int) -> None:
     and wait for them (they are its children), so none is left unreaped."""
     for conn in ours:
         conn.close()
+    # SIGTERM to the whole group (`systemctl stop`) is the archiver's to
+    # handle: it stops the way Ctrl-C does, and these end with their pipes.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         _start_worker(parent)
     except Exception as exc:  # e.g. the cleaner fails to import: each page will say so itself

@@ -141,6 +141,37 @@ def test_ctrl_c_with_pages_on_a_local_dask_cluster_is_one_line(site, tmp_path):
     assert not [k for k in kids if psutil.pid_exists(k)]
 
 
+@pytest.mark.parametrize("ctrl_c_ignored", [False, True], ids=["plain", "started-with-ctrl-c-ignored"])
+def test_sigterm_stops_a_capture_as_ctrl_c_does(site, tmp_path, ctrl_c_ignored):
+    """`systemctl stop`, `docker stop`, `kill`: one line, exit 143, what was
+    recorded kept and its WARC file closed. Also when the process was
+    started with Ctrl-C ignored (`archiver ... &` in a script), where the
+    SIGTERM could not simply be passed on as a Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+
+    from archiver import Archive
+
+    exe = str(Path(sys.executable).parent / "archiver")
+    arch = tmp_path / "a"
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ctrl_c_ignored else None
+    proc = subprocess.Popen([exe, "--archive", str(arch), "capture", *FAST, "--timeout", "30", "--json",
+                             site.url("/page.html"), site.url("/slow")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
+    try:
+        assert json.loads(proc.stdout.readline())["url"] == site.url("/page.html")  # now waiting for /slow
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == ["stopped (SIGTERM): what was captured so far is kept"]
+    assert len(Archive(arch).history(site.url("/page.html"))) == 1
+    assert [p.name for p in (arch / "warc").iterdir() if p.name.endswith(".open")] == []
+
+
 def test_unreachable_dask_scheduler_is_exit_2(site, tmp_path, free_port):
     res = run(["--archive", str(tmp_path / "a"), "capture", "--dask", f"tcp://127.0.0.1:{free_port}", site.url("/page.html")])
     assert res.exit_code == 2 and "cannot reach the Dask scheduler" in res.stderr
