@@ -913,7 +913,9 @@ def verify(ctx: click.Context, package: str | None, key_path: str | None, tsa_ce
     else:
         report = archive.verify(workers=workers, add_unlisted=add_unlisted)
     notes = [f"added to the manifest: {rel}" for rel in report.added]
-    notes += [f"{name} is still being written: checked once it is closed" for name in report.skipped_open]
+    notes += [f"{name} was left open by a process that ended (killed): the next capture recovers it"
+              if name in report.abandoned_open else f"{name} is still being written: checked once it is closed"
+              for name in report.skipped_open]
     if _findings(as_json, report.to_json(), report.problems, notes):
         state = "intact" if report.ok else f"NOT intact ({len(report.problems)} problem(s))"
         click.echo(f"{report.path}: {state}; {report.warc_files} WARC file(s), {report.bytes / 1e6:.1f} MB,"

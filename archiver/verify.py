@@ -26,7 +26,7 @@ from .errors import StoreError
 from .fixity import MANIFEST, FileFinding, append_manifest, check_warc_file, read_manifest
 from .recorder import WARC_DIR
 from .store import Catalog
-from .warc import OPEN_SUFFIX, WARC_SUFFIX
+from .warc import OPEN_SUFFIX, WARC_SUFFIX, writer_alive
 
 __all__ = ["Problem", "VerifyReport", "verify_archive"]
 
@@ -59,6 +59,7 @@ class VerifyReport:
     catalog_rows: int = 0
     snapshots: int = 0
     skipped_open: list[str] = field(default_factory=list)  # files still being written
+    abandoned_open: list[str] = field(default_factory=list)  # of those, left by a writer that ended (killed)
     added: list[str] = field(default_factory=list)  # unlisted files added to the manifest (--add-unlisted)
     problems: list[Problem] = field(default_factory=list)
 
@@ -69,7 +70,8 @@ class VerifyReport:
     def to_json(self) -> dict[str, Any]:
         return {"archive": str(self.path), "ok": self.ok, "warc_files": self.warc_files, "bytes": self.bytes,
                 "records": self.records, "catalog_rows": self.catalog_rows, "snapshots": self.snapshots,
-                "open_files_skipped": self.skipped_open, "added_to_manifest": self.added,
+                "open_files_skipped": self.skipped_open,
+                "open_files_abandoned": self.abandoned_open, "added_to_manifest": self.added,
                 "problems": [p.to_json() for p in self.problems]}
 
 
@@ -87,6 +89,7 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
     # records were not read, so nothing pointing into it is a finding).
     writing = {p.name[: -len(OPEN_SUFFIX)] for p in warc_dir.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)} if warc_dir.is_dir() else set()
     report.skipped_open = sorted(name + OPEN_SUFFIX for name in writing)
+    report.abandoned_open = [name for name in report.skipped_open if not writer_alive(warc_dir / name)]
     catalog_path = root / catalog_name
     if not catalog_path.exists():
         raise StoreError(f"no archive at {root} (no {catalog_name})")

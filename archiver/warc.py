@@ -678,6 +678,24 @@ def check_record(path: str | os.PathLike[str], offset: int, payload_digest: str 
     return None
 
 
+def writer_alive(path: str | os.PathLike[str]) -> bool:
+    """Whether a process still writes the `.open` WARC file at `path` (a
+    writer holds an exclusive lock on it for as long as it lives). Only
+    reads: a read-only archive can be asked too."""
+    try:
+        with open(path, "rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False  # closed (renamed) meanwhile
+    except OSError:
+        return True  # cannot tell: say the cautious thing
+
+
 def recover_open_files(directory: str | os.PathLike[str]) -> list[str]:
     """Close the `.open` WARC files whose writer is gone: cut each back to its
     last complete record and give it its final name. Returns the names."""

@@ -614,12 +614,25 @@ def test_hostile_manifest_and_digest_files_are_findings(signed):
 
 def test_a_file_being_written_is_skipped_not_reported(archive):
     """verify during a capture: the open file's records are not read, and the
-    captures pointing into it are not findings."""
+    captures pointing into it are not findings. Whether its writer still
+    lives (it holds a lock on the file) or was killed is said too."""
+    import fcntl
+
     last = warc_files(archive)[-1]
-    last.rename(last.with_name(last.name + ".open"))
-    code, report = verify_json(archive.path)
-    assert report["open_files_skipped"] == [last.name + ".open"]
+    opened = last.with_name(last.name + ".open")
+    last.rename(opened)
+    with open(opened, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as a live writer holds it
+        code, report = verify_json(archive.path)
+        assert report["open_files_skipped"] == [opened.name] and report["open_files_abandoned"] == []
+        assert code == 0, report["problems"]
+        res = run("--archive", str(archive.path), "verify")
+        assert f"{opened.name} is still being written" in res.output
+    code, report = verify_json(archive.path)  # its writer gone (killed)
+    assert report["open_files_skipped"] == report["open_files_abandoned"] == [opened.name]
     assert code == 0, report["problems"]
+    res = run("--archive", str(archive.path), "verify")
+    assert f"{opened.name} was left open by a process that ended (killed): the next capture recovers it" in res.output
 
 
 def test_verify_while_a_capture_writes_finds_nothing_wrong(site, tmp_path, fast_options):
