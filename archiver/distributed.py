@@ -494,7 +494,7 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
     def answer(number: int, done: Future[Any]) -> None:
         try:
             reply: tuple[Any, bool, Any] = (number, True, done.result())
-        except Exception as exc:  # it goes back to the caller (Batching turned Dask's cancellations into WorkerLost)
+        except BaseException as exc:  # noqa: BLE001 - whatever it is goes back, else the archiver waits for ever
             reply = (number, False, exc)
         with sending:
             try:

@@ -245,12 +245,14 @@ class CaptureRun:
             self.error = exc
             self._wake_all()
         finally:
-            if catalog is not None:
-                catalog.close()
-            for fetched, _ in ready:
-                fetched.close()
-            self._drain()
-            self._recorded.set()
+            try:
+                if catalog is not None:
+                    catalog.close()
+                for fetched, _ in ready:
+                    fetched.close()
+                self._drain()
+            finally:
+                self._recorded.set()  # whatever happened: the capture waits for this
 
     def _record(self, recorder: Recorder, ready: list[tuple[Fetched, Entry]],
                 place: Callable[[Capture], None]) -> None:
