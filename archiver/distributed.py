@@ -311,11 +311,16 @@ def _start_worker(parent: int) -> None:
     (killed with no chance to shut it down), rather than linger. Ctrl-C
     reaches the whole process group: the archiver handles it and shuts its
     helpers down; a helper ignores it (else each would print a traceback),
-    and so do the workers it forks. Then it loads the cleaner, before the
-    first page arrives."""
+    and so do the workers it forks. The archiver's own SIGTERM handling
+    (stop as on Ctrl-C) is not inherited: in a helper it would raise in
+    whatever thread runs; SIGTERM ends a helper, unless it ignores it (the
+    pool's zygote does). Then it loads the cleaner, before the first page
+    arrives."""
     from .jobs import warm_up
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def watch() -> None:
         while not _gone(parent):
@@ -507,6 +512,20 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
 
     batching = Batching(None)
     stop = threading.Event()
+    here = os.getpid()
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        # `systemctl stop` reaches every process of the group: this one
+        # closes its cluster (its workers with it) rather than die leaving
+        # them behind. Dask's workers, forked from here, inherit this
+        # handler: in them SIGTERM does what it always does.
+        if os.getpid() == here:
+            stop.set()
+        else:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
     def read() -> None:
         try:

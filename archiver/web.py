@@ -499,7 +499,14 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
             listening()
         if started is not None:
             started()
-        serve_on(None)
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again for
+        # the handler it found: a quiet one here, so serving just ends (the
+        # CLI's own turns it into a Ctrl-C, which uvicorn has handled already).
+        previous = signal.signal(signal.SIGTERM, lambda *_: None)
+        try:
+            serve_on(None)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         return
     # One listening socket per process (SO_REUSEPORT), where the system
     # allows it: the kernel then spreads new connections over them. With one
@@ -525,6 +532,9 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
         listening()
 
     def serve_own(mine: int) -> None:
+        # The parent ends a child with SIGTERM: uvicorn shuts down, then raises
+        # it again for the handler it found, which must not be the CLI's own.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         for i, other in enumerate(sockets):
             if i != mine:
                 other.close()  # else connections hashed to a dead sibling's socket wait in it forever

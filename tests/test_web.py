@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -312,6 +313,39 @@ def test_serve_refuses_bad_setups(made, tmp_path):
     assert same.exit_code == 2 and "origin of its own" in same.output
     empty = run(cli, ["serve", "--archive", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "holds no archive" in empty.output
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_stops_quietly_on_sigterm(made, free_port, workers):
+    """`systemctl stop` (SIGTERM to the whole group): every server process
+    shuts down, nothing is printed, nothing is left, exit 0."""
+    import signal
+
+    import httpx
+    import psutil
+
+    exe = [sys.executable, "-m", "archiver", "serve", "--archive", str(made[0].path), "--port", str(free_port),
+           "--no-replay", "--workers", str(workers)]
+    proc = subprocess.Popen(exe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().startswith("serving ")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{free_port}/healthz", trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        kids = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0 and err == "", err
+    time.sleep(0.5)
+    assert not [k for k in kids if psutil.pid_exists(k) and psutil.Process(k).status() != psutil.STATUS_ZOMBIE]
 
 
 def test_serve_spreads_connections_over_its_processes_and_refuses_a_taken_port(made, free_port):
