@@ -502,6 +502,9 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
         # uvicorn shuts down gracefully on SIGTERM, then raises it again for
         # the handler it found: a quiet one here, so serving just ends (the
         # CLI's own turns it into a Ctrl-C, which uvicorn has handled already).
+        if threading.current_thread() is not threading.main_thread():
+            serve_on(None)  # signal handlers are the main thread's (uvicorn sets none either)
+            return
         previous = signal.signal(signal.SIGTERM, lambda *_: None)
         try:
             serve_on(None)
