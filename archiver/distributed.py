@@ -512,18 +512,18 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
 
     batching = Batching(None)
     stop = threading.Event()
+    closing = multiprocessing.get_context("fork").Event()
     here = os.getpid()
 
     def on_sigterm(signum: int, frame: Any) -> None:
         # `systemctl stop` reaches every process of the group: this one
-        # closes its cluster (its workers with it) rather than die leaving
-        # them behind. Dask's workers, forked from here, inherit this
-        # handler: in them SIGTERM does what it always does.
+        # closes its cluster, its workers with it, rather than die leaving
+        # them behind. Dask's workers, forked from here, inherit this handler
+        # and leave their end to it (dying first, they had their nanny start
+        # new ones, and say so); their nanny ends them without SIGTERM.
         if os.getpid() == here:
+            closing.set()
             stop.set()
-        else:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
@@ -542,7 +542,6 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
 
     reader = threading.Thread(target=read, name="dask-link-read", daemon=True)
     reader.start()
-    closing = multiprocessing.get_context("fork").Event()
     cluster = client = None
     try:
         import dask

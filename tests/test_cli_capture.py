@@ -114,13 +114,11 @@ def test_ctrl_c_with_pages_on_a_local_dask_cluster_is_one_line(site, tmp_path, s
     Dask's workers and scheduler, cancelled mid-task, print nothing; no
     process is left once the archiver has ended (the cluster's process
     closes its cluster on SIGTERM rather than die leaving its workers)."""
-    import os
     import signal
     import subprocess
     import sys
-    import time
 
-    import psutil
+    from procutil import descendants, still_running, stop_group
 
     urls = tmp_path / "urls.txt"
     urls.write_text("".join(site.url(f"/page.html?n={i}") + "\n" for i in range(400)))
@@ -128,20 +126,12 @@ def test_ctrl_c_with_pages_on_a_local_dask_cluster_is_one_line(site, tmp_path, s
     proc = subprocess.Popen([exe, "--archive", str(tmp_path / "a"), "capture", *FAST, "--json", "--dask", "local",
                              "-i", str(urls)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, text=True)
-    try:
-        assert proc.stdout.readline()  # the cluster is up and cleaning
-        kids = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
-        os.killpg(proc.pid, getattr(signal, signame))
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.stdout.readline()  # the cluster is up and cleaning
+    kids = descendants(proc.pid)
+    out, err = stop_group(proc, getattr(signal, signame))
     assert proc.returncode == code, err
     assert err.strip().splitlines() == [f"{said}: what was captured so far is kept"], err
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and any(psutil.pid_exists(k) for k in kids):
-        time.sleep(0.2)
-    assert not [k for k in kids if psutil.pid_exists(k)]
+    assert not still_running(kids, within=3)
 
 
 @pytest.mark.parametrize("ctrl_c_ignored", [False, True], ids=["plain", "started-with-ctrl-c-ignored"])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from procutil import stop_group
 from siteserver import SiteServer, article
 from warcio.archiveiterator import ArchiveIterator
 
@@ -465,11 +466,8 @@ def test_ctrl_c_stops_a_loop_cleanly_and_says_so_in_its_heartbeat(site, tmp_path
                     break
             time.sleep(0.3)
         time.sleep(0.5)
-        os.killpg(proc.pid, signum)
-        out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = stop_group(proc, signum)
     assert proc.returncode == code, err
     assert err.strip().splitlines() == [f"{said}: what was captured so far is kept"], err
     with Catalog(arch / "catalog.sqlite", readonly=True) as catalog:

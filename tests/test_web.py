@@ -321,31 +321,32 @@ def test_serve_stops_quietly_on_sigterm(made, free_port, workers):
     shuts down, nothing is printed, nothing is left, exit 0."""
     import signal
 
-    import httpx
-    import psutil
+    from procutil import descendants, still_running, stop_group
 
     exe = [sys.executable, "-m", "archiver", "serve", "--archive", str(made[0].path), "--port", str(free_port),
            "--no-replay", "--workers", str(workers)]
     proc = subprocess.Popen(exe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert proc.stdout.readline().startswith("serving ")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{free_port}/healthz", trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
-        kids = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
-        os.killpg(proc.pid, signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        wait_until_serving(free_port)
+        kids = descendants(proc.pid)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = stop_group(proc, signal.SIGTERM, timeout=30)
     assert proc.returncode == 0 and err == "", err
-    time.sleep(0.5)
-    assert not [k for k in kids if psutil.pid_exists(k) and psutil.Process(k).status() != psutil.STATUS_ZOMBIE]
+    assert not still_running(kids, within=1)
+
+
+def wait_until_serving(port: int) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False).status_code == 200:
+                return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.2)
 
 
 def test_serve_spreads_connections_over_its_processes_and_refuses_a_taken_port(made, free_port):
@@ -360,16 +361,7 @@ def test_serve_spreads_connections_over_its_processes_and_refuses_a_taken_port(m
     conns: list[socket.socket] = []
     try:
         assert proc.stdout.readline().startswith("serving ")
-        import httpx
-
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{free_port}/healthz", trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
+        wait_until_serving(free_port)
         # 24 keep-alive clients: each server process must get its share (with
         # one shared socket, one process took nearly all of them).
         for _ in range(24):
