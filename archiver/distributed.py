@@ -236,11 +236,10 @@ def _zygote(ends: list[Any], ours: list[Any], parent: int) -> None:
     and wait for them (they are its children), so none is left unreaped."""
     for conn in ours:
         conn.close()
-    # SIGTERM to the whole group (`systemctl stop`) is the archiver's to
-    # handle: it stops the way Ctrl-C does, and these end with their pipes.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        _start_worker(parent)
+        # SIGTERM to the whole group (`systemctl stop`) is the archiver's to
+        # handle: it stops the way Ctrl-C does, and these end with their pipes.
+        _start_worker(parent, sigterm=signal.SIG_IGN)
     except Exception as exc:  # e.g. the cleaner fails to import: each page will say so itself
         log.debug("the cleaning workers start cold: %s", exc)
     pids = []
@@ -276,15 +275,26 @@ def _serve(conn: Any) -> None:
             return
         fn, args, kwargs = message
         try:
-            answer = (True, fn(*args, **kwargs))
+            ok, value = True, fn(*args, **kwargs)
         except Exception as exc:
-            answer = (False, exc)
-        try:
-            conn.send(answer)
-        except (EOFError, OSError):
+            ok, value = False, exc
+        if not _reply(conn, (), ok, value):
             return
-        except Exception as exc:  # an answer that won't pickle: say so instead
-            conn.send((False, RuntimeError(f"cannot send the result back: {type(exc).__name__}: {exc}")))
+
+
+def _reply(conn: Any, head: tuple[Any, ...], ok: bool, value: Any) -> bool:
+    """Send `(*head, ok, value)` back down `conn`; a result that won't
+    pickle goes back as an error saying so. False when the other end is gone."""
+    try:
+        conn.send((*head, ok, value))
+    except (EOFError, OSError):
+        return False
+    except Exception as exc:
+        try:
+            conn.send((*head, False, RuntimeError(f"cannot send the result back: {type(exc).__name__}: {exc}")))
+        except (EOFError, OSError):
+            return False
+    return True
 
 
 def _gone(pid: int) -> bool:
@@ -305,7 +315,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def _start_worker(parent: int) -> None:
+def _start_worker(parent: int, *, sigterm: Any = signal.SIG_DFL) -> None:
     """How a helper process (the pool's zygote, the Dask cluster's process)
     starts: it ends itself when the archiver that started it is gone
     (killed with no chance to shut it down), rather than linger. Ctrl-C
@@ -313,14 +323,13 @@ def _start_worker(parent: int) -> None:
     helpers down; a helper ignores it (else each would print a traceback),
     and so do the workers it forks. The archiver's own SIGTERM handling
     (stop as on Ctrl-C) is not inherited: in a helper it would raise in
-    whatever thread runs; SIGTERM ends a helper, unless it ignores it (the
-    pool's zygote does). Then it loads the cleaner, before the first page
-    arrives."""
+    whatever thread runs; SIGTERM gets `sigterm` instead (it ends a helper,
+    unless the helper says otherwise). Then it loads the cleaner, before
+    the first page arrives."""
     from .jobs import warm_up
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, sigterm)
 
     def watch() -> None:
         while not _gone(parent):
@@ -498,17 +507,11 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
 
     def answer(number: int, done: Future[Any]) -> None:
         try:
-            reply: tuple[Any, bool, Any] = (number, True, done.result())
+            ok, value = True, done.result()
         except BaseException as exc:  # noqa: BLE001 - whatever it is goes back, else the archiver waits for ever
-            reply = (number, False, exc)
+            ok, value = False, exc
         with sending:
-            try:
-                conn.send(reply)
-            except OSError:
-                pass  # the archiver is gone; this process ends with it
-            except Exception as exc:  # a result that won't pickle: say so instead
-                with contextlib.suppress(OSError):
-                    conn.send((number, False, RuntimeError(f"cannot send the result back: {type(exc).__name__}: {exc}")))
+            _reply(conn, (number,), ok, value)  # gone: the archiver is, and this process ends with it
 
     batching = Batching(None)
     stop = threading.Event()
