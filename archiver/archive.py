@@ -163,9 +163,13 @@ class Archive:
             try:
                 writer.close()
             finally:
-                if self._pool is not None:
-                    pool, self._pool, self._pool_executor = self._pool, None, None
-                    pool.close()
+                self._drop_pool()
+
+    def _drop_pool(self) -> None:
+        """End the pool kept across captures, if there is one."""
+        pool, self._pool, self._pool_executor = self._pool, None, None
+        if pool is not None:
+            pool.close()
 
     def close_old_warc(self) -> None:
         if self._writer is not None:
@@ -178,11 +182,10 @@ class Archive:
         if self.workers == 0:
             return None
         if self._writer is not None:  # inside writing(): one pool for every call
-            if self._pool is not None and self._pool_executor is not None and not self._pool_executor.whole:
+            if self._pool_executor is not None and not self._pool_executor.whole:
                 # A worker died since the last call (killed, out of memory): a
                 # long `run --loop` starts a whole pool rather than go on short.
-                pool, self._pool, self._pool_executor = self._pool, None, None
-                pool.close()
+                self._drop_pool()
             if self._pool is None:
                 self._pool = contextlib.ExitStack()
                 self._pool_executor = self._pool.enter_context(cleaning_pool(self.workers))

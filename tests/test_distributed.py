@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
+from procutil import still_running
 
 from archiver.distributed import Batching, ForkedPool, WorkerLost, cleaning_pool, dask_executor
 from archiver.errors import ConfigError
@@ -175,11 +176,7 @@ def _killed_holder_leaves_no_process(tmp_path, opening: str) -> list[int]:
         kids = [int(x) for x in proc.stdout.readline().split()]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-        deadline = time.monotonic() + 30
-        alive = kids
-        while alive and time.monotonic() < deadline:
-            alive = [k for k in kids if psutil.pid_exists(k) and psutil.Process(k).status() != psutil.STATUS_ZOMBIE]
-            time.sleep(0.2)
+        alive = still_running(kids, within=30)
         assert not alive, f"still running after their archiver was killed: {alive}"
         return kids
     finally:
