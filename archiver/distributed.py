@@ -17,11 +17,14 @@ pages travel to them and snapshots come back.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
 import queue
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,15 +54,14 @@ class WorkerLost(RuntimeError):
 
 
 class ForkedPool(Executor):
-    """Worker processes forked from one warm process. This process forks a
-    zygote at once, before the capture's own threads start; the zygote loads
-    the cleaner (`jobs.warm_up`) on another core while this process goes
-    on to fetch, then forks the workers, which start warm and share the
-    cleaner's memory. (A pool forking its workers straight from here either
-    made this process load the cleaner first, every other core idle
-    meanwhile, or had every worker load it: 0.35 s of CPU each.) Forked
-    rather than spawned: a spawned worker re-imports the caller's
-    `__main__`, which breaks a plain script that calls `Archive.capture`.
+    """Worker processes forked from one warm process. This process starts
+    that process, the zygote, at once (`_spawn`: a fresh interpreter, not a
+    fork of this one); the zygote loads the cleaner (`jobs.warm_up`) on
+    another core while this process goes on to fetch, then forks the
+    workers, which start warm and share the cleaner's memory. (A pool
+    forking its workers straight from here either made this process load
+    the cleaner first, every other core idle meanwhile, or had every worker
+    load it: 0.35 s of CPU each.)
 
     Each worker has a duplex pipe to this process and a sender thread that
     takes the next call from one shared queue whenever its worker is free:
@@ -74,15 +76,14 @@ class ForkedPool(Executor):
     when this process is gone (killed: the system closes its ends)."""
 
     def __init__(self, workers: int) -> None:
-        context = multiprocessing.get_context("fork")
-        pairs = [context.Pipe(duplex=True) for _ in range(max(1, workers))]
+        pairs = [multiprocessing.Pipe(duplex=True) for _ in range(max(1, workers))]
         self._conns = [ours for ours, _ in pairs]
         theirs = [end for _, end in pairs]
-        self._zygote = context.Process(target=_zygote, args=(theirs, self._conns, os.getpid()),
-                                       name="archiver-cleaning", daemon=True)
-        self._zygote.start()
-        for end in theirs:
-            end.close()
+        try:
+            self._zygote = _spawn("zygote", theirs)
+        finally:
+            for end in theirs:
+                end.close()
         n = len(self._conns)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # (message, future), or None to stop
@@ -225,17 +226,18 @@ class ForkedPool(Executor):
         for sender in self._threads[:-1]:
             sender.join()
         if wait:
-            self._zygote.join()
+            self._zygote.wait()
             self._threads[-1].join()
             for conn in self._conns:
                 conn.close()
 
 
-def _zygote(ends: list[Any], ours: list[Any], parent: int) -> None:
+def _zygote(ends: list[Any], parent: int) -> None:
     """The pool's first process: load the cleaner, fork one worker per pipe,
-    and wait for them (they are its children), so none is left unreaped."""
-    for conn in ours:
-        conn.close()
+    and wait for them (they are its children), so none is left unreaped.
+    Forking is safe here, as it is not in the archiver: this process runs
+    nothing else, and its one other thread (`_start_worker`'s watch) holds
+    no lock while it sleeps."""
     try:
         # SIGTERM to the whole group (`systemctl stop`) is the archiver's to
         # handle: it stops the way Ctrl-C does, and these end with their pipes.
@@ -315,17 +317,50 @@ def _gone(pid: int) -> bool:
     return False
 
 
+# What runs first in a helper: Ctrl-C reaches the whole process group, and
+# the archiver is the one to handle it (see `_start_worker`).
+_HELPER = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+           "from archiver.distributed import _helper_main; _helper_main()")
+
+
+def _spawn(role: str, conns: list[Any], **args: Any) -> subprocess.Popen[bytes]:
+    """Start a helper process (`role`: "zygote" or "cluster") from a fresh
+    interpreter, handing it the other ends `conns` of its pipes. Not forked
+    from this process: a fork copies every lock as it stands at that
+    instant, and one held by another of the caller's threads stays held in
+    the copy for ever. Seen: stderr's, taken mid-write by a logging thread,
+    hung the helper at its first flush (a test runner's, a web app's or
+    `run --loop`'s threads are anyone's). Nor spawned by multiprocessing,
+    which re-imports the caller's `__main__` (a plain script calling
+    `Archive.capture` would run again). The helper gets this process's
+    `sys.path`, so what it is sent unpickles there as it does here."""
+    spec = {"role": role, "fds": [c.fileno() for c in conns], "parent": os.getpid(), "path": sys.path, "args": args}
+    return subprocess.Popen([sys.executable, "-c", _HELPER, json.dumps(spec)],
+                            pass_fds=spec["fds"], stdin=subprocess.DEVNULL)
+
+
+def _helper_main() -> None:
+    """A helper's start (see `_spawn`)."""
+    from multiprocessing.connection import Connection
+
+    spec = json.loads(sys.argv[1])
+    sys.path[:0] = [p for p in spec["path"] if p not in sys.path]
+    conns = [Connection(fd) for fd in spec["fds"]]
+    if spec["role"] == "zygote":
+        _zygote(conns, spec["parent"])
+    else:
+        _serve_cluster(conns[0], spec["parent"], **spec["args"])
+
+
 def _start_worker(parent: int, *, sigterm: Any = signal.SIG_DFL) -> None:
     """How a helper process (the pool's zygote, the Dask cluster's process)
     starts: it ends itself when the archiver that started it is gone
     (killed with no chance to shut it down), rather than linger. Ctrl-C
     reaches the whole process group: the archiver handles it and shuts its
     helpers down; a helper ignores it (else each would print a traceback),
-    and so do the workers it forks. The archiver's own SIGTERM handling
-    (stop as on Ctrl-C) is not inherited: in a helper it would raise in
-    whatever thread runs; SIGTERM gets `sigterm` instead (it ends a helper,
-    unless the helper says otherwise). Then it loads the cleaner, before
-    the first page arrives."""
+    and so do the workers it forks. SIGTERM gets `sigterm` (it ends a
+    helper, unless the helper says otherwise). Then it loads the cleaner,
+    before the first page arrives."""
     from .jobs import warm_up
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -341,13 +376,16 @@ def _start_worker(parent: int, *, sigterm: Any = signal.SIG_DFL) -> None:
 
 
 @contextlib.contextmanager
-def dask_executor(address: str | None, *, workers: int | None = None) -> Iterator[Executor | None]:
-    """A concurrent.futures Executor backed by Dask, or None without an address."""
+def dask_executor(address: str | None, *, workers: int | None = None,
+                  start_timeout: float = 120.0) -> Iterator[Executor | None]:
+    """A concurrent.futures Executor backed by Dask, or None without an
+    address. A local cluster that is not up within `start_timeout` seconds
+    fails every call (`ConfigError`) rather than keep them waiting."""
     if not address:
         yield None
         return
     if address == "local":
-        with _local_cluster(workers or max(1, min(os.cpu_count() or 1, 8))) as executor:
+        with _local_cluster(workers or max(1, min(os.cpu_count() or 1, 8)), start_timeout) as executor:
             yield executor
         return
     try:
@@ -373,32 +411,32 @@ def dask_executor(address: str | None, *, workers: int | None = None) -> Iterato
 
 
 @contextlib.contextmanager
-def _local_cluster(workers: int) -> Iterator[Executor]:
+def _local_cluster(workers: int, start_timeout: float) -> Iterator[Executor]:
     """`--dask local`: a LocalCluster (scheduler and worker processes) and
-    the Dask client that feeds it, both run by a process forked from this
-    one; pages go to that process down a pipe (`ClusterLink`). Neither
-    Dask's scheduler nor its client runs here: their event loops took
-    ~1.1 s and ~0.4 s of CPU per 300 pages from the interpreter that
-    fetches and records, and loading Dask here held fetching back 0.25 s.
+    the Dask client that feeds it, both run by a helper process of their
+    own; pages go to it down a pipe (`ClusterLink`). Neither Dask's
+    scheduler nor its client runs here: their event loops took ~1.1 s and
+    ~0.4 s of CPU per 300 pages from the interpreter that fetches and
+    records, and loading Dask here held fetching back 0.25 s.
 
-    The cluster's process is forked at once, before the capture's own
-    threads start; it loads the cleaner and Dask, and its workers fork from
-    it warm. Pages fetched before the cluster is up wait there."""
-    context = multiprocessing.get_context("fork")
-    conn, theirs = context.Pipe(duplex=True)
-    process = context.Process(target=_serve_cluster, args=(workers, theirs, os.getpid()),
-                              name="archiver-dask-cluster")
-    process.start()
-    theirs.close()
-    link = ClusterLink(conn)
+    The cluster's process is started at once (`_spawn`); it loads the
+    cleaner and Dask, and its workers fork from it warm. Pages fetched
+    before the cluster is up wait there."""
+    conn, theirs = multiprocessing.Pipe(duplex=True)
+    try:
+        process = _spawn("cluster", [theirs], workers=workers)
+    finally:
+        theirs.close()
+    link = ClusterLink(conn, start_timeout=start_timeout, on_stuck=process.kill)
     try:
         yield link
     finally:
         link.shutdown(wait=False, cancel_futures=True)
-        process.join(30)
-        if process.is_alive():
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.join()
+            process.wait()
         conn.close()
 
 
@@ -407,10 +445,15 @@ class ClusterLink(Executor):
     and written down the pipe to the cluster's process (one sender thread,
     so `submit` never blocks on a full pipe); one receiver thread settles
     the answers. When the cluster's process ends, or its cluster does not
-    start, every call not yet answered fails, and so does every later one."""
+    start (it says so, or has not said it is up within `start_timeout`
+    seconds: then `on_stuck` is called, to end it), every call not yet
+    answered fails, and so does every later one."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, *, start_timeout: float = 120.0,
+                 on_stuck: Callable[[], None] | None = None) -> None:
         self._conn = conn
+        self._start_timeout = start_timeout
+        self._on_stuck = on_stuck
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # (id, fn, args, kwargs), or None to stop
         self._calls: dict[int, Future[Any]] = {}
@@ -453,15 +496,24 @@ class ClusterLink(Executor):
                     future.set_exception(exc)
 
     def _receive(self) -> None:
+        up_by: float | None = time.monotonic() + self._start_timeout  # None once it is up (or given up on)
         while True:
             try:
+                if up_by is not None and not self._conn.poll(max(0.0, up_by - time.monotonic())):
+                    up_by = None
+                    self._break(ConfigError(f"the local Dask cluster did not start within {self._start_timeout:g} s"))
+                    if self._on_stuck is not None:
+                        self._on_stuck()  # it ends, and the read below sees the pipe close
+                    continue
                 message = self._conn.recv()
             except (EOFError, OSError):
                 self._break(WorkerLost("the local Dask cluster's process ended"))
                 return
             number, ok, value = message
-            if number is None:  # the cluster did not start
-                self._break(ConfigError(value))
+            if number is None:  # the cluster is up (ok), or did not start
+                up_by = None
+                if not ok:
+                    self._break(ConfigError(value))
                 continue
             with self._lock:
                 future = self._calls.pop(number, None)
@@ -497,11 +549,28 @@ class ClusterLink(Executor):
             self._receiver.join()
 
 
-def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
+class _SharedFlag:
+    """A flag one process sets and the processes it forks afterwards read
+    (Dask's workers). Reading it takes no lock: a multiprocessing Event's
+    is a semaphore shared by every process, and one killed while holding
+    it (Dask kills a worker slow to close) would leave it held, and every
+    log record in the others would wait for it for ever."""
+
+    def __init__(self) -> None:
+        self._value = multiprocessing.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._value.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
+
+
+def _serve_cluster(conn: Any, parent: int, workers: int) -> None:
     """The cluster's process: read calls from the pipe at once (they wait
     in a `Batching` until the cluster is up), start a LocalCluster and a
-    client to it, answer each call as its task ends, and close the cluster
-    when the pipe says so, or ends."""
+    client to it, say it is up, answer each call as its task ends, and
+    close the cluster when the pipe says so, or ends."""
     _start_worker(parent)  # ignores Ctrl-C, ends with its parent, loads the cleaner
     sending = threading.Lock()
 
@@ -515,7 +584,7 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
 
     batching = Batching(None)
     stop = threading.Event()
-    closing = multiprocessing.get_context("fork").Event()
+    closing = _SharedFlag()
     here = os.getpid()
 
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -563,6 +632,8 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
                                    dashboard_address="127.0.0.1:0")
             client = Client(cluster)
         batching.attach(client.get_executor(pure=False))
+        with sending, contextlib.suppress(OSError):
+            conn.send((None, True, None))
     except Exception as exc:  # reported by the archiver as a one-line error
         # Calls already here fail with this, through `answer`; the message
         # below makes the archiver fail the rest, and say it once.
@@ -580,7 +651,7 @@ def _serve_cluster(workers: int, conn: Any, parent: int) -> None:
 
 
 class _QuietWhile(logging.Filter):
-    """Drops every record while `flag` (a threading or multiprocessing Event) is set."""
+    """Drops every record while `flag` (a threading Event, a `_SharedFlag`) is set."""
 
     def __init__(self, flag: Any) -> None:
         super().__init__()

@@ -3,6 +3,7 @@ local Dask cluster's processes (started apart from the archiver, gone with it)."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -137,28 +138,74 @@ def test_local_cluster_fails_pending_calls_when_its_process_ends():
     assert not (_descendants() - before)  # its workers end once their parent is gone
 
 
-def test_local_cluster_that_cannot_start_fails_every_call_with_the_reason(monkeypatch):
-    import distributed
-
-    class Refused:
-        def __init__(self, *a, **kw):
-            raise OSError("no port to listen on")
-
-    # The cluster's process is forked from this one, so it sees the patch.
-    monkeypatch.setattr(distributed, "LocalCluster", Refused)
+def test_local_cluster_that_cannot_start_fails_every_call_with_the_reason(monkeypatch, tmp_path):
+    # A worker preload that raises (Dask's own configuration, read from the
+    # environment by the cluster's process): its worker cannot start.
+    preload = tmp_path / "refuse.py"
+    preload.write_text('raise OSError("no port to listen on")\n')
+    monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__PRELOAD", json.dumps([str(preload)]))
     with dask_executor("local", workers=1) as executor:
         first = executor.submit(square, 2)
-        with pytest.raises(ConfigError, match="did not start: OSError: no port to listen on"):
+        with pytest.raises(ConfigError, match="did not start: RuntimeError: Nanny failed to start"):
             first.result(timeout=120)
         with pytest.raises(ConfigError, match="did not start"):
             executor.submit(square, 3).result(timeout=5)
 
 
-def _killed_holder_leaves_no_process(tmp_path, opening: str) -> list[int]:
+def test_local_cluster_that_hangs_starting_fails_every_call_in_time(monkeypatch, tmp_path):
+    """A cluster that never comes up (here its worker's preload never
+    returns) fails the calls once `start_timeout` has passed, instead of
+    keeping them, and the capture, waiting for ever; nothing is left running."""
+    preload = tmp_path / "hang.py"
+    preload.write_text("import time\ntime.sleep(3600)\n")
+    monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__PRELOAD", json.dumps([str(preload)]))
+    before = _descendants()
+    started = time.monotonic()
+    with dask_executor("local", workers=1, start_timeout=3) as executor:
+        first = executor.submit(square, 2)
+        with pytest.raises(ConfigError, match="did not start within 3 s"):
+            first.result(timeout=60)
+        assert time.monotonic() - started < 30
+        with pytest.raises(ConfigError, match="did not start within 3 s"):
+            executor.submit(square, 3).result(timeout=5)
+    assert not still_running(_descendants() - before, within=30)
+
+
+@pytest.mark.parametrize("opening", ['cleaning_pool(2)', 'dask_executor("local", workers=1)'])
+def test_helpers_start_while_another_thread_is_stuck_writing(tmp_path, opening):
+    """The caller may have threads of its own. One stuck writing to stderr
+    (a full pipe) holds stderr's lock: a helper forked from the caller got
+    that lock held, for ever, and hung at its first flush (the Dask
+    cluster's did, at once: Dask flushes before it forks a worker)."""
+    script = tmp_path / "stuck.py"
+    script.write_text(textwrap.dedent(f"""
+        import io, os, sys, threading, time
+        from archiver.distributed import cleaning_pool, dask_executor
+
+        r, w = os.pipe()  # nobody reads r: the writer blocks once the pipe is full
+        sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(w, "w"), 1 << 16))
+
+        def write():
+            sys.stderr.write("x" * (1 << 20))
+            sys.stderr.flush()
+
+        threading.Thread(target=write, daemon=True).start()
+        time.sleep(0.3)  # it is blocked, holding the lock
+        with {opening} as executor:
+            print(executor.submit(abs, -3).result(timeout=120), flush=True)
+        os._exit(0)  # the stuck writer would hold up the interpreter's exit
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=200)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "3"
+
+
+def _killed_holder_leaves_no_process(tmp_path, opening: str, at_least: int) -> list[int]:
     """Run a script that opens `opening` (a with-statement giving `executor`),
-    makes one call, prints its descendants and sleeps; SIGKILL it (no chance
-    to shut anything down); every descendant must end by itself. Returns
-    the descendants it had."""
+    makes one call, waits until it has `at_least` descendants (a pool's
+    workers fork one after another: the first may answer before the last
+    exists), prints them and sleeps; SIGKILL it (no chance to shut anything
+    down); every descendant must end by itself. Returns the descendants it had."""
     script = tmp_path / "hold.py"
     script.write_text(textwrap.dedent(f"""
         import time
@@ -167,7 +214,12 @@ def _killed_holder_leaves_no_process(tmp_path, opening: str) -> list[int]:
 
         with {opening} as executor:
             assert executor.submit(abs, -3).result(timeout=120) == 3
-            kids = [p.pid for p in psutil.Process().children(recursive=True)]
+            deadline = time.monotonic() + 60
+            while True:
+                kids = [p.pid for p in psutil.Process().children(recursive=True)]
+                if len(kids) >= {at_least} or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
             print(" ".join(map(str, kids)), flush=True)
             time.sleep(600)
     """))
@@ -185,7 +237,7 @@ def _killed_holder_leaves_no_process(tmp_path, opening: str) -> list[int]:
 
 
 def test_local_cluster_ends_when_its_archiver_is_killed(tmp_path):
-    kids = _killed_holder_leaves_no_process(tmp_path, 'dask_executor("local", workers=1)')
+    kids = _killed_holder_leaves_no_process(tmp_path, 'dask_executor("local", workers=1)', 2)
     assert len(kids) >= 2  # the cluster's process and its worker (and its nanny's)
 
 
@@ -249,7 +301,7 @@ def test_shutdown_cancels_calls_not_yet_sent():
 
 
 def test_pool_workers_end_when_their_archiver_is_killed(tmp_path):
-    kids = _killed_holder_leaves_no_process(tmp_path, "cleaning_pool(2)")
+    kids = _killed_holder_leaves_no_process(tmp_path, "cleaning_pool(2)", 3)
     assert len(kids) == 3  # the zygote and two workers
 
 
