@@ -55,13 +55,12 @@ class WorkerLost(RuntimeError):
 
 class ForkedPool(Executor):
     """Worker processes forked from one warm process. This process starts
-    that process, the zygote, at once (`_spawn`: a fresh interpreter, not a
-    fork of this one); the zygote loads the cleaner (`jobs.warm_up`) on
-    another core while this process goes on to fetch, then forks the
-    workers, which start warm and share the cleaner's memory. (A pool
-    forking its workers straight from here either made this process load
-    the cleaner first, every other core idle meanwhile, or had every worker
-    load it: 0.35 s of CPU each.)
+    that process, the zygote, at once (`_start_helper`); the zygote loads
+    the cleaner (`jobs.warm_up`) on another core while this process goes on
+    to fetch, then forks the workers, which start warm and share the
+    cleaner's memory. (A pool forking its workers straight from here either
+    made this process load the cleaner first, every other core idle
+    meanwhile, or had every worker load it: 0.35 s of CPU each.)
 
     Each worker has a duplex pipe to this process and a sender thread that
     takes the next call from one shared queue whenever its worker is free:
@@ -80,7 +79,7 @@ class ForkedPool(Executor):
         self._conns = [ours for ours, _ in pairs]
         theirs = [end for _, end in pairs]
         try:
-            self._zygote = _spawn("zygote", theirs)
+            self._zygote = _start_helper("zygote", theirs, self._conns)
         finally:
             for end in theirs:
                 end.close()
@@ -235,9 +234,8 @@ class ForkedPool(Executor):
 def _zygote(ends: list[Any], parent: int) -> None:
     """The pool's first process: load the cleaner, fork one worker per pipe,
     and wait for them (they are its children), so none is left unreaped.
-    Forking is safe here, as it is not in the archiver: this process runs
-    nothing else, and its one other thread (`_start_worker`'s watch) holds
-    no lock while it sleeps."""
+    Forking from here is safe: this process runs nothing else, and its one
+    other thread (`_start_worker`'s watch) holds no lock while it sleeps."""
     try:
         # SIGTERM to the whole group (`systemctl stop`) is the archiver's to
         # handle: it stops the way Ctrl-C does, and these end with their pipes.
@@ -323,14 +321,60 @@ _HELPER = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
            "from archiver.distributed import _helper_main; _helper_main()")
 
 
+class _Helper:
+    """A helper process, forked or spawned (`_start_helper`)."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess | subprocess.Popen[bytes]) -> None:
+        self.process = process
+
+    @property
+    def forked(self) -> bool:
+        return not isinstance(self.process, subprocess.Popen)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for it to end (and reap it); False if it has not within `timeout`."""
+        if isinstance(self.process, subprocess.Popen):
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        self.process.join(timeout)
+        return not self.process.is_alive()
+
+    def kill(self) -> None:
+        self.process.kill()
+
+
+def _start_helper(role: str, theirs: list[Any], ours: list[Any], **args: Any) -> _Helper:
+    """Start a helper process (`role`: "zygote" or "cluster"), handing it
+    the ends `theirs` of its pipes (`ours` are this process's ends).
+
+    Forked when this process runs no other thread: it starts warm with
+    what is loaded here. Otherwise from a fresh interpreter (`_spawn`): a
+    fork copies every lock as it stands at that instant, and one held by
+    another thread stays held in the copy for ever. Seen: stderr's, taken
+    mid-write by another thread, hung the helper at its first flush (a
+    progress bar's refresh thread, a test runner's or a web app's threads,
+    `run --loop`'s lease keeper). That costs ~0.13 s more CPU and start-up
+    (bench/capture.py: 3-4% of the wall time of 300 pages)."""
+    if threading.active_count() == 1:
+        process = multiprocessing.get_context("fork").Process(
+            target=_forked_helper, args=(role, theirs, ours, os.getpid(), args),
+            name=f"archiver-{role}", daemon=role == "zygote")  # Dask's nanny can't fork from a daemon
+        process.start()
+        return _Helper(process)
+    return _Helper(_spawn(role, theirs, **args))
+
+
+def _forked_helper(role: str, theirs: list[Any], ours: list[Any], parent: int, args: dict[str, Any]) -> None:
+    for conn in ours:
+        conn.close()
+    _run_helper(role, theirs, parent, args)
+
+
 def _spawn(role: str, conns: list[Any], **args: Any) -> subprocess.Popen[bytes]:
-    """Start a helper process (`role`: "zygote" or "cluster") from a fresh
-    interpreter, handing it the other ends `conns` of its pipes. Not forked
-    from this process: a fork copies every lock as it stands at that
-    instant, and one held by another of the caller's threads stays held in
-    the copy for ever. Seen: stderr's, taken mid-write by a logging thread,
-    hung the helper at its first flush (a test runner's, a web app's or
-    `run --loop`'s threads are anyone's). Nor spawned by multiprocessing,
+    """A helper from a fresh interpreter. Not multiprocessing's spawn,
     which re-imports the caller's `__main__` (a plain script calling
     `Archive.capture` would run again). The helper gets this process's
     `sys.path`, so what it is sent unpickles there as it does here."""
@@ -340,16 +384,19 @@ def _spawn(role: str, conns: list[Any], **args: Any) -> subprocess.Popen[bytes]:
 
 
 def _helper_main() -> None:
-    """A helper's start (see `_spawn`)."""
+    """A spawned helper's start (see `_spawn`)."""
     from multiprocessing.connection import Connection
 
     spec = json.loads(sys.argv[1])
     sys.path[:0] = [p for p in spec["path"] if p not in sys.path]
-    conns = [Connection(fd) for fd in spec["fds"]]
-    if spec["role"] == "zygote":
-        _zygote(conns, spec["parent"])
+    _run_helper(spec["role"], [Connection(fd) for fd in spec["fds"]], spec["parent"], spec["args"])
+
+
+def _run_helper(role: str, conns: list[Any], parent: int, args: dict[str, Any]) -> None:
+    if role == "zygote":
+        _zygote(conns, parent)
     else:
-        _serve_cluster(conns[0], spec["parent"], **spec["args"])
+        _serve_cluster(conns[0], parent, **args)
 
 
 def _start_worker(parent: int, *, sigterm: Any = signal.SIG_DFL) -> None:
@@ -419,12 +466,12 @@ def _local_cluster(workers: int, start_timeout: float) -> Iterator[Executor]:
     ~0.4 s of CPU per 300 pages from the interpreter that fetches and
     records, and loading Dask here held fetching back 0.25 s.
 
-    The cluster's process is started at once (`_spawn`); it loads the
+    The cluster's process is started at once (`_start_helper`); it loads the
     cleaner and Dask, and its workers fork from it warm. Pages fetched
     before the cluster is up wait there."""
     conn, theirs = multiprocessing.Pipe(duplex=True)
     try:
-        process = _spawn("cluster", [theirs], workers=workers)
+        process = _start_helper("cluster", [theirs], [conn], workers=workers)
     finally:
         theirs.close()
     link = ClusterLink(conn, start_timeout=start_timeout, on_stuck=process.kill)
@@ -432,9 +479,7 @@ def _local_cluster(workers: int, start_timeout: float) -> Iterator[Executor]:
         yield link
     finally:
         link.shutdown(wait=False, cancel_futures=True)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
+        if not process.wait(30):
             process.kill()
             process.wait()
         conn.close()

@@ -171,6 +171,31 @@ def test_local_cluster_that_hangs_starting_fails_every_call_in_time(monkeypatch,
     assert not still_running(_descendants() - before, within=30)
 
 
+def test_helpers_fork_from_a_caller_with_one_thread_and_start_fresh_beside_others(tmp_path):
+    """Forked (warm, cheaper) only when the caller runs no other thread;
+    with one, from a fresh interpreter, and it works the same."""
+    script = tmp_path / "how.py"
+    script.write_text(textwrap.dedent("""
+        import threading, time
+        import psutil
+        from archiver.distributed import cleaning_pool, dask_executor
+
+        def helpers():
+            return ["_helper_main" in " ".join(p.cmdline()) for p in psutil.Process().children()]
+
+        for opening in (lambda: cleaning_pool(1), lambda: dask_executor("local", workers=1)):
+            with opening() as executor:
+                print(helpers(), executor.submit(abs, -3).result(timeout=120))
+        threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+        for opening in (lambda: cleaning_pool(1), lambda: dask_executor("local", workers=1)):
+            with opening() as executor:
+                print(helpers(), executor.submit(abs, -3).result(timeout=120))
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:4] == ["[False] 3", "[False] 3", "[True] 3", "[True] 3"]
+
+
 @pytest.mark.parametrize("opening", ['cleaning_pool(2)', 'dask_executor("local", workers=1)'])
 def test_helpers_start_while_another_thread_is_stuck_writing(tmp_path, opening):
     """The caller may have threads of its own. One stuck writing to stderr
