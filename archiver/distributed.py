@@ -726,14 +726,39 @@ def _quiet_dask(flag: Any) -> Callable[[], None]:
 
 
 def _run_batch(calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]) -> list[tuple[bool, Any]]:
-    """Runs on a Dask worker: each call's (ok, result or exception)."""
+    """Runs on a Dask worker: each call's (ok, result or exception). One
+    that cannot travel back goes back as an error saying so: a task whose
+    result Dask cannot serialise is never settled (Dask logs it, and the
+    caller would wait for ever)."""
     out: list[tuple[bool, Any]] = []
     for fn, args, kwargs in calls:
         try:
-            out.append((True, fn(*args, **kwargs)))
+            ok, value = True, fn(*args, **kwargs)
         except Exception as exc:
-            out.append((False, exc))
+            ok, value = False, exc
+        problem = _unsendable(value)
+        if problem:
+            ok, value = False, RuntimeError(f"cannot send the result back: {problem}")
+        out.append((ok, value))
     return out
+
+
+def _unsendable(value: Any) -> str | None:
+    """Why Dask could not serialise `value` (pickle, then cloudpickle), or None."""
+    import pickle
+
+    try:
+        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return None
+    except Exception as exc:
+        first = f"{type(exc).__name__}: {exc}"
+    try:
+        import cloudpickle
+
+        cloudpickle.dumps(value)
+        return None
+    except Exception:
+        return first
 
 
 class Batching(Executor):

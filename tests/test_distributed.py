@@ -118,6 +118,24 @@ def test_local_cluster_reports_each_calls_own_error():
             bad.result(timeout=120)
 
 
+def a_lock():
+    import threading
+
+    return threading.Lock()  # neither pickle nor cloudpickle can send it
+
+
+@pytest.mark.parametrize("opening", [lambda: cleaning_pool(1), lambda: dask_executor("local", workers=1)],
+                         ids=["pool", "dask-local"])
+def test_a_result_that_cannot_travel_back_fails_its_call_only(opening):
+    """On Dask such a task was never settled (Dask logs the failure): its
+    caller waited for ever."""
+    with opening() as executor:
+        bad, good = executor.submit(a_lock), executor.submit(square, 5)
+        with pytest.raises(RuntimeError, match="cannot send the result back"):
+            bad.result(timeout=120)
+        assert good.result(timeout=120) == 25
+
+
 def test_local_cluster_fails_pending_calls_when_its_process_ends():
     before = _descendants()
     with dask_executor("local", workers=1) as executor:
