@@ -80,14 +80,38 @@ class CliError(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
+# What a command stopped by Ctrl-C or SIGTERM leaves, said after "interrupted: ".
+_LEFT_ON_STOP = {
+    "capture": "what was captured so far is kept",
+    "run": "what was captured so far is kept",
+    "ingest": "what was ingested so far is kept",
+    "export": "no package was written",
+}
+
+
+class _Stopped(Exception):
+    """Ctrl-C (or SIGTERM) inside a command, past click, which would print
+    an empty line for it (meant to end a terminal's "^C" line; in a
+    service's log it is a line of nothing)."""
+
+
 class ArchiverGroup(click.Group):
     """Catches ArchiverError once, for every command below it."""
+
+    command_name: str | None = None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        self.command_name = name
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ArchiverError as exc:
             raise CliError(str(exc)) from None
+        except KeyboardInterrupt:
+            raise _Stopped() from None
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
@@ -103,12 +127,13 @@ class ArchiverGroup(click.Group):
             except click.ClickException as exc:
                 exc.show()
                 sys.exit(exc.exit_code)
-            except click.Abort:
-                if terminated.is_set():
-                    click.echo("stopped (SIGTERM): what was captured so far is kept", err=True)
-                    sys.exit(128 + signal.SIGTERM)
-                click.echo("interrupted: what was captured so far is kept", err=True)
-                sys.exit(130)
+            except (click.Abort, _Stopped):
+                left = _LEFT_ON_STOP.get(self.command_name or "")
+                said = "stopped (SIGTERM)" if terminated.is_set() else "interrupted"
+                if not terminated.is_set() and sys.stderr.isatty():
+                    click.echo(err=True)  # past the terminal's "^C"
+                click.echo(f"{said}: {left}" if left else said, err=True)
+                sys.exit(128 + signal.SIGTERM if terminated.is_set() else 130)
             sys.exit(rc or 0)
 
 

@@ -130,7 +130,7 @@ def test_ctrl_c_with_pages_on_a_local_dask_cluster_is_one_line(site, tmp_path, s
     kids = descendants(proc.pid)
     out, err = stop_group(proc, getattr(signal, signame))
     assert proc.returncode == code, err
-    assert err.strip().splitlines() == [f"{said}: what was captured so far is kept"], err
+    assert err.splitlines() == [f"{said}: what was captured so far is kept"], err  # one line, no blank one
     assert not still_running(kids, within=3)
 
 
@@ -160,7 +160,7 @@ def test_sigterm_stops_a_capture_as_ctrl_c_does(site, tmp_path, ctrl_c_ignored):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 143, err
-    assert err.strip().splitlines() == ["stopped (SIGTERM): what was captured so far is kept"]
+    assert err.splitlines() == ["stopped (SIGTERM): what was captured so far is kept"]
     assert len(Archive(arch).history(site.url("/page.html"))) == 1
     assert [p.name for p in (arch / "warc").iterdir() if p.name.endswith(".open")] == []
 
@@ -168,3 +168,24 @@ def test_sigterm_stops_a_capture_as_ctrl_c_does(site, tmp_path, ctrl_c_ignored):
 def test_unreachable_dask_scheduler_is_exit_2(site, tmp_path, free_port):
     res = run(["--archive", str(tmp_path / "a"), "capture", "--dask", f"tcp://127.0.0.1:{free_port}", site.url("/page.html")])
     assert res.exit_code == 2 and "cannot reach the Dask scheduler" in res.stderr
+
+
+@pytest.mark.parametrize("args, stops, said", [
+    (["export", "--wacz", "{tmp}/out.wacz"], "archiver.export.export_wacz", "interrupted: no package was written"),
+    (["ingest", "{tmp}/in.warc"], "archiver.cli.ingest_warcs", "interrupted: what was ingested so far is kept"),
+    (["verify"], "archiver.archive.Archive.verify", "interrupted"),
+], ids=["export", "ingest", "verify"])
+def test_ctrl_c_says_what_each_command_leaves(site, tmp_path, monkeypatch, capsys, args, stops, said):
+    """Not capture's words for every command; one line, no blank one before it."""
+    assert run(["--archive", str(tmp_path / "a"), "capture", *FAST, site.url("/page.html")]).exit_code == 0
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stops, interrupted)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--archive", str(tmp_path / "a"), *(a.format(tmp=tmp_path) for a in args)], prog_name="archiver")
+    assert done.value.code == 130
+    assert capsys.readouterr().err.splitlines() == [said]
+    assert not (tmp_path / "out.wacz").exists()
