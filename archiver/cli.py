@@ -828,7 +828,7 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
         else:
             report = ingest_warcs(archive, list(warcs), executor=executor)
     for problem in report.problems:
-        click.echo(f"warning: {problem}", err=True)
+        click.echo(f"warning: {termout.safe(problem)}", err=True)
     if as_json:
         for c in report.captures:
             click.echo(json.dumps(c.to_json(), ensure_ascii=False))

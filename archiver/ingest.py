@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import DecompressingBufferedReader
 
 from .archive import Archive
 from .distributed import cleaning_pool
@@ -56,6 +57,26 @@ class IngestReport:
     problems: list[str] = field(default_factory=list)  # "file: offset N: what"
 
 
+class _StrictReader(DecompressingBufferedReader):
+    """warcio's reader, except that a damaged gzip member raises, to be
+    reported with the file and offset. warcio, when a member breaks part of
+    the way through, writes zlib's message to stderr (a stray line with no
+    file or offset) and reads on as if the record ended there; when it
+    breaks in its first block, it takes the file for an uncompressed one
+    and reports the compressed bytes as an invalid WARC header. In a file
+    known to be compressed (`gzipped`), neither guess is made."""
+
+    gzipped = False
+
+    def _decompress(self, data: bytes) -> bytes:
+        if self.decompressor is not None and data and (self.num_block_read or self.gzipped):
+            try:
+                return self.decompressor.decompress(data)
+            except zlib.error as exc:
+                raise ValueError(f"damaged compressed data: {exc}") from None
+        return super()._decompress(data)
+
+
 def _iter_records(path: Path, report: IngestReport, limit: int,
                   document_limit: int = 0) -> Iterator[tuple[int, int, Any, bytes | None, bytes | None]]:
     """(offset, length, record, payload, raw) for each readable record:
@@ -67,10 +88,16 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
     with open(path, "rb") as f:
         # Read ARC only from ARC files: in a WARC file, a damaged stretch
         # read as ARC can swallow the good records after it.
-        is_arc = f.read(11) == b"filedesc://" or path.name.endswith((".arc", ".arc.gz"))
+        start = f.read(11)
+        is_arc = start == b"filedesc://" or path.name.endswith((".arc", ".arc.gz"))
+        # Compressed or not is the whole file's (the WARC standard); the
+        # name says when the first bytes are damaged.
+        gzipped = start.startswith(b"\x1f\x8b") or (not start.startswith(b"WARC/") and path.name.endswith(".gz"))
         while position < size:
             f.seek(position)
             it = ArchiveIterator(f, check_digests=False, arc2warc=is_arc)  # offsets are f.tell()-based
+            it.reader.__class__ = _StrictReader
+            it.reader.gzipped = gzipped
             next_start = position
             try:
                 for record in it:
@@ -99,20 +126,30 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
                 # follows the last whole record is damaged.
                 raise ValueError("unreadable data after the last whole record")
             except Exception as exc:  # warcio, zlib, EOF: a broken record
-                what = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+                what = _shown(str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
                 problem = f"{path.name}: offset {next_start}: unreadable record skipped ({what})"
                 log.warning(problem)
                 report.problems.append(problem)
                 # Resume past both the last whole record and where this try began.
-                nxt = _next_boundary(path, max(next_start, position) + 1)
+                nxt = _next_boundary(path, max(next_start, position) + 1, gzipped)
                 if nxt is None:
                     return
                 position = nxt
 
 
-def _next_boundary(path: Path, start: int) -> int | None:
-    """The next offset where a WARC record begins: a gzip member that
-    inflates to 'WARC/1.', or 'WARC/1.' itself in an uncompressed file."""
+def _shown(reason: str, limit: int = 120) -> str:
+    """A reason fit for a one-line warning: warcio quotes the bytes of a
+    bad record's first line in its message (binary, control characters)."""
+    text = "".join(c if c.isprintable() else "\ufffd" for c in reason)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _next_boundary(path: Path, start: int, gzipped: bool) -> int | None:
+    """The next offset where a WARC record begins: in a compressed file, a
+    gzip member that inflates to 'WARC/1.'; in an uncompressed one,
+    'WARC/1.' itself. (Not both: a compressed record can hold its header
+    as it is, in a stored deflate block, and resuming there reported the
+    one damaged record twice.)"""
     with open(path, "rb") as f:
         pos = start
         while True:
@@ -120,14 +157,15 @@ def _next_boundary(path: Path, start: int) -> int | None:
             chunk = f.read(1 << 20)
             if not chunk:
                 return None
-            g = chunk.find(b"\x1f\x8b\x08")
-            w = _WARC_START.search(chunk)
-            hits = sorted(h for h in (g if g >= 0 else None, w.start() if w else None) if h is not None)
-            for hit in hits:
-                if chunk[hit:hit + 5] == b"WARC/" or _inflates_to_warc(path, pos + hit):
+            if gzipped:
+                hit = chunk.find(b"\x1f\x8b\x08")
+            else:
+                found = _WARC_START.search(chunk)
+                hit = found.start() if found else -1
+            if hit >= 0:
+                if not gzipped or _inflates_to_warc(path, pos + hit):
                     return pos + hit
-            if hits:
-                pos += hits[0] + 1  # a false start: look past it
+                pos += hit + 1  # a false start: look past it
             elif len(chunk) < (1 << 20):
                 return None  # the end of the file, and no record in it
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import json
 import os
 import shutil
@@ -291,6 +292,60 @@ def test_a_truncated_source_warc_never_puts_half_a_record_in_the_archive(tmp_pat
     assert again.copied == 0 and again.captures == []
     res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "reindex"])
     assert res.exit_code == 0 and history(archive, "http://full.example/a") == ["new"]
+
+
+def test_damage_inside_a_compressed_record_is_one_warning_with_its_offset(tmp_path):
+    """Bytes flipped inside one record's gzip member: that record is
+    reported once, by file and offset (warcio printed zlib's message on a
+    line of its own, and resuming inside the record reported it twice),
+    and the records after it are still read."""
+    src = tmp_path / "crawl.warc.gz"
+    make_full_warc(src)
+    data = bytearray(src.read_bytes())
+    members = [m.start() for m in re.finditer(rb"\x1f\x8b\x08", bytes(data))]
+    response_a = members[1]  # after the warcinfo record
+    end = members[2]
+    for i in range(response_a + (end - response_a) // 2, response_a + (end - response_a) // 2 + 8):
+        data[i] ^= 0xFF
+    src.write_bytes(bytes(data))
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "ingest", str(src)])
+    assert res.exit_code == 0, res.output
+    [said] = res.stderr.splitlines()
+    assert said.startswith(f"warning: crawl.warc.gz: offset {response_a}: unreadable record skipped"
+                           " (damaged compressed data: Error -3 while decompressing data: ")
+    archive = Archive(tmp_path / "arch")
+    assert history(archive, "http://full.example/b") == ["new"]
+    for f in warc_files(tmp_path / "arch"):
+        warcio_check(f)
+
+
+def test_a_hostile_record_header_is_warned_about_in_printable_text(tmp_path):
+    """warcio quotes a bad record's first line in its error: here escape
+    sequences (clear the screen, retitle the terminal) and binary. The
+    warning shows none of them, and stays one short line."""
+    good = tmp_path / "good.warc"
+    make_full_warc(good)  # gzip per record: rewritten uncompressed below
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.warcwriter import WARCWriter
+
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=False, warc_version="1.1")
+    with open(good, "rb") as f:
+        records = list(ArchiveIterator(f))
+        f.seek(0)
+        for i, record in enumerate(ArchiveIterator(f)):
+            if i == 2:
+                out.write(b"\x1b[2J\x1b]0;owned\x07" + bytes(range(256)) * 4 + b"\r\n\r\n")
+            writer.write_record(record)
+    assert len(records) > 3
+    src = tmp_path / "hostile.warc"
+    src.write_bytes(out.getvalue())
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "ingest", str(src)])
+    assert res.exit_code == 0, res.output
+    warnings = res.stderr.splitlines()
+    assert warnings and all(w.startswith("warning: hostile.warc: offset ") for w in warnings)
+    assert all(w.isprintable() and len(w) < 250 for w in warnings), warnings
+    assert history(Archive(tmp_path / "arch"), "http://full.example/b") == ["new"]
 
 
 def test_ingest_fsyncs_the_warc_before_each_commit_that_points_into_it(tmp_path, monkeypatch):
