@@ -31,12 +31,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .config import BROWSER_ENV, SPOOL_IN_MEMORY, BrowserOptions, FetchOptions
 from .errors import BrowserUnavailable
 from .models import Attachment, Exchange, Fetched
+
+if TYPE_CHECKING:
+    from .auth import CredentialSet
 
 __all__ = ["BrowserSession", "find_chromium", "SYSTEM_CHROMIUM"]
 
@@ -139,12 +142,21 @@ class _NetworkLog:
     response stage (as Browsertrix records): the body is asked for while the
     response is paused, so a response the page never reads (a polling
     request) is kept too. Raw request headers and the server's address come
-    from the Network domain's events."""
+    from the Network domain's events.
 
-    def __init__(self, cdp: Any, *, clock: Callable[[], datetime], max_body: int) -> None:
+    A credential set's headers (basic, bearer, its own) are added at the
+    Fetch domain's request stage, to the requests for the set's hosts only
+    (`CredentialSet.sends_to`, as without a browser), and taken off any
+    other: a redirect, or a page's request to another site, carries none.
+    Its cookies are the browser context's, scoped by the browser."""
+
+    def __init__(self, cdp: Any, *, clock: Callable[[], datetime], max_body: int,
+                 credentials: CredentialSet | None = None, origin: str = "") -> None:
         self.cdp = cdp
         self.clock = clock
         self.max_body = max_body
+        self.credentials = credentials if credentials is not None and credentials.headers else None
+        self.origin = origin
         self.seen: list[_Seen] = []
         self.crashed = False
         self._sent: dict[str, list[dict[str, str]]] = {}  # networkId -> raw request headers, per hop
@@ -160,7 +172,10 @@ class _NetworkLog:
         self.cdp.on("Network.requestWillBeSent", lambda e: setattr(self, "requests", self.requests + 1))
         self.cdp.on("Fetch.requestPaused", self._paused)
         await self.cdp.send("Network.enable")
-        await self.cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Response"}]})
+        patterns = [{"urlPattern": "*", "requestStage": "Response"}]
+        if self.credentials is not None:
+            patterns.append({"urlPattern": "*", "requestStage": "Request"})
+        await self.cdp.send("Fetch.enable", {"patterns": patterns})
 
     def _received(self, event: dict[str, Any]) -> None:
         response = event.get("response") or {}
@@ -190,9 +205,26 @@ class _NetworkLog:
             return ()
 
     def _paused(self, event: dict[str, Any]) -> None:
-        task = asyncio.ensure_future(self._take(event))
+        at_request = "responseStatusCode" not in event and "responseErrorReason" not in event
+        task = asyncio.ensure_future(self._send(event) if at_request else self._take(event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        """A request about to go: the credential set's headers on it if its
+        host is the set's, off it if not (a redirect keeps the headers of
+        the request it follows)."""
+        assert self.credentials is not None
+        request = event.get("request") or {}
+        own = {name.lower() for name in self.credentials.headers}
+        headers = {k: v for k, v in (request.get("headers") or {}).items() if k.lower() not in own}
+        if self.credentials.sends_to(request.get("url") or "", self.origin):
+            headers.update(self.credentials.headers)
+        try:
+            await self.cdp.send("Fetch.continueRequest", {
+                "requestId": event["requestId"], "headers": [{"name": k, "value": v} for k, v in headers.items()]})
+        except Exception as exc:  # the page or the browser went away meanwhile
+            log.debug("could not let a request go on: %s", exc)
 
     async def _take(self, event: dict[str, Any]) -> None:
         rid = event["requestId"]
@@ -363,7 +395,7 @@ class BrowserSession:
                     await context.add_cookies(auth.browser_cookies())
                 page = await context.new_page()
                 network = _NetworkLog(await context.new_cdp_session(page), clock=self.clock,
-                                      max_body=self.fetch_options.max_body)
+                                      max_body=self.fetch_options.max_body, credentials=auth, origin=url)
                 await network.start()
                 page.on("crash", lambda _p: setattr(network, "crashed", True))
                 page.on("dialog", lambda d: asyncio.ensure_future(d.dismiss()))

@@ -4,6 +4,7 @@ snapshot pipeline as plain capture, and replayed by pywb."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import struct
@@ -266,6 +267,28 @@ def test_a_cookie_wall_in_the_browser_with_a_cookies_file(site, tmp_path, fast_o
     headers = {k.lower(): v for k, v in sent[-1][2].headers}
     assert headers.get("cookie") == "[redacted by archiver]"
     assert archive.show(site.url("/members/cookie")).provenance["credentials"] == "command-line"
+
+
+@needs_chromium
+def test_a_credential_sets_headers_go_to_its_host_only_in_the_browser(site, tmp_path, fast_options, monkeypatch):
+    """Basic auth and a header from a credential set reach the page's host
+    through the browser too; a redirect to another host gets neither."""
+    creds = tmp_path / "credentials.toml"
+    creds.write_text('[memo]\nbasic = { user = "me", password_env = "MEMO_PASSWORD" }\n'
+                     'headers = { "X-Api-Key" = "k-123" }\n')
+    monkeypatch.setenv("ARCHIVER_CREDENTIALS", str(creds))
+    monkeypatch.setenv("MEMO_PASSWORD", "s3cret-pw")
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, browser_options=FAST, workers=0)
+    basic, away = site.url("/members/basic"), site.url("/members/away")
+    first, second = archive.capture([basic, away], browser=True, auth={basic: "memo", away: "memo"})
+    assert first.verdict is Verdict.NEW and first.title == "Behind basic auth"
+    assert second.final_url.startswith("http://localhost:")
+    sent = {path: headers for _, path, headers in list(site.state.log)}
+    assert sent["/members/away"].get("x-api-key") == "k-123" and sent["/members/away"].get("authorization")
+    assert "x-api-key" not in sent["/page.html"] and "authorization" not in sent["/page.html"]
+    # The password is not in the archive (the request records say a header was sent, not what).
+    for path in (tmp_path / "arch" / "warc").glob("*.warc.gz"):
+        assert b"s3cret-pw" not in gzip.decompress(path.read_bytes())
 
 
 @needs_chromium
