@@ -95,9 +95,16 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
         gzipped = start.startswith(b"\x1f\x8b") or (not start.startswith(b"WARC/") and path.name.endswith(".gz"))
         while position < size:
             f.seek(position)
-            it = ArchiveIterator(f, check_digests=False, arc2warc=is_arc)  # offsets are f.tell()-based
+            # Digests are checked (and kept, not raised or printed): they
+            # tell a record cut short by a wrong Content-Length from a
+            # whole one with stray bytes after it.
+            it = ArchiveIterator(f, check_digests=True, arc2warc=is_arc)  # offsets are f.tell()-based
             it.reader.__class__ = _StrictReader
             it.reader.gzipped = gzipped
+            # warcio prints a warning of its own (three lines, the file's
+            # bytes quoted) when a record is not followed by its blank
+            # lines; its `err_count` says so, and the record is reported below.
+            it.INC_RECORD = ""
             next_start = position
             try:
                 for record in it:
@@ -111,9 +118,25 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
                         # A PDF is only read whole; a page only as far as cleaning goes.
                         body = record.content_stream().read(max(limit, document_limit) if "pdf" in ctype.lower()
                                                             else limit)
+                    misfits = it.err_count
                     it.read_to_end(record)
                     offset = it.get_record_offset()
                     next_start = offset  # where a problem with this record is reported
+                    if it.err_count > misfits:
+                        # Bytes follow it where its blank lines should be.
+                        checker = getattr(record, "digest_checker", None)
+                        if checker is None or checker.passed is not True:
+                            # Its Content-Length may be short: copied by
+                            # that length, the record would lose its end.
+                            raise ValueError("bytes follow it where the next record should begin: its"
+                                             " Content-Length is short" + (
+                                                 " (its digest does not match)" if checker is not None
+                                                 and checker.passed is False else
+                                                 ", or they are stray (it has no digest to tell which)"))
+                        problem = (f"{path.name}: offset {offset}: bytes after the record (its digests"
+                                   " match: it is kept) belong to no record; skipped")
+                        log.warning(problem)
+                        report.problems.append(problem)
                     if getattr(record.raw_stream, "limit", 0) > 0:
                         # The file ends inside this record: less than its
                         # Content-Length is there. Never copy half a record.
@@ -140,7 +163,7 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
 def _shown(reason: str, limit: int = 120) -> str:
     """A reason fit for a one-line warning: warcio quotes the bytes of a
     bad record's first line in its message (binary, control characters)."""
-    text = "".join(c if c.isprintable() else "\ufffd" for c in reason)
+    text = "".join(c if c.isprintable() else "\ufffd" for c in " ".join(reason.split()))
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

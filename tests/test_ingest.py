@@ -19,7 +19,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 from warcutil import assert_archive_consistent, read_all, warc_files, warcio_check
 
-from archiver import Archive, Verdict
+from archiver import Archive, SnapshotNotFound, Verdict
 from archiver.cli import cli
 from archiver.ingest import ingest_warcs
 
@@ -346,6 +346,56 @@ def test_a_hostile_record_header_is_warned_about_in_printable_text(tmp_path):
     assert warnings and all(w.startswith("warning: hostile.warc: offset ") for w in warnings)
     assert all(w.isprintable() and len(w) < 250 for w in warnings), warnings
     assert history(Archive(tmp_path / "arch"), "http://full.example/b") == ["new"]
+
+
+def _plain_warc_of_three(path: Path) -> list[int]:
+    """Three pages in an uncompressed WARC (with digests); their offsets."""
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=False, warc_version="1.1")
+    offsets = []
+    for i in range(3):
+        payload = body(f"Page {i}")
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(payload)))],
+                                protocol="HTTP/1.1")
+        offsets.append(buf.tell())
+        w.write_record(w.create_warc_record(f"http://three.example/{i}", "response", payload=io.BytesIO(payload),
+                                            length=len(payload), http_headers=http))
+    path.write_bytes(buf.getvalue())
+    return offsets
+
+
+def test_a_record_with_a_short_content_length_is_skipped_not_cut(tmp_path):
+    """Copied by its Content-Length, it would lose its end (warcio read on
+    and printed a warning of its own, three lines quoting the bytes)."""
+    src = tmp_path / "short.warc"
+    offsets = _plain_warc_of_three(src)
+    data = src.read_bytes()
+    length = re.compile(rb"Content-Length: (\d+)\r\n").search(data, offsets[1])
+    src.write_bytes(data[:length.start(1)] + str(int(length.group(1)) - 10).encode() + data[length.end(1):])
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "ingest", str(src)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines() == [f"warning: short.warc: offset {offsets[1]}: unreadable record skipped (bytes"
+                                       " follow it where the next record should begin: its Content-Length is short"
+                                       " (its digest does not match))"]
+    archive = Archive(tmp_path / "arch")
+    assert history(archive, "http://three.example/0") == ["new"] and history(archive, "http://three.example/2") == ["new"]
+    with pytest.raises(SnapshotNotFound):
+        history(archive, "http://three.example/1")
+
+
+def test_stray_bytes_after_a_whole_record_are_reported_and_the_record_kept(tmp_path):
+    src = tmp_path / "stray.warc"
+    offsets = _plain_warc_of_three(src)
+    data = src.read_bytes()
+    src.write_bytes(data[:offsets[2] - 4] + b"stray bytes" + data[offsets[2] - 4:])  # inside its closing blank lines
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "ingest", str(src)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines() == [f"warning: stray.warc: offset {offsets[1]}: bytes after the record (its"
+                                       " digests match: it is kept) belong to no record; skipped"]
+    archive = Archive(tmp_path / "arch")
+    assert [history(archive, f"http://three.example/{i}") for i in range(3)] == [["new"]] * 3
+    for f in warc_files(tmp_path / "arch"):
+        warcio_check(f)
 
 
 def test_ingest_fsyncs_the_warc_before_each_commit_that_points_into_it(tmp_path, monkeypatch):
