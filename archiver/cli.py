@@ -115,7 +115,10 @@ class ArchiverGroup(click.Group):
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            try:
+                return super().main(*args, standalone_mode=False, **kwargs)
+            except _Stopped:
+                raise click.Abort() from None  # what click gives such a caller for Ctrl-C
         with _stop_on_sigterm() as terminated:
             try:
                 rc = super().main(*args, standalone_mode=False, **kwargs)

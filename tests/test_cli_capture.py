@@ -189,3 +189,14 @@ def test_ctrl_c_says_what_each_command_leaves(site, tmp_path, monkeypatch, capsy
     assert done.value.code == 130
     assert capsys.readouterr().err.splitlines() == [said]
     assert not (tmp_path / "out.wacz").exists()
+
+
+def test_ctrl_c_reaches_a_caller_of_main_without_standalone_mode_as_click_abort(tmp_path, monkeypatch):
+    import click
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("archiver.cli.ingest_warcs", interrupted)
+    with pytest.raises(click.Abort):
+        cli.main(["--archive", str(tmp_path / "a"), "ingest", str(tmp_path / "in.warc")], standalone_mode=False)
