@@ -358,7 +358,7 @@ def _start_helper(role: str, theirs: list[Any], ours: list[Any], **args: Any) ->
     progress bar's refresh thread, a test runner's or a web app's threads,
     `run --loop`'s lease keeper). That costs ~0.13 s more CPU and start-up
     (bench/capture.py: 3-4% of the wall time of 300 pages)."""
-    if threading.active_count() == 1:
+    if threading.active_count() == 1 or not sys.executable:  # no interpreter to start (embedded): fork
         process = multiprocessing.get_context("fork").Process(
             target=_forked_helper, args=(role, theirs, ours, os.getpid(), args),
             name=f"archiver-{role}", daemon=role == "zygote")  # Dask's nanny can't fork from a daemon
