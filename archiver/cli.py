@@ -77,7 +77,7 @@ class CliError(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"error: {termout.safe(self.message)}", err=True)
 
 
 # What a command stopped by Ctrl-C or SIGTERM leaves, said after "interrupted: ".

@@ -28,7 +28,18 @@ __all__ = [
     "ExtractionError",
     "StoreError",
     "SnapshotNotFound",
+    "brief",
 ]
+
+
+def brief(reason: object, limit: int = 120) -> str:
+    """A reason (an exception, a library's message) fit for one line of a
+    warning or an error: whitespace folded, anything unprintable shown as
+    U+FFFD, at most `limit` characters. warcio quotes a bad record's first
+    line in its errors: a damaged file's bytes, escape sequences included."""
+    text = f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
+    text = "".join(c if c.isprintable() else "\ufffd" for c in " ".join(text.split()))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class ArchiverError(Exception):

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from warcio.archiveiterator import ArchiveIterator
 
-from .errors import StoreError
+from .errors import StoreError, brief
 
 __all__ = ["MANIFEST", "FileFinding", "ManifestEntry", "append_manifest", "check_warc_file", "read_manifest",
            "sha256_file", "sha256_state"]
@@ -270,7 +270,7 @@ def check_warc_file(path: str, catalog_rows: list[tuple[int, int, str, str, str 
         except Exception as exc:  # warcio, zlib, EOF: the records stop being readable here
             if inflating.damage is None:
                 where = inflating.starts_raw[-1] if inflating.starts_raw else 0
-                found.problems.append((where, f"damaged record ({type(exc).__name__}: {exc})"))
+                found.problems.append((where, f"damaged record ({brief(exc)})"))
         if inflating.damage is not None:
             found.problems.append(inflating.damage)
         inflating.finish()

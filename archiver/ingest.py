@@ -29,7 +29,7 @@ from warcio.bufferedreaders import DecompressingBufferedReader
 
 from .archive import Archive
 from .distributed import cleaning_pool
-from .errors import ConfigError
+from .errors import ConfigError, brief
 from .judge import Observation, judge_cleaned, judge_response, verdict_of
 from .models import Capture, Verdict
 from .payload import decode_stream, document_kind
@@ -149,7 +149,7 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
                 # follows the last whole record is damaged.
                 raise ValueError("unreadable data after the last whole record")
             except Exception as exc:  # warcio, zlib, EOF: a broken record
-                what = _shown(str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+                what = brief(str(exc) if isinstance(exc, ValueError) else exc)
                 problem = f"{path.name}: offset {next_start}: unreadable record skipped ({what})"
                 log.warning(problem)
                 report.problems.append(problem)
@@ -158,13 +158,6 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
                 if nxt is None:
                     return
                 position = nxt
-
-
-def _shown(reason: str, limit: int = 120) -> str:
-    """A reason fit for a one-line warning: warcio quotes the bytes of a
-    bad record's first line in its message (binary, control characters)."""
-    text = "".join(c if c.isprintable() else "\ufffd" for c in " ".join(reason.split()))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _next_boundary(path: Path, start: int, gzipped: bool) -> int | None:

@@ -32,7 +32,7 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from .config import VERSION, WarcOptions
-from .errors import WarcError
+from .errors import WarcError, brief
 from .fixity import sha256_state
 from .models import Exchange
 
@@ -635,7 +635,7 @@ def check_files(paths: list[Path]) -> list[str]:
                     if record.rec_type == "revisit" and refers:
                         revisits.append((path.name, offset, refers))
         except Exception as exc:  # warcio, zlib, EOF
-            problems.append(f"{path.name}: offset {end}: damaged record ({type(exc).__name__}: {exc})")
+            problems.append(f"{path.name}: offset {end}: damaged record ({brief(exc)})")
             continue
         if end < size:
             problems.append(f"{path.name}: offset {end}: damaged record (unreadable data to the end of the file)")

@@ -96,3 +96,26 @@ def replay_from_wacz(wacz: Path, root: Path, wayback):
                 (coll / "archive" / Path(name).name).write_bytes(z.read(name))
         (coll / "indexes" / "index.cdxj").write_bytes(z.read("indexes/index.cdxj"))
     return wayback(root)
+
+
+def test_a_damaged_record_is_named_in_one_printable_line(site, tmp_path):
+    """warcio's error quotes a damaged record's bytes as its "first line":
+    export's refusal and verify's findings show them as one short,
+    printable line each (the error was a screenful of binary)."""
+    import re
+
+    arch = tmp_path / "arch"
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "capture", "--delay", "0", site.url("/page.html")])
+    assert res.exit_code == 0, res.output
+    [warc] = (arch / "warc").glob("*.warc.gz")
+    data = bytearray(warc.read_bytes())
+    members = [m.start() for m in re.finditer(rb"\x1f\x8b\x08", bytes(data))]
+    for i in range(members[2] + 10, members[2] + 40):  # the start of a record's compressed data
+        data[i] ^= 0x5A
+    warc.write_bytes(bytes(data))
+    for args in (["export", "--wacz", str(tmp_path / "out.wacz")], ["verify"]):
+        res = CliRunner().invoke(cli, ["--archive", str(arch), *args])
+        assert res.exit_code != 0
+        lines = res.stderr.splitlines() + res.stdout.splitlines()
+        assert lines and all(line.isprintable() and len(line) < 400 for line in lines), lines
+    assert not (tmp_path / "out.wacz").exists()
