@@ -178,6 +178,10 @@ def looks_binary(data: bytes) -> bool:
     if nuls and (head[1::2].count(b"\x00") > len(head) // 3 or head[0::2].count(b"\x00") > len(head) // 3):
         return False
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    if head.lstrip()[:1] == b"<":
+        # Markup: a stray NUL or escape in it is the page's own (a browser
+        # shows it as U+FFFD), not a sign that this is not text.
+        return controls > len(head) // 10
     return nuls > 0 or controls > len(head) // 10
 
 

@@ -64,3 +64,19 @@ def test_html_sniffing():
     assert looks_like_html(None, b"\xef\xbb\xbf  <!DOCTYPE html><html>")
     assert looks_like_html("application/octet-stream", b"<html><body>")
     assert not looks_like_html(None, b"%PDF-1.4")
+
+
+def test_a_stray_nul_in_markup_is_text_not_binary():
+    """A page with a NUL in its title (a broken CMS) was judged not HTML;
+    a browser shows it. What does not start with markup stays binary."""
+    from archiver import clean
+    from archiver.payload import decode_html, looks_binary
+
+    page = (b"<html><head><title>Nul\x00 title\x1b[2J</title></head><body><article><p>"
+            + b"Words of a real article about something that matters. " * 30 + b"</p></article></body></html>")
+    assert not looks_binary(page)
+    snap = clean(page, "https://site.example/nul")
+    assert snap.status == "ok" and snap.title == "Nul title[2J" and "\x00" not in snap.text
+    assert looks_binary(b"\x00\x01\x02garbage <html>" + b"x" * 100)
+    assert looks_binary(b"<" + bytes(range(32)) * 20)  # markup-looking, but a tenth control bytes
+    assert decode_html(b"\x00\x00\x00\x01 not text") is None
