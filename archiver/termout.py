@@ -32,8 +32,13 @@ def console(*, stderr: bool = False) -> Console:
 
 
 # C0 and C1 controls but tab and newline: an escape sequence in a page's
-# title must not clear the screen or retitle the terminal.
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# title must not clear the screen or retitle the terminal. And the explicit
+# bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069): one left open in a title reverses what a terminal shows
+# after it (the URL beside it, the next rows). The marks LRM, RLM and ALM,
+# which right-to-left text uses and which open nothing, stay; the stored
+# text keeps everything.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def safe(value: object) -> str:

@@ -50,6 +50,22 @@ def test_markup_in_a_title_prints_as_text_everywhere(fresh_site, tmp_path):
     assert "run summary" in res.stdout
 
 
+def test_bidirectional_overrides_in_a_title_do_not_reach_the_terminal(fresh_site, tmp_path):
+    """An override left open (U+202E) would reverse what a terminal shows
+    after it; the stored title keeps it, the terminal gets none."""
+    url = fresh_site.url("/page/bidi")
+    title = "\u202eevil\u202c title \u2066x\u2069 \u200fmark"
+    fresh_site.state.pages["/page/bidi"] = article(title, "The news of the day, told at length " * 5)
+    arch = ["--archive", str(tmp_path / "a")]
+    res = run([*arch, "capture", *FAST, url])
+    assert res.exit_code == 0, res.output
+    for listing in (res.stdout, run([*arch, "history", url]).stdout, run([*arch, "search", "news"]).stdout):
+        assert "evil title x \u200fmark" in listing
+        assert not any(c in listing for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    shown = json.loads(run([*arch, "show", url, "--json"]).stdout)
+    assert shown["title"] == title
+
+
 def test_run_loop_survives_a_hostile_title(fresh_site, tmp_path):
     """The loop reports each round through the same code: one hostile page
     must not end scheduled archiving."""
