@@ -37,6 +37,12 @@ def check_url(url: str) -> str:
         raise InvalidURL(url, "no host")
     if port == 0:
         raise InvalidURL(url, "port 0")
+    if parts.password is not None:
+        # It would be sent, and kept in the WARC records, the catalog and
+        # every listing; the error shows the URL without it.
+        shown = url.replace(f":{parts.password}@", ":***@", 1)
+        raise InvalidURL(shown, "has a password in it, which would be stored in the archive: give it in a"
+                                " credential set (--auth NAME) or as --header 'Authorization: Basic ...' instead")
     return url
 
 

@@ -176,3 +176,16 @@ def test_url_files_name_file_and_line(site, tmp_path):
     empty.write_text("# nothing yet\n\n")
     res = run(["--archive", str(tmp_path / "a"), "capture", "-i", str(empty)])
     assert res.exit_code == 2 and res.stderr.strip() == f"error: {empty}: holds no URLs (one per line; lines starting with # are comments)"
+
+
+def test_a_password_in_a_url_is_refused_and_never_shown(site, tmp_path):
+    """It would be sent, and kept in WARC records, the catalog and every
+    listing; the refusal says where credentials go instead."""
+    arch = ["--archive", str(tmp_path / "a")]
+    url = site.url("/page.html").replace("http://", "http://me:hunter2@")
+    for args in (["capture", *FAST, url], ["watch", "add", url, "--every", "1h"]):
+        res = run([*arch, *args])
+        assert res.exit_code == 2
+        assert "hunter2" not in res.output and "me:***@" in res.stderr and "credential set" in res.stderr
+    assert not (tmp_path / "a" / "catalog.sqlite").exists() or "hunter2" not in run([*arch, "watch", "list"]).output
+    assert run([*arch, "capture", *FAST, site.url("/page.html").replace("http://", "http://me@")]).exit_code == 0
