@@ -377,9 +377,12 @@ def _spawn(role: str, conns: list[Any], **args: Any) -> subprocess.Popen[bytes]:
     """A helper from a fresh interpreter. Not multiprocessing's spawn,
     which re-imports the caller's `__main__` (a plain script calling
     `Archive.capture` would run again). The helper gets this process's
-    `sys.path`, so what it is sent unpickles there as it does here."""
+    `sys.path` (and only that), so what it is sent unpickles there as it
+    does here."""
     spec = {"role": role, "fds": [c.fileno() for c in conns], "parent": os.getpid(), "path": sys.path, "args": args}
-    return subprocess.Popen([sys.executable, "-c", _HELPER, json.dumps(spec)],
+    # -P: `-c` would put the working directory first on the path, where a
+    # stray signal.py or json.py would be imported in place of the real one.
+    return subprocess.Popen([sys.executable, "-P", "-c", _HELPER, json.dumps(spec)],
                             pass_fds=spec["fds"], stdin=subprocess.DEVNULL)
 
 

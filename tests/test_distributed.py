@@ -214,6 +214,26 @@ def test_helpers_fork_from_a_caller_with_one_thread_and_start_fresh_beside_other
     assert out.stdout.split("\n")[:4] == ["[False] 3", "[False] 3", "[True] 3", "[True] 3"]
 
 
+def test_a_helper_started_fresh_ignores_modules_in_the_working_directory(tmp_path):
+    """`python -c` puts the working directory first on the path: a stray
+    json.py there was imported by the helper instead of the real one."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "json.py").write_text('raise SystemExit("the json.py of the working directory")\n')
+    script = tmp_path / "threads.py"  # its own folder is on its path, not the working directory
+    script.write_text(textwrap.dedent("""
+        import threading, time
+        from archiver.distributed import cleaning_pool
+
+        threading.Thread(target=time.sleep, args=(600,), daemon=True).start()  # so the helper starts fresh
+        with cleaning_pool(1) as pool:
+            print(pool.submit(abs, -4).result(timeout=120))
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, cwd=work)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "4"
+
+
 @pytest.mark.parametrize("opening", ['cleaning_pool(2)', 'dask_executor("local", workers=1)'])
 def test_helpers_start_while_another_thread_is_stuck_writing(tmp_path, opening):
     """The caller may have threads of its own. One stuck writing to stderr
