@@ -170,6 +170,11 @@ class CleanOptions:
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT
     use_rules: bool = True
     stub_signals: bool = True  # spot error stubs and walls by signal too, not only by the rule files' names
+    # A page still being cleaned after this many seconds (a rule's regex
+    # that backtracks, a parser stuck) is recorded `failed` and its cleaning
+    # process stopped. Cleaning processes only: `--workers 0` and Dask
+    # cannot stop a call once it runs.
+    time_limit: float = 120.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.fallback_ratio <= 1:
@@ -178,3 +183,5 @@ class CleanOptions:
             raise ConfigError("fallback_factor must be 1 or more")
         if self.max_html_bytes <= 0:
             raise ConfigError("max_html_bytes must be more than 0")
+        if not self.time_limit > 0:
+            raise ConfigError("time_limit must be more than 0 seconds")

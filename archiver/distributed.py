@@ -39,10 +39,11 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def cleaning_pool(workers: int) -> Iterator[ForkedPool]:
+def cleaning_pool(workers: int, *, time_limit: float | None = None) -> Iterator[ForkedPool]:
     """`workers` processes that clean pages (a `ForkedPool`), for as long
-    as the block lasts; then they finish what they hold and end."""
-    pool = ForkedPool(workers)
+    as the block lasts; then they finish what they hold and end. A call
+    running longer than `time_limit` seconds has its worker stopped."""
+    pool = ForkedPool(workers, time_limit=time_limit)
     try:
         yield pool
     finally:
@@ -74,7 +75,8 @@ class ForkedPool(Executor):
     not tried again). Workers end when their pipe does: at shutdown, or
     when this process is gone (killed: the system closes its ends)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, time_limit: float | None = None) -> None:
+        self.time_limit = time_limit
         pairs = [multiprocessing.Pipe(duplex=True) for _ in range(max(1, workers))]
         self._conns = [ours for ours, _ in pairs]
         theirs = [end for _, end in pairs]
@@ -89,12 +91,18 @@ class ForkedPool(Executor):
         self._free = [threading.Semaphore(1) for _ in range(n)]  # released when a worker answers
         self._in_hand: list[tuple[Any, Future[Any]] | None] = [None] * n  # the call written to each worker
         self._live = [True] * n
+        self._pids: list[int | None] = [None] * n  # each worker says its own when it starts
+        self._sent_at = [0.0] * n  # when the call in its hands was written
+        self._overdue = [False] * n  # stopped for running past the time limit
         self._closed = False
+        self._ended = threading.Event()
         self._threads = [threading.Thread(target=self._send, args=(i,), name=f"cleaning-send-{i}", daemon=True)
                          for i in range(n)]
         self._threads.append(threading.Thread(target=self._receive, name="cleaning-receive", daemon=True))
         for thread in self._threads:
             thread.start()
+        if time_limit is not None:
+            threading.Thread(target=self._watch_time, name="cleaning-time-limit", daemon=True).start()
 
     @property
     def whole(self) -> bool:
@@ -133,6 +141,7 @@ class ForkedPool(Executor):
                     self._free[i].release()  # cancelled before it was sent
                     continue
                 self._in_hand[i] = item
+                self._sent_at[i] = time.monotonic()
             try:
                 conn.send(message)
             except OSError:
@@ -169,6 +178,10 @@ class ForkedPool(Executor):
                     del waiting[conn]
                     self._lost(i)
                     continue
+                if ok == "pid":  # a worker starting (answers say True or False)
+                    with self._lock:
+                        self._pids[i] = value
+                    continue
                 with self._lock:
                     item, self._in_hand[i] = self._in_hand[i], None
                 self._free[i].release()
@@ -179,6 +192,26 @@ class ForkedPool(Executor):
                 else:
                     item[1].set_exception(value)
 
+    def _watch_time(self) -> None:
+        """Stop a worker whose call has run past the time limit: a page that
+        would take hours (a rule's regex that backtracks, a parser stuck in
+        C, where no signal reaches Python) would hold the capture, and a
+        `run --loop`, for as long. Only killing its process ends it."""
+        assert self.time_limit is not None
+        while not self._ended.wait(min(1.0, self.time_limit / 4)):
+            now = time.monotonic()
+            with self._lock:
+                late = [i for i, item in enumerate(self._in_hand)
+                        if item is not None and self._live[i] and self._pids[i] is not None
+                        and not self._overdue[i] and now - self._sent_at[i] > self.time_limit]
+                for i in late:
+                    self._overdue[i] = True
+            for i in late:
+                pid = self._pids[i]
+                assert pid is not None
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)  # its pipe closes: `_lost` fails the call
+
     def _lost(self, i: int) -> None:
         """Worker `i` is gone: fail the call in its hands."""
         with self._lock:
@@ -187,13 +220,20 @@ class ForkedPool(Executor):
             self._live[i] = False
             in_hand, self._in_hand[i] = self._in_hand[i], None
             closing = self._closed
+            overdue = self._overdue[i]
             if not any(self._live):  # nobody left to take what is queued
                 self._closed_by_loss_locked()
         self._free[i].release()  # its sender, if waiting for its worker, sees it is gone
-        if not closing:
-            log.warning("a cleaning worker process ended; the page in its hands failed")
+        if overdue:
+            reason = f"cleaning took longer than {self.time_limit:g} s; its worker process was stopped"
+            log.warning("a page took longer than %g s to clean; its cleaning worker process was stopped",
+                        self.time_limit)
+        else:
+            reason = "its cleaning worker process ended (killed, or out of memory)"
+            if not closing:
+                log.warning("a cleaning worker process ended; the page in its hands failed")
         if in_hand is not None and not in_hand[1].done():
-            in_hand[1].set_exception(WorkerLost("its cleaning worker process ended (killed, or out of memory)"))
+            in_hand[1].set_exception(WorkerLost(reason))
 
     def _closed_by_loss_locked(self) -> None:
         for _, future in self._take_queued():
@@ -229,6 +269,7 @@ class ForkedPool(Executor):
             self._threads[-1].join()
             for conn in self._conns:
                 conn.close()
+        self._ended.set()  # no time limit to keep once the workers are ended, or left to end
 
 
 def _zygote(ends: list[Any], parent: int) -> None:
@@ -243,9 +284,11 @@ def _zygote(ends: list[Any], parent: int) -> None:
     except Exception as exc:  # e.g. the cleaner fails to import: each page will say so itself
         log.debug("the cleaning workers start cold: %s", exc)
     pids = []
+    here = os.getpid()
     for i, end in enumerate(ends):
         pid = os.fork()
         if pid == 0:
+            _end_with_parent(here)
             for j, other in enumerate(ends):
                 if j != i:
                     other.close()
@@ -264,8 +307,27 @@ def _zygote(ends: list[Any], parent: int) -> None:
             os.waitpid(pid, 0)
 
 
+def _end_with_parent(parent: int) -> None:
+    """A worker is killed when its zygote ends (Linux's PR_SET_PDEATHSIG),
+    and the zygote ends when the archiver does. A worker ends by itself
+    when its pipe closes, but only between pages: one stuck in C code (a
+    regex that backtracks for hours) outlived an archiver that was killed."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: it ends at its next page
+        return
+    if os.getppid() != parent:  # the zygote ended before the line above
+        os._exit(0)
+
+
 def _serve(conn: Any) -> None:
-    """A worker: answer calls until the pipe ends."""
+    """A worker: say its process id (for the pool's time limit), then answer
+    calls until the pipe ends."""
+    with contextlib.suppress(OSError):
+        conn.send(("pid", os.getpid()))
     while True:
         try:
             message = conn.recv()

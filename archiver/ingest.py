@@ -239,7 +239,7 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
         stack.callback(writer.close)
         recorder = Recorder(archive.path, catalog, writer)
         if executor is None and archive.workers > 0:
-            executor = stack.enter_context(cleaning_pool(archive.workers))
+            executor = stack.enter_context(cleaning_pool(archive.workers, time_limit=archive.clean_options.time_limit))
         pending: list[_Item] = []
         in_flight: list[tuple[list[_Item], list[Any]]] = []
         seen: dict[str, SourceRecord] = {}  # record ids read in this run

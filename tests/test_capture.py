@@ -402,6 +402,31 @@ def test_a_page_slow_to_clean_does_not_hold_up_other_fetches(fresh_site, tmp_pat
     assert max(done_at[u] for u in others) < done_at[slow] - 0.5
 
 
+def test_a_page_that_would_take_hours_to_clean_fails_in_time(fresh_site, tmp_path):
+    """A rule whose regex backtracks for hours on one page (C code: no
+    signal reaches it): past the time limit its cleaning process is
+    stopped, the page is recorded `failed` with its WARC records, and the
+    capture ends."""
+    from archiver import CleanOptions
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "slow.toml").write_text("[match]\npaths = ['^/page/slow']\n[error]\ntext = ['(x+x+)+y']\n")
+    fresh_site.state.pages["/page/slow"] = article("Slow to clean", "x" * 40 + " and words. " * 30)
+    others = [fresh_site.url(f"/page.html?n={i}") for i in range(4)]
+    archive = Archive(tmp_path / "arch", fetch_options=FetchOptions(host_delay=0, retries=0),
+                      clean_options=CleanOptions(rules_dir=str(rules), time_limit=2), workers=2)
+    started = time.monotonic()
+    captures = archive.capture([fresh_site.url("/page/slow"), *others])
+    assert time.monotonic() - started < 30
+    slow, *rest = captures
+    assert slow.verdict is Verdict.FAILED and "longer than 2 s" in (slow.reason or ""), slow
+    assert all(c.verdict is Verdict.NEW for c in rest), [(c.url, c.verdict, c.reason) for c in rest]
+    check_all(tmp_path)  # the slow page's records are there, whole
+    assert any(r.type == "response" and r.h("WARC-Target-URI") == slow.url
+               for f in warc_files(tmp_path / "arch") for r in read_file(f))
+
+
 @pytest.mark.parametrize("fetching", [True, False], ids=["while-fetching", "after-fetching"])
 def test_pages_cleaned_just_after_ctrl_c_do_not_hang_the_recorder(fresh_site, tmp_path, fetching):
     """Ctrl-C while the recorder is busy (while pages are still being

@@ -75,6 +75,19 @@ def _descendants() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
+def test_a_call_past_the_time_limit_has_its_worker_stopped_and_the_rest_go_on():
+    started = time.monotonic()
+    with cleaning_pool(2, time_limit=1.5) as pool:
+        stuck = pool.submit(whoami, 600)
+        quick = [pool.submit(square, i) for i in range(6)]
+        with pytest.raises(WorkerLost, match="cleaning took longer than 1.5 s"):
+            stuck.result(timeout=30)
+        assert [f.result(timeout=30) for f in quick] == [i * i for i in range(6)]
+        assert pool.submit(square, 7).result(timeout=30) == 49  # the other worker goes on
+        assert not pool.whole
+    assert time.monotonic() - started < 20
+
+
 def test_local_cluster_runs_apart_and_leaves_nothing_behind():
     before = _descendants()
     with dask_executor("local", workers=1) as executor:
@@ -263,12 +276,13 @@ def test_helpers_start_while_another_thread_is_stuck_writing(tmp_path, opening):
     assert out.stdout.strip() == "3"
 
 
-def _killed_holder_leaves_no_process(tmp_path, opening: str, at_least: int) -> list[int]:
+def _killed_holder_leaves_no_process(tmp_path, opening: str, at_least: int, busy: str = "") -> list[int]:
     """Run a script that opens `opening` (a with-statement giving `executor`),
     makes one call, waits until it has `at_least` descendants (a pool's
     workers fork one after another: the first may answer before the last
-    exists), prints them and sleeps; SIGKILL it (no chance to shut anything
-    down); every descendant must end by itself. Returns the descendants it had."""
+    exists), makes the `busy` statement, prints them and sleeps; SIGKILL it
+    (no chance to shut anything down); every descendant must end by itself.
+    Returns the descendants it had."""
     script = tmp_path / "hold.py"
     script.write_text(textwrap.dedent(f"""
         import time
@@ -277,6 +291,7 @@ def _killed_holder_leaves_no_process(tmp_path, opening: str, at_least: int) -> l
 
         with {opening} as executor:
             assert executor.submit(abs, -3).result(timeout=120) == 3
+            {busy}
             deadline = time.monotonic() + 60
             while True:
                 kids = [p.pid for p in psutil.Process().children(recursive=True)]
@@ -366,6 +381,14 @@ def test_shutdown_cancels_calls_not_yet_sent():
 def test_pool_workers_end_when_their_archiver_is_killed(tmp_path):
     kids = _killed_holder_leaves_no_process(tmp_path, "cleaning_pool(2)", 3)
     assert len(kids) == 3  # the zygote and two workers
+
+
+def test_a_worker_busy_with_a_page_ends_when_its_archiver_is_killed(tmp_path):
+    """Between pages a worker ends when its pipe closes; in the middle of
+    one that takes hours (here a sleep) it outlived its archiver."""
+    kids = _killed_holder_leaves_no_process(tmp_path, "cleaning_pool(1)", 2,
+                                            busy="executor.submit(time.sleep, 600); time.sleep(0.5)")
+    assert len(kids) == 2  # the zygote and its worker, busy
 
 
 def test_a_pool_with_no_worker_left_refuses_calls_clearly():
