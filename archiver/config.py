@@ -172,9 +172,10 @@ class CleanOptions:
     stub_signals: bool = True  # spot error stubs and walls by signal too, not only by the rule files' names
     # A page still being cleaned after this many seconds (a rule's regex
     # that backtracks, a parser stuck) is recorded `failed` and its cleaning
-    # process stopped. Cleaning processes only: `--workers 0` and Dask
-    # cannot stop a call once it runs.
-    time_limit: float = 120.0
+    # process stopped. Generous: a page takes ~20 ms, but a PDF of
+    # MAX_PDF_PAGES pages can take a minute or two. Cleaning processes
+    # only: `--workers 0` and Dask cannot stop a call once it runs.
+    time_limit: float = 600.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.fallback_ratio <= 1:
