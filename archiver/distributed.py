@@ -353,10 +353,15 @@ def _reply(conn: Any, head: tuple[Any, ...], ok: bool, value: Any) -> bool:
         return False
     except Exception as exc:
         try:
-            conn.send((*head, False, RuntimeError(f"cannot send the result back: {type(exc).__name__}: {exc}")))
+            conn.send((*head, False, _cannot_send(f"{type(exc).__name__}: {exc}")))
         except (EOFError, OSError):
             return False
     return True
+
+
+def _cannot_send(why: str) -> RuntimeError:
+    """What a call whose result cannot travel back fails with, pool or Dask."""
+    return RuntimeError(f"cannot send the result back: {why}")
 
 
 def _gone(pid: int) -> bool:
@@ -388,10 +393,6 @@ class _Helper:
 
     def __init__(self, process: multiprocessing.process.BaseProcess | subprocess.Popen[bytes]) -> None:
         self.process = process
-
-    @property
-    def forked(self) -> bool:
-        return not isinstance(self.process, subprocess.Popen)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for it to end (and reap it); False if it has not within `timeout`."""
@@ -803,7 +804,7 @@ def _run_batch(calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, 
             ok, value = False, exc
         problem = _unsendable(value)
         if problem:
-            ok, value = False, RuntimeError(f"cannot send the result back: {problem}")
+            ok, value = False, _cannot_send(problem)
         out.append((ok, value))
     return out
 
