@@ -188,12 +188,16 @@ class Archive:
                 self._drop_pool()
             if self._pool is None:
                 self._pool = contextlib.ExitStack()
-                self._pool_executor = self._pool.enter_context(
-                    cleaning_pool(self.workers, time_limit=self.clean_options.time_limit))
+                self._pool_executor = self._pool.enter_context(self.cleaning_pool())
             return self._pool_executor
         if pages < 2:
             return None
-        return stack.enter_context(cleaning_pool(self.workers, time_limit=self.clean_options.time_limit))
+        return stack.enter_context(self.cleaning_pool())
+
+    def cleaning_pool(self) -> contextlib.AbstractContextManager[ForkedPool]:
+        """A pool of this archive's `workers` cleaning processes, with its
+        cleaning time limit (for capture, and for ingest)."""
+        return cleaning_pool(self.workers, time_limit=self.clean_options.time_limit)
 
     def recover(self, catalog: Catalog) -> None:
         """Finish what a killed process left: cut its WARC file back to the

@@ -28,7 +28,6 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import DecompressingBufferedReader
 
 from .archive import Archive
-from .distributed import cleaning_pool
 from .errors import ConfigError, brief
 from .judge import Observation, judge_cleaned, judge_response, verdict_of
 from .models import Capture, Verdict
@@ -56,6 +55,11 @@ class IngestReport:
     captures: list[Capture] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "file: offset N: what"
 
+    def warn(self, problem: str) -> None:
+        """Log `problem` and keep it for the caller (the CLI prints them)."""
+        log.warning(problem)
+        self.problems.append(problem)
+
 
 class _StrictReader(DecompressingBufferedReader):
     """warcio's reader, except that a damaged gzip member raises, to be
@@ -77,8 +81,8 @@ class _StrictReader(DecompressingBufferedReader):
         return super()._decompress(data)
 
 
-def _iter_records(path: Path, report: IngestReport, limit: int,
-                  document_limit: int = 0) -> Iterator[tuple[int, int, Any, bytes | None, bytes | None]]:
+def _iter_records(path: Path, report: IngestReport, limit: int, document_limit: int, *, gzipped: bool,
+                  is_arc: bool) -> Iterator[tuple[int, int, Any, bytes | None, bytes | None]]:
     """(offset, length, record, payload, raw) for each readable record:
     `payload` decoded and capped, for responses and revisits; `raw`, the
     payload as stored, for ARC records only (they are rewritten as WARC).
@@ -86,13 +90,6 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
     size = path.stat().st_size
     position = 0
     with open(path, "rb") as f:
-        # Read ARC only from ARC files: in a WARC file, a damaged stretch
-        # read as ARC can swallow the good records after it.
-        start = f.read(11)
-        is_arc = start == b"filedesc://" or path.name.endswith((".arc", ".arc.gz"))
-        # Compressed or not is the whole file's (the WARC standard); the
-        # name says when the first bytes are damaged.
-        gzipped = start.startswith(b"\x1f\x8b") or (not start.startswith(b"WARC/") and path.name.endswith(".gz"))
         while position < size:
             f.seek(position)
             # Digests are checked (and kept, not raised or printed): they
@@ -133,10 +130,8 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
                                                  " (its digest does not match)" if checker is not None
                                                  and checker.passed is False else
                                                  ", or they are stray (it has no digest to tell which)"))
-                        problem = (f"{path.name}: offset {offset}: bytes after the record (its digests"
-                                   " match: it is kept) belong to no record; skipped")
-                        log.warning(problem)
-                        report.problems.append(problem)
+                        report.warn(f"{path.name}: offset {offset}: bytes after the record (its digests"
+                                    " match: it is kept) belong to no record; skipped")
                     if getattr(record.raw_stream, "limit", 0) > 0:
                         # The file ends inside this record: less than its
                         # Content-Length is there. Never copy half a record.
@@ -150,9 +145,7 @@ def _iter_records(path: Path, report: IngestReport, limit: int,
                 raise ValueError("unreadable data after the last whole record")
             except Exception as exc:  # warcio, zlib, EOF: a broken record
                 what = brief(str(exc) if isinstance(exc, ValueError) else exc)
-                problem = f"{path.name}: offset {next_start}: unreadable record skipped ({what})"
-                log.warning(problem)
-                report.problems.append(problem)
+                report.warn(f"{path.name}: offset {next_start}: unreadable record skipped ({what})")
                 # Resume past both the last whole record and where this try began.
                 nxt = _next_boundary(path, max(next_start, position) + 1, gzipped)
                 if nxt is None:
@@ -239,7 +232,7 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
         stack.callback(writer.close)
         recorder = Recorder(archive.path, catalog, writer)
         if executor is None and archive.workers > 0:
-            executor = stack.enter_context(cleaning_pool(archive.workers, time_limit=archive.clean_options.time_limit))
+            executor = stack.enter_context(archive.cleaning_pool())
         pending: list[_Item] = []
         in_flight: list[tuple[list[_Item], list[Any]]] = []
         seen: dict[str, SourceRecord] = {}  # record ids read in this run
@@ -304,14 +297,15 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                 with open(path, "rb") as f:
                     head = f.read(16)
                 if not head.startswith((b"\x1f\x8b", b"WARC/", b"filedesc://")):
-                    problem = f"{path.name}: offset 0: not a WARC or ARC file; skipped"
-                    log.warning(problem)
-                    report.problems.append(problem)
+                    report.warn(f"{path.name}: offset 0: not a WARC or ARC file; skipped")
                     continue
+                # Compressed or not is the whole file's (the WARC standard). Read
+                # ARC only from ARC files: in a WARC file, a damaged stretch
+                # read as ARC can swallow the good records after it.
                 gz = head.startswith(b"\x1f\x8b")
                 is_arc = head.startswith(b"filedesc://") or path.name.endswith((".arc", ".arc.gz"))
                 for offset, length, record, body, raw in _iter_records(
-                        path, report, limit, archive.clean_options.max_document_bytes):
+                        path, report, limit, archive.clean_options.max_document_bytes, gzipped=gz, is_arc=is_arc):
                     report.records += 1
                     if on_record is not None:
                         on_record(1)
@@ -356,9 +350,7 @@ def _read(record: Any, body: bytes | None, raw: bytes | None, *, path: Path, off
     try:
         when = parse_warc_date(date)
     except ValueError:
-        problem = f"{path.name}: offset {offset}: record without a valid WARC-Date skipped"
-        log.warning(problem)
-        report.problems.append(problem)
+        report.warn(f"{path.name}: offset {offset}: record without a valid WARC-Date skipped")
         return None
     record_id = _arc_record_id(url, date, raw) if raw is not None else headers.get_header("WARC-Record-ID") or ""
     if record_id in seen or (record_id and catalog.has_record(record_id)):
