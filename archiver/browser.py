@@ -157,6 +157,7 @@ class _NetworkLog:
         self.max_body = max_body
         self.credentials = credentials if credentials is not None and credentials.headers else None
         self.origin = origin
+        self._credential_names = {name.lower() for name in credentials.headers} if self.credentials else set()
         self.seen: list[_Seen] = []
         self.crashed = False
         self._sent: dict[str, list[dict[str, str]]] = {}  # networkId -> raw request headers, per hop
@@ -216,8 +217,8 @@ class _NetworkLog:
         the request it follows)."""
         assert self.credentials is not None
         request = event.get("request") or {}
-        own = {name.lower() for name in self.credentials.headers}
-        headers = {k: v for k, v in (request.get("headers") or {}).items() if k.lower() not in own}
+        headers = {k: v for k, v in (request.get("headers") or {}).items()
+                   if k.lower() not in self._credential_names}
         if self.credentials.sends_to(request.get("url") or "", self.origin):
             headers.update(self.credentials.headers)
         try:
