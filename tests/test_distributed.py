@@ -104,12 +104,20 @@ def test_local_cluster_runs_apart_and_leaves_nothing_behind():
     assert not (_descendants() - before)
 
 
+def _run_script(path, source: str, *, timeout: float, cwd=None) -> str:
+    """Write `source` (dedented) to `path`, run it in a Python of its own,
+    check that it succeeded, and return what it printed."""
+    path.write_text(textwrap.dedent(source))
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_local_cluster_keeps_dask_out_of_the_capturing_process(tmp_path):
     """Its scheduler and its client both run in the cluster's process: the
     process that fetches never loads Dask (memory, and event loops
     competing with fetching for the interpreter)."""
-    script = tmp_path / "local.py"
-    script.write_text(textwrap.dedent("""
+    printed = _run_script(tmp_path / "local.py", """
         import sys
         from archiver.distributed import dask_executor
 
@@ -117,10 +125,8 @@ def test_local_cluster_keeps_dask_out_of_the_capturing_process(tmp_path):
             assert executor.submit(abs, -3).result(timeout=120) == 3
             assert executor.submit(divmod, 7, 2).result(timeout=120) == (3, 1)
             print(sorted(m for m in ("dask", "distributed") if m in sys.modules))
-    """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    """, timeout=180)
+    assert printed.strip() == "[]"
 
 
 def test_local_cluster_reports_each_calls_own_error():
@@ -205,8 +211,7 @@ def test_local_cluster_that_hangs_starting_fails_every_call_in_time(monkeypatch,
 def test_helpers_fork_from_a_caller_with_one_thread_and_start_fresh_beside_others(tmp_path):
     """Forked (warm, cheaper) only when the caller runs no other thread;
     with one, from a fresh interpreter, and it works the same."""
-    script = tmp_path / "how.py"
-    script.write_text(textwrap.dedent("""
+    printed = _run_script(tmp_path / "how.py", """
         import threading, time
         import psutil
         from archiver.distributed import cleaning_pool, dask_executor
@@ -221,10 +226,8 @@ def test_helpers_fork_from_a_caller_with_one_thread_and_start_fresh_beside_other
         for opening in (lambda: cleaning_pool(1), lambda: dask_executor("local", workers=1)):
             with opening() as executor:
                 print(helpers(), executor.submit(abs, -3).result(timeout=120))
-    """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:4] == ["[False] 3", "[False] 3", "[True] 3", "[True] 3"]
+    """, timeout=300)
+    assert printed.split("\n")[:4] == ["[False] 3", "[False] 3", "[True] 3", "[True] 3"]
 
 
 def test_a_helper_started_fresh_ignores_modules_in_the_working_directory(tmp_path):
@@ -233,18 +236,16 @@ def test_a_helper_started_fresh_ignores_modules_in_the_working_directory(tmp_pat
     work = tmp_path / "work"
     work.mkdir()
     (work / "json.py").write_text('raise SystemExit("the json.py of the working directory")\n')
-    script = tmp_path / "threads.py"  # its own folder is on its path, not the working directory
-    script.write_text(textwrap.dedent("""
+    # The script's own folder is on its path, not the working directory.
+    printed = _run_script(tmp_path / "threads.py", """
         import threading, time
         from archiver.distributed import cleaning_pool
 
         threading.Thread(target=time.sleep, args=(600,), daemon=True).start()  # so the helper starts fresh
         with cleaning_pool(1) as pool:
             print(pool.submit(abs, -4).result(timeout=120))
-    """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, cwd=work)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "4"
+    """, timeout=180, cwd=work)
+    assert printed.strip() == "4"
 
 
 @pytest.mark.parametrize("opening", ['cleaning_pool(2)', 'dask_executor("local", workers=1)'])
@@ -253,8 +254,7 @@ def test_helpers_start_while_another_thread_is_stuck_writing(tmp_path, opening):
     (a full pipe) holds stderr's lock: a helper forked from the caller got
     that lock held, for ever, and hung at its first flush (the Dask
     cluster's did, at once: Dask flushes before it forks a worker)."""
-    script = tmp_path / "stuck.py"
-    script.write_text(textwrap.dedent(f"""
+    printed = _run_script(tmp_path / "stuck.py", f"""
         import io, os, sys, threading, time
         from archiver.distributed import cleaning_pool, dask_executor
 
@@ -270,10 +270,8 @@ def test_helpers_start_while_another_thread_is_stuck_writing(tmp_path, opening):
         with {opening} as executor:
             print(executor.submit(abs, -3).result(timeout=120), flush=True)
         os._exit(0)  # the stuck writer would hold up the interpreter's exit
-    """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=200)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "3"
+    """, timeout=200)
+    assert printed.strip() == "3"
 
 
 def _killed_holder_leaves_no_process(tmp_path, opening: str, at_least: int, busy: str = "") -> list[int]:
