@@ -450,7 +450,11 @@ class WarcWriter:
         """Append a record from another WARC file, byte for byte, streaming
         (an uncompressed record becomes one gzip member of its own). A gzip
         member that does not end where it should (a file cut inside the
-        record) raises WarcError and leaves nothing of it in our file."""
+        record) raises WarcError and leaves nothing of it in our file.
+        `length` is what warcio counts: a whole gzip member, or, for an
+        uncompressed record, its header and block without the two CRLFs
+        that end every record (written here; without them the next record
+        ran on from the block, and the file did not read)."""
         self._ensure_open()
         assert self._file is not None and self._name is not None
         start, records = self._file.tell(), self._records
@@ -475,6 +479,7 @@ class WarcWriter:
                 if check is not None and not check.complete:
                     raise WarcError(f"{Path(source).name}: offset {offset}: the record's gzip member is cut short")
                 if member is not None:
+                    member.write(b"\r\n\r\n")
                     member.close()  # ends the gzip member; leaves our file open
         except BaseException as exc:
             self.rollback((self._name, start, records))

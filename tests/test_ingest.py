@@ -346,6 +346,7 @@ def test_a_hostile_record_header_is_warned_about_in_printable_text(tmp_path):
     assert warnings and all(w.startswith("warning: hostile.warc: offset ") for w in warnings)
     assert all(w.isprintable() and len(w) < 250 for w in warnings), warnings
     assert history(Archive(tmp_path / "arch"), "http://full.example/b") == ["new"]
+    assert_archive_consistent(tmp_path / "arch")
 
 
 def _plain_warc_of_three(path: Path) -> list[int]:
@@ -362,6 +363,21 @@ def _plain_warc_of_three(path: Path) -> list[int]:
                                             length=len(payload), http_headers=http))
     path.write_bytes(buf.getvalue())
     return offsets
+
+
+def test_an_uncompressed_warc_is_ingested_into_records_that_read(tmp_path):
+    """warcio's length of an uncompressed record stops before the blank
+    lines that end it: copied as it was, each record ran into the next and
+    `verify` found the archive broken (11 problems for three pages)."""
+    src = tmp_path / "plain.warc"
+    _plain_warc_of_three(src)
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "ingest", str(src)])
+    assert res.exit_code == 0 and res.stderr == "", res.output
+    assert_archive_consistent(tmp_path / "arch")
+    for f in warc_files(tmp_path / "arch"):
+        warcio_check(f)
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "verify"])
+    assert res.exit_code == 0 and ": intact;" in res.stdout, res.output
 
 
 def test_a_record_with_a_short_content_length_is_skipped_not_cut(tmp_path):
@@ -381,6 +397,7 @@ def test_a_record_with_a_short_content_length_is_skipped_not_cut(tmp_path):
     assert history(archive, "http://three.example/0") == ["new"] and history(archive, "http://three.example/2") == ["new"]
     with pytest.raises(SnapshotNotFound):
         history(archive, "http://three.example/1")
+    assert_archive_consistent(tmp_path / "arch")
 
 
 def test_stray_bytes_after_a_whole_record_are_reported_and_the_record_kept(tmp_path):
@@ -396,6 +413,7 @@ def test_stray_bytes_after_a_whole_record_are_reported_and_the_record_kept(tmp_p
     assert [history(archive, f"http://three.example/{i}") for i in range(3)] == [["new"]] * 3
     for f in warc_files(tmp_path / "arch"):
         warcio_check(f)
+    assert_archive_consistent(tmp_path / "arch")
 
 
 def test_ingest_fsyncs_the_warc_before_each_commit_that_points_into_it(tmp_path, monkeypatch):
