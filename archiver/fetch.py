@@ -72,6 +72,10 @@ class _Host:
     robots_block_all: str | None = None  # reason, when robots.txt says "go away" by status
     client: httpx.AsyncClient | None = None
     users: int = 0  # fetches using this host now, plus URLs queued for it
+    # Set when a URL used up its retries without connecting (refused, no
+    # route, connect timeout); until one connects again, the host's other
+    # URLs this run try once each instead of retrying with backoff.
+    unreachable: bool = False
 
     async def release(self) -> None:
         """Close the connections once nothing is using or waiting for the host."""
@@ -338,6 +342,15 @@ class Fetcher:
             except DeadlineExceeded:
                 raise
             except (httpx.TransportError, TimeoutError) as exc:
+                cannot_connect = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                if cannot_connect and (host.unreachable or attempt >= opts.retries):
+                    # Retrying every URL of a host nobody can connect to only
+                    # multiplies the wait (a dead site's watch list took
+                    # minutes) and knocks on a door that is shut.
+                    if host.unreachable and attempt < opts.retries:
+                        fetched.not_retried = True
+                    host.unreachable = True
+                    raise
                 if attempt >= opts.retries or _is_dns_failure(exc) or isinstance(exc, httpx.UnsupportedProtocol):
                     raise
                 delay = opts.backoff * (2**attempt)
@@ -345,6 +358,7 @@ class Fetcher:
                     raise self._deadline() from exc
                 log.info("retrying %s in %.1fs after %s", url, delay, _describe(exc))
             else:
+                host.unreachable = False  # it answers again
                 if ex.status_code not in RETRY_CODES or attempt >= opts.retries:
                     return ex
                 asked = _retry_after(ex.header("retry-after"))
@@ -450,6 +464,8 @@ class Fetcher:
             await self._follow(url, fetched, used)
         except (httpx.TransportError, TimeoutError) as exc:
             fetched.error = _describe(exc)
+            if fetched.not_retried:
+                fetched.error += " (not retried: the host could not be reached earlier in this run)"
         except httpx.InvalidURL as exc:
             fetched.error = f"invalid URL: {exc}"
         finally:

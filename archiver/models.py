@@ -95,6 +95,7 @@ class Fetched:
     blocked: str | None = None  # reason, when robots.txt or policy kept us out
     error: str | None = None  # reason, when no final response was had
     attempts: int = 0
+    not_retried: bool = False  # its host could not be reached earlier this run: one attempt, no retries
     spent: float = 0.0  # seconds of the URL's time budget used (requests and retry waits)
     via: str = "http"  # "browser": loaded in Chromium
     browser: str | None = None  # "Chromium 150.0.7871.100"

@@ -113,9 +113,53 @@ def test_connection_errors_are_retried_then_reported():
         tries.append(1)
         raise httpx.ConnectError("connection refused", request=request)
 
+    got = fetch(handler, "http://example.org/a", retries=2, obey_robots=False)
+    assert got.error == "connection failed: connection refused" and len(tries) == 3 and got.attempts == 3
+    tries.clear()
     got = fetch(handler, "http://example.org/a", retries=2)
-    # robots.txt tried three times, unreachable (which is not a block), then the page three times
-    assert got.error.startswith("connection failed") and len(tries) == 6 and got.blocked is None
+    # robots.txt tried three times, unreachable (which is not a block); the
+    # page then once, its host known to be unreachable
+    assert got.error.startswith("connection failed") and got.blocked is None
+    assert len(tries) == 4 and "not retried" in got.error
+
+
+def test_a_host_nobody_can_connect_to_costs_one_attempt_per_url_until_it_answers():
+    """A dead site's watch list: the first URL retries with backoff; the
+    host's other URLs then try once each (they retried in full, one after
+    another: minutes for a list); once the host answers again, it is
+    retried as usual."""
+    tries: list[str] = []
+    down = {"example.org": True, "other.example": True}
+
+    def handler(request):
+        tries.append(f"{request.url.host}{request.url.path}")
+        if down[request.url.host]:
+            if request.url.host == "other.example":
+                raise httpx.ConnectTimeout("timed out", request=request)
+            raise httpx.ConnectError("connection refused", request=request)
+        return answer(200, "fine")
+
+    async def main():
+        opts = FetchOptions(**{**FAST, "retries": 2, "obey_robots": False, "per_host": 1})
+        async with Fetcher(opts, transport=httpx.MockTransport(handler)) as f:
+            first = await f.fetch("http://example.org/1")
+            rest = [await f.fetch(f"http://example.org/{i}") for i in (2, 3)]
+            other = await f.fetch("http://other.example/1")  # another host is judged on its own
+            down["example.org"] = False
+            back = await f.fetch("http://example.org/4")
+            down["example.org"] = True
+            again = await f.fetch("http://example.org/5")
+            return first, rest, other, back, again
+
+    first, rest, other, back, again = asyncio.run(main())
+    assert first.attempts == 3 and "not retried" not in first.error
+    assert [g.attempts for g in rest] == [1, 1]
+    assert all(g.error == "connection failed: connection refused (not retried: the host could not be"
+               " reached earlier in this run)" for g in rest)
+    assert other.attempts == 3 and other.error == "connect timeout"
+    assert back.error is None and back.final.status_code == 200
+    assert again.attempts == 3 and "not retried" not in again.error  # it had answered: full retries again
+    assert len(tries) == 3 + 1 + 1 + 3 + 1 + 3
 
 
 def test_the_time_limit_covers_every_attempt_and_wait():
