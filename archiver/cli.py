@@ -566,6 +566,8 @@ def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
 def reindex(ctx: click.Context) -> None:
     """Rebuild the catalog from the WARC and snapshot files."""
     report = Archive(ctx.obj["archive"]).reindex()
+    for problem in report.problems:
+        click.echo(f"warning: {termout.safe(problem)}", err=True)
     click.echo(f"indexed {report.captures} captures, {report.records} records and {report.texts} texts"
                f" from {report.warc_files} WARC files")
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from warcio.archiveiterator import ArchiveIterator
 
 from .errors import StoreError, brief
+from .warcreader import MISFIT, misfits, reader
 
 __all__ = ["MANIFEST", "FileFinding", "ManifestEntry", "append_manifest", "check_warc_file", "read_manifest",
            "sha256_file", "sha256_state"]
@@ -248,14 +248,17 @@ def check_warc_file(path: str, catalog_rows: list[tuple[int, int, str, str, str 
         inflating = _Inflating(raw)
         stream = io.BufferedReader(inflating, 1 << 20)
         try:
-            it = ArchiveIterator(stream, no_record_parse=True, check_digests=False)
+            it = reader(stream, no_record_parse=True, check_digests=False)
             for record in it:
                 headers = record.rec_headers
                 rid = headers.get_header("WARC-Record-ID") or ""
                 rtype = record.rec_type
                 payload_header = headers.get_header("WARC-Payload-Digest")
                 problem = _check_record(record, rtype, headers, payload_header)
+                seen = misfits(it)
                 it.read_to_end(record)
+                if misfits(it) > seen:
+                    problem = f"{problem}; {MISFIT}" if problem else MISFIT
                 # (warcio knows a record's offset only once it is read to its end)
                 offset = inflating.raw_offset(it.get_record_offset())
                 if problem:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import DecompressingBufferedReader
 
 from .archive import Archive
@@ -37,6 +36,7 @@ from .jobs import Cleaned, CleanJob, clean_job
 from .store import Catalog
 from .timeutil import parse_warc_date, timestamp14
 from .warc import read_record_at
+from .warcreader import misfits, reader
 
 __all__ = ["IngestReport", "ingest_warcs"]
 
@@ -95,13 +95,9 @@ def _iter_records(path: Path, report: IngestReport, limit: int, document_limit: 
             # Digests are checked (and kept, not raised or printed): they
             # tell a record cut short by a wrong Content-Length from a
             # whole one with stray bytes after it.
-            it = ArchiveIterator(f, check_digests=True, arc2warc=is_arc)  # offsets are f.tell()-based
+            it = reader(f, check_digests=True, arc2warc=is_arc)  # offsets are f.tell()-based
             it.reader.__class__ = _StrictReader
             it.reader.gzipped = gzipped
-            # warcio prints a warning of its own (three lines, the file's
-            # bytes quoted) when a record is not followed by its blank
-            # lines; its `err_count` says so, and the record is reported below.
-            it.INC_RECORD = ""
             next_start = position
             try:
                 for record in it:
@@ -115,11 +111,11 @@ def _iter_records(path: Path, report: IngestReport, limit: int, document_limit: 
                         # A PDF is only read whole; a page only as far as cleaning goes.
                         body = record.content_stream().read(max(limit, document_limit) if "pdf" in ctype.lower()
                                                             else limit)
-                    misfits = it.err_count
+                    seen = misfits(it)
                     it.read_to_end(record)
                     offset = it.get_record_offset()
                     next_start = offset  # where a problem with this record is reported
-                    if it.err_count > misfits:
+                    if misfits(it) > seen:
                         # Bytes follow it where its blank lines should be.
                         checker = getattr(record, "digest_checker", None)
                         if checker is None or checker.passed is not True:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import StoreError
+from .errors import StoreError, brief
 from .fixity import read_manifest
 from .models import GOOD_VERDICTS, Capture
 from .recorder import WARC_DIR, capture_from_fields, update_current
@@ -32,6 +32,7 @@ class ReindexReport:
     records: int = 0
     captures: int = 0
     texts: int = 0
+    problems: list[str] = field(default_factory=list)  # damage met, and what was done about it
 
 
 def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: ReindexReport | None = None) -> ReindexReport:
@@ -39,7 +40,7 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
     does not list yet). Runs inside the caller's transaction, if any."""
     report = report or ReindexReport()
     report.warc_files += 1
-    for offset, length, record, body in iter_complete_records(path):
+    for offset, length, record, body in iter_complete_records(path, report.problems):
         rtype = record.rec_type  # type: ignore[attr-defined]
         headers = record.rec_headers  # type: ignore[attr-defined]
         url = headers.get_header("WARC-Target-URI") or ""
@@ -84,7 +85,9 @@ def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: Reind
     try:
         snap = read_snapshot(archive / rel)
     except StoreError as exc:
-        log.warning("capture %s %s: %s", capture.url, capture.timestamp, exc)
+        problem = f"capture {capture.url} {capture.timestamp}: {brief(exc)}"
+        log.warning("%s", problem)
+        report.problems.append(problem)
         return
     if catalog.text_path(sha) is None:
         catalog.add_text(sha, rel, title=snap.title, word_count=snap.word_count, url=capture.url,
@@ -105,13 +108,18 @@ def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> Rein
             raise
         stamp = timestamp14(utc_now())
         aside = target.with_name(f"{catalog_name}.unreadable-{stamp}")
-        log.warning("%s: %s; kept as %s, and a new catalog is built", target, exc, aside.name)
+        set_aside = f"{target.name}: {brief(exc)}; kept as {aside.name}, and a new catalog is built"
+        log.warning("%s", set_aside)
         os.replace(target, aside)
         for stale in (Path(str(target) + "-wal"), Path(str(target) + "-shm")):
             if stale.exists():
                 os.replace(stale, Path(str(aside) + stale.name[len(target.name):]))
         catalog = Catalog(target)
+    else:
+        set_aside = None
     report = ReindexReport()
+    if set_aside:
+        report.problems.append(set_aside)
     try:
         with catalog.transaction():
             catalog.clear_derived()

@@ -26,7 +26,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
@@ -35,6 +34,7 @@ from .config import VERSION, WarcOptions
 from .errors import WarcError, brief
 from .fixity import sha256_state
 from .models import Exchange
+from .warcreader import MISFIT, misfits, reader
 
 __all__ = [
     "OPEN_SUFFIX",
@@ -563,14 +563,23 @@ SMALL_RECORD_TYPES = frozenset({"metadata", "warcinfo", "resource"})
 MAX_SMALL_RECORD = 1024 * 1024
 
 
-def iter_complete_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, Any, bytes | None]]:
+def iter_complete_records(path: str | os.PathLike[str], problems: list[str] | None = None
+                          ) -> Iterator[tuple[int, int, Any, bytes | None]]:
     """(offset, length, record, body) for each record that reads to its end;
-    stops quietly at the first broken or cut-off one. `body` is the content
-    of small record types (metadata, warcinfo), None for the rest."""
+    stops at the first broken or cut-off one. `body` is the content of small
+    record types (metadata, warcinfo), None for the rest. What is wrong is
+    logged, and added to `problems` when given."""
+
+    def warn(problem: str) -> None:
+        log.warning("%s", problem)
+        if problems is not None:
+            problems.append(problem)
+
     with open(path, "rb") as f:
-        it = ArchiveIterator(f, check_digests=False)
+        it = reader(f, check_digests=False)
         try:
             for record in it:
+                seen = misfits(it)  # (warcio reads a record's closing lines when asked its offset)
                 body = None
                 if record.rec_type in SMALL_RECORD_TYPES:
                     body = record.content_stream().read(MAX_SMALL_RECORD)
@@ -579,9 +588,11 @@ def iter_complete_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, i
                     pass
                 offset = it.get_record_offset()
                 it.read_to_end(record)
+                if misfits(it) > seen:  # still one gzip member: kept, and said
+                    warn(f"{Path(path).name}: offset {offset}: {MISFIT}")
                 yield offset, it.get_record_length(), record, body
         except Exception as exc:  # ArchiveLoadFailed, zlib.error, EOFError...: a cut or broken tail
-            log.warning("%s: stops being readable after the last complete record (%s)", path, exc)
+            warn(f"{Path(path).name}: stops being readable after the last complete record ({brief(exc)})")
 
 
 def read_record_at(path: str | os.PathLike[str], offset: int, limit: int) -> tuple[Any, bytes]:
@@ -591,7 +602,7 @@ def read_record_at(path: str | os.PathLike[str], offset: int, limit: int) -> tup
         path = str(path) + OPEN_SUFFIX
     with open(path, "rb") as f:
         f.seek(offset)
-        record = next(iter(ArchiveIterator(f, check_digests=False)))
+        record = next(iter(reader(f, check_digests=False)))
         return record.http_headers, record.content_stream().read(limit)
 
 
@@ -624,8 +635,9 @@ def check_files(paths: list[Path]) -> list[str]:
         end = 0
         try:
             with open(path, "rb") as f:
-                it = ArchiveIterator(f, check_digests=False)
+                it = reader(f, check_digests=False)
                 for record in it:
+                    seen = misfits(it)  # (warcio reads a record's closing lines when asked its offset)
                     stream = record.raw_stream
                     while stream.read(1 << 16):
                         pass
@@ -633,6 +645,8 @@ def check_files(paths: list[Path]) -> list[str]:
                     if getattr(stream, "limit", 0) > 0:
                         raise EOFError("the record is cut short")
                     it.read_to_end(record)
+                    if misfits(it) > seen:  # its gzip member ends it: the records after it still read
+                        problems.append(f"{path.name}: offset {offset}: damaged record ({MISFIT})")
                     end = offset + it.get_record_length()
                     rid = record.rec_headers.get_header("WARC-Record-ID") or ""
                     ids.add(rid)
@@ -661,7 +675,7 @@ def check_record(path: str | os.PathLike[str], offset: int, payload_digest: str 
             if offset >= f.tell():
                 return f"the file ends before offset {offset}"
             f.seek(offset)
-            it = ArchiveIterator(f, check_digests=False)
+            it = reader(f, check_digests=False)
             record = next(iter(it))
             sha1 = hashlib.sha1()
             stream = record.raw_stream
@@ -670,6 +684,8 @@ def check_record(path: str | os.PathLike[str], offset: int, payload_digest: str 
             if getattr(stream, "limit", 0) > 0:
                 return "the record is cut short"
             it.read_to_end(record)
+            if misfits(it):
+                return MISFIT
     except FileNotFoundError:
         return "its WARC file is missing"
     except StopIteration:

@@ -119,3 +119,65 @@ def test_a_damaged_record_is_named_in_one_printable_line(site, tmp_path):
         lines = res.stderr.splitlines() + res.stdout.splitlines()
         assert lines and all(line.isprintable() and len(line) < 400 for line in lines), lines
     assert not (tmp_path / "out.wacz").exists()
+
+
+def _shorten_content_length(warc: Path, url_part: bytes, by: int) -> None:
+    """Rewrite the response record of `url_part` with a Content-Length `by`
+    bytes short (its bytes unchanged): its own gzip member, recompressed."""
+    import re
+    import zlib
+
+    data, out, pos = warc.read_bytes(), [], 0
+    while pos < len(data):
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        member = d.decompress(data[pos:])
+        pos = len(data) - len(d.unused_data)
+        head, sep, rest = member.partition(b"\r\n\r\n")
+        if b"WARC-Type: response" in head and url_part in head:
+            n = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+            head = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % (n - by), head)
+        c = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        out.append(c.compress(head + sep + rest) + c.flush())
+    warc.write_bytes(b"".join(out))
+
+
+def test_a_record_whose_content_length_is_wrong_is_named_by_each_reader(site, tmp_path):
+    """warcio reads on past a record whose Content-Length is short (bytes
+    where its closing blank lines should be), printing three lines of its
+    own with the file's bytes quoted. verify names it, export refuses it
+    (the package had it, and its index), reindex warns and keeps the rest;
+    warcio's own lines reach no output."""
+    arch = tmp_path / "arch"
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "capture", "--delay", "0",
+                                   site.url("/page.html"), site.url("/gzip.html")])
+    assert res.exit_code == 0, res.output
+    [warc] = (arch / "warc").glob("*.warc.gz")
+    _shorten_content_length(warc, b"/page.html", 5)
+
+    outputs = []
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "verify"])
+    outputs.append(res)
+    assert res.exit_code == 1
+    assert "bytes follow it where its end should be (its Content-Length is wrong" in res.output
+
+    out = tmp_path / "all.wacz"
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "export", "--wacz", str(out)])
+    outputs.append(res)
+    assert res.exit_code == 2 and not out.exists()
+    assert "not exporting a package that would not replay" in res.stderr
+    assert "bytes follow it where its end should be" in res.stderr
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "export", "--wacz", str(out), site.url("/page.html")])
+    outputs.append(res)
+    assert res.exit_code == 2 and not out.exists()
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "export", "--wacz", str(out), site.url("/gzip.html")])
+    outputs.append(res)
+    assert res.exit_code == 0 and out.exists()  # the sound page's records still package
+
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "reindex"])
+    outputs.append(res)
+    assert res.exit_code == 0, res.output
+    [warning] = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert f"{warc.name}: offset " in warning and "its Content-Length is wrong" in warning
+    assert "indexed 2 captures" in res.stdout
+    for res in outputs:
+        assert "Record not followed by newline" not in res.output + res.stderr
