@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shlex
@@ -114,6 +115,10 @@ class ArchiverGroup(click.Group):
             raise _Stopped() from None
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        with _warnings_to_stderr():
+            return self._main(*args, standalone_mode=standalone_mode, **kwargs)
+
+    def _main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
             try:
                 return super().main(*args, standalone_mode=False, **kwargs)
@@ -138,6 +143,39 @@ class ArchiverGroup(click.Group):
                 click.echo(f"{said}: {left}" if left else said, err=True)
                 sys.exit(128 + signal.SIGTERM if terminated.is_set() else 130)
             sys.exit(rc or 0)
+
+
+class _WarningLines(logging.Handler):
+    """The package's log warnings, each one printable line on stderr,
+    `warning: ...`: a library only logs (a damaged snapshot file met while
+    reading, a lease `run --loop` could not renew, a heartbeat not written),
+    and with nothing configured those went nowhere. What a command reports
+    itself (ingest's and reindex's problems) is logged below this level."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = termout.safe(" ".join(record.getMessage().split()))
+            sys.stderr.write(f"warning: {text}\n")  # the stream of the moment (a progress bar redirects it)
+            sys.stderr.flush()
+        except Exception:  # a warning must never end the command (a closed pipe, a bad format)
+            pass
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    logger = logging.getLogger("archiver")
+    if any(isinstance(h, _WarningLines) for h in logger.handlers):  # a command run from a command
+        yield
+        return
+    handler = _WarningLines()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 @contextlib.contextmanager

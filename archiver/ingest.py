@@ -57,7 +57,7 @@ class IngestReport:
 
     def warn(self, problem: str) -> None:
         """Log `problem` and keep it for the caller (the CLI prints them)."""
-        log.warning(problem)
+        log.info("%s", problem)  # the report carries it (the CLI prints it)
         self.problems.append(problem)
 
 

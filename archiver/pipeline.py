@@ -339,7 +339,7 @@ class CaptureRun:
         try:
             return future.result()
         except Exception as exc:  # a worker died (killed, out of memory): this page, not the run
-            log.warning("cleaning %s failed: %s", item.obs.url, exc)
+            log.info("cleaning %s failed: %s", item.obs.url, exc)  # its capture's reason says so
             return exc
 
     def _entry(self, item: _Waiting, cleaned: Cleaned | BaseException) -> Entry:

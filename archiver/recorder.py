@@ -203,7 +203,7 @@ class Recorder:
             if isinstance(exc.__cause__, OSError):
                 raise
             problem = f"{exc}; skipped"  # cut or broken inside its gzip member
-            log.warning(problem)
+            log.info("%s", problem)  # reported with the recorder's problems
             self.problems.append(problem)
             return None
         self.catalog.add_record(loc, url=rec.url, timestamp=rec.timestamp, status_code=rec.status_code,

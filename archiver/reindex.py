@@ -86,7 +86,7 @@ def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: Reind
         snap = read_snapshot(archive / rel)
     except StoreError as exc:
         problem = f"capture {capture.url} {capture.timestamp}: {brief(exc)}"
-        log.warning("%s", problem)
+        log.info("%s", problem)  # the report carries it
         report.problems.append(problem)
         return
     if catalog.text_path(sha) is None:
@@ -109,7 +109,7 @@ def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> Rein
         stamp = timestamp14(utc_now())
         aside = target.with_name(f"{catalog_name}.unreadable-{stamp}")
         set_aside = f"{target.name}: {brief(exc)}; kept as {aside.name}, and a new catalog is built"
-        log.warning("%s", set_aside)
+        log.info("%s", set_aside)  # the report carries it
         os.replace(target, aside)
         for stale in (Path(str(target) + "-wal"), Path(str(target) + "-shm")):
             if stale.exists():

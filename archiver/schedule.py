@@ -521,9 +521,10 @@ def send_pending(catalog: Catalog, now: datetime, summary: RunSummary | None = N
             except ValueError:
                 who = "an unknown target"
             why = str(exc) or type(exc).__name__
-            log.warning("notification %d to %s failed (will retry): %s", note.id, who, why)
             if summary is not None:
                 summary.notify_errors.append(f"{who}: {why}")
+            log.log(logging.INFO if summary is not None else logging.WARNING,  # a summary is printed
+                    "notification %d to %s failed (will retry): %s", note.id, who, why)
             retry = min(NOTIFY_RETRY_BASE * 2 ** min(note.attempts, 20), NOTIFY_RETRY_CAP)
             catalog.notification_done(note.id, sent=None, error=why, next_try=to_epoch(now) + retry)
         else:
@@ -590,7 +591,7 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             except ConfigError as exc:
                 cat.mark_watch_problem(watch.url, owner, str(exc))
                 summary.unscheduled.append(f"{watch.url}: {exc}")
-                log.warning("watch %s set aside: %s", watch.url, exc)
+                log.info("watch %s set aside: %s", watch.url, exc)  # in the summary
             else:
                 if not cat.settle_watch(watch.url, owner, next_due=due, capture=capture, failures=failures,
                                         good=capture.verdict in GOOD_VERDICTS):

@@ -567,13 +567,14 @@ def iter_complete_records(path: str | os.PathLike[str], problems: list[str] | No
                           ) -> Iterator[tuple[int, int, Any, bytes | None]]:
     """(offset, length, record, body) for each record that reads to its end;
     stops at the first broken or cut-off one. `body` is the content of small
-    record types (metadata, warcinfo), None for the rest. What is wrong is
-    logged, and added to `problems` when given."""
+    record types (metadata, warcinfo), None for the rest. What is wrong goes
+    into `problems` when given, else to the log as a warning."""
 
     def warn(problem: str) -> None:
-        log.warning("%s", problem)
         if problems is not None:
             problems.append(problem)
+        else:
+            log.warning("%s", problem)
 
     with open(path, "rb") as f:
         it = reader(f, check_digests=False)

@@ -181,3 +181,35 @@ def test_a_record_whose_content_length_is_wrong_is_named_by_each_reader(site, tm
     assert "indexed 2 captures" in res.stdout
     for res in outputs:
         assert "Record not followed by newline" not in res.output + res.stderr
+
+
+def test_a_warning_met_while_reading_is_one_printable_line_on_stderr(site, tmp_path):
+    """The package only logs what it meets and goes on (here: `show` finds
+    the capture's metadata record damaged, and shows the text without its
+    provenance); the command line prints it as one `warning:` line. Before,
+    nothing was configured to show it: it went nowhere."""
+    import re
+
+    arch = tmp_path / "arch"
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "capture", "--delay", "0", site.url("/page.html")])
+    assert res.exit_code == 0, res.output
+    [warc] = (arch / "warc").glob("*.warc.gz")
+    data = bytearray(warc.read_bytes())
+    last = [m.start() for m in re.finditer(rb"\x1f\x8b\x08", bytes(data))][-1]  # the metadata record
+    for i in range(last + 10, last + 40):
+        data[i] ^= 0x5A
+    warc.write_bytes(bytes(data))
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "show", "--json", site.url("/page.html")])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["text"]
+    [line] = res.stderr.splitlines()
+    assert line.startswith(f"warning: {warc.name}: the metadata record at {last} is unreadable: ")
+    assert line.isprintable()
+    # The Python API stays quiet: a library does not print.
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        Archive(arch).show(site.url("/page.html"))
+    assert err.getvalue() == ""
