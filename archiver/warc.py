@@ -743,5 +743,6 @@ def recover_open_files(directory: str | os.PathLike[str]) -> list[str]:
             final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
             os.replace(path, final)
             recovered.append(final.name)
-            log.warning("recovered %s (cut to %d bytes)", final.name, end)
+            log.warning("%s: left open by a process that ended; closed at its last complete record (%d bytes)",
+                        final.name, end)
     return recovered

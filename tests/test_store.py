@@ -291,12 +291,15 @@ def test_capture_killed_before_the_catalog_commit_is_recovered(site, tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert list((arch / "warc").glob("*.open"))  # the killed writer's file
-    archive = Archive(arch)
-    # opening for a capture recovers and indexes; a read-only look does not write
-    from archiver import FetchOptions
-    archive.fetch_options = FetchOptions(host_delay=0, retries=0)
-    archive.capture([site.url("/http10.html")])
+    [left] = (arch / "warc").glob("*.open")
+    # opening for a capture recovers and indexes, and says so (a read-only look does not write)
+    res = CliRunner().invoke(cli, ["--archive", str(arch), "capture", "--delay", "0", "--retries", "0",
+                                   site.url("/http10.html")])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.startswith(f"warning: {left.name[:-len('.open')]}: left open by a process that ended;"
+                                 " closed at its last complete record (")
     assert not list((arch / "warc").glob("*.open"))
+    archive = Archive(arch)
     [g] = archive.history(site.url("/gzip.html"))
     assert g.verdict is Verdict.NEW and g.title == "Gzipped"
     assert archive.show(site.url("/gzip.html")).snapshot.title == "Gzipped"
