@@ -94,12 +94,15 @@ def judge_cleaned(obs: Observation, snap: Snapshot | None, *, problem: str | Non
         notes.append(problem)
     if snap.status == "not_html":
         return verdict_of(obs, Verdict.NOT_HTML, reason="; ".join([*notes, *([snap.error] if snap.error else [])]) or None)
+    # What cut the page short (the size cap) goes with a verdict of no text:
+    # it may be why there is none.
     if snap.status == "error_stub":
         verdict = Verdict.BLOCKED if snap.error_kind == "wall" else Verdict.SOFT_ERROR
-        return verdict_of(obs, verdict, reason=snap.error, title=snap.title, word_count=0)
+        return verdict_of(obs, verdict, reason="; ".join([snap.error or "error page", *notes]), title=snap.title,
+                          word_count=0)
     if snap.status == "empty":
-        return verdict_of(obs, Verdict.SOFT_ERROR, reason=snap.error or "no article text found", title=snap.title,
-                          word_count=0, rule_rot=snap.rule_rot)
+        return verdict_of(obs, Verdict.SOFT_ERROR, reason="; ".join([snap.error or "no article text found", *notes]),
+                          title=snap.title, word_count=0, rule_rot=snap.rule_rot)
     return verdict_of(obs, Verdict.NEW, reason="; ".join(notes) or None, title=snap.title,
                       word_count=snap.word_count, text_sha256=hashlib.sha256(snap.text.encode("utf-8")).hexdigest(),
                       rule_rot=snap.rule_rot)

@@ -89,11 +89,24 @@ def count_words(text: str | None) -> int:
     return unspaced + len(_UNSPACED.sub(" ", text).split())
 
 
+# A title or metadata field is one line: past this it is cut, with "…" (the
+# page's own bytes stay in the WARC). A hostile page's 8 MB <title> went
+# whole into the catalog and every listing, and cost seconds in each step
+# that reads titles.
+MAX_LINE_CHARS = 1000
+
+
+def _one_line(value: str) -> str:
+    line = _clean_line(unicodedata.normalize("NFC", value[: 4 * MAX_LINE_CHARS]))
+    return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 1].rstrip() + "…"
+
+
 def clean_field(value: str | None) -> str | None:
-    """A one-line metadata value (site name and the like): NFC, one space, no controls."""
+    """A one-line metadata value (site name and the like): NFC, one space,
+    no controls, at most MAX_LINE_CHARS."""
     if not value:
         return None
-    return _clean_line(unicodedata.normalize("NFC", value)) or None
+    return _one_line(value) or None
 
 
 def normalize_text(text: str) -> list[str]:
@@ -148,10 +161,10 @@ _TITLE_SEPARATORS = (" | ", " – ", " — ", " - ", " :: ", " · ", " » ", "�
 
 def clean_title(title: str | None, *, suffixes: list[str] = (), sitename: str | None = None,  # type: ignore[assignment]
                 host: str | None = None) -> str | None:
-    """The title without the site's name around it."""
+    """The title without the site's name around it (one line, as `clean_field`)."""
     if not title:
         return None
-    title = _clean_line(unicodedata.normalize("NFC", title))
+    title = _one_line(title)
     for suffix in suffixes:
         s = suffix.strip()
         if s and title.endswith(s) and len(title) > len(s):
@@ -211,9 +224,13 @@ def split_authors(author: str | None) -> tuple[str, ...]:
     """"By A. Smith and B. Jones" -> ("A. Smith", "B. Jones")."""
     if not author:
         return ()
-    author = _BY.sub("", _clean_line(unicodedata.normalize("NFC", author)))
+    # A byline is a line: what a page puts past 4,000 characters is no one's
+    # name (and the name the cut runs through is dropped).
+    cut = len(author) > 4 * MAX_LINE_CHARS
+    author = _BY.sub("", _clean_line(unicodedata.normalize("NFC", author[: 4 * MAX_LINE_CHARS])))
+    parts = _AUTHOR_SPLIT.split(author)
     names: list[str] = []
-    for part in _AUTHOR_SPLIT.split(author):
+    for part in parts[:-1] if cut else parts:
         part = _BY.sub("", part).strip(" .,;:|·•：")
         # "Smith, Jr." style suffixes are not people
         if not part or part.lower() in ("jr", "sr", "ii", "iii", "phd", "md") or _NOT_NAME.search(part):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .normalize import count_words
+from .normalize import MAX_LINE_CHARS, count_words
 from .rules import Rule
 
 __all__ = ["Pruned", "SelectorReport", "ErrorSign", "prune_html", "GUARD_SHARE"]
@@ -386,7 +386,7 @@ def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, 
         if meta is not None:
             lang = (meta.attributes.get("content") or "").strip() or None
     title_node = tree.css_first("title")
-    title = _text(title_node) or None
+    title = _text(title_node)[: 4 * MAX_LINE_CHARS] or None  # more is cut by the normaliser anyway
     scripts = 0
     for node in tree.css(ALWAYS_DROP):
         scripts += node.tag == "script"

@@ -267,3 +267,17 @@ def test_a_page_past_the_cleaning_cap_is_cleaned_in_part_and_archived_whole(fres
     assert "Paragraph 100 of" in archive.show(c.url).snapshot.text
     [resp] = [r for r in read_all(tmp_path / "arch") if r.type == "response" and r.h("WARC-Target-URI") == c.url]
     assert b"Paragraph 2999 of" in resp.content  # the WARC has every byte
+
+
+def test_a_page_whose_text_lies_past_the_cleaning_cap_says_so_in_its_reason(fresh_site, tmp_path, fast_options):
+    """No text found in the part that was cleaned: the reason says the page
+    was cut, which is why (it said only "no article text found")."""
+    from archiver import CleanOptions
+
+    filler = "<div data-x='" + "y" * 60_000 + "'></div>"
+    body = "<p>The text of the report comes only after a long run of markup, words enough to count.</p>" * 20
+    fresh_site.state.pages["/page/late"] = f"<html><head><title>Late</title></head><body>{filler}{body}</body></html>".encode()
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clean_options=CleanOptions(max_html_bytes=50_000))
+    [c] = archive.capture([fresh_site.url("/page/late")])
+    assert c.verdict is Verdict.SOFT_ERROR
+    assert c.reason == "no article text found; cleaned the first 50000 bytes: body larger than 50000 bytes"
