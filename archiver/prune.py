@@ -298,6 +298,48 @@ _BLOCKS = frozenset("div section article main aside header footer blockquote tab
                     "figure center nav address details".split())
 
 
+# An element with thousands of attributes: both parsers check each new one
+# against those before it (quadratic), and 200,000 on one element took 209 s
+# to clean. Past this many, the rest of the tag's attributes are dropped
+# before parsing (no real element has more than a few dozen).
+MAX_ATTRIBUTES = 1000
+# A start tag of this many whitespace-separated parts may hold that many
+# attributes; only those are read attribute by attribute. (Possessive: no
+# backtracking; a quoted value is one part, whatever it holds.)
+_LONG_START_TAG = re.compile(r"""(<[a-zA-Z][^\s>]*+)(?:\s++(?:[^\s>"']++|"[^"]*+"|'[^']*+')++){%d,}"""
+                             % MAX_ATTRIBUTES)
+# One attribute as the HTML tokenizer reads it: a name of anything up to
+# whitespace, "/", ">" or "=" (an "=" may start it), then maybe a value.
+_ATTRIBUTE = re.compile(r"""[\s/]*[^\s/>][^\s/>=]*(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*))?""")
+
+
+def limit_attributes(html: str) -> str:
+    """Each start tag with at most MAX_ATTRIBUTES attributes: the rest are
+    dropped (the tag's name, its first attributes and its text are kept)."""
+    if len(html) < 2 * MAX_ATTRIBUTES:
+        return html  # too short to hold that many
+    out: list[str] = []
+    last = 0
+    for m in _LONG_START_TAG.finditer(html):
+        pos = m.end(1)  # past the tag's name
+        count, keep_to = 0, -1
+        while True:
+            a = _ATTRIBUTE.match(html, pos)
+            if a is None or a.end() == pos:
+                break
+            count += 1
+            if count == MAX_ATTRIBUTES:
+                keep_to = a.end()
+            pos = a.end()
+        if count > MAX_ATTRIBUTES:
+            out.append(html[last:keep_to])
+            last = pos  # the tag's own end (">" or "/>") follows
+    if not out:
+        return html
+    out.append(html[last:])
+    return "".join(out)
+
+
 def flatten_source(html: str) -> str:
     """Drop the tags of elements nested deeper than MAX_TREE_DEPTH when the
     source nests past MAX_SOURCE_DEPTH (text kept; a dropped block becomes a
@@ -374,7 +416,7 @@ def _flatten_tree(tree: LexborHTMLParser) -> None:
 
 def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, detailed: bool = False) -> Pruned:
     """Apply `rules` (default first, then site rules) to one page."""
-    tree = LexborHTMLParser(flatten_source(html))
+    tree = LexborHTMLParser(flatten_source(limit_attributes(html)))
     if tree.css_first(_DEEP) is not None:
         _flatten_tree(tree)
     root = tree.css_first("html")

@@ -296,3 +296,33 @@ def test_a_short_page_with_a_title_of_megabytes_is_judged_in_time():
     spent = time.process_time() - t0
     assert len(snap.title) == MAX_LINE_CHARS
     assert spent < 4.0, spent  # 9.8 s before; well under a second here
+
+
+def test_an_element_with_a_flood_of_attributes_is_cleaned_in_time():
+    """Both parsers check each new attribute of an element against those
+    before it: an <article> with 200,000 attributes took 209 s to clean.
+    Past 1,000, the rest of a tag's attributes are dropped before parsing;
+    the element and its text stay."""
+    import time
+
+    from archiver.prune import MAX_ATTRIBUTES, limit_attributes
+
+    text = "<p>Words of an article about the council's budget and what it means for the town.</p>" * 12
+    floods = {
+        "unquoted": " ".join(f"a{i}=v" for i in range(60_000)),
+        "quoted, with tag characters": " ".join(f"a{i}='<' b{i}=\">\"" for i in range(30_000)),
+        "bare names on lines": "\n".join(f"a{i}" for i in range(60_000)),
+    }
+    for name, attributes in floods.items():
+        html = f"<html><body><article class='story' {attributes} data-end='1'>{text}</article></body></html>"
+        kept = limit_attributes(html)
+        tag = kept[kept.index("<article"):kept.index("<p>")]
+        assert tag.startswith("<article class='story' a0") and tag.endswith(">"), name
+        assert "data-end" not in tag and kept.endswith(text + "</article></body></html>"), name
+        t0 = time.process_time()
+        snap = archiver.clean(html, url="https://news.example.org/a")
+        spent = time.process_time() - t0
+        assert snap.status == "ok" and "council's budget" in snap.text, name
+        assert spent < 5.0, (name, spent)  # ~19 s for 60,000 before
+    few = "<div " + " ".join(f"a{i}=v" for i in range(MAX_ATTRIBUTES)) + ">x</div>"
+    assert limit_attributes(few) is few  # up to the limit, the page is left as it is
