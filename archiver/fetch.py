@@ -125,6 +125,18 @@ def _is_dns_failure(exc: BaseException) -> bool:
     return False
 
 
+class CutShort(httpx.TransportError):
+    """The connection broke (closed, reset, stalled) in the middle of a
+    response's body; `exchange` holds what arrived, marked truncated
+    ("disconnect", or "time" for a stall), for the WARC when no retry does
+    better."""
+
+    def __init__(self, cause: httpx.TransportError, exchange: Exchange) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.exchange = exchange
+
+
 class DeadlineExceeded(TimeoutError):
     """A URL used up its whole time budget (attempts, retry waits and hops)."""
 
@@ -132,6 +144,13 @@ class DeadlineExceeded(TimeoutError):
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, DeadlineExceeded):
         return str(exc)
+    if isinstance(exc, CutShort):
+        expected = exc.exchange.header("content-length")
+        of = f" of {expected}" if expected and expected.strip().isdigit() else ""
+        why = ("the server closed the connection" if "peer closed" in str(exc.cause)
+               else _describe(exc.cause))
+        return (f"the body was cut short after {exc.exchange.body_length}{of} bytes ({why});"
+                f" what arrived is kept, marked WARC-Truncated: {exc.exchange.truncation}")
     if _is_dns_failure(exc):
         return "DNS lookup failed"
     if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
@@ -280,6 +299,7 @@ class Fetcher:
         length = 0
         truncated = False
         cap = self.options.max_body
+        broken: httpx.TransportError | None = None
         try:
             # iter_raw: transfer-coding removed, content-coding kept (what the
             # WARC must hold under the original Content-Encoding header).
@@ -292,6 +312,8 @@ class Fetcher:
                 length += len(chunk)
                 if truncated:
                     break
+        except httpx.TransportError as exc:  # closed, reset or stalled mid-body: what came is evidence
+            broken = exc
         except BaseException:
             spool.close()
             raise
@@ -309,7 +331,7 @@ class Fetcher:
             except ValueError:
                 reason = ""
         target = request.url.raw_path.decode("ascii", "replace") or "/"
-        return Exchange(
+        exchange = Exchange(
             url=url,
             method=request.method,
             request_target=target,
@@ -328,6 +350,11 @@ class Fetcher:
             tls_version=tls_version,
             tls_chain=tls_chain,
         )
+        if broken is not None:
+            exchange.truncated = True
+            exchange.truncation = "time" if isinstance(broken, httpx.TimeoutException) else "disconnect"
+            raise CutShort(broken, exchange)
+        return exchange
 
     async def _with_retries(self, url: str, host: _Host, fetched: Fetched) -> Exchange:
         """One hop: retries connection errors and 429/502/503/504 with backoff.
@@ -342,6 +369,8 @@ class Fetcher:
             except DeadlineExceeded:
                 raise
             except (httpx.TransportError, TimeoutError) as exc:
+                if isinstance(exc, CutShort) and attempt < opts.retries:
+                    exc.exchange.close()  # a retry may bring the whole body
                 cannot_connect = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 if cannot_connect and (host.unreachable or attempt >= opts.retries):
                     # Retrying every URL of a host nobody can connect to only
@@ -417,6 +446,8 @@ class Fetcher:
                     ex.close()
                 ex = await self._with_retries(nxt, host, fetched)
         except (httpx.TransportError, TimeoutError) as exc:
+            if isinstance(exc, CutShort):
+                exc.exchange.close()
             # Unreachable robots.txt: the page fetch will meet the same fate
             # and say so; don't call a dead host "blocked".
             log.info("robots.txt for %s unreachable: %s", robots_url, _describe(exc))
@@ -463,6 +494,8 @@ class Fetcher:
         try:
             await self._follow(url, fetched, used)
         except (httpx.TransportError, TimeoutError) as exc:
+            if isinstance(exc, CutShort):
+                fetched.exchanges.append(exc.exchange)  # the WARC keeps what arrived; the capture failed
             fetched.error = _describe(exc)
             if fetched.not_retried:
                 fetched.error += " (not retried: the host could not be reached earlier in this run)"

@@ -50,6 +50,7 @@ class Exchange:
     body_length: int
     payload_digest: str  # "sha1:<base32>" of the stored body
     truncated: bool = False
+    truncation: str = "length"  # WARC-Truncated's reason when truncated: "length" (the size cap), "disconnect"
     ip_address: str | None = None
     protocol: str | None = None  # "h2" when the response came over HTTP/2
     request_body: bytes = b""  # a POST's body (the browser's XHRs), as sent

@@ -374,7 +374,7 @@ class WarcWriter:
         else:
             warc_headers["WARC-Payload-Digest"] = ex.payload_digest
             if ex.truncated:
-                warc_headers["WARC-Truncated"] = "length"
+                warc_headers["WARC-Truncated"] = ex.truncation
             ex.body.seek(0)
             response = self._writer.create_warc_record(
                 ex.url,

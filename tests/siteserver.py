@@ -193,6 +193,12 @@ class Handler(BaseHTTPRequestHandler):
             self.raw("200 OK", [("Content-Type", "text/html"), ("Content-Encoding", "gzip")], state.bomb)
         elif path == "/file.pdf":
             self.raw("200 OK", [("Content-Type", "application/pdf")], b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+        elif path == "/cut-short":
+            # Promises 100,000 bytes, sends the start of a page, and hangs up.
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n"
+                             + (article("Cut short") * 2)[:400])
+            self.wfile.flush()
+            self.close_connection = True
         elif path == "/drip":
             # A slow-drip server: a byte every 0.2 s, forever (until the client gives up).
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n")

@@ -281,3 +281,19 @@ def test_a_page_whose_text_lies_past_the_cleaning_cap_says_so_in_its_reason(fres
     [c] = archive.capture([fresh_site.url("/page/late")])
     assert c.verdict is Verdict.SOFT_ERROR
     assert c.reason == "no article text found; cleaned the first 50000 bytes: body larger than 50000 bytes"
+
+
+def test_a_body_cut_short_by_the_server_is_kept_as_evidence_and_the_capture_failed(site, tmp_path, fast_options):
+    """The server hangs up mid-body on every attempt: the WARC keeps what
+    arrived, marked WARC-Truncated: disconnect (WARC 1.1's reason for it),
+    and the capture is `failed` saying so; nothing is cleaned (half a page
+    is not the page's new text). Before, what arrived was thrown away."""
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options)
+    [c] = archive.capture([site.url("/cut-short")])
+    assert c.verdict is Verdict.FAILED and c.text_sha256 is None
+    assert c.reason.startswith("the body was cut short after 400 of 100000 bytes (the server closed the connection);"
+                               " what arrived is kept, marked WARC-Truncated: disconnect")
+    [resp] = [r for r in read_all(tmp_path / "arch") if r.type == "response" and r.h("WARC-Target-URI") == c.url]
+    assert resp.h("WARC-Truncated") == "disconnect" and len(resp.content) == 400
+    assert resp.content.startswith(b"<html>") or b"Cut short" in resp.content
+    assert archive.verify().ok

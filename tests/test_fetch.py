@@ -189,3 +189,32 @@ def test_bodies_are_kept_as_they_came_and_capped(headers):
     assert final.truncated and final.body_length == 5000
     final.body.seek(0)
     assert final.body.read() == body[:5000]  # stored as sent (content-coding kept), cut at the cap
+
+
+def test_a_body_cut_short_is_retried_then_kept_as_it_came():
+    """A body the connection drops midway: retried; when every attempt is
+    cut, the last one's bytes are the fetch's final exchange, truncated
+    ("disconnect"), beside the error; a retry that gets it whole wins."""
+    attempts: list[int] = []
+
+    class _Cut(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield b"<html><body><p>the start of a page"
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    def handler(request):
+        attempts.append(1)
+        if len(attempts) <= limit:
+            return httpx.Response(200, headers={"Content-Length": "5000"}, stream=_Cut())
+        return answer(200, "<html><body><p>the whole page</p></body></html>")
+
+    limit = 10
+    got = fetch(handler, "http://example.org/a", retries=2, obey_robots=False)
+    assert len(attempts) == 3 and got.final is not None and got.final.truncated
+    assert got.final.truncation == "disconnect" and read_payload(got.final, 100) == b"<html><body><p>the start of a page"
+    assert got.error.startswith("the body was cut short after 34 of 5000 bytes (the server closed the connection)")
+    attempts.clear()
+    limit = 1
+    got = fetch(handler, "http://example.org/a", retries=2, obey_robots=False)
+    assert len(attempts) == 2 and got.error is None and not got.final.truncated
+    assert read_payload(got.final, 100) == b"<html><body><p>the whole page</p></body></html>"
