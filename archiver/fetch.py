@@ -164,6 +164,13 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.ConnectError):
         return f"connection failed: {exc}" if str(exc) else "connection failed"
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.RemoteProtocolError):
+        # httpcore's words for what a server got wrong, in a reader's words
+        if "Receive buffer too long" in text:
+            return "the response's headers are larger than 100 KB (not read)"
+        if "without sending a response" in text:
+            return "the server closed the connection without answering"
+        return f"not a valid HTTP response ({text})"
     return f"{type(exc).__name__}: {text}"
 
 

@@ -218,3 +218,16 @@ def test_a_body_cut_short_is_retried_then_kept_as_it_came():
     got = fetch(handler, "http://example.org/a", retries=2, obey_robots=False)
     assert len(attempts) == 2 and got.error is None and not got.final.truncated
     assert read_payload(got.final, 100) == b"<html><body><p>the whole page</p></body></html>"
+
+
+def test_a_broken_answer_is_described_in_a_readers_words():
+    from archiver.fetch import _describe
+
+    said = {
+        "Receive buffer too long": "the response's headers are larger than 100 KB (not read)",
+        "Server disconnected without sending a response.": "the server closed the connection without answering",
+        "illegal header line: bytearray(b'Content-Type : x')":
+            "not a valid HTTP response (illegal header line: bytearray(b'Content-Type : x'))",
+    }
+    for text, description in said.items():
+        assert _describe(httpx.RemoteProtocolError(text)) == description
