@@ -376,8 +376,6 @@ class Fetcher:
             except DeadlineExceeded:
                 raise
             except (httpx.TransportError, TimeoutError) as exc:
-                if isinstance(exc, CutShort) and attempt < opts.retries:
-                    exc.exchange.close()  # a retry may bring the whole body
                 cannot_connect = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 if cannot_connect and (host.unreachable or attempt >= opts.retries):
                     # Retrying every URL of a host nobody can connect to only
@@ -391,7 +389,12 @@ class Fetcher:
                     raise
                 delay = opts.backoff * (2**attempt)
                 if fetched.spent + delay >= opts.total_timeout:
+                    if isinstance(exc, CutShort):
+                        raise  # no time for another attempt: what arrived is kept
                     raise self._deadline() from exc
+                if isinstance(exc, CutShort):
+                    exc.exchange.close()  # the retry may bring the whole body
+                    exc = exc.cause
                 log.info("retrying %s in %.1fs after %s", url, delay, _describe(exc))
             else:
                 host.unreachable = False  # it answers again

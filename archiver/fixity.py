@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-
 from .errors import StoreError, brief
 from .warcreader import MISFIT, misfits, reader
 
