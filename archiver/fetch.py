@@ -163,6 +163,8 @@ def _describe(exc: BaseException) -> str:
         return kind
     if isinstance(exc, httpx.ConnectError):
         return f"connection failed: {exc}" if str(exc) else "connection failed"
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)) and not str(exc):
+        return "the connection was reset"  # httpx says only "ReadError"
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.RemoteProtocolError):
         # httpcore's words for what a server got wrong, in a reader's words

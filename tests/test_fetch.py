@@ -231,3 +231,6 @@ def test_a_broken_answer_is_described_in_a_readers_words():
     }
     for text, description in said.items():
         assert _describe(httpx.RemoteProtocolError(text)) == description
+    assert _describe(httpx.ReadError("")) == "the connection was reset"  # was "ReadError: ReadError"
+    assert _describe(httpx.ReadError("[Errno 104] Connection reset by peer")) == \
+        "ReadError: [Errno 104] Connection reset by peer"
