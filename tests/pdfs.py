@@ -65,3 +65,39 @@ def interleaved_columns_pdf(left: str, right: str) -> bytes:
         if i < len(lines_right):
             pdf.text(110, 20 + 5 * i, lines_right[i])
     return bytes(pdf.output())
+
+
+def deflate_bomb_pdf(inflated: int) -> bytes:
+    """One page whose content stream is a few lines of text followed by
+    `inflated` bytes of spaces, deflated: kilobytes that inflate to as many
+    bytes as asked. Plus an image stream bigger still, which a reader of
+    text never inflates."""
+    import zlib
+
+    def deflated(head: bytes, size: int) -> bytes:
+        z = zlib.compressobj(9)
+        out = [z.compress(head)]
+        block = b" " * (1 << 20)
+        for _ in range(size >> 20):
+            out.append(z.compress(block))
+        return b"".join(out) + z.flush()
+
+    content = deflated(b"BT /F1 12 Tf 72 712 Td (Harbour board minutes) Tj ET\n", inflated)
+    image = deflated(b"", 2 * inflated)
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8"
+        b" /Length %d /Filter /FlateDecode >>\nstream\n" % len(image) + image + b"\nendstream",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)

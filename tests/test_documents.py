@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from pdfs import PARAGRAPHS, interleaved_columns_pdf, report_pdf
+from pdfs import PARAGRAPHS, deflate_bomb_pdf, interleaved_columns_pdf, report_pdf
 
 import archiver
 from archiver import Archive, Verdict
@@ -75,3 +75,29 @@ def test_plain_text_responses_are_snapshots(fresh_site, tmp_path, fast_options):
     [c] = Archive(tmp_path / "arch", fetch_options=fast_options).capture([url])
     assert c.verdict is Verdict.NEW and c.title == "Notice of closure"
     assert Archive(tmp_path / "arch").show(url).snapshot.text == "Notice of closure\n\nThe bridge closes on Monday."
+
+
+def test_a_deflate_bomb_is_refused_before_it_is_inflated():
+    """pdfminer inflates each stream whole in memory: a PDF of kilobytes can
+    be gigabytes (800 MB took 1.7 GB and 11 s). The streams it would read
+    are measured first, inflating no more than the limit; an image stream,
+    which text extraction never decodes, does not count."""
+    import tracemalloc
+
+    from archiver.documents import MAX_PDF_STREAM_BYTES
+
+    small = deflate_bomb_pdf(1 << 20)  # a megabyte of spaces: a page to read, its image twice that
+    snap = archiver.clean(small, "https://example.org/minutes.pdf")
+    assert snap.status == "ok" and "Harbour board minutes" in snap.text
+
+    bomb = deflate_bomb_pdf(MAX_PDF_STREAM_BYTES + (8 << 20))
+    assert len(bomb) < MAX_PDF_STREAM_BYTES // 200  # kilobytes, then
+    tracemalloc.start()
+    try:
+        snap = archiver.clean(bomb, "https://example.org/bomb.pdf")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert snap.status == "not_html"
+    assert snap.error.startswith(f"PDF not read: its stream at byte ") and "inflates past" in snap.error
+    assert peak < 16 << 20, peak  # never inflated whole
