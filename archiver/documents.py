@@ -88,19 +88,23 @@ def _shape(text: str) -> str:
 
 
 def _join_lines(lines: list[str]) -> str:
-    out = ""
+    # Pieces joined once at the end, each line judged against the one before
+    # (growing one string, and searching all of it for a final hyphen, was
+    # quadratic: a text file of 600,000 lines never finished).
+    out: list[str] = []
     for line in (" ".join(l.split()) for l in lines):
         if not line:
             continue
         if not out:
-            out = line
-        elif _HYPHENATED.search(out) and line[:1].islower():
-            out = out[:-1] + line  # "infor-" + "mation"
-        elif unspaced_join(out, line):
-            out = out + line  # Chinese and Japanese wrap without a space to remove
+            out.append(line)
+        elif _HYPHENATED.search(out[-1][-2:]) and line[:1].islower():
+            out[-1] = out[-1][:-1]
+            out.append(line)  # "infor-" + "mation"
+        elif unspaced_join(out[-1], line):
+            out.append(line)  # Chinese and Japanese wrap without a space to remove
         else:
-            out = f"{out} {line}"
-    return out
+            out.append(" " + line)
+    return "".join(out)
 
 
 def _pdf_date(value: str | None) -> str | None:

@@ -101,3 +101,20 @@ def test_a_deflate_bomb_is_refused_before_it_is_inflated():
     assert snap.status == "not_html"
     assert snap.error.startswith(f"PDF not read: its stream at byte ") and "inflates past" in snap.error
     assert peak < 16 << 20, peak  # never inflated whole
+
+
+def test_a_text_file_of_many_short_lines_is_read_in_time():
+    """Wrapped lines are joined into paragraphs; doing it by growing one
+    string and searching all of it for a final hyphen was quadratic, and a
+    text file of 600,000 lines never finished. Hyphenated words still mend."""
+    import time
+
+    from archiver.snapshot import clean_page
+
+    data = b"the harbour board met on a Monday and spoke of infor-\nmation, tolls and the river wall\n" * 150_000
+    t0 = time.process_time()
+    snap = clean_page(data, "https://example.org/minutes.txt", content_type="text/plain")
+    spent = time.process_time() - t0
+    assert snap.status == "ok" and snap.text.startswith("the harbour board met on a Monday and spoke of information,")
+    assert "\n" not in snap.text[:10_000]  # one paragraph: the lines were joined
+    assert spent < 10.0, spent
