@@ -201,23 +201,27 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
             edge[_shape(text)] += 1
     running = {shape for shape, n in edge.items() if len(pages) >= 2 and n >= max(2, len(pages) / 2)}
     paragraphs: list[str] = []
-    carry = ""
+    carry: list[str] = []  # the paragraph being read, in pieces (joined once: a page of them stays linear)
     for blocks in pages:
         kept = [text for _, text in blocks if _shape(text) not in running and not _PAGE_NUMBER.match(text)]
         for block in kept:
             para = _join_lines(block.splitlines())
             if not para:
                 continue
-            if carry:
-                if para[:1].islower():
-                    # A block that goes on mid-sentence continues the one before
-                    # it (a wrapped line the layout split off, or a page break).
-                    para = carry[:-1] + para if _HYPHENATED.search(carry) else f"{carry} {para}"
+            if carry and para[:1].islower():
+                # A block that goes on mid-sentence continues the one before
+                # it (a wrapped line the layout split off, or a page break).
+                if _HYPHENATED.search(carry[-1][-2:]):
+                    carry[-1] = carry[-1][:-1]
                 else:
-                    paragraphs.append(carry)
-            carry = para
+                    carry.append(" ")
+                carry.append(para)
+                continue
+            if carry:
+                paragraphs.append("".join(carry))
+            carry = [para]
     if carry:
-        paragraphs.append(carry)
+        paragraphs.append("".join(carry))
     text = "\n\n".join(drop_repeats(normalize_text("\n".join(paragraphs))))
     info = _info(data)
     title = clean_field(info.get("Title"))
