@@ -27,55 +27,24 @@ META_FIELDS = ("title", "authors", "published", "language", "sitename", "canonic
 _TOKEN = re.compile(f"\\s+|[{UNSPACED_CHARS}]|[^\\W{UNSPACED_CHARS}]+|[^\\w\\s]")
 
 
-# difflib compares words in time that grows with the product of the two
-# lengths (worse when few distinct words repeat): one paragraph of 20,000
-# words edited in places took 143 s, in the capturing process's writer
-# (each `changed` capture is summarised there). Up to this product, words
-# are compared directly; longer texts are aligned by runs of words first.
-WORD_DIFF_CELLS = 1_500_000
-_RUN_END = 8  # a pair of words whose CRC32 is 0 modulo this ends a run: cuts follow the text, not positions
-_RUN_MAX = 128  # tokens: a run ends here whatever its words
+# difflib compares two sequences in time that grows with the product of
+# their lengths (worse when few distinct items repeat): one paragraph of
+# 20,000 words edited in places took 143 s, in the capturing process's
+# writer (each `changed` capture is summarised there). Up to this product,
+# sequences (words, paragraphs) are compared directly; longer ones are
+# aligned by runs of items first.
+DIFF_CELLS = 1_500_000
+_RUN_END = 8  # a pair of items whose CRC32 is 0 modulo this ends a run: cuts follow the text, not positions
+_RUN_MAX = 128  # items: a run ends here whatever they are
+
+Opcode = tuple[str, int, int, int, int]
 
 
 def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     """[(op, text)] with op in equal/delete/insert; spacing kept."""
     a, b = _TOKEN.findall(old), _TOKEN.findall(new)
-    if len(a) * len(b) <= WORD_DIFF_CELLS:
-        return _token_diff(a, b)
-    # Runs of words, cut where the text itself says (an insertion does not
-    # shift the cuts after it), align like lines; words are compared only
-    # inside runs that changed. A changed stretch too long to compare at
-    # once is compared run against run (a few words repeated all through a
-    # text leave few cuts, and runs of the same length), the runs one side
-    # has over the other given whole.
-    ra, rb = _runs(a), _runs(b)
     out: list[tuple[str, str]] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ra, rb, autojunk=False).get_opcodes():
-        if tag == "equal":
-            out.append(("equal", "".join(ra[i1:i2])))
-            continue
-        pa = _TOKEN.findall("".join(ra[i1:i2]))
-        pb = _TOKEN.findall("".join(rb[j1:j2]))
-        if len(pa) * len(pb) <= WORD_DIFF_CELLS:
-            out += _token_diff(pa, pb)
-            continue
-        pairs = min(i2 - i1, j2 - j1)
-        for k in range(pairs):
-            out += _token_diff(_TOKEN.findall(ra[i1 + k]), _TOKEN.findall(rb[j1 + k]))
-        out += [(op, "".join(rest)) for op, rest in (("delete", ra[i1 + pairs:i2]), ("insert", rb[j1 + pairs:j2]))
-                if rest]
-    merged: list[tuple[str, str]] = []
-    for op, text in out:
-        if merged and merged[-1][0] == op:
-            merged[-1] = (op, merged[-1][1] + text)
-        else:
-            merged.append((op, text))
-    return merged
-
-
-def _token_diff(a: list[str], b: list[str]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in _opcodes(a, b):
         if tag == "equal":
             out.append(("equal", "".join(a[i1:i2])))
         else:
@@ -86,25 +55,73 @@ def _token_diff(a: list[str], b: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _runs(tokens: list[str]) -> list[str]:
-    # Pairs, not single words: a text of few distinct words still has many
-    # distinct pairs to cut at.
-    runs: list[str] = []
-    start = 0
-    before = b""
-    for i, token in enumerate(tokens):
-        if token.isspace():
-            cut = False
+class _Matcher(difflib.SequenceMatcher):
+    """difflib's matcher (grouped opcodes and all) with `_opcodes`' bound."""
+
+    def get_opcodes(self) -> list[Opcode]:  # type: ignore[override]
+        return _opcodes(self.a, self.b)
+
+
+def _opcodes(a: list[str], b: list[str]) -> list[Opcode]:
+    """difflib's opcodes for a and b, in bounded time. Longer sequences are
+    cut into runs where the items themselves say (an insertion does not move
+    the cuts after it), the runs aligned like lines, items compared inside
+    runs that changed; a changed stretch too long to compare at once is
+    compared run against run (few distinct items leave few cuts), the runs
+    one side has over the other given whole."""
+    if len(a) * len(b) <= DIFF_CELLS:
+        return difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    sa, sb = _run_starts(a), _run_starts(b)  # each ends with the length
+    ka = ["\x00".join(a[x:y]) for x, y in zip(sa, sa[1:])]
+    kb = ["\x00".join(b[x:y]) for x, y in zip(sb, sb[1:])]
+    out: list[Opcode] = []
+
+    def inner(x1: int, x2: int, y1: int, y2: int) -> None:
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a[x1:x2], b[y1:y2], autojunk=False).get_opcodes():
+            out.append((tag, x1 + i1, x1 + i2, y1 + j1, y1 + j2))
+
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes():
+        x1, x2, y1, y2 = sa[i1], sa[i2], sb[j1], sb[j2]
+        if tag == "equal":
+            out.append(("equal", x1, x2, y1, y2))
+        elif (x2 - x1) * (y2 - y1) <= DIFF_CELLS:
+            inner(x1, x2, y1, y2)
         else:
-            word = token.encode("utf-8", "surrogatepass")
-            cut = zlib.crc32(before + b" " + word) % _RUN_END == 0
-            before = word
-        if cut or i - start + 1 >= _RUN_MAX:
-            runs.append("".join(tokens[start:i + 1]))
-            start = i + 1
-    if start < len(tokens):
-        runs.append("".join(tokens[start:]))
-    return runs
+            pairs = min(i2 - i1, j2 - j1)
+            for k in range(pairs):
+                inner(sa[i1 + k], sa[i1 + k + 1], sb[j1 + k], sb[j1 + k + 1])
+            x, y = sa[i1 + pairs], sb[j1 + pairs]
+            if x < x2:
+                out.append(("delete", x, x2, y, y))
+            if y < y2:
+                out.append(("insert", x2, x2, y, y2))
+    merged: list[Opcode] = []
+    for op in out:
+        if op[1] == op[2] and op[3] == op[4]:
+            continue
+        if merged and merged[-1][0] == op[0]:
+            merged[-1] = (op[0], merged[-1][1], op[2], merged[-1][3], op[4])
+        else:
+            merged.append(op)
+    return merged
+
+
+def _run_starts(items: list[str]) -> list[int]:
+    # Pairs, not single items: a text of few distinct words still has many
+    # distinct pairs to cut at. Whitespace between words is never a cut.
+    starts = [0]
+    before = b""
+    for i, item in enumerate(items):
+        cut = False
+        if not item.isspace():
+            data = item.encode("utf-8", "surrogatepass")
+            cut = zlib.crc32(before + b"\x00" + data) % _RUN_END == 0
+            before = data
+        if cut or i + 1 - starts[-1] >= _RUN_MAX:
+            starts.append(i + 1)
+    if starts[-1] != len(items):
+        starts.append(len(items))
+    return starts
 
 
 @dataclass(frozen=True)
@@ -128,7 +145,7 @@ def summarize_change(old: str, new: str) -> ChangeSummary:
     b = [p for p in new.split("\n\n") if p]
     added: list[str] = []
     removed: list[str] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in _opcodes(a, b):
         if tag == "equal":
             continue
         pairs = min(i2 - i1, j2 - j1) if tag == "replace" else 0
@@ -210,7 +227,7 @@ def diff_snapshots(old: StoredSnapshot, new: StoredSnapshot, *, older: Capture, 
     a, b = old.paragraphs, new.paragraphs
     if ignore_space:
         a, b = [" ".join(p.split()) for p in a], [" ".join(p.split()) for p in b]
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    matcher = _Matcher(None, a, b, autojunk=False)
     hunks: list[list[Change]] = []
     for group in matcher.get_grouped_opcodes(context):
         changes: list[Change] = []

@@ -361,3 +361,11 @@ def test_a_long_paragraph_edited_in_places_is_summarised_in_time():
     assert "".join(t for op, t in ops if op != "delete") == new
     rewritten = word_diff(old, " ".join(reversed(words)))  # too much changed to compare word by word: in bounded time
     assert "".join(t for op, t in rewritten if op != "delete") == " ".join(reversed(words))
+    # Paragraphs too: 100,000 short ones of five kinds (a page of "Share this"
+    # and "Advertisement" lines), a few changed.
+    paras = [rng.choice(["Advertisement", "Read more", "Share this", "Subscribe", "Related"]) for _ in range(100_000)]
+    changed = [p if i % 500 else "A new paragraph" for i, p in enumerate(paras)]
+    t0 = time.process_time()
+    summary = summarize_change("\n\n".join(paras), "\n\n".join(changed))
+    assert time.process_time() - t0 < 10.0
+    assert "new paragraph" in summary.added and summary.words_added >= 200
