@@ -63,38 +63,20 @@ class _Matcher(difflib.SequenceMatcher):
 
 
 def _opcodes(a: list[str], b: list[str]) -> list[Opcode]:
-    """difflib's opcodes for a and b, in bounded time. Longer sequences are
-    cut into runs where the items themselves say (an insertion does not move
-    the cuts after it), the runs aligned like lines, items compared inside
-    runs that changed; a changed stretch too long to compare at once is
-    compared run against run (few distinct items leave few cuts), the runs
-    one side has over the other given whole."""
-    if len(a) * len(b) <= DIFF_CELLS:
-        return difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
-    sa, sb = _run_starts(a), _run_starts(b)  # each ends with the length
-    ka = ["\x00".join(a[x:y]) for x, y in zip(sa, sa[1:])]
-    kb = ["\x00".join(b[x:y]) for x, y in zip(sb, sb[1:])]
-    out: list[Opcode] = []
-
-    def inner(x1: int, x2: int, y1: int, y2: int) -> None:
-        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a[x1:x2], b[y1:y2], autojunk=False).get_opcodes():
-            out.append((tag, x1 + i1, x1 + i2, y1 + j1, y1 + j2))
-
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes():
-        x1, x2, y1, y2 = sa[i1], sa[i2], sb[j1], sb[j2]
-        if tag == "equal":
-            out.append(("equal", x1, x2, y1, y2))
-        elif (x2 - x1) * (y2 - y1) <= DIFF_CELLS:
-            inner(x1, x2, y1, y2)
-        else:
-            pairs = min(i2 - i1, j2 - j1)
-            for k in range(pairs):
-                inner(sa[i1 + k], sa[i1 + k + 1], sb[j1 + k], sb[j1 + k + 1])
-            x, y = sa[i1 + pairs], sb[j1 + pairs]
-            if x < x2:
-                out.append(("delete", x, x2, y, y))
-            if y < y2:
-                out.append(("insert", x2, x2, y, y2))
+    """difflib's opcodes for a and b, in bounded time. What both begin and
+    end with is set aside first (most edits are local); the middle, when
+    long, is cut into runs where the items themselves say (an insertion
+    does not move the cuts after it), the runs aligned like lines and items
+    compared inside runs that changed; a changed stretch too long to
+    compare at once is compared run against run, the runs one side has over
+    the other given whole. A middle both long and repetitive (few distinct
+    runs, where alignment is quadratic) is given whole, deleted and inserted."""
+    head = _common_prefix(a, b)
+    tail = _common_prefix(a[head:][::-1], b[head:][::-1])
+    x_end, y_end = len(a) - tail, len(b) - tail
+    out: list[Opcode] = [("equal", 0, head, 0, head)]
+    _middle_opcodes(a, b, head, x_end, head, y_end, out)
+    out.append(("equal", x_end, len(a), y_end, len(b)))
     merged: list[Opcode] = []
     for op in out:
         if op[1] == op[2] and op[3] == op[4]:
@@ -104,6 +86,53 @@ def _opcodes(a: list[str], b: list[str]) -> list[Opcode]:
         else:
             merged.append(op)
     return merged
+
+
+def _common_prefix(a: list[str], b: list[str]) -> int:
+    """How many items a and b begin with alike (binary search over slice
+    comparisons, which run in C)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[:mid] == b[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _middle_opcodes(a: list[str], b: list[str], x1: int, x2: int, y1: int, y2: int, out: list[Opcode]) -> None:
+    def exact(u1: int, u2: int, v1: int, v2: int) -> None:
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a[u1:u2], b[v1:v2], autojunk=False).get_opcodes():
+            out.append((tag, u1 + i1, u1 + i2, v1 + j1, v1 + j2))
+
+    def whole(u1: int, u2: int, v1: int, v2: int) -> None:
+        if u1 < u2:
+            out.append(("delete", u1, u2, v1, v1))
+        if v1 < v2:
+            out.append(("insert", u2, u2, v1, v2))
+
+    if (x2 - x1) * (y2 - y1) <= DIFF_CELLS:
+        exact(x1, x2, y1, y2)
+        return
+    sa = [x1 + k for k in _run_starts(a[x1:x2])]  # each ends with the end
+    sb = [y1 + k for k in _run_starts(b[y1:y2])]
+    ka = ["\x00".join(a[u:v]) for u, v in zip(sa, sa[1:])]
+    kb = ["\x00".join(b[u:v]) for u, v in zip(sb, sb[1:])]
+    if len(ka) * len(kb) > DIFF_CELLS and min(len(set(ka)) / len(ka), len(set(kb)) / len(kb)) < 0.5:
+        whole(x1, x2, y1, y2)
+        return
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes():
+        u1, u2, v1, v2 = sa[i1], sa[i2], sb[j1], sb[j2]
+        if tag == "equal":
+            out.append(("equal", u1, u2, v1, v2))
+        elif (u2 - u1) * (v2 - v1) <= DIFF_CELLS:
+            exact(u1, u2, v1, v2)
+        else:
+            pairs = min(i2 - i1, j2 - j1)
+            for k in range(pairs):
+                exact(sa[i1 + k], sa[i1 + k + 1], sb[j1 + k], sb[j1 + k + 1])
+            whole(sa[i1 + pairs], u2, sb[j1 + pairs], v2)
 
 
 def _run_starts(items: list[str]) -> list[int]:

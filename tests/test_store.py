@@ -369,3 +369,11 @@ def test_a_long_paragraph_edited_in_places_is_summarised_in_time():
     summary = summarize_change("\n\n".join(paras), "\n\n".join(changed))
     assert time.process_time() - t0 < 10.0
     assert "new paragraph" in summary.added and summary.words_added >= 200
+    # A text that repeats itself (one sentence of Chinese, 100,000 times)
+    # with a sentence inserted: what both begin and end with is set aside.
+    old = "中国人权的文章内容。" * 100_000
+    new = old[:500_000] + "新增的句子。" + old[500_000:]
+    t0 = time.process_time()
+    summary = summarize_change(old, new)
+    assert time.process_time() - t0 < 10.0
+    assert summary.added == "新增的句子。" and summary.words_removed == 0
