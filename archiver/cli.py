@@ -157,11 +157,15 @@ class _WarningLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = termout.safe(" ".join(record.getMessage().split()))
-            sys.stderr.write(f"warning: {text}\n")  # the stream of the moment (a progress bar redirects it)
-            sys.stderr.flush()
+            _warn(record.getMessage())
         except Exception:  # a warning must never end the command (a closed pipe, a bad format)
             pass
+
+
+def _warn(text: str) -> None:
+    """One `warning:` line on stderr: printable, whitespace folded, written
+    to the stream of the moment (a progress bar redirects it)."""
+    click.echo(f"warning: {termout.safe(' '.join(text.split()))}", err=True)
 
 
 @contextlib.contextmanager
@@ -605,7 +609,7 @@ def reindex(ctx: click.Context) -> None:
     """Rebuild the catalog from the WARC and snapshot files."""
     report = Archive(ctx.obj["archive"]).reindex()
     for problem in report.problems:
-        click.echo(f"warning: {termout.safe(problem)}", err=True)
+        _warn(problem)
     click.echo(f"indexed {report.captures} captures, {report.records} records and {report.texts} texts"
                f" from {report.warc_files} WARC files")
 
@@ -871,7 +875,7 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
         else:
             report = ingest_warcs(archive, list(warcs), executor=executor)
     for problem in report.problems:
-        click.echo(f"warning: {termout.safe(problem)}", err=True)
+        _warn(problem)
     if as_json:
         for c in report.captures:
             click.echo(json.dumps(c.to_json(), ensure_ascii=False))

@@ -224,14 +224,16 @@ class ForkedPool(Executor):
             if not any(self._live):  # nobody left to take what is queued
                 self._closed_by_loss_locked()
         self._free[i].release()  # its sender, if waiting for its worker, sees it is gone
+        # Logged below warning level: the page's failure carries the reason
+        # (the CLI shows it, beside the page).
         if overdue:
             reason = f"cleaning took longer than {self.time_limit:g} s; its worker process was stopped"
-            log.warning("a page took longer than %g s to clean; its cleaning worker process was stopped",
-                        self.time_limit)
+            log.info("a page took longer than %g s to clean; its cleaning worker process was stopped",
+                     self.time_limit)
         else:
             reason = "its cleaning worker process ended (killed, or out of memory)"
             if not closing:
-                log.warning("a cleaning worker process ended; the page in its hands failed")
+                log.info("a cleaning worker process ended; the page in its hands failed")
         if in_hand is not None and not in_hand[1].done():
             in_hand[1].set_exception(WorkerLost(reason))
 
