@@ -16,6 +16,7 @@ import json
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -75,6 +76,11 @@ class VerifyReport:
                 "problems": [p.to_json() for p in self.problems]}
 
 
+# Seconds a closed WARC file's manifest line is waited for (its writer
+# appends it just after closing the file).
+UNLISTED_GRACE = 2.0
+
+
 def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
                    progress: Callable[[int, int], None] | None = None,
                    add_unlisted: bool = False) -> VerifyReport:
@@ -102,9 +108,15 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
         total = sum(sizes.values())
         report.warc_files, report.bytes = len(files), total
         findings = _read_files(files, rows_by_file, sizes, workers, progress)
-        # The manifest is read after the files: a file closed while this
-        # check started has its line by now (it is written just after the rename).
+        # The manifest is read after the files: a file closed as this check
+        # started has its line by now, written just after the rename. Unless
+        # its writer was held up (seen under load): a file not listed yet is
+        # given a moment before it is called unlisted.
         entries, manifest_problems = read_manifest(root)
+        deadline = time.monotonic() + UNLISTED_GRACE
+        while any(f"{WARC_DIR}/{p.name}" not in entries for p in files) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            entries, manifest_problems = read_manifest(root)
         report.problems += [Problem(MANIFEST, None, p.split(": ", 1)[1]) for p in manifest_problems]
         ids: set[str] = set()
         for f in findings.values():
@@ -204,8 +216,13 @@ def _check_catalog(report: VerifyReport, catalog: Catalog, ids: set[str], read: 
     """Captures whose records or texts are not where the catalog says. A
     record in a file this check did not read (being written, or begun while
     it ran) is not a finding: verify again once that file is closed."""
+    # Captures first, then texts: a capture's text row is committed with it
+    # or before it, so every capture read has its text in what is read
+    # after. (The other way round, a capture committed in between by a
+    # capture running meanwhile pointed at a text not read yet.)
+    links = list(catalog.capture_links())
     texts = dict(catalog.text_files())
-    for url, timestamp, record_id, meta_id, text_sha in catalog.capture_links():
+    for url, timestamp, record_id, meta_id, text_sha in links:
         for rid, what in ((record_id, "response"), (meta_id, "metadata")):
             if not rid or rid in ids:
                 continue
