@@ -303,14 +303,18 @@ _BLOCKS = frozenset("div section article main aside header footer blockquote tab
 # to clean. Past this many, the rest of the tag's attributes are dropped
 # before parsing (no real element has more than a few dozen).
 MAX_ATTRIBUTES = 1000
-# A start tag of this many whitespace-separated parts may hold that many
-# attributes; only those are read attribute by attribute. (Possessive: no
-# backtracking; a quoted value is one part, whatever it holds.)
-_LONG_START_TAG = re.compile(r"""(<[a-zA-Z][^\s>]*+)(?:\s++(?:[^\s>"']++|"[^"]*+"|'[^']*+')++){%d,}"""
-                             % MAX_ATTRIBUTES)
-# One attribute as the HTML tokenizer reads it: a name of anything up to
-# whitespace, "/", ">" or "=" (an "=" may start it), then maybe a value.
-_ATTRIBUTE = re.compile(r"""[\s/]*[^\s/>][^\s/>=]*(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*))?""")
+# One attribute as the HTML tokenizer reads it: separators (whitespace or
+# "/"), a name of anything up to whitespace, "/", ">" or "=" (an "=" may
+# start it), then maybe a value. A quoted value needs nothing after it
+# before the next name (`a="1"b="2"` is two attributes), nor does a "/"
+# (`a/b/c` is three): counting whitespace-separated parts missed both.
+# HTML's whitespace, not Python's (a no-break space is part of a name).
+# Possessive throughout: no backtracking, whatever a value holds.
+_ATTRIBUTE_SOURCE = (r"""[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+"""
+                     r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >]++))?+""")
+_ATTRIBUTE = re.compile(_ATTRIBUTE_SOURCE)
+# A start tag holding more than MAX_ATTRIBUTES of them (its name in group 1).
+_LONG_START_TAG = re.compile(r"(<[a-zA-Z][^\t\n\f\r />]*+)(?:%s){%d}" % (_ATTRIBUTE_SOURCE, MAX_ATTRIBUTES + 1))
 
 
 def limit_attributes(html: str) -> str:
@@ -320,20 +324,15 @@ def limit_attributes(html: str) -> str:
         return html  # too short to hold that many
     out: list[str] = []
     last = 0
-    for m in _LONG_START_TAG.finditer(html):
+    while (m := _LONG_START_TAG.search(html, last)) is not None:
         pos = m.end(1)  # past the tag's name
-        count, keep_to = 0, -1
-        while True:
-            a = _ATTRIBUTE.match(html, pos)
-            if a is None or a.end() == pos:
-                break
-            count += 1
-            if count == MAX_ATTRIBUTES:
-                keep_to = a.end()
+        for _ in range(MAX_ATTRIBUTES):
+            pos = _ATTRIBUTE.match(html, pos).end()  # type: ignore[union-attr]  # matched above
+        out.append(html[last:pos])
+        # The rest of the tag's attributes; its own end (">" or "/>") follows.
+        while (a := _ATTRIBUTE.match(html, pos)) is not None and a.end() > pos:
             pos = a.end()
-        if count > MAX_ATTRIBUTES:
-            out.append(html[last:keep_to])
-            last = pos  # the tag's own end (">" or "/>") follows
+        last = pos
     if not out:
         return html
     out.append(html[last:])
