@@ -109,12 +109,24 @@ def clean_field(value: str | None) -> str | None:
     return _one_line(value) or None
 
 
+# The characters a back-link ends with (see _BACKLINK_TAIL).
+_BACKLINK_ENDS = frozenset("^↑↩\ufe0e⤴")
+
+
 def normalize_text(text: str) -> list[str]:
     """NFC, whitespace and back-links: the text as a list of paragraphs."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    # What _clean_line does to each line, done to the whole text at once
+    # (none of these patterns reaches across a line break); the per-line
+    # patterns run only on lines that can match them.
+    text = _SPACES.sub(" ", _CONTROLS.sub("", _ZERO_WIDTH.sub("", text)))
     out = []
     for line in text.split("\n"):
-        line = _NUMBERED_ITEM.sub("", _clean_line(line))
+        line = line.strip()
+        if line[-1:] in _BACKLINK_ENDS:
+            line = _BACKLINK_TAIL.sub("", line)
+        if line.startswith("- "):
+            line = _NUMBERED_ITEM.sub("", line)
         if line and line not in ("^", "↑", "↩"):
             out.append(line)
     return out

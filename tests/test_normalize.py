@@ -82,3 +82,27 @@ def test_iso_date(raw, expected):
 
 def test_language_code():
     assert language_code("en-US") == "en" and language_code("zh_Hant") == "zh" and language_code("??") is None
+
+
+def test_the_whole_text_is_cleaned_as_each_of_its_lines_would_be():
+    """normalize_text cleans the whole text at once and runs the back-link
+    and list-item patterns only on lines that can match: the same as
+    cleaning each line alone, on random text full of the characters each
+    pattern looks for."""
+    import random
+    import unicodedata
+
+    from archiver.normalize import _NUMBERED_ITEM, _clean_line, normalize_text
+
+    def line_by_line(text: str) -> list[str]:
+        text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+        lines = (_NUMBERED_ITEM.sub("", _clean_line(line)) for line in text.split("\n"))
+        return [line for line in lines if line and line not in ("^", "↑", "↩")]
+
+    alphabet = ["a", "b", "1", "2.", " ", "\t", "\n", "\r", "\r\n", "- ", "iv. ", "\u00a0", "\u2003", "\u3000",
+                "\u200b", "\u200c", "\u2060", "\ufeff", "\x00", "\x1b", "\x85", "\x0b", "^", "↑", "↩", "\ufe0e",
+                "⤴", "e\u0301", "|", "•"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert normalize_text(text) == line_by_line(text), repr(text)
