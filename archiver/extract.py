@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,28 +17,40 @@ from urllib.parse import urlsplit
 import lxml.html
 from selectolax.lexbor import LexborHTMLParser
 from htmldate import find_date
+import trafilatura.core
+import trafilatura.external
+import trafilatura.main_extractor
+import trafilatura.metadata
+import trafilatura.xpaths
 from trafilatura import bare_extraction, extract_metadata
-from trafilatura.htmlprocessing import prune_unwanted_nodes
-from trafilatura.json_metadata import normalize_authors
 from trafilatura.metadata import (
     examine_meta,
+    extract_author,
     extract_meta_json,
-    extract_metainfo,
     extract_sitename,
     extract_title,
     extract_url,
 )
 from trafilatura.utils import load_html
 from trafilatura.readability_lxml import Document as ReadabilityDocument
-from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
-from .attrpaths import attribute_path
+from .attrpaths import use_attribute_paths
 from .config import CleanOptions
 from .normalize import count_words
 
 __all__ = ["Extracted", "extract_article"]
 
 log = logging.getLogger(__name__)
+
+# trafilatura's XPath expressions find the article, its author and the
+# page's boilerplate by attribute tests, which libxml2 evaluates slowly (a
+# node-set per test per element, a call into Python per regular expression):
+# a quarter of cleaning's time. Its modules get the same expressions
+# evaluated by attrpaths instead: the same elements, in a third of the time
+# (tests/test_attrpaths.py compares them; bench/speed.py measures). Once, for
+# every caller in this process; trafilatura.xpaths itself is left as it is.
+TRAFILATURA_PATHS = use_attribute_paths(
+    [trafilatura.core, trafilatura.external, trafilatura.main_extractor, trafilatura.metadata], trafilatura.xpaths)
 
 # htmldate's extensive search scans every text node for date-like strings;
 # the markup-based search finds published dates where pages declare them.
@@ -187,7 +198,7 @@ def _add_metadata(result: Extracted, tree: Any, url: str | None) -> None:
         except Exception as exc:  # a JSON-LD block is the page's to get wrong
             log.debug("JSON-LD metadata unreadable: %s", exc)
         result.title = meta.title or extract_title(tree)
-        result.author = meta.author or _author(tree)
+        result.author = meta.author or extract_author(tree)
         result.url = meta.url or extract_url(tree, url)
         result.date = find_date(tree, url=result.url, **_DATE_PARAMS)
         sitename = (meta.sitename or extract_sitename(tree) or "").lstrip("@")
@@ -200,20 +211,6 @@ def _add_metadata(result: Extracted, tree: Any, url: str | None) -> None:
         result.language = getattr(meta, "language", None)
     except Exception as exc:  # metadata is a bonus: never lose the text over it
         log.debug("metadata extraction failed: %s", exc)
-
-
-# trafilatura's author expressions, evaluated in Python (attrpaths.py): the
-# same elements, at a third to a quarter of libxml2's time on a page.
-_AUTHOR_DISCARD = [attribute_path(x) or x for x in AUTHOR_DISCARD_XPATHS]
-_AUTHOR = [attribute_path(x) or x for x in AUTHOR_XPATHS]
-
-
-def _author(tree: Any) -> str | None:
-    """What trafilatura's `extract_author` finds: its steps, with the
-    expressions above (tests/test_clean.py checks the two agree)."""
-    subtree = prune_unwanted_nodes(deepcopy(tree), _AUTHOR_DISCARD)  # type: ignore[arg-type]
-    author = extract_metainfo(subtree, _AUTHOR, len_limit=120)  # type: ignore[arg-type]
-    return normalize_authors(None, author) if author else None
 
 
 def _large_page(html: str, *, url: str | None, meta_html: str | None) -> Extracted:

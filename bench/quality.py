@@ -24,7 +24,9 @@ import re
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import trafilatura
 
@@ -80,11 +82,25 @@ RATIOS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)  # the fallback settings k-fold 
 FACTORS = (1.5, 2.0)
 SETTINGS = [(r, f) for r in RATIOS for f in FACTORS]
 
+def as_written(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` run on trafilatura as it comes: loading archiver's cleaner gives
+    trafilatura's modules faster evaluators of the same XPath expressions
+    (archiver/attrpaths.py), which a peer measured in this process must not
+    get."""
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from archiver.attrpaths import as_written
+        from archiver.extract import TRAFILATURA_PATHS
+
+        with as_written(TRAFILATURA_PATHS):
+            return fn(*args, **kwargs)
+    return run
+
+
 EXTRACTORS = {
     "archiver.clean": lambda html, url: archiver.clean(html, url or None).text,
-    "trafilatura favor_precision": lambda html, url: trafilatura.extract(
-        html, url=url or None, favor_precision=True, include_comments=False) or "",
-    "trafilatura defaults": lambda html, url: trafilatura.extract(html, url=url or None) or "",
+    "trafilatura favor_precision": as_written(lambda html, url: trafilatura.extract(
+        html, url=url or None, favor_precision=True, include_comments=False) or ""),
+    "trafilatura defaults": as_written(lambda html, url: trafilatura.extract(html, url=url or None) or ""),
 }
 
 

@@ -4,6 +4,7 @@ libxml2 selects (the author search of cleaning runs on them)."""
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import lxml.html
@@ -34,8 +35,17 @@ def _random_page(rng: random.Random) -> str:
     return f"<!-- before --><html><head><title>t</title></head><body>{body}</body></html>"
 
 
+def _random_argument(rng: random.Random) -> str:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return "@" + "|@".join(rng.sample(ATTRS, rng.randint(2, 3)))  # the first present, in the element's order
+    if kind == 1:
+        return f"translate(@{rng.choice(ATTRS)}, '{rng.choice(['A', 'AB', 'aAé', 'BN', 'AaA', 'oAo'])}', '{rng.choice(['a', 'ab', 'x', '', 'bcd'])}')"
+    return f"@{rng.choice(ATTRS)}"
+
+
 def _random_test(rng: random.Random, depth: int = 0) -> str:
-    kind = rng.randrange(9 if depth < 3 else 6)
+    kind = rng.randrange(11 if depth < 3 else 8)
     attr = rng.choice(ATTRS)
     value = rng.choice([v for v in VALUES if "'" not in v])
     if kind == 0:
@@ -43,16 +53,21 @@ def _random_test(rng: random.Random, depth: int = 0) -> str:
     if kind == 1:
         return f"@{attr}='{value}'"
     if kind == 2:
-        return f"contains(@{attr}, '{value}')"
+        return f"contains({_random_argument(rng)}, '{value}')"
     if kind == 3:
-        return f"starts-with(@{attr}, '{value}')"
+        return f"starts-with({_random_argument(rng)}, '{value}')"
     if kind == 4:
-        pattern = rng.choice(["[Aa]uthor", "^comment[s-]", "author-?name|byline", "^(?:post|comment)-?list", "^$", "x?"])
+        pattern = rng.choice(["[Aa]uthor", "^comment[s-]", "author-?name|byline", "^(?:post|comment)-?list", "^$", "x?",
+                              "(^|\\s)a(\\s|$)", "^[Cc]omment(?!ary)"])
         flags = rng.choice(["", ", 'i'"])
-        return f"re:test(@{attr}, '{pattern}'{flags})"
+        return f"re:test({_random_argument(rng)}, '{pattern}'{flags})"
     if kind == 5:
         return f"{rng.choice(['rel', 'b'])}='{rng.choice(['me', 'text ', ''])}'"
     if kind == 6:
+        return f"@{attr}"
+    if kind == 7:
+        return f".//{rng.choice(TAGS)}"
+    if kind == 8:
         return f"not({_random_test(rng, depth + 1)})"
     op = rng.choice([" or ", " and "])
     return "(" + op.join(_random_test(rng, depth + 1) for _ in range(rng.randint(2, 3))) + ")"
@@ -74,14 +89,17 @@ def _random_expression(rng: random.Random) -> str:
 def test_random_expressions_select_what_libxml2_selects():
     rng = random.Random(20261129)
     pages = [lxml.html.fromstring(_random_page(rng)) for _ in range(40)]
+    # trafilatura evaluates most of its expressions on a part of the page
+    inner = [rng.choice([e for e in root.iter() if isinstance(e.tag, str)]) for root in pages]
     checked = 0
     for _ in range(400):
         source = _random_expression(rng)
         expression = XPath(source, namespaces=RE)
         ours = attribute_path(expression)
         assert ours is not None, source
-        for root in pages:
+        for root, part in zip(pages, inner):
             assert ours(root) == expression(root), source
+            assert ours(part) == expression(part), (source, part.tag)
             checked += 1
     assert checked == 400 * 40
 
@@ -98,6 +116,11 @@ def test_random_expressions_select_what_libxml2_selects():
     ("//*[self::html or self::p]", "<p>a</p>", ["a", "a"]),
     # a union in document order, each element once
     ("//p | //*[@class='k'] | //p", "<div class='k'>d<p class='k'>p</p></div>", ["dp", "p"]),
+    # translate(): the first mapping of a character wins; one without a partner goes
+    ("//p[contains(translate(@class, 'AaAx', 'bcd'), 'bc!')]", "<p class='Aax!'>a</p><p class='Ad!'>b</p>", ["a"]),
+    # of several attributes, the one the element has first
+    ("//p[starts-with(@class|@id, 'k')]", "<p id='k' class='z'>a</p><p class='z' id='k'>b</p><p id='k'>c</p>",
+     ["a", "c"]),
     ("//*[re:test(@class, 'AUTHOR', 'i')]", "<p class='author'>a</p><p class='Autor'>b</p>", ["a"]),
 ])
 def test_what_each_test_means(source, html, expected):
@@ -115,7 +138,8 @@ def test_what_each_test_means(source, html, expected):
     "//div/p",  # a second step
     "//*[@*='x']",
     "//*[count(p) > 1]",
-    "//*[contains(@id|@class, 'x')]",  # a node-set of two attributes
+    "//*[contains(@id|.//p, 'x')]",  # a node-set of an attribute and elements
+    "//*[contains(translate(., 'a', 'b'), 'x')]",
     "//*[re:replace(@id, 'a', '', 'b')]",
     "//*[@xml:lang='en']",
     "//*[re:test(@id, 'a', 'x')]",  # a flag Python's re would read differently
@@ -132,36 +156,100 @@ def test_an_element_that_is_not_a_root_gets_xpaths_own_answer():
     assert ours(div) == expression(div) and len(ours(div)) == 1
 
 
-def test_the_author_search_finds_what_trafilaturas_finds():
-    """Cleaning's author search runs trafilatura's own expressions through
-    attrpaths; every one of them is understood (or the speed is lost), and
-    the author found is trafilatura's on pages with bylines in all the
-    places its expressions look."""
-    from trafilatura.metadata import extract_author
-    from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
+BOILERPLATE = [
+    '<a rel="author" href="/u/1">Jane Roe</a>',
+    '<span class="author-name">Jane Roe</span>',
+    '<div class="byline">By Jane Roe and Richard Doe</div>',
+    '<p id="article-author">Jane Roe</p>',
+    '<span itemprop="author"><span itemprop="name">Jane Roe</span></span>',
+    '<div data-component="Byline">Jane Roe, Staff Writer</div>',
+    '<div class="comments"><span class="author">A commenter</span></div><span class="writer">Jane Roe</span>',
+    '<figure><figcaption class="author">Photographer</figcaption></figure><div class="Byline">Richard Doe</div>',
+    '<span class="author">x</span>',
+    '<div id="comments"><p>First comment, with words enough to be kept as a paragraph if it were content.</p></div>',
+    '<div class="share-buttons"><a href="/s">Share</a></div><div class="caption">A caption</div>',
+    '<div class="Teaser"><p>Read this next, a teaser of another article on the site with its summary.</p></div>',
+    '<p style="display:none">Hidden words that no reader sees on the page.</p><p aria-hidden="true">also</p>',
+    '<div role="Navigation"><a href="/a">A</a> <a href="/b">B</a></div><ul class="tag-list"><li>tag</li></ul>',
+    '<div class="post-bottom link"><a href="/x">Related</a></div><section id="reply-form">Reply</section>',
+    '<ol class="comment-list"><li>A comment on the story</li></ol><ul id="comments"><li>Another one</li></ul>',
+    '<div class="infinite-scroll"><h1>The next story</h1><p>Its first paragraph, loaded below this one.</p></div>'
+    '<section class="infinite-scroll"><p>A paragraph without a heading of its own, loaded below.</p></section>',
+    '<div data-lp-replacement-content="">Replaced on load</div><div data-lp-replacement-content="x">Also</div>',
+]
+
+
+def _pages() -> list[str]:
+    sys.path.insert(0, str(FIX.parent / "stubs"))
+    from corpus import CORPUS  # noqa: E402
+
+    pages = [p.read_text(encoding="utf-8") for p in sorted(FIX.glob("*.html"))]
+    pages += [html for _, _, html, _ in CORPUS]
+    story = "<p>" + "Words of the story, enough of them to make a paragraph of an article. " * 6 + "</p>"
+    for i, b in enumerate(BOILERPLATE):
+        pages.append(f"<html><body><div class='page'><article class='post'><h1>Title {i}</h1>{b}{story * 3}"
+                     f"{BOILERPLATE[(i + 5) % len(BOILERPLATE)]}</article><aside class='sidebar'>"
+                     f"<span class='author'>Sidebar Name</span></aside></div></body></html>")
+    return pages
+
+
+def test_cleaning_gives_what_it_gives_with_trafilaturas_own_evaluation():
+    """The cleaner hands trafilatura's modules its expressions evaluated by
+    attrpaths; every page cleans to the same snapshot as with libxml2
+    evaluating them as written (author, text, title: all of it)."""
+    import trafilatura.main_extractor
+    import trafilatura.xpaths
+
+    import archiver
+    from archiver.attrpaths import AttributePath, as_written
+    from archiver.extract import TRAFILATURA_PATHS
+
+    if hasattr(trafilatura.xpaths, "OVERALL_DISCARD_XPATH"):  # the costliest: the speed is lost without it
+        assert any(isinstance(x, AttributePath) for x in trafilatura.main_extractor.OVERALL_DISCARD_XPATH)
+    pages = _pages()
+    assert len(pages) > 30
+    authors = 0
+    for html in pages:
+        ours = archiver.clean(html, url="https://news.example.org/2026/a-story")
+        with as_written(TRAFILATURA_PATHS):
+            theirs = archiver.clean(html, url="https://news.example.org/2026/a-story")
+        assert ours == theirs, html[:300]
+        authors += bool(ours.authors)
+    assert authors >= 8
+    # and each expression selects what libxml2 selects, from the page and from its parts
     from trafilatura.utils import load_html
 
-    from archiver.extract import _author
-
-    assert all(attribute_path(x) is not None for x in AUTHOR_XPATHS + AUTHOR_DISCARD_XPATHS)
-    bylines = [
-        '<a rel="author" href="/u/1">Jane Roe</a>',
-        '<span class="author-name">Jane Roe</span>',
-        '<div class="byline">By Jane Roe and Richard Doe</div>',
-        '<p id="article-author">Jane Roe</p>',
-        '<span itemprop="author"><span itemprop="name">Jane Roe</span></span>',
-        '<div data-component="Byline">Jane Roe, Staff Writer</div>',
-        '<div class="comments"><span class="author">A commenter</span></div><span class="writer">Jane Roe</span>',
-        '<figure><figcaption class="author">Photographer</figcaption></figure><div class="Byline">Richard Doe</div>',
-        '<span class="author">x</span>',  # too short: the next expression is tried
-        "",
-    ]
-    pages = [p.read_text(encoding="utf-8") for p in sorted(FIX.glob("*.html"))]
-    pages += [f"<html><body><article><h1>Title</h1>{b}<p>{'Words of the story. ' * 30}</p></article>"
-              f"<aside class='sidebar'><span class='author'>Sidebar Name</span></aside></body></html>" for b in bylines]
-    found = 0
+    compared = 0
     for html in pages:
         tree = load_html(html)
-        assert _author(tree) == extract_author(tree), html[:200]
-        found += _author(tree) is not None
-    assert found >= len(bylines) - 1
+        contexts = [tree, *tree.iter("article", "div", "body")]
+        for r in TRAFILATURA_PATHS:
+            for original, path in zip(r.original, r.paths):
+                if path is not original:
+                    for context in contexts:
+                        assert path(context) == original(context), (r.name, path, html[:200])
+                        compared += 1
+    assert compared > 1000
+    # as_written put them back
+    assert any(isinstance(x, AttributePath) for xs in (r.paths for r in TRAFILATURA_PATHS) for x in xs)
+    assert all(getattr(r.module, r.name) is r.paths for r in TRAFILATURA_PATHS)
+
+
+def test_only_the_modules_given_get_the_evaluators():
+    import types
+
+    source = types.ModuleType("source")
+    source.PATHS = [XPath("//*[@class='a']"), XPath("(//p)[1]")]
+    source.PLAIN = [XPath("(//p)[1]")]
+    user, other = types.ModuleType("user"), types.ModuleType("other")
+    user.PATHS = user.PLAIN = other.PATHS = None
+    user.PATHS, user.PLAIN, other.PATHS = source.PATHS, source.PLAIN, source.PATHS
+    from archiver.attrpaths import AttributePath, as_written, use_attribute_paths
+
+    replaced = use_attribute_paths([user], source)
+    assert [r.name for r in replaced] == ["PATHS"]
+    assert isinstance(user.PATHS[0], AttributePath) and user.PATHS[1] is source.PATHS[1]  # positional: kept
+    assert user.PLAIN is source.PLAIN and other.PATHS is source.PATHS  # nothing to gain / not asked
+    with as_written(replaced):
+        assert user.PATHS is source.PATHS
+    assert isinstance(user.PATHS[0], AttributePath)
