@@ -833,14 +833,15 @@ class Batching(Executor):
     """Sends calls to another executor a few at a time: every Dask task
     costs CPU in the client, the scheduler and a worker (messages, a worker
     thread hand-off), whatever its size. On bench/capture.py (300 pages,
-    `--dask local`, 2 cores) four pages a task ran at 0.86x the local pool,
-    eight at 0.87-0.90x; sixteen gained nothing more and leave one worker
-    idle longer at the end. A call waits at most `wait` seconds
-    for companions (pages come back in groups anyway). Made with no inner
+    `--dask local`, 2 cores), once cleaning took ~15 ms a page: four pages
+    a task ran at 0.86x the local pool, eight at 0.86-0.90x, sixteen at
+    0.92x, thirty-two at 0.89x (the last tasks leave one worker idle longer).
+    A call waits at most `wait` seconds for companions (pages come back in
+    groups anyway). Made with no inner
     executor yet, it keeps calls until `attach` gives it one (or `fail`
     says there will be none)."""
 
-    def __init__(self, inner: Executor | None, *, size: int = 8, wait: float = 0.02) -> None:
+    def __init__(self, inner: Executor | None, *, size: int = 16, wait: float = 0.02) -> None:
         self.inner, self.size, self.wait = inner, size, wait
         self._lock = threading.Lock()
         self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Future[Any]]] = []
