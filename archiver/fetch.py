@@ -64,6 +64,7 @@ class _Host:
 
     delay: float
     gate: asyncio.Semaphore
+    tls: bool = False  # an https:// host
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     robots_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     next_start: float = 0.0
@@ -203,7 +204,8 @@ class Fetcher:
         self._transport = transport
         self._hosts: dict[str, _Host] = {}
         self._headers: dict[str, str] = {}
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: ssl.SSLContext | None = None  # built at the first https:// host, unless given a CA bundle
+        self._no_tls: ssl.SSLContext | None = None
         self._open = False
 
     async def __aenter__(self) -> Fetcher:
@@ -216,14 +218,13 @@ class Fetcher:
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
         }
         self._headers.update(dict(opts.extra_headers))
-        # One TLS context for every host: building one loads the CA bundle.
+        # One TLS context for every host: building one loads the CA bundle. A
+        # bundle given is read now, so that a bad one is an error at once.
         if opts.ca_bundle:
             try:
                 self._ssl = ssl.create_default_context(cafile=opts.ca_bundle)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"{opts.ca_bundle}: not a usable CA bundle ({exc})") from None
-        else:
-            self._ssl = httpx.create_ssl_context()
         self._open = True
         return self
 
@@ -238,7 +239,8 @@ class Fetcher:
         key = host_key(url)
         host = self._hosts.get(key)
         if host is None:
-            host = _Host(delay=self.options.host_delay, gate=asyncio.Semaphore(self.options.per_host))
+            host = _Host(delay=self.options.host_delay, gate=asyncio.Semaphore(self.options.per_host),
+                         tls=key.startswith("https:"))
             self._hosts[key] = host
         return host
 
@@ -254,11 +256,23 @@ class Fetcher:
                 headers=self._headers,
                 timeout=httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout),
                 limits=httpx.Limits(max_connections=opts.per_host, max_keepalive_connections=opts.per_host),
-                verify=self._ssl,
+                verify=self._tls_context(host.tls),
                 trust_env=False,
                 transport=self._transport,
             )
         return host.client
+
+    def _tls_context(self, tls: bool) -> ssl.SSLContext:
+        if tls:
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context()  # the system's CAs (certifi's): ~30 ms of CPU
+            return self._ssl
+        # A plain-HTTP host's client never opens TLS (its key holds the
+        # scheme), but httpx wants a context: one that trusts no CA (a TLS
+        # connection through it would fail) costs nothing to build.
+        if self._no_tls is None:
+            self._no_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return self._no_tls
 
     # -- one request ------------------------------------------------------
 
