@@ -315,6 +315,8 @@ class AttributePath:
 
     def __call__(self, context: Any) -> list[Any]:
         test, tags = self._test, self._tags
+        if not hasattr(context, "iterdescendants"):
+            return self.expression(context)  # a whole ElementTree, a document: XPath's own answer
         if self._kinds == {False}:
             elements = context.iterdescendants(*tags) if tags else context.iterdescendants()
             root = context

@@ -253,3 +253,10 @@ def test_only_the_modules_given_get_the_evaluators():
     with as_written(replaced):
         assert user.PATHS is source.PATHS
     assert isinstance(user.PATHS[0], AttributePath)
+
+
+def test_a_whole_document_gets_xpaths_own_answer():
+    tree = lxml.html.fromstring("<html><body><p class='a'>x</p></body></html>").getroottree()
+    for source in ("//*[@class='a']", ".//*[@class='a']"):
+        expression = XPath(source)
+        assert attribute_path(expression)(tree) == expression(tree) and len(expression(tree)) == 1
