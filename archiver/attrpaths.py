@@ -173,18 +173,18 @@ class _Parser:
         return None
 
     def or_expr(self) -> str:
-        parts = [self.and_expr()]
-        while self.peek() == ("name", "or"):
-            self.take()
-            parts.append(self.and_expr())
-        return " or ".join(parts)
+        return self._joined("or", self.and_expr)
 
     def and_expr(self) -> str:
-        parts = [self.unary()]
-        while self.peek() == ("name", "and"):
+        return self._joined("and", self.unary)
+
+    def _joined(self, word: str, part: Callable[[], str]) -> str:
+        """`part (word part)*`: Python's `or` and `and` bind as XPath's do."""
+        parts = [part()]
+        while self.peek() == ("name", word):
             self.take()
-            parts.append(self.unary())
-        return " and ".join(parts)
+            parts.append(part())
+        return f" {word} ".join(parts)
 
     def unary(self) -> str:
         kind, value = self.peek()

@@ -44,33 +44,28 @@ def _random_argument(rng: random.Random) -> str:
     return f"@{rng.choice(ATTRS)}"
 
 
+PATTERNS = ["[Aa]uthor", "^comment[s-]", "author-?name|byline", "^(?:post|comment)-?list", "^$", "x?",
+            "(^|\\s)a(\\s|$)", "^[Cc]omment(?!ary)"]
+
+
 def _random_test(rng: random.Random, depth: int = 0) -> str:
-    kind = rng.randrange(11 if depth < 3 else 8)
-    attr = rng.choice(ATTRS)
     value = rng.choice([v for v in VALUES if "'" not in v])
-    if kind == 0:
-        return f"self::{rng.choice(TAGS)}"
-    if kind == 1:
-        return f"@{attr}='{value}'"
-    if kind == 2:
-        return f"contains({_random_argument(rng)}, '{value}')"
-    if kind == 3:
-        return f"starts-with({_random_argument(rng)}, '{value}')"
-    if kind == 4:
-        pattern = rng.choice(["[Aa]uthor", "^comment[s-]", "author-?name|byline", "^(?:post|comment)-?list", "^$", "x?",
-                              "(^|\\s)a(\\s|$)", "^[Cc]omment(?!ary)"])
-        flags = rng.choice(["", ", 'i'"])
-        return f"re:test({_random_argument(rng)}, '{pattern}'{flags})"
-    if kind == 5:
-        return f"{rng.choice(['rel', 'b'])}='{rng.choice(['me', 'text ', ''])}'"
-    if kind == 6:
-        return f"@{attr}"
-    if kind == 7:
-        return f".//{rng.choice(TAGS)}"
-    if kind == 8:
-        return f"not({_random_test(rng, depth + 1)})"
-    op = rng.choice([" or ", " and "])
-    return "(" + op.join(_random_test(rng, depth + 1) for _ in range(rng.randint(2, 3))) + ")"
+    leaves = [
+        lambda: f"self::{rng.choice(TAGS)}",
+        lambda: f"@{rng.choice(ATTRS)}='{value}'",
+        lambda: f"contains({_random_argument(rng)}, '{value}')",
+        lambda: f"starts-with({_random_argument(rng)}, '{value}')",
+        lambda: f"re:test({_random_argument(rng)}, '{rng.choice(PATTERNS)}'{rng.choice(['', ', ' + repr('i')])})",
+        lambda: f"{rng.choice(['rel', 'b'])}='{rng.choice(['me', 'text ', ''])}'",  # a child's text
+        lambda: f"@{rng.choice(ATTRS)}",
+        lambda: f".//{rng.choice(TAGS)}",
+    ]
+    branches = [
+        lambda: f"not({_random_test(rng, depth + 1)})",
+        lambda: "(" + rng.choice([" or ", " and "]).join(
+            _random_test(rng, depth + 1) for _ in range(rng.randint(2, 3))) + ")",
+    ]
+    return rng.choice(leaves + branches * 2 if depth < 3 else leaves)()
 
 
 def _random_expression(rng: random.Random) -> str:
