@@ -255,3 +255,12 @@ def test_a_whole_document_gets_xpaths_own_answer():
     for source in ("//*[@class='a']", ".//*[@class='a']"):
         expression = XPath(source)
         assert attribute_path(expression)(tree) == expression(tree) and len(expression(tree)) == 1
+
+
+def test_an_expression_it_cannot_read_at_all_is_left_alone_never_an_error():
+    """Loading the cleaner gives trafilatura these evaluators; whatever a
+    future trafilatura's expressions look like, reading them must not raise."""
+    class Odd:
+        path = None  # not even text
+
+    assert attribute_path(Odd()) is None  # type: ignore[arg-type]
