@@ -328,10 +328,14 @@ class AttributePath:
             if self._kinds == {True, False} and context is not root:
                 return self.expression(context)  # both kinds, below the root: XPath's own answer
             elements = root.iter(*tags) if tags else root.iter()
-        if tags:  # lxml picks the elements of those tags, in document order
-            return [e for e in elements if test(e, root)]
-        # Comments and processing instructions have a function as their tag: not elements.
-        return [e for e in elements if isinstance(e.tag, str) and test(e, root)]
+        try:
+            if tags:  # lxml picks the elements of those tags, in document order
+                return [e for e in elements if test(e, root)]
+            # Comments and processing instructions have a function as their tag: not elements.
+            return [e for e in elements if isinstance(e.tag, str) and test(e, root)]
+        except Exception as exc:  # never seen; if a tree surprises it, libxml2 answers instead
+            log.debug("%r: %s: %s; evaluated by libxml2", self, type(exc).__name__, exc)
+            return self.expression(context)
 
     def __repr__(self) -> str:
         return f"AttributePath({' '.join(self.path.split())!r})"

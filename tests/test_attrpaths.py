@@ -7,6 +7,7 @@ import random
 import sys
 from pathlib import Path
 
+import lxml.etree
 import lxml.html
 import pytest
 from lxml.etree import XPath
@@ -264,3 +265,15 @@ def test_an_expression_it_cannot_read_at_all_is_left_alone_never_an_error():
         path = None  # not even text
 
     assert attribute_path(Odd()) is None  # type: ignore[arg-type]
+
+
+def test_an_element_that_surprises_the_evaluator_gets_xpaths_own_answer():
+    class Surprising(lxml.html.HtmlElement):
+        def get(self, key, default=None):  # an element class whose attributes cannot be read this way
+            raise TypeError("no")
+
+    parser = lxml.html.HTMLParser()
+    parser.set_element_class_lookup(lxml.etree.ElementDefaultClassLookup(element=Surprising))
+    root = lxml.html.fromstring("<html><body><p class='a'>x</p></body></html>", parser=parser)
+    expression = XPath("//*[@class='a']")
+    assert attribute_path(expression)(root) == expression(root) and len(expression(root)) == 1
