@@ -5,6 +5,7 @@ to $ARCHIVER_SCREENSHOTS when set (the README's come from there)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import socket
@@ -57,10 +58,9 @@ def served(fresh_site, tmp_path, fast_options, clock):
                                                 extra="<script>window.__pwned = 2; alert(2)</script>")
     [c] = archive.capture([evil])
     assert c.verdict is Verdict.NEW
-    # A title of one unbroken run of letters, as long as a title is kept.
+    # A title of one unbroken run of letters, as long as a title is kept:
+    # captured by the test once the README's dashboard picture is taken.
     fresh_site.state.pages["/page/unbroken"] = page("Unbroken" + "x" * 3000)
-    [c] = archive.capture([fresh_site.url("/page/unbroken")])
-    assert c.verdict is Verdict.NEW and len(c.title) == 1000
     ui, replay = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "archiver", "serve", "--archive", str(archive.path),
                              "--port", str(ui), "--replay-port", str(replay)],
@@ -68,7 +68,8 @@ def served(fresh_site, tmp_path, fast_options, clock):
     try:
         wait_for(f"http://127.0.0.1:{ui}/healthz", proc)
         wait_for(f"http://127.0.0.1:{replay}/", proc)
-        yield {"ui": f"http://127.0.0.1:{ui}", "replay": f"http://127.0.0.1:{replay}", "url": url, "evil": evil}
+        yield {"ui": f"http://127.0.0.1:{ui}", "replay": f"http://127.0.0.1:{replay}", "url": url, "evil": evil,
+               "archive": archive, "unbroken": fresh_site.url("/page/unbroken")}
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -93,13 +94,17 @@ def test_reading_the_archive_in_a_browser(served, tmp_path):
         # Dashboard -> the URL's timeline.
         page.goto(ui + "/")
         assert page.locator("table.list").is_visible()
-        # The unbroken title breaks inside its cell: nothing runs past the
-        # page, or under the verdict column beside it.
+        page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+        # A title of 1,000 letters without a space breaks inside its cell:
+        # nothing runs past the page, or under the verdict column beside it.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's loop runs in this thread
+            [c] = pool.submit(served["archive"].capture, [served["unbroken"]]).result()
+        assert c.verdict is Verdict.NEW and len(c.title) == 1000
+        page.reload()
         assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
         cell = page.locator("td.page", has_text="Unbroken").bounding_box()
         verdict = page.locator("table.list th", has_text="last verdict").bounding_box()
         assert cell is not None and verdict is not None and cell["x"] + cell["width"] <= verdict["x"] + 1
-        page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
         page.get_by_role("link", name="Ferry to keep running for now").click()
         page.wait_for_url("**/timeline?**")
         assert page.locator("table.calendar").is_visible()
