@@ -212,6 +212,16 @@ def test_cleaning_gives_what_it_gives_with_trafilaturas_own_evaluation():
         assert ours == theirs, html[:300]
         authors += bool(ours.authors)
     assert authors >= 8
+    # Another caller of trafilatura in this process gets what it would have got.
+    import trafilatura
+
+    for html in pages:
+        for options in ({}, {"favor_precision": True}, {"favor_recall": True, "include_comments": True},
+                        {"with_metadata": True, "output_format": "json"}):
+            ours = trafilatura.extract(html, **options)
+            with as_written(TRAFILATURA_PATHS):
+                theirs = trafilatura.extract(html, **options)
+            assert ours == theirs, (options, html[:300])
     # and each expression selects what libxml2 selects, from the page and from its parts
     from trafilatura.utils import load_html
 
