@@ -201,6 +201,9 @@ def clean_title(title: str | None, *, suffixes: list[str] = (), sitename: str | 
 # this share of them, end with it.
 SUFFIX_MIN_TITLES = 2
 SUFFIX_MIN_SHARE = 0.2
+# The endings tried per title: those starting at its last six separators
+# (three parts, with room for separators that overlap, " ｜ " and "｜").
+MAX_SUFFIX_STARTS = 6
 
 
 def learned_suffixes(titles: list[str]) -> tuple[str, ...]:
@@ -211,14 +214,17 @@ def learned_suffixes(titles: list[str]) -> tuple[str, ...]:
     distinct = {t for t in titles if t}
     counts: dict[str, int] = {}
     for title in distinct:
-        endings = set()
+        starts: set[int] = set()
         for sep in _TITLE_SEPARATORS:
             at = title.find(sep, 1)
             while at > 0:
-                ending = title[at:]
-                if ending.strip(" |–—-:·»｜_"):
-                    endings.add(ending)
+                starts.add(at)
                 at = title.find(sep, at + 1)
+        # A site's name is the last part or two of a title; a title of
+        # hundreds of " | " (a hostile page's) would make hundreds of long
+        # endings, for every title of the host, at every capture of it.
+        endings = {title[at:] for at in sorted(starts)[-MAX_SUFFIX_STARTS:]}
+        endings = {e for e in endings if e.strip(" |–—-:·»｜_")}
         for ending in endings:
             counts[ending] = counts.get(ending, 0) + 1
     need = max(SUFFIX_MIN_TITLES, SUFFIX_MIN_SHARE * len(distinct))
