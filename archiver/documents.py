@@ -39,42 +39,102 @@ _HYPHENATED = re.compile(r"(\w)[-\u00ad]$")
 # pdfminer inflates each stream it reads whole, in memory: 800 KB of PDF
 # deflated from 800 MB of one page's content took 1.7 GB and 11 s. The
 # streams it reads (all but images, which layout analysis never decodes)
-# are measured first, never inflating more than these.
+# are measured first, never inflating more than these: through the filters
+# the stream names before its inflation (ASCII85, hex: the same bomb written
+# out in text), and through each inflation when it is deflated more than
+# once (a thousand to one per layer).
 MAX_PDF_STREAM_BYTES = 64 << 20
 MAX_PDF_INFLATED_BYTES = 256 << 20
 _STREAM_START = re.compile(rb"(?<!end)stream\r?\n")
 _IMAGE = re.compile(rb"/Subtype\s*/Image\b")
+_FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[A-Za-z0-9]+)")
+_FLATE = {b"FlateDecode", b"Fl"}
+_ASCII85 = {b"ASCII85Decode", b"A85"}
+_ASCII_HEX = {b"ASCIIHexDecode", b"AHx"}
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _filters(head: bytes) -> list[bytes]:
+    """The filter names of the stream whose dictionary ends `head`."""
+    found = _FILTER.findall(head[head.rfind(b" obj") + 1:])
+    return re.findall(rb"/([A-Za-z0-9]+)", found[-1]) if found else []
+
+
+def _ascii_decoded(raw: bytes, name: bytes) -> bytes | None:
+    """`raw` through an ASCII85 or hex filter, or None if it does not decode."""
+    import base64
+    import binascii
+
+    try:
+        if name in _ASCII85:
+            body = raw.split(b"~>", 1)[0]
+            body = body[2:] if body.lstrip().startswith(b"<~") else body
+            return base64.a85decode(bytes(c for c in body if c > 32))
+        digits = bytes(c for c in raw.split(b">", 1)[0] if c > 32)
+        return binascii.unhexlify(digits + b"0" * (len(digits) % 2))
+    except (ValueError, binascii.Error):
+        return None
+
+
+def _inflated_size(data: bytes, layers: int, limit: int) -> int:
+    """What `data` inflates to through `layers` inflations, read a megabyte
+    at a time; raises _TooBig past `limit` at any layer. Damaged data: as far
+    as it reads (pdfminer copes, or says so)."""
+    inflaters = [zlib.decompressobj() for _ in range(layers)]
+    sizes = [0] * layers
+
+    def feed(level: int, chunk: bytes) -> None:
+        inflater, pending = inflaters[level], chunk
+        while pending and not inflater.eof:
+            out = inflater.decompress(pending, 1 << 20)
+            sizes[level] += len(out)
+            if sizes[level] > limit:
+                raise _TooBig
+            if level + 1 < layers and out:
+                feed(level + 1, out)
+            if inflater.unconsumed_tail == pending and not out:
+                return  # no progress: damaged
+            pending = inflater.unconsumed_tail
+
+    try:
+        feed(0, data)
+    except zlib.error:
+        pass
+    return sizes[-1]
 
 
 def _inflation_problem(data: bytes) -> str | None:
     """Why the PDF's deflated streams are too much to read, or None. A
-    stream that does not start as zlib data is left to pdfminer."""
+    stream that does not turn out to be zlib data is left to pdfminer."""
     total = 0
     for m in _STREAM_START.finditer(data):
         start = m.end()
         head = data[max(0, m.start() - 4096):m.start()]
         if _IMAGE.search(head[head.rfind(b" obj") + 1:]):
             continue
-        if len(data) - start < 2 or (data[start] & 0x0F) != 8 or (data[start] * 256 + data[start + 1]) % 31:
-            continue  # no zlib header
         end = data.find(b"endstream", start)
         pending = data[start:end if end > 0 else len(data)]
-        inflater = zlib.decompressobj()
-        size = 0
+        filters = _filters(head)
+        while filters and filters[0] in _ASCII85 | _ASCII_HEX:
+            decoded = _ascii_decoded(pending, filters.pop(0))
+            if decoded is None:
+                break
+            pending = decoded
+        layers = 0
+        while layers < len(filters) and filters[layers] in _FLATE:
+            layers += 1
+        if len(pending) < 2 or (pending[0] & 0x0F) != 8 or (pending[0] * 256 + pending[1]) % 31:
+            continue  # no zlib header
         try:
-            while pending and not inflater.eof:
-                size += len(inflater.decompress(pending, 1 << 20))
-                if size > MAX_PDF_STREAM_BYTES:
-                    return (f"its stream at byte {m.start()} inflates past {MAX_PDF_STREAM_BYTES} bytes"
-                            " (a decompression bomb, or a document too big to read)")
-                if total + size > MAX_PDF_INFLATED_BYTES:
-                    return f"its streams inflate past {MAX_PDF_INFLATED_BYTES} bytes in all (too big to read)"
-                if inflater.unconsumed_tail == pending:
-                    break  # no progress: damaged, pdfminer will say
-                pending = inflater.unconsumed_tail
-        except zlib.error:
-            pass  # damaged: pdfminer copes, or says so
-        total += size
+            total += _inflated_size(pending, max(1, layers), MAX_PDF_STREAM_BYTES)
+        except _TooBig:
+            return (f"its stream at byte {m.start()} inflates past {MAX_PDF_STREAM_BYTES} bytes"
+                    " (a decompression bomb, or a document too big to read)")
+        if total > MAX_PDF_INFLATED_BYTES:
+            return f"its streams inflate past {MAX_PDF_INFLATED_BYTES} bytes in all (too big to read)"
     return None
 
 

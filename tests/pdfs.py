@@ -67,11 +67,14 @@ def interleaved_columns_pdf(left: str, right: str) -> bytes:
     return bytes(pdf.output())
 
 
-def deflate_bomb_pdf(inflated: int) -> bytes:
+def deflate_bomb_pdf(inflated: int, wrap: str = "") -> bytes:
     """One page whose content stream is a few lines of text followed by
     `inflated` bytes of spaces, deflated: kilobytes that inflate to as many
     bytes as asked. Plus an image stream bigger still, which a reader of
-    text never inflates."""
+    text never inflates. `wrap`: "a85" or "hex" writes the deflated stream
+    in ASCII85 or hex (a filter before the inflation), "twice" deflates the
+    deflated stream again."""
+    import base64
     import zlib
 
     def deflated(head: bytes, size: int) -> bytes:
@@ -83,13 +86,20 @@ def deflate_bomb_pdf(inflated: int) -> bytes:
         return b"".join(out) + z.flush()
 
     content = deflated(b"BT /F1 12 Tf 72 712 Td (Harbour board minutes) Tj ET\n", inflated)
+    filters = b"/FlateDecode"
+    if wrap == "a85":
+        content, filters = base64.a85encode(content, wrapcol=76) + b"~>", b"[/ASCII85Decode /FlateDecode]"
+    elif wrap == "hex":
+        content, filters = content.hex().encode() + b">", b"[/AHx /Fl]"
+    elif wrap == "twice":
+        content, filters = zlib.compress(content, 9), b"[/FlateDecode /FlateDecode]"
     image = deflated(b"", 2 * inflated)
     objs = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
         b" /Resources << /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >> >>",
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Length %d /Filter %s >>\nstream\n" % (len(content), filters) + content + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         b"<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8"
         b" /Length %d /Filter /FlateDecode >>\nstream\n" % len(image) + image + b"\nendstream",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from pdfs import PARAGRAPHS, deflate_bomb_pdf, interleaved_columns_pdf, report_pdf
 
@@ -77,20 +78,23 @@ def test_plain_text_responses_are_snapshots(fresh_site, tmp_path, fast_options):
     assert Archive(tmp_path / "arch").show(url).snapshot.text == "Notice of closure\n\nThe bridge closes on Monday."
 
 
-def test_a_deflate_bomb_is_refused_before_it_is_inflated():
+@pytest.mark.parametrize("wrap", ["", "a85", "hex", "twice"])
+def test_a_deflate_bomb_is_refused_before_it_is_inflated(wrap):
     """pdfminer inflates each stream whole in memory: a PDF of kilobytes can
     be gigabytes (800 MB took 1.7 GB and 11 s). The streams it would read
     are measured first, inflating no more than the limit; an image stream,
-    which text extraction never decodes, does not count."""
+    which text extraction never decodes, does not count. So is a bomb
+    written out in ASCII85 or hex, or deflated twice (a million to one),
+    which the first measure let through (200 MB inflated: 479 MB peak)."""
     import tracemalloc
 
     from archiver.documents import MAX_PDF_STREAM_BYTES
 
-    small = deflate_bomb_pdf(1 << 20)  # a megabyte of spaces: a page to read, its image twice that
+    small = deflate_bomb_pdf(1 << 20, wrap)  # a megabyte of spaces: a page to read, its image twice that
     snap = archiver.clean(small, "https://example.org/minutes.pdf")
     assert snap.status == "ok" and "Harbour board minutes" in snap.text
 
-    bomb = deflate_bomb_pdf(MAX_PDF_STREAM_BYTES + (8 << 20))
+    bomb = deflate_bomb_pdf(MAX_PDF_STREAM_BYTES + (8 << 20), wrap)
     assert len(bomb) < MAX_PDF_STREAM_BYTES // 200  # kilobytes, then
     tracemalloc.start()
     try:
