@@ -51,6 +51,8 @@ _FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[A-Za-z0-9]+)")
 _FLATE = {b"FlateDecode", b"Fl"}
 _ASCII85 = {b"ASCII85Decode", b"A85"}
 _ASCII_HEX = {b"ASCIIHexDecode", b"AHx"}
+_LZW = {b"LZWDecode", b"LZW"}
+_RUN_LENGTH = {b"RunLengthDecode", b"RL"}
 
 
 class _TooBig(Exception):
@@ -79,10 +81,18 @@ def _ascii_decoded(raw: bytes, name: bytes) -> bytes | None:
         return None
 
 
-def _inflated_size(data: bytes, layers: int, limit: int) -> int:
+def _inflated(data: bytes, layers: int, limit: int) -> bytes:
+    """`data` through `layers` inflations, at most `limit` bytes (_TooBig past it)."""
+    kept: list[bytes] = []
+    _inflated_size(data, layers, limit, kept.append)
+    return b"".join(kept)
+
+
+def _inflated_size(data: bytes, layers: int, limit: int, keep: Any = None) -> int:
     """What `data` inflates to through `layers` inflations, read a megabyte
-    at a time; raises _TooBig past `limit` at any layer. Damaged data: as far
-    as it reads (pdfminer copes, or says so)."""
+    at a time (the last layer's output handed to `keep`, if given); raises
+    _TooBig past `limit` at any layer. Damaged data: as far as it reads
+    (pdfminer copes, or says so)."""
     inflaters = [zlib.decompressobj() for _ in range(layers)]
     sizes = [0] * layers
 
@@ -95,6 +105,8 @@ def _inflated_size(data: bytes, layers: int, limit: int) -> int:
                 raise _TooBig
             if level + 1 < layers and out:
                 feed(level + 1, out)
+            elif keep is not None and out:
+                keep(out)
             if inflater.unconsumed_tail == pending and not out:
                 return  # no progress: damaged
             pending = inflater.unconsumed_tail
@@ -106,9 +118,118 @@ def _inflated_size(data: bytes, layers: int, limit: int) -> int:
     return sizes[-1]
 
 
+def _run_length_decoded(data: bytes, limit: int, *, keep: bool = True) -> tuple[bytes, int]:
+    """RunLengthDecode (a length byte, then that many bytes plus one, or one
+    byte repeated 257 minus it times; 128 ends): the bytes (when `keep`) and
+    their count, raising _TooBig past `limit`."""
+    out = bytearray()
+    size = i = 0
+    n = len(data)
+    while i < n and data[i] != 128:
+        length = data[i]
+        if length < 128:
+            piece, i = data[i + 1:i + 2 + length], i + 2 + length
+        else:
+            piece, i = data[i + 1:i + 2] * (257 - length), i + 2
+        size += len(piece)
+        if size > limit:
+            raise _TooBig
+        if keep:
+            out += piece
+    return bytes(out), size
+
+
+def _lzw_decoded(data: bytes, limit: int, *, keep: bool = True) -> tuple[bytes, int]:
+    """LZWDecode as pdfminer reads it (codes of 9 to 12 bits, most
+    significant first; 256 starts over, 257 ends; a bad code ends it too):
+    the bytes (when `keep`; else only their lengths are followed) and their
+    count, raising _TooBig past `limit`."""
+    out = bytearray()
+    table: list[bytes] = []  # when keeping
+    lengths: list[int] = []
+    previous, previous_length = b"", 0
+    size, nbits, bits, value = 0, 9, 0, 0
+    for byte in data:
+        value, bits = (value << 8) | byte, bits + 8
+        while bits >= nbits:
+            bits -= nbits
+            code = (value >> bits) & ((1 << nbits) - 1)
+            value &= (1 << bits) - 1
+            if code == 256:
+                lengths = [1] * 256 + [0, 0]
+                table = [bytes((c,)) for c in range(256)] + [b"", b""] if keep else []
+                previous, previous_length, nbits = b"", 0, 9
+                continue
+            if code == 257 or not lengths:
+                return bytes(out), size
+            if not previous_length:
+                if code >= len(lengths):
+                    return bytes(out), size
+                length = lengths[code]
+                x = table[code] if keep else b""
+            elif code < len(lengths):
+                length = lengths[code]
+                x = table[code] if keep else b""
+                lengths.append(previous_length + 1)
+                if keep:
+                    table.append(previous + x[:1])
+            elif code == len(lengths):
+                length = previous_length + 1
+                x = previous + previous[:1] if keep else b""
+                lengths.append(length)
+                if keep:
+                    table.append(x)
+            else:
+                return bytes(out), size  # damaged: pdfminer stops there too
+            if previous_length:
+                nbits = {511: 10, 1023: 11, 2047: 12}.get(len(lengths), nbits)
+            previous, previous_length = x, length
+            size += length
+            if size > limit:
+                raise _TooBig
+            if keep:
+                out += x
+    return bytes(out), size
+
+
+def _decoded_size(data: bytes, filters: list[bytes], limit: int) -> int:
+    """What pdfminer would hold after the stream's filters, as far as they
+    are ones that grow data, raising _TooBig past `limit` at any step. An
+    image codec, an unknown filter or damaged data ends the measure."""
+    i = 0
+    while i < len(filters):
+        name = filters[i]
+        if name in _ASCII85 | _ASCII_HEX:
+            decoded = _ascii_decoded(data, name)
+            if decoded is None:
+                return len(data)
+            data = decoded
+            i += 1
+        elif name in _FLATE:
+            j = i
+            while j < len(filters) and filters[j] in _FLATE:
+                j += 1
+            if len(data) < 2 or (data[0] & 0x0F) != 8 or (data[0] * 256 + data[1]) % 31:
+                return len(data)  # no zlib header: left to pdfminer
+            if j == len(filters):
+                return _inflated_size(data, j - i, limit)  # a megabyte at a time, kept nowhere
+            data = _inflated(data, j - i, limit)
+            i = j
+        elif name in _LZW | _RUN_LENGTH:
+            last = i + 1 == len(filters)  # then only the size is wanted
+            decode = _lzw_decoded if name in _LZW else _run_length_decoded
+            data, size = decode(data, limit, keep=not last)
+            if last:
+                return size
+            i += 1
+        else:
+            return len(data)
+    return len(data)
+
+
 def _inflation_problem(data: bytes) -> str | None:
-    """Why the PDF's deflated streams are too much to read, or None. A
-    stream that does not turn out to be zlib data is left to pdfminer."""
+    """Why the PDF's streams are too much to decode, or None. A stream whose
+    filters name no growth, or whose data does not decode, is left to pdfminer."""
     total = 0
     for m in _STREAM_START.finditer(data):
         start = m.end()
@@ -116,25 +237,14 @@ def _inflation_problem(data: bytes) -> str | None:
         if _IMAGE.search(head[head.rfind(b" obj") + 1:]):
             continue
         end = data.find(b"endstream", start)
-        pending = data[start:end if end > 0 else len(data)]
-        filters = _filters(head)
-        while filters and filters[0] in _ASCII85 | _ASCII_HEX:
-            decoded = _ascii_decoded(pending, filters.pop(0))
-            if decoded is None:
-                break
-            pending = decoded
-        layers = 0
-        while layers < len(filters) and filters[layers] in _FLATE:
-            layers += 1
-        if len(pending) < 2 or (pending[0] & 0x0F) != 8 or (pending[0] * 256 + pending[1]) % 31:
-            continue  # no zlib header
+        filters = _filters(head) or [b"FlateDecode"]  # unnamed (an indirect /Filter): zlib data is measured
         try:
-            total += _inflated_size(pending, max(1, layers), MAX_PDF_STREAM_BYTES)
+            total += _decoded_size(data[start:end if end > 0 else len(data)], filters, MAX_PDF_STREAM_BYTES)
         except _TooBig:
-            return (f"its stream at byte {m.start()} inflates past {MAX_PDF_STREAM_BYTES} bytes"
+            return (f"its stream at byte {m.start()} decodes past {MAX_PDF_STREAM_BYTES} bytes"
                     " (a decompression bomb, or a document too big to read)")
         if total > MAX_PDF_INFLATED_BYTES:
-            return f"its streams inflate past {MAX_PDF_INFLATED_BYTES} bytes in all (too big to read)"
+            return f"its streams decode past {MAX_PDF_INFLATED_BYTES} bytes in all (too big to read)"
     return None
 
 

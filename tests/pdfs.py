@@ -73,7 +73,8 @@ def deflate_bomb_pdf(inflated: int, wrap: str = "") -> bytes:
     bytes as asked. Plus an image stream bigger still, which a reader of
     text never inflates. `wrap`: "a85" or "hex" writes the deflated stream
     in ASCII85 or hex (a filter before the inflation), "twice" deflates the
-    deflated stream again."""
+    deflated stream again; "lzw" and "rl" write the content in LZW or
+    run-length codes instead of deflating it."""
     import base64
     import zlib
 
@@ -93,6 +94,14 @@ def deflate_bomb_pdf(inflated: int, wrap: str = "") -> bytes:
         content, filters = content.hex().encode() + b">", b"[/AHx /Fl]"
     elif wrap == "twice":
         content, filters = zlib.compress(content, 9), b"[/FlateDecode /FlateDecode]"
+    elif wrap == "rl":
+        head = b"BT /F1 12 Tf 72 712 Td (Harbour board minutes) Tj ET\n"
+        content, filters = run_length_encoded(head)[:-1] + bytes((129, 32)) * (inflated // 128) + b"\x80", b"/RL"
+    elif wrap == "lzw":
+        # Encoding megabytes a byte at a time is slow: a bomb is spaces alone, coded directly.
+        small = inflated <= 4 << 20
+        content = lzw_encoded(zlib.decompress(content)) if small else lzw_spaces(inflated)
+        filters = b"/LZWDecode"
     image = deflated(b"", 2 * inflated)
     objs = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -111,3 +120,85 @@ def deflate_bomb_pdf(inflated: int, wrap: str = "") -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
     return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+
+
+def run_length_encoded(data: bytes) -> bytes:
+    """RunLengthDecode's format: runs of a byte as (257 - n, byte), the rest literally."""
+    out, i = bytearray(), 0
+    while i < len(data):
+        run = 1
+        while i + run < len(data) and run < 128 and data[i + run] == data[i]:
+            run += 1
+        if run > 1:
+            out += bytes((257 - run, data[i]))
+        else:
+            out += bytes((0, data[i]))
+        i += run
+    return bytes(out + b"\x80")
+
+
+def _lzw_width(j: int) -> int:
+    """The reader's code width for the j-th code since a clear."""
+    entries = 258 + max(0, j - 1)
+    return 9 if entries < 511 else 10 if entries < 1023 else 11 if entries < 2047 else 12
+
+
+def _lzw_packed(codes: list[tuple[int, int]]) -> bytes:
+    bits = value = 0
+    out = bytearray()
+    for code, size in codes:
+        value, bits = (value << size) | code, bits + size
+        while bits >= 8:
+            bits -= 8
+            out.append((value >> bits) & 0xFF)
+        value &= (1 << bits) - 1
+    if bits:
+        out.append((value << (8 - bits)) & 0xFF)
+    return bytes(out)
+
+
+def lzw_spaces(n: int) -> bytes:
+    """At least `n` spaces in LZW codes, as the encoder below would write a
+    run: code k stands for k + 1 spaces, until the table is full."""
+    codes, j, next_code, k, made = [(256, 9)], 0, 258, 0, 0
+    while made < n:
+        codes.append((32 if k == 0 else 257 + k, _lzw_width(j)))
+        j, made = j + 1, made + k + 1
+        if next_code < 4094:
+            next_code, k = next_code + 1, k + 1
+        else:
+            codes.append((256, _lzw_width(j)))
+            j, next_code, k = 0, 258, 0
+    codes.append((257, _lzw_width(j)))
+    return _lzw_packed(codes)
+
+
+def lzw_encoded(data: bytes) -> bytes:
+    """LZWDecode's format as PDF readers decode it: codes most significant
+    bit first, 9 bits wide until the reader's table holds 511 entries, then
+    10, 11, 12; a clear code (256) before the table outgrows 12 bits."""
+    width = _lzw_width
+
+    def fresh() -> dict[bytes, int]:
+        return {bytes((c,)): c for c in range(256)}
+
+    codes: list[tuple[int, int]] = [(256, 9)]
+    table, next_code, j, word = fresh(), 258, 0, b""
+    for byte in data:
+        grown = word + bytes((byte,))
+        if grown in table:
+            word = grown
+            continue
+        codes.append((table[word], width(j)))
+        j += 1
+        if next_code < 4094:
+            table[grown], next_code = next_code, next_code + 1
+        else:
+            codes.append((256, width(j)))
+            table, next_code, j = fresh(), 258, 0
+        word = bytes((byte,))
+    if word:
+        codes.append((table[word], width(j)))
+        j += 1
+    codes.append((257, width(j)))
+    return _lzw_packed(codes)
