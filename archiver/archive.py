@@ -339,7 +339,8 @@ class Archive:
         if loc is None:
             return None
         try:
-            _headers, body = read_record_at(self.warc_dir / loc.warc_file, loc.offset, MAX_SMALL_RECORD)
+            _headers, body = read_record_at(self.warc_dir / loc.warc_file, loc.offset, MAX_SMALL_RECORD,
+                                            record_id=loc.record_id)
         except Exception as exc:  # warcio, zlib, OS: an unreadable record is not the reader's crash
             log.warning("%s: the metadata record at %d is unreadable: %s", loc.warc_file, loc.offset, exc)
             return None

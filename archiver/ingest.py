@@ -282,7 +282,8 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                     original = catalog.find_original(target, digest)
                 if original is None:
                     return None
-                return read_record_at(archive.warc_dir / original.warc_file, original.offset, limit)[1]
+                return read_record_at(archive.warc_dir / original.warc_file, original.offset, limit,
+                                      record_id=original.record_id)[1]
             except Exception as exc:  # an original that no longer reads back
                 log.warning("%s: the original of a revisit cannot be read: %s", url, exc)
                 return None

@@ -596,14 +596,21 @@ def iter_complete_records(path: str | os.PathLike[str], problems: list[str] | No
             warn(f"{Path(path).name}: stops being readable after the last complete record ({brief(exc)})")
 
 
-def read_record_at(path: str | os.PathLike[str], offset: int, limit: int) -> tuple[Any, bytes]:
+def read_record_at(path: str | os.PathLike[str], offset: int, limit: int, *,
+                   record_id: str | None = None) -> tuple[Any, bytes]:
     """(http_headers, decoded payload up to `limit` bytes) of the record at
-    `offset`; finds the file under its `.open` name while it is being written."""
+    `offset`; finds the file under its `.open` name while it is being written.
+    With `record_id`, raises WarcError unless that WARC record is what is
+    there: when a gzip member is damaged at its start, warcio reads its bytes
+    as they are, as an ARC record of garbage, and says nothing."""
     if not os.path.exists(path) and os.path.exists(str(path) + OPEN_SUFFIX):
         path = str(path) + OPEN_SUFFIX
     with open(path, "rb") as f:
         f.seek(offset)
         record = next(iter(reader(f, check_digests=False)))
+        if record_id is not None and (record.format != "warc"
+                                      or record.rec_headers.get_header("WARC-Record-ID") != record_id):
+            raise WarcError(f"not the record {record_id}: the file is damaged there")
         return record.http_headers, record.content_stream().read(limit)
 
 
