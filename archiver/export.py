@@ -90,7 +90,7 @@ def _subset(archive: Archive, urls: set[str], work: Path) -> tuple[list[Path], i
     copied = 0
     try:
         for path in sorted(archive.warc_dir.glob("*.warc.gz")):
-            for offset, length, record, _ in iter_complete_records(path):
+            for offset, length, record, _ in iter_complete_records(path, resync=True):  # past damage, said
                 headers = record.rec_headers
                 target = headers.get_header("WARC-Target-URI") or ""
                 rid = headers.get_header("WARC-Record-ID") or ""

@@ -40,7 +40,8 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
     does not list yet). Runs inside the caller's transaction, if any."""
     report = report or ReindexReport()
     report.warc_files += 1
-    for offset, length, record, body in iter_complete_records(path, report.problems):
+    # A damaged record loses itself only: reading goes on at the next whole one.
+    for offset, length, record, body in iter_complete_records(path, report.problems, resync=True):
         rtype = record.rec_type  # type: ignore[attr-defined]
         headers = record.rec_headers  # type: ignore[attr-defined]
         url = headers.get_header("WARC-Target-URI") or ""

@@ -563,12 +563,24 @@ SMALL_RECORD_TYPES = frozenset({"metadata", "warcinfo", "resource"})
 MAX_SMALL_RECORD = 1024 * 1024
 
 
-def iter_complete_records(path: str | os.PathLike[str], problems: list[str] | None = None
-                          ) -> Iterator[tuple[int, int, Any, bytes | None]]:
+class _NotWarc(Exception):
+    """What warcio read is not a WARC record: a gzip member that did not
+    inflate, read as raw bytes (it says nothing when they pass for an ARC header)."""
+
+
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+READ_ON = "read on from there"  # how a skipped stretch of damage ends its message
+
+
+def iter_complete_records(path: str | os.PathLike[str], problems: list[str] | None = None, *,
+                          resync: bool = False) -> Iterator[tuple[int, int, Any, bytes | None]]:
     """(offset, length, record, body) for each record that reads to its end;
-    stops at the first broken or cut-off one. `body` is the content of small
-    record types (metadata, warcinfo), None for the rest. What is wrong goes
-    into `problems` when given, else to the log as a warning."""
+    stops at the first broken or cut-off one, or with `resync` skips the
+    damaged bytes to the next record that reads whole (each record is a gzip
+    member of its own; a damaged one loses only itself). `body` is the
+    content of small record types (metadata, warcinfo), None for the rest.
+    What is wrong goes into `problems` when given, else to the log as a warning."""
+    name = Path(path).name
 
     def warn(problem: str) -> None:
         if problems is not None:
@@ -577,23 +589,68 @@ def iter_complete_records(path: str | os.PathLike[str], problems: list[str] | No
             log.warning("%s", problem)
 
     with open(path, "rb") as f:
-        it = reader(f, check_digests=False)
+        size = os.fstat(f.fileno()).st_size
+        start = 0
+        while True:
+            f.seek(start)
+            it = reader(f, check_digests=False)
+            end = start
+            try:
+                for record in it:
+                    if record.format != "warc":
+                        raise _NotWarc("not a WARC record")
+                    seen = misfits(it)  # (warcio reads a record's closing lines when asked its offset)
+                    body = None
+                    if record.rec_type in SMALL_RECORD_TYPES:
+                        body = record.content_stream().read(MAX_SMALL_RECORD)
+                    # read to the end: proves the record is whole
+                    while record.content_stream().read(65536):
+                        pass
+                    offset = it.get_record_offset()
+                    it.read_to_end(record)
+                    if misfits(it) > seen:  # still one gzip member: kept, and said
+                        warn(f"{name}: offset {offset}: {MISFIT}")
+                    yield offset, it.get_record_length(), record, body
+                    end = offset + it.get_record_length()
+                return
+            except Exception as exc:  # ArchiveLoadFailed, zlib.error, EOFError...: a cut or broken part
+                if not resync:
+                    warn(f"{name}: stops being readable after the last complete record ({brief(exc)})")
+                    return
+                after = _next_whole_record(f, end + 1, size)
+                if after is None:
+                    warn(f"{name}: unreadable from byte {end} to its end ({brief(exc)})")
+                    return
+                warn(f"{name}: unreadable from byte {end} to byte {after} ({brief(exc)}); {READ_ON}")
+                start = after
+
+
+def _next_whole_record(f: IO[bytes], start: int, size: int) -> int | None:
+    """The offset of the next gzip member at or after `start` that is a whole
+    WARC record, or None. (The magic bytes turn up inside compressed data
+    now and then; reading the record whole tells them apart.)"""
+    pos = start
+    while pos < size:
+        f.seek(pos)
+        chunk = f.read(1 << 20)
+        if not chunk:
+            return None
+        at = chunk.find(_GZIP_MAGIC)
+        if at < 0:
+            pos += max(1, len(chunk) - len(_GZIP_MAGIC) + 1)
+            continue
+        candidate = pos + at
+        f.seek(candidate)
         try:
-            for record in it:
-                seen = misfits(it)  # (warcio reads a record's closing lines when asked its offset)
-                body = None
-                if record.rec_type in SMALL_RECORD_TYPES:
-                    body = record.content_stream().read(MAX_SMALL_RECORD)
-                # read to the end: proves the record is whole
+            record = next(iter(reader(f, check_digests=False)))
+            if record.format == "warc" and record.rec_headers.get_header("WARC-Record-ID"):
                 while record.content_stream().read(65536):
                     pass
-                offset = it.get_record_offset()
-                it.read_to_end(record)
-                if misfits(it) > seen:  # still one gzip member: kept, and said
-                    warn(f"{Path(path).name}: offset {offset}: {MISFIT}")
-                yield offset, it.get_record_length(), record, body
-        except Exception as exc:  # ArchiveLoadFailed, zlib.error, EOFError...: a cut or broken tail
-            warn(f"{Path(path).name}: stops being readable after the last complete record ({brief(exc)})")
+                return candidate
+        except Exception:  # not a record's start: look further
+            pass
+        pos = candidate + 1
+    return None
 
 
 def read_record_at(path: str | os.PathLike[str], offset: int, limit: int, *,
@@ -738,12 +795,19 @@ def recover_open_files(directory: str | os.PathLike[str]) -> list[str]:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # a live writer holds it
+            # Cut after the file's last whole record: a killed writer leaves a
+            # torn tail. Damage before a whole record (not a crash's doing) is
+            # left in place, never cut away with the records after it.
             end = 0
-            for offset, length, _record, _body in iter_complete_records(path):
+            damage: list[str] = []
+            for offset, length, _record, _body in iter_complete_records(path, damage, resync=True):
                 end = offset + length
             if end == 0:
                 path.unlink()  # not even a whole warcinfo record: nothing to keep
                 continue
+            for problem in damage:
+                if problem.endswith(READ_ON):  # the torn tail itself is expected
+                    log.warning("%s", problem)
             f.truncate(end)
             f.flush()
             os.fsync(f.fileno())

@@ -377,3 +377,71 @@ def test_a_long_paragraph_edited_in_places_is_summarised_in_time():
     summary = summarize_change(old, new)
     assert time.process_time() - t0 < 10.0
     assert summary.added == "新增的句子。" and summary.words_removed == 0
+
+
+def _damage_record(path, rec_type: str, url: str) -> None:
+    """Garble the deflate data of the record of `rec_type` for `url` (bit rot)."""
+    from archiver.warc import iter_complete_records
+
+    [at] = [offset for offset, _, r, _ in iter_complete_records(path)
+            if r.rec_type == rec_type and r.rec_headers.get_header("WARC-Target-URI") == url]
+    data = bytearray(path.read_bytes())
+    for i in range(at + 12, at + 40):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+def test_reindex_reads_past_a_damaged_record(fresh_site, tmp_path, fast_options, clock):
+    """Each record is a gzip member of its own, so a damaged one loses only
+    itself. reindex stopped reading a file at the first damaged record, and
+    every capture after it dropped out of the catalog (history, search,
+    show); it now reads on from the next whole record, and says what it
+    skipped."""
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock, workers=0)
+    urls = [fresh_site.url(f"/page/{n}") for n in "abcd"]
+    for n, url in zip("abcd", urls):
+        fresh_site.state.pages[f"/page/{n}"] = page(f"Story {n}")
+    with archive.writing():
+        for url in urls:
+            archive.capture([url])
+    [warc] = (tmp_path / "arch" / "warc").glob("*.warc.gz")
+    _damage_record(warc, "response", urls[1])
+    (tmp_path / "arch" / "catalog.sqlite").unlink()
+    for extra in ("-wal", "-shm"):
+        (tmp_path / "arch" / f"catalog.sqlite{extra}").unlink(missing_ok=True)
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "reindex"])
+    assert res.exit_code == 0, res.output
+    assert f"warning: {warc.name}: unreadable from byte " in res.stderr and "read on from there" in res.stderr
+    assert "indexed 4 captures" in res.stdout  # the damaged response's capture keeps its metadata record
+    for url in (urls[2], urls[3]):  # after the damage
+        assert Archive(tmp_path / "arch").show(url).snapshot.title.startswith("Story")
+
+
+def test_recovery_cuts_a_torn_tail_but_not_what_follows_damage(site, tmp_path, fast_options):
+    """A killed writer leaves a torn tail, which recovery cuts off. Damage
+    before whole records is not a crash's doing: cutting at it would throw
+    the records after it away."""
+    from archiver.warc import iter_complete_records, recover_open_files
+
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+    with archive.writing():
+        archive.capture([site.url("/page.html")])
+        archive.capture([site.url("/gzip.html")])
+        name = archive._writer.current_file  # noqa: SLF001 - the file being written
+        path = archive.warc_dir / (name + ".open")
+        size = path.stat().st_size
+        import shutil
+        shutil.copy(path, tmp_path / "copy")
+    left = archive.warc_dir / (name + ".open")
+    shutil.copy(tmp_path / "copy", left)
+    (archive.warc_dir / name).unlink()
+    _damage_record(left, "response", site.url("/page.html"))
+    with open(left, "ab") as f:
+        f.write(b"\x1f\x8b\x08\x00torn")  # a record the writer never finished
+    assert recover_open_files(archive.warc_dir) == [name]
+    assert (archive.warc_dir / name).stat().st_size == size  # only the torn tail went
+    skipped: list[str] = []
+    urls = {r.rec_headers.get_header("WARC-Target-URI")
+            for _, _, r, _ in iter_complete_records(archive.warc_dir / name, skipped, resync=True)
+            if r.rec_type == "response"}
+    assert site.url("/gzip.html") in urls and len(skipped) == 1  # the damaged response alone
