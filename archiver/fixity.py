@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import StoreError, brief
-from .warcreader import MISFIT, misfits, reader
+from .warcreader import MISFIT, misfits, next_whole_record, reader
 
 __all__ = ["MANIFEST", "FileFinding", "ManifestEntry", "append_manifest", "check_warc_file", "read_manifest",
            "sha256_file", "sha256_state"]
@@ -147,16 +147,17 @@ class _Inflating(io.RawIOBase):
     bytes after the last member) is found by the inflater itself, not
     guessed from what the parser makes of it."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], *, base: int = 0) -> None:
         self.raw = raw
         self.sha256 = hashlib.sha256()
-        self.size = 0  # raw bytes read
+        self.hashing = base == 0  # the file's hash is taken on one pass from its start
+        self.size = base  # raw offset reached
         self.starts_out: list[int] = []  # inflated offset where each member starts
         self.starts_raw: list[int] = []  # raw offset where each member starts
         self.damage: tuple[int, str] | None = None  # (raw offset of the member, why)
         self._d: Any = None
         self._pending = b""
-        self._pending_at = 0  # raw offset of _pending's first byte
+        self._pending_at = base  # raw offset of _pending's first byte
         self._out = b""
         self._out_total = 0
         self._done = False
@@ -180,7 +181,8 @@ class _Inflating(io.RawIOBase):
                 if self._d is not None and not self._d.eof:
                     self.damage = (self.starts_raw[-1], "the record's gzip member is cut short")
                 return
-            self.sha256.update(chunk)
+            if self.hashing:
+                self.sha256.update(chunk)
             self._pending, self._pending_at = chunk, self.size
             self.size += len(chunk)
         if self._d is None or self._d.eof:
@@ -210,7 +212,8 @@ class _Inflating(io.RawIOBase):
             chunk = self.raw.read(1 << 20)
             if not chunk:
                 return
-            self.sha256.update(chunk)
+            if self.hashing:
+                self.sha256.update(chunk)
             self.size += len(chunk)
 
 
@@ -243,41 +246,58 @@ def check_warc_file(path: str, catalog_rows: list[tuple[int, int, str, str, str 
         found.problems.append((None, f"unreadable ({exc.strerror or exc})"))
         return found
     at: dict[int, tuple[str, str, str | None]] = {}  # raw offset -> (record id, type, payload digest)
+    starts: list[int] = []  # raw offset of every member read, in order
+    whole: _Inflating | None = None  # the pass from the file's start: its hash and size
     with raw:
-        inflating = _Inflating(raw)
-        stream = io.BufferedReader(inflating, 1 << 20)
-        try:
-            it = reader(stream, no_record_parse=True, check_digests=False)
-            for record in it:
-                headers = record.rec_headers
-                rid = headers.get_header("WARC-Record-ID") or ""
-                rtype = record.rec_type
-                payload_header = headers.get_header("WARC-Payload-Digest")
-                problem = _check_record(record, rtype, headers, payload_header)
-                seen = misfits(it)
-                it.read_to_end(record)
-                if misfits(it) > seen:
-                    problem = f"{problem}; {MISFIT}" if problem else MISFIT
-                # (warcio knows a record's offset only once it is read to its end)
-                offset = inflating.raw_offset(it.get_record_offset())
-                if problem:
-                    found.problems.append((offset, f"{rtype} record {rid}: {problem}"))
-                found.records += 1
-                if rid:
-                    found.record_ids.append(rid)
-                    at[offset] = (rid, rtype, payload_header)
-                refers = headers.get_header("WARC-Refers-To")
-                if rtype == "revisit" and refers:
-                    found.revisits.append((offset, refers))
-        except Exception as exc:  # warcio, zlib, EOF: the records stop being readable here
-            if inflating.damage is None:
-                where = inflating.starts_raw[-1] if inflating.starts_raw else 0
-                found.problems.append((where, f"damaged record ({brief(exc)})"))
-        if inflating.damage is not None:
-            found.problems.append(inflating.damage)
-        inflating.finish()
-    found.size, found.sha256 = inflating.size, inflating.sha256.hexdigest()
-    ends = {s: e for s, e in zip(inflating.starts_raw, inflating.starts_raw[1:] + [inflating.size])}
+        base = 0
+        while True:
+            raw.seek(base)
+            inflating = _Inflating(raw, base=base)
+            whole = whole or inflating
+            stream = io.BufferedReader(inflating, 1 << 20)
+            broke = False
+            try:
+                it = reader(stream, no_record_parse=True, check_digests=False)
+                for record in it:
+                    headers = record.rec_headers
+                    rid = headers.get_header("WARC-Record-ID") or ""
+                    rtype = record.rec_type
+                    payload_header = headers.get_header("WARC-Payload-Digest")
+                    problem = _check_record(record, rtype, headers, payload_header)
+                    seen = misfits(it)
+                    it.read_to_end(record)
+                    if misfits(it) > seen:
+                        problem = f"{problem}; {MISFIT}" if problem else MISFIT
+                    # (warcio knows a record's offset only once it is read to its end)
+                    offset = inflating.raw_offset(it.get_record_offset())
+                    if problem:
+                        found.problems.append((offset, f"{rtype} record {rid}: {problem}"))
+                    found.records += 1
+                    if rid:
+                        found.record_ids.append(rid)
+                        at[offset] = (rid, rtype, payload_header)
+                    refers = headers.get_header("WARC-Refers-To")
+                    if rtype == "revisit" and refers:
+                        found.revisits.append((offset, refers))
+            except Exception as exc:  # warcio, zlib, EOF: the records stop being readable here
+                broke = True
+                if inflating.damage is None:
+                    where = inflating.starts_raw[-1] if inflating.starts_raw else base
+                    found.problems.append((where, f"damaged record ({brief(exc)})"))
+            if inflating.damage is not None:
+                found.problems.append(inflating.damage)
+                broke = True
+            starts += inflating.starts_raw
+            if inflating is whole:
+                inflating.finish()
+            # A damaged record loses only itself: read on at the next whole one.
+            after = next_whole_record(raw, (starts[-1] if starts else base) + 1, whole.size) if broke else None
+            if after is None:
+                break
+            base = after
+    assert whole is not None
+    found.size, found.sha256 = whole.size, whole.sha256.hexdigest()
+    ends = {s: e for s, e in zip(starts, starts[1:] + [whole.size])}
     for offset, length, rid, rtype, digest in catalog_rows or []:
         where = f"the catalog's {rtype} record {rid}"
         if offset not in at:

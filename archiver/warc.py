@@ -34,7 +34,7 @@ from .config import VERSION, WarcOptions
 from .errors import WarcError, brief
 from .fixity import sha256_state
 from .models import Exchange
-from .warcreader import MISFIT, misfits, reader
+from .warcreader import MISFIT, misfits, next_whole_record, reader
 
 __all__ = [
     "OPEN_SUFFIX",
@@ -568,7 +568,6 @@ class _NotWarc(Exception):
     inflate, read as raw bytes (it says nothing when they pass for an ARC header)."""
 
 
-_GZIP_MAGIC = b"\x1f\x8b\x08"
 READ_ON = "read on from there"  # how a skipped stretch of damage ends its message
 
 
@@ -617,40 +616,12 @@ def iter_complete_records(path: str | os.PathLike[str], problems: list[str] | No
                 if not resync:
                     warn(f"{name}: stops being readable after the last complete record ({brief(exc)})")
                     return
-                after = _next_whole_record(f, end + 1, size)
+                after = next_whole_record(f, end + 1, size)
                 if after is None:
                     warn(f"{name}: unreadable from byte {end} to its end ({brief(exc)})")
                     return
                 warn(f"{name}: unreadable from byte {end} to byte {after} ({brief(exc)}); {READ_ON}")
                 start = after
-
-
-def _next_whole_record(f: IO[bytes], start: int, size: int) -> int | None:
-    """The offset of the next gzip member at or after `start` that is a whole
-    WARC record, or None. (The magic bytes turn up inside compressed data
-    now and then; reading the record whole tells them apart.)"""
-    pos = start
-    while pos < size:
-        f.seek(pos)
-        chunk = f.read(1 << 20)
-        if not chunk:
-            return None
-        at = chunk.find(_GZIP_MAGIC)
-        if at < 0:
-            pos += max(1, len(chunk) - len(_GZIP_MAGIC) + 1)
-            continue
-        candidate = pos + at
-        f.seek(candidate)
-        try:
-            record = next(iter(reader(f, check_digests=False)))
-            if record.format == "warc" and record.rec_headers.get_header("WARC-Record-ID"):
-                while record.content_stream().read(65536):
-                    pass
-                return candidate
-        except Exception:  # not a record's start: look further
-            pass
-        pos = candidate + 1
-    return None
 
 
 def read_record_at(path: str | os.PathLike[str], offset: int, limit: int, *,

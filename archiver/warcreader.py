@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from warcio.archiveiterator import ArchiveIterator
 
-__all__ = ["MISFIT", "misfits", "reader"]
+__all__ = ["MISFIT", "misfits", "next_whole_record", "reader"]
 
 # What a reader says about such a record.
 MISFIT = "bytes follow it where its end should be (its Content-Length is wrong, or bytes were added)"
@@ -31,3 +31,34 @@ def misfits(it: ArchiveIterator) -> int:
     """How many records so far were not followed by their blank lines
     (counted once the record is read to its end)."""
     return int(it.err_count)
+
+
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+
+
+def next_whole_record(f: IO[bytes], start: int, size: int) -> int | None:
+    """The offset of the next gzip member at or after `start` that is a whole
+    WARC record, or None. (The magic bytes turn up inside compressed data
+    now and then; reading the record whole tells them apart.)"""
+    pos = start
+    while pos < size:
+        f.seek(pos)
+        chunk = f.read(1 << 20)
+        if not chunk:
+            return None
+        at = chunk.find(_GZIP_MAGIC)
+        if at < 0:
+            pos += max(1, len(chunk) - len(_GZIP_MAGIC) + 1)
+            continue
+        candidate = pos + at
+        f.seek(candidate)
+        try:
+            record = next(iter(reader(f, check_digests=False)))
+            if record.format == "warc" and record.rec_headers.get_header("WARC-Record-ID"):
+                while record.content_stream().read(65536):
+                    pass
+                return candidate
+        except Exception:  # not a record's start: look further
+            pass
+        pos = candidate + 1
+    return None

@@ -445,3 +445,27 @@ def test_recovery_cuts_a_torn_tail_but_not_what_follows_damage(site, tmp_path, f
             for _, _, r, _ in iter_complete_records(archive.warc_dir / name, skipped, resync=True)
             if r.rec_type == "response"}
     assert site.url("/gzip.html") in urls and len(skipped) == 1  # the damaged response alone
+
+
+def test_verify_names_the_damaged_record_and_checks_the_ones_after_it(fresh_site, tmp_path, fast_options, clock):
+    """verify stopped reading a file at a damaged record, then called every
+    later record of the file missing from it; it reads on at the next whole
+    record, so what it says is the damage, and the file's hash."""
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock, workers=0)
+    urls = [fresh_site.url(f"/page/{n}") for n in "abc"]
+    for n in "abc":
+        fresh_site.state.pages[f"/page/{n}"] = page(f"Story {n}")
+    with archive.writing():
+        for url in urls:
+            archive.capture([url])
+    [warc] = (tmp_path / "arch" / "warc").glob("*.warc.gz")
+    records = archive.verify().records
+    _damage_record(warc, "response", urls[0])
+    report = archive.verify()
+    assert not report.ok
+    about = [p.what for p in report.problems]
+    # the damaged member; the catalog's row and capture that point at it; the file's hash
+    assert len(about) == 4, about
+    assert any("broken gzip data" in w for w in about) and any("SHA-256" in w for w in about)
+    assert all(urls[1] not in w and urls[2] not in w for w in about)  # nothing said of the records after it
+    assert report.records == records - 1  # every other record read and checked
