@@ -253,7 +253,7 @@ def check_warc_file(path: str, catalog_rows: list[tuple[int, int, str, str, str 
         while True:
             raw.seek(base)
             inflating = _Inflating(raw, base=base)
-            whole = whole or inflating
+            whole = inflating if whole is None else whole
             stream = io.BufferedReader(inflating, 1 << 20)
             broke = False
             try:
