@@ -14,6 +14,8 @@ from the document's own metadata.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import logging
 import re
@@ -24,6 +26,7 @@ from typing import Any
 
 from .models import Snapshot
 from .normalize import clean_field, drop_repeats, iso_date, normalize_text, split_authors, unspaced_join
+from .payload import looks_zlib
 
 __all__ = ["clean_pdf", "clean_text", "looks_like_pdf", "MAX_PDF_PAGES", "MAX_PDF_STREAM_BYTES"]
 
@@ -67,9 +70,6 @@ def _filters(head: bytes) -> list[bytes]:
 
 def _ascii_decoded(raw: bytes, name: bytes) -> bytes | None:
     """`raw` through an ASCII85 or hex filter, or None if it does not decode."""
-    import base64
-    import binascii
-
     try:
         if name in _ASCII85:
             body = raw.split(b"~>", 1)[0]
@@ -209,7 +209,7 @@ def _decoded_size(data: bytes, filters: list[bytes], limit: int) -> int:
             j = i
             while j < len(filters) and filters[j] in _FLATE:
                 j += 1
-            if len(data) < 2 or (data[0] & 0x0F) != 8 or (data[0] * 256 + data[1]) % 31:
+            if not looks_zlib(data):
                 return len(data)  # no zlib header: left to pdfminer
             if j == len(filters):
                 return _inflated_size(data, j - i, limit)  # a megabyte at a time, kept nowhere

@@ -15,7 +15,7 @@ from typing import IO, NamedTuple
 
 from .models import Exchange
 
-__all__ = ["Payload", "decode_payload", "decode_stream", "document_kind", "looks_like_html", "read_payload"]
+__all__ = ["Payload", "decode_payload", "decode_stream", "document_kind", "looks_like_html", "looks_zlib", "read_payload"]
 
 CHUNK = 64 * 1024
 STEP = 256 * 1024
@@ -59,7 +59,7 @@ def decode_stream(raw: IO[bytes], content_encoding: str | None, limit: int) -> P
         chunk = raw.read(CHUNK)
         if not chunk:
             break
-        if first and coding == "deflate" and not _looks_zlib(chunk):
+        if first and coding == "deflate" and not looks_zlib(chunk):
             decoder = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
         first = False
         data = chunk
@@ -82,7 +82,8 @@ def decode_stream(raw: IO[bytes], content_encoding: str | None, limit: int) -> P
     return Payload(bytes(out), problem is None, problem)
 
 
-def _looks_zlib(chunk: bytes) -> bool:
+def looks_zlib(chunk: bytes) -> bool:
+    """`chunk` starts with a zlib header (deflate method, a check that adds up)."""
     return len(chunk) >= 2 and (chunk[0] & 0x0F) == 8 and ((chunk[0] << 8) | chunk[1]) % 31 == 0
 
 
