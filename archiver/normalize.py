@@ -58,11 +58,25 @@ _KEY = re.compile(r"[^\w]+")
 _NUMBERED_ITEM = re.compile(r"^- (?=(?:\d{1,9}|[a-zA-Z]{1,2}|[ivxlcdmIVXLCDM]{1,12})\. )")
 
 
+# The characters a back-link ends with (see _BACKLINK_TAIL).
+_BACKLINK_ENDS = frozenset("^↑↩\ufe0e⤴")
+
+
+def _clean_chars(text: str) -> str:
+    """Zero-width and control characters out, runs of spaces made one. None
+    of it reaches across a line break: a whole text is done at once."""
+    return _SPACES.sub(" ", _CONTROLS.sub("", _ZERO_WIDTH.sub("", text)))
+
+
+def _clean_ends(line: str) -> str:
+    """A line without the space around it or a back-link at its end (the
+    pattern runs only on a line that ends as a back-link does)."""
+    line = line.strip()
+    return _BACKLINK_TAIL.sub("", line) if line[-1:] in _BACKLINK_ENDS else line
+
+
 def _clean_line(line: str) -> str:
-    line = _CONTROLS.sub("", _ZERO_WIDTH.sub("", line))
-    line = _SPACES.sub(" ", line).strip()
-    line = _BACKLINK_TAIL.sub("", line)
-    return line
+    return _clean_ends(_clean_chars(line))
 
 
 # Scripts written without spaces between words: each character counts as a
@@ -109,22 +123,12 @@ def clean_field(value: str | None) -> str | None:
     return _one_line(value) or None
 
 
-# The characters a back-link ends with (see _BACKLINK_TAIL).
-_BACKLINK_ENDS = frozenset("^↑↩\ufe0e⤴")
-
-
 def normalize_text(text: str) -> list[str]:
     """NFC, whitespace and back-links: the text as a list of paragraphs."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    # What _clean_line does to each line, done to the whole text at once
-    # (none of these patterns reaches across a line break); the per-line
-    # patterns run only on lines that can match them.
-    text = _SPACES.sub(" ", _CONTROLS.sub("", _ZERO_WIDTH.sub("", text)))
     out = []
-    for line in text.split("\n"):
-        line = line.strip()
-        if line[-1:] in _BACKLINK_ENDS:
-            line = _BACKLINK_TAIL.sub("", line)
+    for line in _clean_chars(text).split("\n"):  # _clean_line, its first half done once for all lines
+        line = _clean_ends(line)
         if line.startswith("- "):
             line = _NUMBERED_ITEM.sub("", line)
         if line and line not in ("^", "↑", "↩"):
