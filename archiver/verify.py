@@ -11,6 +11,7 @@ and, within a WARC file, the offset.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -77,8 +78,21 @@ class VerifyReport:
 
 
 # Seconds a closed WARC file's manifest line is waited for (its writer
-# appends it just after closing the file).
+# appends it just after closing the file), when the file was closed (renamed)
+# less than UNLISTED_RECENT seconds ago: an older file without a line (one
+# copied in, or from before fixity was kept) has no writer to wait for.
 UNLISTED_GRACE = 2.0
+UNLISTED_RECENT = 10.0
+
+
+def _just_closed(paths: list[Path]) -> bool:
+    """Some of `paths` was renamed to its final name moments ago."""
+    now = time.time()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_ctime < UNLISTED_RECENT:
+                return True
+    return False
 
 
 def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
@@ -114,7 +128,8 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
         # given a moment before it is called unlisted.
         entries, manifest_problems = read_manifest(root)
         deadline = time.monotonic() + UNLISTED_GRACE
-        while any(f"{WARC_DIR}/{p.name}" not in entries for p in files) and time.monotonic() < deadline:
+        while _just_closed([p for p in files if f"{WARC_DIR}/{p.name}" not in entries]) \
+                and time.monotonic() < deadline:
             time.sleep(0.05)
             entries, manifest_problems = read_manifest(root)
         report.problems += [Problem(MANIFEST, None, p.split(": ", 1)[1]) for p in manifest_problems]

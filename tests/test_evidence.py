@@ -200,6 +200,23 @@ def test_a_missing_file_and_a_revisit_without_its_original_are_found(archive):
     assert any(f"revisit of {revisit}" in t for t in text), text
 
 
+def test_an_unlisted_file_closed_long_ago_is_reported_without_waiting(archive, monkeypatch):
+    """A closed file without its manifest line is waited for a moment (its
+    writer appends the line just after the rename) only when it was renamed
+    moments ago; one from long ago has no writer to wait for."""
+    import time
+
+    from archiver import verify
+
+    first = warc_files(archive)[0]
+    shutil.copy(first, archive.warc_dir / ("zz-" + first.name))
+    monkeypatch.setattr(verify, "UNLISTED_RECENT", 0.0)  # as if the copy were older than that
+    t0 = time.monotonic()
+    report = archive.verify()
+    assert time.monotonic() - t0 < verify.UNLISTED_GRACE
+    assert any("not listed" in p.what for p in report.problems)
+
+
 def test_an_unlisted_file_is_found_and_can_be_adopted(archive, tmp_path):
     # A WARC file that never went through the writer: copied in by hand.
     first = warc_files(archive)[0]
