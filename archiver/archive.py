@@ -95,7 +95,9 @@ class Archive:
 
     def read_only(self) -> bool:
         """True when this process cannot write the archive (read-only storage or permissions)."""
-        where = self.path if self.path.exists() else self.path.parent
+        where = self.path
+        while not where.exists() and where.parent != where:
+            where = where.parent  # a folder to be made: whether it can be made is up to the nearest that exists
         if not os.access(where, os.W_OK):
             return True
         return self.exists() and not os.access(self.path / CATALOG, os.W_OK)

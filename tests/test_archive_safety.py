@@ -224,6 +224,18 @@ def test_read_only_archive_reads_and_refuses_writes_in_one_line(read_only_archiv
         assert res.stderr.count("\n") == 1 and "read-only" in res.stderr and "Traceback" not in res.output, args
 
 
+def test_a_new_archive_in_folders_not_made_yet_is_made(site, tmp_path, read_only_archive):
+    """Only the nearest folder that exists says whether an archive can be
+    made: one two folders deep under a writable one was called read-only."""
+    deep = tmp_path / "new" / "deeper" / "arch"
+    res = run(["--archive", str(deep), "capture", *FAST, site.url("/page.html")])
+    assert res.exit_code == 0, res.output
+    assert (deep / "catalog.sqlite").exists()
+    below = read_only_archive / "inner" / "arch"  # under read-only storage it still is
+    res = run(["--archive", str(below), "capture", *FAST, site.url("/page.html")])
+    assert res.exit_code == 2 and "read-only" in res.stderr and not below.exists()
+
+
 def test_two_captures_in_one_second_are_each_addressable(fresh_site, tmp_path, fast_options, clock):
     archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
     url = fresh_site.url("/page/a")
