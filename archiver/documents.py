@@ -45,12 +45,16 @@ _HYPHENATED = re.compile(r"(\w)[-\u00ad]$")
 # are measured first, never inflating more than these: through the filters
 # the stream names before its inflation (ASCII85, hex: the same bomb written
 # out in text), and through each inflation when it is deflated more than
-# once (a thousand to one per layer).
+# once (a thousand to one per layer). An encrypted document's streams (one
+# that only restricts printing or copying opens with an empty password, and
+# pdfminer decrypts it before inflating) are measured decrypted.
 MAX_PDF_STREAM_BYTES = 64 << 20
 MAX_PDF_INFLATED_BYTES = 256 << 20
 _STREAM_START = re.compile(rb"(?<!end)stream\r?\n")
 _IMAGE = re.compile(rb"/Subtype\s*/Image\b")
 _FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[A-Za-z0-9]+)")
+_OBJECT = re.compile(rb"(\d{1,10})\s+(\d{1,5})\s+obj\b")
+_XREF = re.compile(rb"/Type\s*/XRef\b")
 _FLATE = {b"FlateDecode", b"Fl"}
 _ASCII85 = {b"ASCII85Decode", b"A85"}
 _ASCII_HEX = {b"ASCIIHexDecode", b"AHx"}
@@ -227,19 +231,71 @@ def _decoded_size(data: bytes, filters: list[bytes], limit: int) -> int:
     return len(data)
 
 
+def _decipher(data: bytes) -> Any:
+    """The PDF's stream decryption as pdfminer opens it (the empty
+    password), or None: not encrypted after all, or pdfminer cannot open
+    it (then it reads nothing from it either). Opening it reads streams as
+    written (cross-reference streams; object streams when those are
+    damaged): they are to be measured first."""
+    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfparser import PDFParser
+
+    class Key(Exception):
+        pass
+
+    class KeyOnly(PDFDocument):
+        # Opening goes on to read the catalog, often from an object stream,
+        # which is encrypted and not yet measured: stop once the key is known.
+        def _initialize_password(self, password: str = "") -> None:
+            super()._initialize_password(password)
+            raise Key(self.decipher)
+
+    try:
+        return KeyOnly(PDFParser(io.BytesIO(data))).decipher
+    except Key as key:
+        return key.args[0]
+    except Exception as exc:  # pdfminer raises many kinds on damaged or hostile files
+        log.debug("encrypted PDF not opened: %s", exc)
+        return None
+
+
 def _inflation_problem(data: bytes) -> str | None:
     """Why the PDF's streams are too much to decode, or None. A stream whose
     filters name no growth, or whose data does not decode, is left to pdfminer."""
+    problem = _streams_problem(data)  # as written: what opening the document may read so
+    if problem is None and b"/Encrypt" in data:
+        # Measured as written, an encrypted stream is noise, which stops
+        # decoding within bytes (a run-length or LZW end code, a bad zlib
+        # header); pdfminer decrypts it first, and so does this measure.
+        decipher = _decipher(data)
+        if decipher is not None:
+            problem = _streams_problem(data, decipher=decipher)
+    return problem
+
+
+def _streams_problem(data: bytes, *, decipher: Any = None) -> str | None:
+    """`_inflation_problem` for the streams as written, or as `decipher`
+    decrypts them (cross-reference streams, never encrypted, are left out then)."""
     total = 0
     for m in _STREAM_START.finditer(data):
         start = m.end()
         head = data[max(0, m.start() - 4096):m.start()]
-        if _IMAGE.search(head[head.rfind(b" obj") + 1:]):
+        dictionary = head[head.rfind(b" obj") + 1:]
+        if _IMAGE.search(dictionary) or (decipher is not None and _XREF.search(dictionary)):
             continue
         end = data.find(b"endstream", start)
         filters = _filters(head) or [b"FlateDecode"]  # unnamed (an indirect /Filter): zlib data is measured
+        raw = data[start:end if end > 0 else len(data)]
+        if decipher is not None:
+            numbers = _OBJECT.findall(head)
+            if not numbers:
+                continue  # no object to decrypt it as: pdfminer cannot either
+            try:
+                raw = decipher(int(numbers[-1][0]), int(numbers[-1][1]), raw)
+            except Exception:  # noqa: BLE001 - as above: what does not decrypt, pdfminer does not read
+                continue
         try:
-            total += _decoded_size(data[start:end if end > 0 else len(data)], filters, MAX_PDF_STREAM_BYTES)
+            total += _decoded_size(raw, filters, MAX_PDF_STREAM_BYTES)
         except _TooBig:
             return (f"its stream at byte {m.start()} decodes past {MAX_PDF_STREAM_BYTES} bytes"
                     " (a decompression bomb, or a document too big to read)")

@@ -67,14 +67,17 @@ def interleaved_columns_pdf(left: str, right: str) -> bytes:
     return bytes(pdf.output())
 
 
-def deflate_bomb_pdf(inflated: int, wrap: str = "") -> bytes:
+def deflate_bomb_pdf(inflated: int, wrap: str = "", *, encrypted: bool = False) -> bytes:
     """One page whose content stream is a few lines of text followed by
     `inflated` bytes of spaces, deflated: kilobytes that inflate to as many
     bytes as asked. Plus an image stream bigger still, which a reader of
     text never inflates. `wrap`: "a85" or "hex" writes the deflated stream
     in ASCII85 or hex (a filter before the inflation), "twice" deflates the
     deflated stream again; "lzw" and "rl" write the content in LZW or
-    run-length codes instead of deflating it."""
+    run-length codes instead of deflating it. `encrypted`: every stream
+    encrypted (RC4, the standard security handler's revision 2) under an
+    empty user password, as documents that only restrict printing or
+    copying are: any reader opens them, and decrypts before decoding."""
     import base64
     import zlib
 
@@ -113,13 +116,116 @@ def deflate_bomb_pdf(inflated: int, wrap: str = "") -> bytes:
         b"<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8"
         b" /Length %d /Filter /FlateDecode >>\nstream\n" % len(image) + image + b"\nendstream",
     ]
+    trailer = b""
+    if encrypted:
+        security = _Rc4Security(b"archiver-test-id")
+        objs = [security.encrypt_streams(i, obj) for i, obj in enumerate(objs, 1)]
+        objs.append(security.dictionary)
+        trailer = b" /Encrypt %d 0 R /ID [<%s> <%s>]" % (len(objs), security.file_id.hex().encode(),
+                                                         security.file_id.hex().encode())
     out, offsets = b"%PDF-1.4\n", []
     for i, obj in enumerate(objs, 1):
         offsets.append(len(out))
         out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, trailer, xref)
+
+
+def catalog_in_object_stream_pdf(padding: int, *, encrypted: bool = False) -> bytes:
+    """A one-page PDF 1.5 whose catalog is in an object stream (as many
+    writers put it), the stream padded with `padding` spaces after it,
+    deflated; a cross-reference stream. A reader opening the document reads
+    that object stream before any page."""
+    import zlib
+
+    catalog = b"<< /Type /Catalog /Pages 2 0 R >>"
+    header = b"1 0 "
+    packed = zlib.compressobj(9)
+    stream = packed.compress(header + catalog)
+    block = b" " * (1 << 20)
+    for _ in range(padding >> 20):
+        stream += packed.compress(block)
+    stream += packed.flush()
+    content = zlib.compress(b"BT /F1 12 Tf 72 712 Td (Harbour board minutes) Tj ET\n")
+    objs = {
+        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+           b" /Resources << /Font << /F1 6 0 R >> >> >>",
+        4: b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
+        5: b"<< /Type /ObjStm /N 1 /First %d /Length %d /Filter /FlateDecode >>\nstream\n" % (len(header), len(stream))
+           + stream + b"\nendstream",
+        6: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
+    trailer = b""
+    if encrypted:
+        security = _Rc4Security(b"archiver-test-id")
+        objs = {n: security.encrypt_streams(n, obj) for n, obj in objs.items()}
+        objs[7] = security.dictionary
+        trailer = b" /Encrypt 7 0 R /ID [<%s> <%s>]" % (security.file_id.hex().encode(), security.file_id.hex().encode())
+    out, offsets = b"%PDF-1.5\n", {}
+    for n, obj in objs.items():
+        offsets[n] = len(out)
+        out += b"%d 0 obj\n" % n + obj + b"\nendobj\n"
+    xref_number = max(objs) + 1
+    offsets[xref_number] = len(out)
+    rows = [bytes((0,)) + (0).to_bytes(4, "big") + (65535).to_bytes(2, "big"),
+            bytes((2,)) + (5).to_bytes(4, "big") + (0).to_bytes(2, "big")]  # object 1: first in object stream 5
+    rows += [bytes((1,)) + offsets[n].to_bytes(4, "big") + (0).to_bytes(2, "big") for n in range(2, xref_number + 1)]
+    table = b"".join(rows)
+    out += (b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R%s /Length %d >>\nstream\n"
+            % (xref_number, xref_number + 1, trailer, len(table)) + table + b"\nendstream\nendobj\n")
+    return out + b"startxref\n%d\n%%%%EOF\n" % offsets[xref_number]
+
+
+def rc4(key: bytes, data: bytes) -> bytes:
+    """RC4 (the cipher of PDF's standard security handler, revisions 2 and 3)."""
+    box = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + box[i] + key[i % len(key)]) & 0xFF
+        box[i], box[j] = box[j], box[i]
+    out = bytearray(len(data))
+    i = j = 0
+    for n, byte in enumerate(data):
+        i = (i + 1) & 0xFF
+        j = (j + box[i]) & 0xFF
+        box[i], box[j] = box[j], box[i]
+        out[n] = byte ^ box[(box[i] + box[j]) & 0xFF]
+    return bytes(out)
+
+
+class _Rc4Security:
+    """PDF's standard security handler, revision 2 (40-bit RC4), an empty
+    user password and the owner password "owner" (PDF 1.7, 7.6.3)."""
+
+    PAD = bytes.fromhex("28bf4e5e4e758a4164004e56fffa01082e2e00b6d0683e802f0ca9fe6453697a")
+    PERMISSIONS = -44  # printing and copying not allowed
+
+    def __init__(self, file_id: bytes) -> None:
+        import hashlib
+        import struct
+
+        self.file_id = file_id
+        owner_key = hashlib.md5((b"owner" + self.PAD)[:32]).digest()[:5]
+        self.owner = rc4(owner_key, self.PAD)  # the user password, empty: the pad alone
+        self.key = hashlib.md5(self.PAD + self.owner + struct.pack("<i", self.PERMISSIONS) + file_id).digest()[:5]
+        self.user = rc4(self.key, self.PAD)
+        self.dictionary = b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P %d >>" % (
+            self.owner.hex().encode(), self.user.hex().encode(), self.PERMISSIONS)
+
+    def encrypt_streams(self, number: int, obj: bytes) -> bytes:
+        """`obj` (object `number`, generation 0) with its stream's data encrypted."""
+        import hashlib
+        import struct
+
+        start = obj.find(b"stream\n")
+        if start < 0:
+            return obj
+        start += len(b"stream\n")
+        end = obj.rindex(b"\nendstream")
+        key = hashlib.md5(self.key + struct.pack("<i", number)[:3] + b"\0\0").digest()[:10]
+        return obj[:start] + rc4(key, obj[start:end]) + obj[end:]
 
 
 def run_length_encoded(data: bytes) -> bytes:
