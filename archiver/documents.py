@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import heapq
 import io
 import logging
 import re
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +36,9 @@ __all__ = ["clean_pdf", "clean_text", "looks_like_pdf", "MAX_PDF_PAGES", "MAX_PD
 log = logging.getLogger(__name__)
 
 MAX_PDF_PAGES = 2000  # a document longer than this is cleaned in part (the WARC keeps all of it)
+# Text boxes on one page past which reading order is the simple one (see
+# `_layouts`); lines, past which pdfminer's own grouping of them is not used.
+MAX_ORDERED_BOXES = 300
 _PAGE_NUMBER = re.compile(r"^\s*(?:page|seite|página|pagina|page n°|стр\.?|p\.)?\s*[-–—(]?\s*\d{1,4}\s*[-–—)]?"
                           r"(?:\s*(?:of|/|von|de|di|из)\s*\d{1,4})?\s*$", re.I)
 _SENTENCE_END = re.compile(r"[.!?:;…。！？」』\"'”’)\]]\s*$")
@@ -398,22 +404,216 @@ def _info(data: bytes) -> dict[str, str]:
     return out
 
 
+class _Node:
+    """One step of pdfminer's grouping of lines into boxes: the line it
+    took, and each neighbor with the box that neighbor was in then."""
+
+    __slots__ = ("line", "neighbors")
+
+    def __init__(self, line: Any, neighbors: list[tuple[Any, _Node | None]]) -> None:
+        self.line = line
+        self.neighbors = neighbors
+
+    def lines(self) -> list[Any]:
+        """The box's lines in the order pdfminer adds them: this step's line,
+        then each neighbor followed by its box's lines, each line once."""
+        out: list[Any] = []
+        seen: set[int] = set()
+        done: set[int] = set()
+        stack = [self._items()]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+            elif isinstance(item, _Node):
+                if id(item) not in done:
+                    done.add(id(item))
+                    stack.append(item._items())
+            elif id(item) not in seen:
+                seen.add(id(item))
+                out.append(item)
+        return out
+
+    def _items(self) -> Iterator[Any]:
+        yield self.line
+        for neighbor, box in self.neighbors:
+            yield neighbor
+            if box is not None:
+                yield box
+
+
+def _grouped_lines(lines: list[Any], neighbors: list[list[Any]]) -> list[tuple[Any, list[Any]]]:
+    """pdfminer's grouping of text lines into boxes (`group_textlines`), the
+    same boxes with their lines in the same order, in linear time: it made
+    each line's box anew from every line of its neighbors' boxes, so a run
+    of n touching lines (one long page of text) cost n squared (4,000: 37 s).
+    Here each step is recorded (`_Node`) and boxes are joined by union-find;
+    each final box is read out once. Each line must be among its own
+    neighbors (pdfminer finds it so unless it has no width or height).
+    Returns each box's first step's line type and its lines, in pdfminer's order."""
+    parent: dict[int, int] = {}  # union-find over the lines' indexes
+    size: dict[int, int] = {}
+    box_of: dict[int, _Node] = {}  # a set's root -> its box as last made
+    index = {id(line): i for i, line in enumerate(lines)}
+
+    def find(i: int) -> int:
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    for i, (line, near) in enumerate(zip(lines, neighbors)):
+        steps: list[tuple[Any, _Node | None]] = []
+        members: list[int] = []
+        for other in near:
+            j = index[id(other)]
+            if j in parent:
+                steps.append((other, box_of[find(j)]))
+            else:
+                parent[j], size[j] = j, 1
+                steps.append((other, None))
+            members.append(j)
+        root = find(i)
+        for j in members:
+            a, b = find(j), root
+            if a != b:
+                if size[a] > size[b]:
+                    a, b = b, a
+                parent[a], size[b] = b, size[a] + size[b]
+                root = b
+        box_of[root] = _Node(line, steps)
+    out: list[tuple[Any, list[Any]]] = []
+    taken: set[int] = set()
+    for i in range(len(lines)):
+        root = find(i)
+        if root not in taken:
+            taken.add(root)
+            out.append((box_of[root].line, box_of[root].lines()))
+    return out
+
+
+def _union(a: Any, b: Any) -> tuple[float, float, float, float]:
+    return min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1)
+
+
+def _spread(a: Any, b: Any) -> float:
+    """pdfminer's distance of two boxes: the area of the rectangle around
+    both less their own areas (negative when they overlap)."""
+    x0, y0, x1, y1 = _union(a, b)
+    return (x1 - x0) * (y1 - y0) - a.width * a.height - b.width * b.height
+
+
+@functools.cache
+def _page_class() -> type:
+    """pdfminer's LTPage, its layout analysis as `_layouts` says."""
+    from pdfminer.layout import (LTPage, LTTextBoxHorizontal, LTTextBoxVertical, LTTextGroupLRTB, LTTextGroupTBRL,
+                                 LTTextLineHorizontal)
+    from pdfminer.utils import Plane
+
+    class BoundedPage(LTPage):
+        def group_textlines(self, laparams: Any, lines: Any) -> Iterator[Any]:
+            lines = list(lines)
+            plane: Any = Plane(self.bbox)
+            plane.extend(lines)
+            near = [line.find_neighbors(plane, laparams.line_margin) for line in lines]
+            if not all(any(n is line for n in ns) for line, ns in zip(lines, near)):
+                if len(lines) <= MAX_ORDERED_BOXES:
+                    yield from super().group_textlines(laparams, lines)  # pdfminer's own, and its way with such lines
+                    return
+                # A line with no width is not its own neighbor, and pdfminer
+                # copies it out of its box rather than join the two; here it
+                # joins them (the text is the same, in one box).
+                near = [ns if any(n is line for n in ns) else [line, *ns] for line, ns in zip(lines, near)]
+            for first, members in _grouped_lines(lines, near):
+                box = LTTextBoxHorizontal() if isinstance(first, LTTextLineHorizontal) else LTTextBoxVertical()
+                for line in members:
+                    box.add(line)
+                if not box.is_empty():
+                    yield box
+
+        def group_textboxes(self, laparams: Any, boxes: Any) -> Any:
+            if len(boxes) > MAX_ORDERED_BOXES:
+                vertical = all(isinstance(box, LTTextBoxVertical) for box in boxes)
+                return [(LTTextGroupTBRL if vertical else LTTextGroupLRTB)(boxes)]
+            return _ordered_groups(Plane(self.bbox), boxes)
+
+    def _ordered_groups(plane: Any, boxes: list[Any]) -> list[Any]:
+        """pdfminer's `group_textboxes` (boxes joined into groups, the
+        closest pair first, a pair with another box between them later),
+        its ties broken by the order boxes and groups were made in. pdfminer
+        breaks them by id(), a memory address: the same PDF's text came out
+        in another order from one process to the next (of 36 random pages,
+        5 changed when other objects had been made first), and a capture of
+        an unchanged document would be called changed."""
+        number: dict[int, int] = {id(box): i for i, box in enumerate(boxes)}
+        pairs = [(False, _spread(a, b), i, j, a, b) for i, a in enumerate(boxes) for j, b in enumerate(boxes) if i < j]
+        heapq.heapify(pairs)
+        plane.extend(boxes)
+        joined: set[int] = set()
+        while pairs:
+            checked, spread, i, j, a, b = heapq.heappop(pairs)
+            if i in joined or j in joined:
+                continue
+            if not checked and any(obj is not a and obj is not b for obj in plane.find(_union(a, b))):
+                heapq.heappush(pairs, (True, spread, i, j, a, b))
+                continue
+            vertical = any(isinstance(x, (LTTextBoxVertical, LTTextGroupTBRL)) for x in (a, b))
+            group = (LTTextGroupTBRL if vertical else LTTextGroupLRTB)([a, b])
+            plane.remove(a)
+            plane.remove(b)
+            joined.update((i, j))
+            k = number[id(group)] = len(number)
+            for other in plane:
+                heapq.heappush(pairs, (False, _spread(group, other), k, number[id(other)], group, other))
+            plane.add(group)
+        return list(plane)
+
+    return BoundedPage
+
+
+def _layouts(data: bytes) -> Iterator[Any]:
+    """Each page's layout, as pdfminer's `extract_pages` makes it, except:
+    lines are grouped into boxes in linear time (`_grouped_lines`; the same
+    boxes); boxes are put in reading order the same way in every process
+    (`_ordered_groups`); and past MAX_ORDERED_BOXES boxes on a page, that
+    column-aware order (which compares every pair of boxes: one page of a
+    60-by-20 table took 9 s) gives way to pdfminer's top-to-bottom,
+    left-to-right one."""
+    from pdfminer.converter import PDFPageAggregator
+    from pdfminer.layout import LAParams
+    from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+    from pdfminer.pdfpage import PDFPage
+
+    page_class = _page_class()
+
+    class Aggregator(PDFPageAggregator):
+        def begin_page(self, page: Any, ctm: Any) -> None:
+            super().begin_page(page, ctm)
+            self.cur_item = page_class(self.cur_item.pageid, self.cur_item.bbox)
+
+    resources = PDFResourceManager()
+    # Justified lines space their words widely; at pdfminer's default
+    # char_margin a word at the end of one becomes a box of its own.
+    device = Aggregator(resources, laparams=LAParams(char_margin=4.0))
+    interpreter = PDFPageInterpreter(resources, device)
+    for page in PDFPage.get_pages(io.BytesIO(data), maxpages=MAX_PDF_PAGES):
+        interpreter.process_page(page)
+        yield device.get_result()
+
+
 def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
     """A PDF's text, in reading order, without its running heads, page
     numbers and line breaks; `not_html` with a reason when it cannot be read."""
-    from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LAParams, LTTextBox
+    from pdfminer.layout import LTTextBox
 
     too_big = _inflation_problem(data)
     if too_big:
         return Snapshot(url=url, status="not_html", error=f"PDF not read: {too_big}")
     pages: list[list[tuple[float, str]]] = []  # per page: (top, block text, lines joined by \n)
     try:
-        # Justified lines space their words widely; at pdfminer's default
-        # char_margin a word at the end of one becomes a box of its own.
-        for number, page in enumerate(extract_pages(io.BytesIO(data), laparams=LAParams(char_margin=4.0))):
-            if number >= MAX_PDF_PAGES:
-                break
+        for page in _layouts(data):
             pages.append(_blocks([box for box in page if isinstance(box, LTTextBox)]))
     except Exception as exc:  # pdfminer raises many kinds on damaged or hostile files
         if not pages:

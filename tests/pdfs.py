@@ -308,3 +308,35 @@ def lzw_encoded(data: bytes) -> bytes:
         j += 1
     codes.append((257, width(j)))
     return _lzw_packed(codes)
+
+
+def text_runs_pdf(pages: list[list[tuple[float, float, float, str, float]]], *,
+                  size: tuple[int, int] = (612, 792)) -> bytes:
+    """Pages of text runs in Helvetica, each (x, y, font size, text,
+    horizontal scale in percent: 0 makes a run with no width), each run in
+    a text object of its own: the shapes a layout analysis meets."""
+    import zlib
+
+    def escaped(text: str) -> bytes:
+        return text.encode("latin-1").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+
+    n = len(pages)
+    objs: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(n)), n),
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
+    for i, runs in enumerate(pages):
+        content = zlib.compress(b"".join(b"BT /F1 %.2f Tf %.2f Tz %.2f %.2f Td (%s) Tj ET\n"
+                                         % (s, scale, x, y, escaped(t)) for x, y, s, t, scale in runs))
+        objs[4 + 2 * i] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R"
+                           b" /Resources << /Font << /F1 3 0 R >> >> >>" % (*size, 5 + 2 * i))
+        objs[5 + 2 * i] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream"
+    out, offsets = b"%PDF-1.4\n", {}
+    for number in sorted(objs):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + objs[number] + b"\nendobj\n"
+    xref = len(out)
+    count = max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % count + b"".join(b"%010d 00000 n \n" % offsets[i] for i in range(1, count))
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (count, xref)

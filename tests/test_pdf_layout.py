@@ -1,0 +1,139 @@
+"""PDF layout: archiver's grouping of lines into boxes gives pdfminer's own
+boxes, in linear time, and very dense pages are read in time."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+
+from pdfs import text_runs_pdf
+
+import archiver
+from archiver.documents import MAX_ORDERED_BOXES, _grouped_lines, _layouts
+
+WORDS = ("harbour board minutes river wall tolls council meeting budget report quay ferry ledger survey"
+         " parish bridge customs library stone towpath crossing market tide flood").split()
+
+
+def _runs(rnd: random.Random, n: int, *, widthless: float = 0.0) -> list[tuple[float, float, float, str, float]]:
+    """n text runs placed as pages place them and as they should not be:
+    lines one under the other at various leadings, columns, indents, runs
+    side by side or on top of one another, jumps, sizes that differ."""
+    runs = []
+    y = rnd.uniform(650, 780)
+    for _ in range(n):
+        size = rnd.choice([7, 8, 9, 10, 10, 10, 12, 14])
+        r = rnd.random()
+        if r < 0.1:
+            y = rnd.uniform(20, 780)
+        elif r > 0.25:
+            y -= size * rnd.choice([1.0, 1.1, 1.2, 1.2, 1.5, 2.0, 3.0])
+        if y < 10:
+            y = rnd.uniform(400, 780)
+        x = rnd.choice([36, 72, 72, 72, 200, 306, 320]) + rnd.choice([0, 0, 0, 0.5, 3, rnd.uniform(-40, 40)])
+        text = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 9)))
+        runs.append((x, y, size, text, 0 if rnd.random() < widthless else 100))
+    return runs
+
+
+def _shape(page) -> list:
+    from pdfminer.layout import LTTextBox
+
+    return [(type(box).__name__, box.bbox, [(line.bbox, line.get_text()) for line in box])
+            for box in page if isinstance(box, LTTextBox)]
+
+
+def _random_document(seed: int, pages: int = 36) -> tuple[int, bytes]:
+    rnd = random.Random(seed)
+    pages = [_runs(rnd, rnd.randint(5, 250), widthless=0.03 if i % 6 == 5 else 0.0) for i in range(pages)]
+    pages.append([(72, 780 - 11 * i, 10, rnd.choice(WORDS), 100) for i in range(70)])  # one box of 70 lines
+    return len(pages), text_runs_pdf(pages)
+
+
+def test_boxes_are_pdfminers_in_pdfminers_order(monkeypatch):
+    """pdfminer rebuilds a line's box from every line of its neighbors'
+    boxes (a run of n touching lines costs n squared: 4,000 took 37 s);
+    archiver records each step and joins boxes by union-find. Then boxes
+    are ordered as pdfminer orders them, its ties broken by the order
+    things were made in rather than by memory address. With pdfminer's
+    id() made that order too, every page of random layouts comes out the
+    same: the same boxes, each line in them, in the same order; so on pages
+    whose lines include ones with no width (not their own neighbors), which
+    pdfminer's own grouping takes while the page is small."""
+    import builtins
+
+    import pdfminer.layout
+    from pdfminer.high_level import extract_pages
+    from pdfminer.layout import LAParams
+
+    count, data = _random_document(20261130)
+    ours = [_shape(page) for page in _layouts(data)]
+    seen: dict[int, int] = {}
+    kept: list[object] = []  # never freed, so no address is given twice
+
+    def made_order(obj: object) -> int:
+        if builtins.id(obj) not in seen:
+            seen[builtins.id(obj)] = len(seen)
+            kept.append(obj)
+        return seen[builtins.id(obj)]
+
+    monkeypatch.setattr(pdfminer.layout, "id", made_order, raising=False)
+    theirs = [_shape(page) for page in extract_pages(io.BytesIO(data), laparams=LAParams(char_margin=4.0))]
+    assert seen  # pdfminer's ordering ran, with this order
+    assert len(ours) == count
+    assert ours == theirs
+    assert max(len(box[2]) for page in ours for box in page) >= 70
+    assert sum(len(box[2]) >= 3 for page in ours for box in page) > 50  # much joining of lines, not boxes of one
+
+
+def test_the_same_document_reads_the_same_in_any_process():
+    """pdfminer breaks ties between equally distant boxes by memory
+    address: the same random document read three times, with other objects
+    made in between, gave three texts (a recapture of an unchanged PDF
+    would be called changed). Now one."""
+    _, data = _random_document(7, pages=16)
+    texts = set()
+    for n in (0, 1_000, 77_777):
+        ballast = [object() for _ in range(n)]
+        texts.add(archiver.clean(data, "https://example.org/a.pdf").text)
+        del ballast
+    assert len(texts) == 1
+
+
+def test_grouping_takes_each_step_in_pdfminers_order():
+    """The union-find's result, on steps written out: a line's box is that
+    line, then each neighbor followed by the lines of the box it was in,
+    each line once; boxes in the order of their first line."""
+    a, b, c, d, e = "abcde"
+    near = {a: [a], b: [b, c], c: [c, a, b], d: [d], e: [d, e]}
+    lines = [a, b, c, d, e]
+    assert _grouped_lines(lines, [near[x] for x in lines]) == [(c, [c, b, a]), (e, [e, d])]
+    # c's step: c, then c with its box {b, c}, then a with {a}: "c, b, a" (c once)
+    near = {a: [a, b], b: [b], c: [b, c], d: [a, d], e: [e]}
+    assert _grouped_lines(lines, [near[x] for x in lines]) == [(d, [d, a, c, b]), (e, [e])]
+
+
+def test_a_page_of_thousands_of_lines_or_cells_is_read_in_time():
+    """One tall page of 6,000 touching lines (a long article printed to one
+    page) and a page of a 60-by-20 table of separate cells (a budget): the
+    first took 23 s in pdfminer's grouping of lines, the second 9 s in its
+    reading order, which compares every pair of boxes; past
+    MAX_ORDERED_BOXES boxes it reads top to bottom, left to right."""
+    rnd = random.Random(5)
+    tall = text_runs_pdf([[(72, 72_000 - 12 * i, 10, rnd.choice(WORDS), 100) for i in range(6000)]], size=(612, 72_100))
+    t0 = time.process_time()
+    snap = archiver.clean(tall, "https://example.org/long.pdf")
+    spent = time.process_time() - t0
+    assert snap.status == "ok" and len(snap.text.split()) == 6000
+    assert spent < 8, spent  # 22.9 s before
+
+    cells = [[(20 + 29 * c, 770 - 12 * r, 5, f"{r * 20 + c:05d}", 100) for r in range(60) for c in range(20)]]
+    assert len(cells[0]) > MAX_ORDERED_BOXES
+    t0 = time.process_time()
+    snap = archiver.clean(text_runs_pdf(cells), "https://example.org/budget.pdf")
+    spent = time.process_time() - t0
+    assert snap.status == "ok"
+    numbers = snap.text.split()
+    assert numbers[:3] == ["00000", "00001", "00002"] and len(numbers) == 1200  # row by row, left to right
+    assert spent < 4, spent  # 9.4 s before
