@@ -36,6 +36,13 @@ __all__ = ["clean_pdf", "clean_text", "looks_like_pdf", "MAX_PDF_PAGES", "MAX_PD
 log = logging.getLogger(__name__)
 
 MAX_PDF_PAGES = 2000  # a document longer than this is cleaned in part (the WARC keeps all of it)
+# What pdfminer holds for one page, and reads in all, is bounded in things
+# drawn (characters, lines, images): a dense page draws 3,000 to 10,000,
+# one tall page of a long article 100,000 or so; past these, the rest of a
+# page is left out (held, a character took ~700 bytes), and the rest of the
+# document (reading it took ~25 microseconds a character).
+MAX_PDF_PAGE_ITEMS = 200_000
+MAX_PDF_ITEMS = 8_000_000
 # Text boxes on one page past which reading order is the simple one (see
 # `_layouts`); lines, past which pdfminer's own grouping of them is not used.
 MAX_ORDERED_BOXES = 300
@@ -70,6 +77,10 @@ _RUN_LENGTH = {b"RunLengthDecode", b"RL"}
 
 class _TooBig(Exception):
     pass
+
+
+class _TooMuch(Exception):
+    """A document that draws more than MAX_PDF_ITEMS things."""
 
 
 def _filters(head: bytes) -> list[bytes]:
@@ -636,9 +647,49 @@ def _layouts(data: bytes) -> Iterator[Any]:
     page_class = _page_class()
 
     class Aggregator(PDFPageAggregator):
+        drawn = 0  # items drawn in the document so far
+        on_page = 0
+        pageno_over = -1  # the last page past MAX_PDF_PAGE_ITEMS
+
         def begin_page(self, page: Any, ctm: Any) -> None:
             super().begin_page(page, ctm)
             self.cur_item = page_class(self.cur_item.pageid, self.cur_item.bbox)
+            self.on_page = 0
+
+        def _within_budget(self, draw: Any, *args: Any) -> Any:
+            container = self.cur_item
+            before = len(container._objs)
+            result = draw(*args)
+            self._count(container, before)
+            return result
+
+        def _count(self, container: Any, before: int) -> None:
+            # A page's content can draw a form (a Form XObject) again and
+            # again: 1 KB of PDF drew a million characters (8 s, 722 MB).
+            added = len(container._objs) - before
+            self.on_page += added
+            self.drawn += added
+            if self.drawn > MAX_PDF_ITEMS:
+                raise _TooMuch(f"it draws more than {MAX_PDF_ITEMS} characters, lines and images")
+            if self.on_page > MAX_PDF_PAGE_ITEMS:
+                del container._objs[before:]  # drawn, not kept
+                if self.pageno_over != self.pageno:
+                    self.pageno_over = self.pageno
+                    log.warning("a PDF page draws more than %d characters, lines and images: the rest of"
+                                " page %d is left out", MAX_PDF_PAGE_ITEMS, self.pageno)  # counted from 1
+
+        def end_figure(self, name: str) -> None:
+            super().end_figure(name)
+            self._count(self.cur_item, len(self.cur_item._objs) - 1)  # the form just drawn, into what drew it
+
+        def render_char(self, *args: Any) -> Any:
+            return self._within_budget(super().render_char, *args)
+
+        def paint_path(self, *args: Any) -> Any:
+            return self._within_budget(super().paint_path, *args)
+
+        def render_image(self, *args: Any) -> Any:
+            return self._within_budget(super().render_image, *args)
 
     resources = PDFResourceManager()
     # Justified lines space their words widely; at pdfminer's default
@@ -663,6 +714,10 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
     try:
         for page in _layouts(data):
             pages.append(_blocks([box for box in page if isinstance(box, LTTextBox)]))
+    except _TooMuch as exc:
+        if not pages:
+            return Snapshot(url=url, status="not_html", error=f"PDF not read: {exc}")
+        log.warning("PDF %s read in part: %s (read to page %d)", url, exc, len(pages))
     except Exception as exc:  # pdfminer raises many kinds on damaged or hostile files
         if not pages:
             return Snapshot(url=url, status="not_html", error=f"unreadable PDF ({type(exc).__name__}: {exc})"[:300])

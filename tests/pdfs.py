@@ -340,3 +340,39 @@ def text_runs_pdf(pages: list[list[tuple[float, float, float, str, float]]], *,
     count = max(objs) + 1
     out += b"xref\n0 %d\n0000000000 65535 f \n" % count + b"".join(b"%010d 00000 n \n" % offsets[i] for i in range(1, count))
     return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (count, xref)
+
+
+_BOARDS = [b"harbour", b"ferry", b"quay", b"bridge", b"tolls"]
+
+
+def repeated_form_pdf(repeats: list[int], *, form_text: str = "abcdefghij" * 10) -> bytes:
+    """Pages that each write "Minutes of the harbour board" (ferry, quay,
+    bridge, tolls board: one of its own) and then draw
+    one form (a Form XObject writing `form_text`) as many times as
+    `repeats` says: kilobytes of PDF that draw without end."""
+    import zlib
+
+    n = len(repeats)
+    objs: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (10 + 2 * i) for i in range(n)), n),
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
+    form = zlib.compress(b"BT /F1 6 Tf 20 100 Td (%s) Tj ET" % form_text.encode("latin-1"))
+    objs[4] = (b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+               b" /Length %d /Filter /FlateDecode >>\nstream\n" % len(form) + form + b"\nendstream")
+    for i, times in enumerate(repeats):
+        content = zlib.compress(b"BT /F1 12 Tf 72 700 Td (Minutes of the %s board) Tj ET\n" % _BOARDS[i % len(_BOARDS)]
+                                + b"q /Fm1 Do Q\n" * times)
+        objs[10 + 2 * i] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
+                            b" /Resources << /Font << /F1 3 0 R >> /XObject << /Fm1 4 0 R >> >> >>" % (11 + 2 * i))
+        objs[11 + 2 * i] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream"
+    out, offsets = b"%PDF-1.4\n", {}
+    for number in sorted(objs):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + objs[number] + b"\nendobj\n"
+    xref = len(out)
+    count = max(objs) + 1
+    rows = b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else b"0000000000 65535 f \n" for i in range(1, count))
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % count + rows
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (count, xref)

@@ -137,3 +137,35 @@ def test_a_page_of_thousands_of_lines_or_cells_is_read_in_time():
     numbers = snap.text.split()
     assert numbers[:3] == ["00000", "00001", "00002"] and len(numbers) == 1200  # row by row, left to right
     assert spent < 4, spent  # 9.4 s before
+
+
+def _held(page) -> int:
+    """Everything a page's layout holds, inside figures too."""
+    from pdfminer.layout import LTContainer
+
+    return sum(1 + (_held(item) if isinstance(item, LTContainer) else 0) for item in page)
+
+
+def test_a_form_drawn_again_and_again_is_held_within_bounds(monkeypatch, caplog):
+    """A page can draw one form again and again: 1 KB of PDF drew a million
+    characters (722 MB, 8 s), 4 KB ten million. What one page holds, and
+    what a document draws in all, are bounded: past the first, the rest of
+    the page is left out (its own text, drawn first, is kept); past the
+    second, the rest of the document, the pages before it kept."""
+    import archiver.documents as documents
+    from pdfs import repeated_form_pdf
+
+    monkeypatch.setattr(documents, "MAX_PDF_PAGE_ITEMS", 2_000)
+    monkeypatch.setattr(documents, "MAX_PDF_ITEMS", 30_000)
+    data = repeated_form_pdf([3, 100, 2])  # page 2 draws 10,000 characters
+    held = [_held(page) for page in _layouts(data)]
+    assert held[1] <= 2_000 and held[0] < 1_000 and held[2] < 1_000
+    with caplog.at_level("WARNING", logger="archiver.documents"):
+        snap = archiver.clean(data, "https://example.org/forms.pdf")
+    assert snap.status == "ok" and all(f"Minutes of the {b} board" in snap.text for b in ("harbour", "ferry", "quay"))
+    assert "the rest of page 2 is left out" in caplog.text
+
+    snap = archiver.clean(repeated_form_pdf([2, 100, 100, 100, 100]), "https://example.org/more.pdf")
+    assert snap.status == "ok" and "ferry" in snap.text and "tolls" not in snap.text  # read in part
+    snap = archiver.clean(repeated_form_pdf([400]), "https://example.org/most.pdf")
+    assert snap.status == "not_html" and snap.error == "PDF not read: it draws more than 30000 characters, lines and images"
