@@ -647,13 +647,14 @@ def _layouts(data: bytes) -> Iterator[Any]:
     page_class = _page_class()
 
     class Aggregator(PDFPageAggregator):
-        drawn = 0  # items drawn in the document so far
-        on_page = 0
+        drawn = 0  # items drawn on the pages before this one
+        on_page = 0  # on this one
         pageno_over = -1  # the last page past MAX_PDF_PAGE_ITEMS
 
         def begin_page(self, page: Any, ctm: Any) -> None:
             super().begin_page(page, ctm)
             self.cur_item = page_class(self.cur_item.pageid, self.cur_item.bbox)
+            self.drawn += self.on_page
             self.on_page = 0
 
         def _within_budget(self, draw: Any, *args: Any) -> Any:
@@ -668,8 +669,7 @@ def _layouts(data: bytes) -> Iterator[Any]:
             # again: 1 KB of PDF drew a million characters (8 s, 722 MB).
             added = len(container._objs) - before
             self.on_page += added
-            self.drawn += added
-            if self.drawn > MAX_PDF_ITEMS:
+            if self.drawn + self.on_page > MAX_PDF_ITEMS:
                 raise _TooMuch(f"it draws more than {MAX_PDF_ITEMS} characters, lines and images")
             if self.on_page > MAX_PDF_PAGE_ITEMS:
                 del container._objs[before:]  # drawn, not kept
@@ -683,7 +683,14 @@ def _layouts(data: bytes) -> Iterator[Any]:
             self._count(self.cur_item, len(self.cur_item._objs) - 1)  # the form just drawn, into what drew it
 
         def render_char(self, *args: Any) -> Any:
-            return self._within_budget(super().render_char, *args)
+            # One character adds one item: counted without asking (this is
+            # called for every character, and costs what little it does).
+            advance = super().render_char(*args)
+            self.on_page += 1
+            if self.on_page > MAX_PDF_PAGE_ITEMS or self.drawn + self.on_page > MAX_PDF_ITEMS:
+                self.on_page -= 1
+                self._count(self.cur_item, len(self.cur_item._objs) - 1)
+            return advance
 
         def paint_path(self, *args: Any) -> Any:
             return self._within_budget(super().paint_path, *args)
