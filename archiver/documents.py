@@ -34,6 +34,13 @@ from .payload import looks_zlib
 __all__ = ["clean_pdf", "clean_text", "looks_like_pdf", "MAX_PDF_PAGES", "MAX_PDF_STREAM_BYTES"]
 
 log = logging.getLogger(__name__)
+# pdfminer warns of each quirk of a document ("Refusing to execute circular
+# reference to content stream 6"), and with no handler of its own those
+# went to stderr raw, from the cleaning processes too, amid a capture's
+# output; what became of the document is the snapshot's to say. Like
+# trafilatura's own loggers, its warnings now go only where an application
+# sends logging (the root logger's handlers, if it configures them).
+logging.getLogger("pdfminer").addHandler(logging.NullHandler())
 
 MAX_PDF_PAGES = 2000  # a document longer than this is cleaned in part (the WARC keeps all of it)
 # What pdfminer holds for one page, and reads in all, is bounded in things

@@ -345,11 +345,12 @@ def text_runs_pdf(pages: list[list[tuple[float, float, float, str, float]]], *,
 _BOARDS = [b"harbour", b"ferry", b"quay", b"bridge", b"tolls"]
 
 
-def repeated_form_pdf(repeats: list[int], *, form_text: str = "abcdefghij" * 10) -> bytes:
+def repeated_form_pdf(repeats: list[int], *, form_text: str = "abcdefghij" * 10, self_drawing: bool = False) -> bytes:
     """Pages that each write "Minutes of the harbour board" (ferry, quay,
     bridge, tolls board: one of its own) and then draw
     one form (a Form XObject writing `form_text`) as many times as
-    `repeats` says: kilobytes of PDF that draw without end."""
+    `repeats` says: kilobytes of PDF that draw without end. `self_drawing`:
+    the form draws itself too (which readers refuse to follow)."""
     import zlib
 
     n = len(repeats)
@@ -358,9 +359,11 @@ def repeated_form_pdf(repeats: list[int], *, form_text: str = "abcdefghij" * 10)
         2: b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (10 + 2 * i) for i in range(n)), n),
         3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     }
-    form = zlib.compress(b"BT /F1 6 Tf 20 100 Td (%s) Tj ET" % form_text.encode("latin-1"))
-    objs[4] = (b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
-               b" /Length %d /Filter /FlateDecode >>\nstream\n" % len(form) + form + b"\nendstream")
+    form = zlib.compress(b"BT /F1 6 Tf 20 100 Td (%s) Tj ET" % form_text.encode("latin-1")
+                         + (b" /Fm1 Do" if self_drawing else b""))
+    itself = b" /XObject << /Fm1 4 0 R >>" if self_drawing else b""
+    objs[4] = (b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >>%s >>"
+               b" /Length %d /Filter /FlateDecode >>\nstream\n" % (itself, len(form)) + form + b"\nendstream")
     for i, times in enumerate(repeats):
         content = zlib.compress(b"BT /F1 12 Tf 72 700 Td (Minutes of the %s board) Tj ET\n" % _BOARDS[i % len(_BOARDS)]
                                 + b"q /Fm1 Do Q\n" * times)

@@ -207,6 +207,25 @@ def test_damaged_zlib_data_inflates_as_pdfminer_inflates_it_in_linear_time():
     assert time.process_time() - t0 < 5  # minutes before
 
 
+def test_pdfminers_warnings_about_a_document_stay_off_the_terminal(tmp_path):
+    """pdfminer warns of a document's quirks (a form that draws itself:
+    "Refusing to execute circular reference to content stream 4") and,
+    with no handler of its own, those went to stderr raw, from cleaning
+    processes too, amid a command's output. Run as a user runs it: a
+    process of its own (pytest's log capture would hide it)."""
+    import subprocess
+    import sys
+
+    from pdfs import repeated_form_pdf
+
+    path = tmp_path / "minutes.pdf"
+    path.write_bytes(repeated_form_pdf([2], self_drawing=True))
+    run = subprocess.run([sys.executable, "-m", "archiver", "clean", str(path)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and "Minutes of the harbour board" in run.stdout
+    assert run.stderr == ""
+
+
 def test_a_text_file_of_many_short_lines_is_read_in_time():
     """Wrapped lines are joined into paragraphs; doing it by growing one
     string and searching all of it for a final hyphen was quadratic, and a
