@@ -176,10 +176,17 @@ def _warnings_to_stderr() -> Iterator[None]:
         return
     handler = _WarningLines()
     logger.addHandler(handler)
+    # Another library's warning, where it has no handler of its own, went to
+    # Python's last-resort handler: written raw, and some quote what a page
+    # or a WARC file sent (warcio: "Replacing spaces in invalid
+    # WARC-Target-URI: ...", escape sequences and all). It is one printable
+    # line too, in this process and the cleaning processes forked from it.
+    last_resort, logging.lastResort = logging.lastResort, _WarningLines()
     try:
         yield
     finally:
         logger.removeHandler(handler)
+        logging.lastResort = last_resort
 
 
 @contextlib.contextmanager

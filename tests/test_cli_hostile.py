@@ -189,3 +189,28 @@ def test_a_password_in_a_url_is_refused_and_never_shown(site, tmp_path):
         assert "hunter2" not in res.output and "me:***@" in res.stderr and "credential set" in res.stderr
     assert not (tmp_path / "a" / "catalog.sqlite").exists() or "hunter2" not in run([*arch, "watch", "list"]).output
     assert run([*arch, "capture", *FAST, site.url("/page.html").replace("http://", "http://me@")]).exit_code == 0
+
+
+def test_another_librarys_warning_quoting_a_warc_is_one_printable_line(tmp_path):
+    """warcio warns "Replacing spaces in invalid WARC-Target-URI: <uri>"
+    with the URI as the file has it; with no handler of its own, Python's
+    last-resort handler wrote it raw, so a WARC could put escape sequences
+    on the terminal of whoever ingests it. A process of its own, as a user
+    runs it (pytest's log capture would hide the last-resort handler)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "hostile.warc.gz"
+    body = b"<html><head><title>Harbour</title></head><body><article><p>" + b"The board met on a Monday. " * 40
+    with open(path, "wb") as f:
+        writer = WARCWriter(f, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.0")
+        writer.write_record(writer.create_warc_record("http://example.org/a b\x1b[31mRED\x07", "response",
+                                                      payload=io.BytesIO(body), http_headers=http))
+    run = subprocess.run([sys.executable, "-m", "archiver", "--archive", str(tmp_path / "arch"), "ingest", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.splitlines()
+    assert any(line.startswith("warning: Replacing spaces in invalid WARC-Target-URI: http://example.org/a b")
+               for line in lines), run.stderr
+    assert not any(ch in run.stderr for ch in "\x1b\x07")
