@@ -496,7 +496,7 @@ def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | No
             data = read_source(path, max(options.max_html_bytes, options.max_document_bytes))
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            click.echo(f"error: cannot read {path}: {reason}", err=True)
+            click.echo(f"error: cannot read {termout.safe(path)}: {termout.safe(reason)}", err=True)
             bad += 1
             continue
         snap = clean_page(data, url, options=options, content_type=_type_of(path))
@@ -504,10 +504,12 @@ def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | No
             click.echo(json.dumps(snap.to_json(path if several else None), ensure_ascii=False))
             continue
         if snap.status != "ok":
+            # The reason can quote the document (a PDF parser's message), and
+            # a file's name is whatever the site that sent it chose.
             detail = f": {snap.error}" if snap.error else ""
-            click.echo(f"{path}: {snap.status}{detail}", err=True)
+            click.echo(termout.safe(" ".join(f"{path}: {snap.status}{detail}".split())), err=True)
         if several:
-            click.echo(f"==> {path} <==")
+            click.echo(f"==> {termout.safe(path)} <==")
         if fmt == "markdown":
             click.echo(_markdown(snap), nl=False)
         elif snap.text:

@@ -101,3 +101,19 @@ def test_rules_explain_fetches_a_url(site, tmp_path):
     assert json.loads(res.stdout)["title"] == "A test article"
     blocked = run(["rules", "explain", site.url("/private/x.html")])
     assert blocked.exit_code == 2 and "robots.txt" in blocked.stderr
+
+
+def test_a_hostile_file_name_and_reason_print_as_text(tmp_path):
+    """A downloaded file's name is whatever the site chose, and a reason can
+    quote the document: both reached the terminal as they were."""
+    hostile = tmp_path / "page\x1b[2J\x07.html"
+    hostile.write_bytes((FIX / "error_stub.html").read_bytes())
+    damaged = tmp_path / "report\x1b]0;owned\x07.pdf"
+    damaged.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\x1b[31m trailer <<>>\n")
+    res = run(["clean", str(hostile), str(damaged), str(FIX / "article_semantic.html"), "--url", HRIC])
+    assert res.exit_code == 0
+    assert "\x1b" not in res.stderr + res.stdout and "\x07" not in res.stderr + res.stdout
+    errors = res.stderr.splitlines()
+    assert len(errors) == 2 and errors[0].startswith(str(tmp_path / "page[2J.html") + ": error_stub")
+    assert errors[1].startswith(str(tmp_path / "report]0;owned.pdf") + ": not_html")
+    assert f"==> {tmp_path / 'page[2J.html'} <==" in res.stdout.splitlines()
