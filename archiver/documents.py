@@ -571,13 +571,16 @@ def _spread(a: Any, b: Any) -> float:
 
 
 @functools.cache
-def _page_class() -> type:
-    """pdfminer's LTPage, its layout analysis as `_layouts` says."""
-    from pdfminer.layout import (LTPage, LTTextBoxHorizontal, LTTextBoxVertical, LTTextGroupLRTB, LTTextGroupTBRL,
-                                 LTTextLineHorizontal)
+def _layout_classes() -> tuple[type, type]:
+    """pdfminer's LTPage and LTFigure (a form's content), their layout
+    analysis as `_layouts` says."""
+    from pdfminer.layout import (IndexAssigner, LTFigure, LTPage, LTTextBoxHorizontal, LTTextBoxVertical,
+                                 LTTextGroupLRTB, LTTextGroupTBRL, LTTextLineHorizontal)
     from pdfminer.utils import Plane
 
-    class BoundedPage(LTPage):
+    class Grouping:
+        bbox: Any
+
         def group_textlines(self, laparams: Any, lines: Any) -> Iterator[Any]:
             lines = list(lines)
             plane: Any = Plane(self.bbox)
@@ -603,6 +606,19 @@ def _page_class() -> type:
                 vertical = all(isinstance(box, LTTextBoxVertical) for box in boxes)
                 return [(LTTextGroupTBRL if vertical else LTTextGroupLRTB)(boxes)]
             return _ordered_groups(Plane(self.bbox), boxes)
+
+    class BoundedPage(Grouping, LTPage):
+        def reading_order(self, laparams: Any, boxes: list[Any]) -> list[Any]:
+            """`boxes` (of this page and of its forms) in reading order, as
+            pdfminer orders a page's own."""
+            assigner = IndexAssigner()
+            for group in self.group_textboxes(laparams, boxes):
+                group.analyze(laparams)
+                assigner.run(group)
+            return sorted(boxes, key=lambda box: box.index)
+
+    class BoundedFigure(Grouping, LTFigure):
+        pass
 
     def _ordered_groups(plane: Any, boxes: list[Any]) -> list[Any]:
         """pdfminer's `group_textboxes` (boxes joined into groups, the
@@ -635,7 +651,42 @@ def _page_class() -> type:
             plane.add(group)
         return list(plane)
 
-    return BoundedPage
+    return BoundedPage, BoundedFigure
+
+
+def _params(*, all_texts: bool = False) -> Any:
+    from pdfminer.layout import LAParams
+
+    # Justified lines space their words widely; at pdfminer's default
+    # char_margin a word at the end of one becomes a box of its own.
+    return LAParams(char_margin=4.0, all_texts=all_texts)
+
+
+def _text_boxes(page: Any) -> list[Any]:
+    """A page's text boxes in reading order, with the text of the forms it
+    draws when those hold more of its text than the page itself: some
+    writers put a page's whole content in a form (a Form XObject), often
+    with a page number stamped outside it, and pdfminer leaves a form's
+    text unanalysed (plain pdfminer's text still had it; the snapshot was
+    the page number). A page's chart with a few labels stays out."""
+    from pdfminer.layout import LTChar, LTFigure, LTTextBox
+
+    def chars(container: Any) -> int:
+        return sum(1 if isinstance(item, LTChar) else chars(item) if isinstance(item, LTFigure) else 0
+                   for item in container)
+
+    def boxes_in(container: Any) -> list[Any]:
+        return [box for item in container if isinstance(item, (LTTextBox, LTFigure))
+                for box in ([item] if isinstance(item, LTTextBox) else boxes_in(item))]
+
+    boxes = [item for item in page if isinstance(item, LTTextBox)]
+    figures = [item for item in page if isinstance(item, LTFigure)]
+    if not figures or sum(chars(f) for f in figures) <= sum(len(box.get_text()) for box in boxes):
+        return boxes
+    params = _params(all_texts=True)
+    for figure in figures:
+        figure.analyze(params)  # its characters into lines and boxes, as the page's were
+    return page.reading_order(params, boxes + [box for figure in figures for box in boxes_in(figure)])
 
 
 def _layouts(data: bytes) -> Iterator[Any]:
@@ -647,11 +698,11 @@ def _layouts(data: bytes) -> Iterator[Any]:
     60-by-20 table took 9 s) gives way to pdfminer's top-to-bottom,
     left-to-right one."""
     from pdfminer.converter import PDFPageAggregator
-    from pdfminer.layout import LAParams
     from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
     from pdfminer.pdfpage import PDFPage
+    from pdfminer.utils import mult_matrix
 
-    page_class = _page_class()
+    page_class, figure_class = _layout_classes()
 
     class Aggregator(PDFPageAggregator):
         drawn = 0  # items drawn on the pages before this one
@@ -685,6 +736,10 @@ def _layouts(data: bytes) -> Iterator[Any]:
                     log.warning("a PDF page draws more than %d characters, lines and images: the rest of"
                                 " page %d is left out", MAX_PDF_PAGE_ITEMS, self.pageno)  # counted from 1
 
+        def begin_figure(self, name: str, bbox: Any, matrix: Any) -> None:
+            self._stack.append(self.cur_item)
+            self.cur_item = figure_class(name, bbox, mult_matrix(matrix, self.ctm))  # as pdfminer makes one
+
         def end_figure(self, name: str) -> None:
             super().end_figure(name)
             self._count(self.cur_item, len(self.cur_item._objs) - 1)  # the form just drawn, into what drew it
@@ -706,9 +761,7 @@ def _layouts(data: bytes) -> Iterator[Any]:
             return self._within_budget(super().render_image, *args)
 
     resources = PDFResourceManager()
-    # Justified lines space their words widely; at pdfminer's default
-    # char_margin a word at the end of one becomes a box of its own.
-    device = Aggregator(resources, laparams=LAParams(char_margin=4.0))
+    device = Aggregator(resources, laparams=_params())
     interpreter = PDFPageInterpreter(resources, device)
     for page in PDFPage.get_pages(io.BytesIO(data), maxpages=MAX_PDF_PAGES):
         interpreter.process_page(page)
@@ -718,8 +771,6 @@ def _layouts(data: bytes) -> Iterator[Any]:
 def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
     """A PDF's text, in reading order, without its running heads, page
     numbers and line breaks; `not_html` with a reason when it cannot be read."""
-    from pdfminer.layout import LTTextBox
-
     _mend_pdfminer()
     too_big = _inflation_problem(data)
     if too_big:
@@ -727,7 +778,7 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
     pages: list[list[tuple[float, str]]] = []  # per page: (top, block text, lines joined by \n)
     try:
         for page in _layouts(data):
-            pages.append(_blocks([box for box in page if isinstance(box, LTTextBox)]))
+            pages.append(_blocks(_text_boxes(page)))
     except _TooMuch as exc:
         if not pages:
             return Snapshot(url=url, status="not_html", error=f"PDF not read: {exc}")

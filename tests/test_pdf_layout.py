@@ -169,3 +169,22 @@ def test_a_form_drawn_again_and_again_is_held_within_bounds(monkeypatch, caplog)
     assert snap.status == "ok" and "ferry" in snap.text and "tolls" not in snap.text  # read in part
     snap = archiver.clean(repeated_form_pdf([400]), "https://example.org/most.pdf")
     assert snap.status == "not_html" and snap.error == "PDF not read: it draws more than 30000 characters, lines and images"
+
+
+def test_a_page_drawn_in_a_form_keeps_its_text():
+    """Some writers put a page's whole content in a form (a Form XObject),
+    a page number often stamped outside it; pdfminer leaves a form's text
+    unanalysed, and the snapshot held only what was outside (plain
+    pdfminer's text had it all). A form holding more of the page's text
+    than the page itself is read as the page is, in reading order with it;
+    a chart's few labels stay out."""
+    from pdfminer.high_level import extract_text
+    from pdfs import repeated_form_pdf
+
+    said = "The harbour board met on Monday and agreed the tolls for the coming year."
+    data = repeated_form_pdf([1], form_text=said)
+    assert said in extract_text(io.BytesIO(data))  # plain pdfminer reads it
+    snap = archiver.clean(data, "https://example.org/minutes.pdf")
+    assert snap.text == f"Minutes of the harbour board\n\n{said}"
+    snap = archiver.clean(repeated_form_pdf([1], form_text="Fig. 1"), "https://example.org/minutes.pdf")
+    assert snap.text == "Minutes of the harbour board"
