@@ -199,7 +199,8 @@ class Archive:
     def cleaning_pool(self) -> contextlib.AbstractContextManager[ForkedPool]:
         """A pool of this archive's `workers` cleaning processes, with its
         cleaning time limit (for capture, and for ingest)."""
-        return cleaning_pool(self.workers, time_limit=self.clean_options.time_limit)
+        return cleaning_pool(self.workers, time_limit=self.clean_options.time_limit,
+                             memory_limit=self.clean_options.memory_limit)
 
     def recover(self, catalog: Catalog) -> None:
         """Finish what a killed process left: cut its WARC file back to the

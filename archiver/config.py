@@ -176,6 +176,11 @@ class CleanOptions:
     # MAX_PDF_PAGES pages can take a minute or two. Cleaning processes
     # only: `--workers 0` and Dask cannot stop a call once it runs.
     time_limit: float = 600.0
+    # Bytes a cleaning process may allocate beyond what it holds when it
+    # starts; past them the page fails (MemoryError) instead of the machine
+    # running out. None: the machine's memory shared among the workers, 1-4
+    # GiB each. Cleaning processes on Linux only (`--workers 0`, Dask: none).
+    memory_limit: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.fallback_ratio <= 1:
@@ -186,3 +191,5 @@ class CleanOptions:
             raise ConfigError("max_html_bytes must be more than 0")
         if not self.time_limit > 0:
             raise ConfigError("time_limit must be more than 0 seconds")
+        if self.memory_limit is not None and self.memory_limit <= 0:
+            raise ConfigError("memory_limit must be more than 0 bytes")

@@ -17,6 +17,7 @@ pages travel to them and snapshots come back.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import multiprocessing
@@ -39,11 +40,14 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def cleaning_pool(workers: int, *, time_limit: float | None = None) -> Iterator[ForkedPool]:
+def cleaning_pool(workers: int, *, time_limit: float | None = None,
+                  memory_limit: int | None = None) -> Iterator[ForkedPool]:
     """`workers` processes that clean pages (a `ForkedPool`), for as long
     as the block lasts; then they finish what they hold and end. A call
-    running longer than `time_limit` seconds has its worker stopped."""
-    pool = ForkedPool(workers, time_limit=time_limit)
+    running longer than `time_limit` seconds has its worker stopped; one
+    allocating more than `memory_limit` bytes beyond what its worker held
+    at the start fails with MemoryError (None: `default_memory_limit`)."""
+    pool = ForkedPool(workers, time_limit=time_limit, memory_limit=memory_limit)
     try:
         yield pool
     finally:
@@ -75,13 +79,14 @@ class ForkedPool(Executor):
     not tried again). Workers end when their pipe does: at shutdown, or
     when this process is gone (killed: the system closes its ends)."""
 
-    def __init__(self, workers: int, *, time_limit: float | None = None) -> None:
+    def __init__(self, workers: int, *, time_limit: float | None = None, memory_limit: int | None = None) -> None:
         self.time_limit = time_limit
         pairs = [multiprocessing.Pipe(duplex=True) for _ in range(max(1, workers))]
         self._conns = [ours for ours, _ in pairs]
         theirs = [end for _, end in pairs]
+        limit = memory_limit if memory_limit is not None else default_memory_limit(len(pairs))
         try:
-            self._zygote = _start_helper("zygote", theirs, self._conns)
+            self._zygote = _start_helper("zygote", theirs, self._conns, memory_limit=limit)
         finally:
             for end in theirs:
                 end.close()
@@ -274,7 +279,7 @@ class ForkedPool(Executor):
         self._ended.set()  # no time limit to keep once the workers are ended, or left to end
 
 
-def _zygote(ends: list[Any], parent: int) -> None:
+def _zygote(ends: list[Any], parent: int, memory_limit: int | None = None) -> None:
     """The pool's first process: load the cleaner, fork one worker per pipe,
     and wait for them (they are its children), so none is left unreaped.
     Forking from here is safe: this process runs nothing else, and its one
@@ -296,7 +301,7 @@ def _zygote(ends: list[Any], parent: int) -> None:
                     other.close()
             code = 0
             try:
-                _serve(end)
+                _serve(end, memory_limit)
             except BaseException:
                 code = 1
             finally:
@@ -307,6 +312,70 @@ def _zygote(ends: list[Any], parent: int) -> None:
     for pid in pids:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+
+
+def default_memory_limit(workers: int) -> int:
+    """What one cleaning worker may allocate by default: the machine's
+    memory shared among the workers and the archiver (two shares), within
+    1 and 4 GiB. Cleaning a page takes tens of megabytes, a long PDF a few
+    hundred."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return max(1 << 30, min(4 << 30, total // (max(1, workers) + 2)))
+
+
+class _MemoryCeiling:
+    """What a cleaning worker may hold while it cleans: what it held when it
+    started plus `extra` bytes. Past that an allocation fails (MemoryError)
+    and the page it was for fails with it, not the machine: a parser can be
+    made to allocate without end by a few bytes of input (a PDF font's
+    character map of one range of 2^24 codes: 900 bytes, 2.4 GB; 2^28, all
+    there is), and the worker grew until the system's OOM killer ended it,
+    or another process. Only while a call runs: between calls (sending its
+    answer back) the worker is not limited, and what a failed call held is
+    let go by then. Linux (RLIMIT_DATA: the heap and anonymous mappings);
+    elsewhere nothing is limited."""
+
+    def __init__(self, extra: int) -> None:
+        self.soft: int | None = None
+        try:
+            import resource
+
+            held = _data_held()
+            self.start = held
+            self.extra = extra
+            self._resource = resource
+            self.soft, self.hard = resource.getrlimit(resource.RLIMIT_DATA)
+            self.ceiling = held + extra if self.hard == resource.RLIM_INFINITY else min(held + extra, self.hard)
+        except (ImportError, OSError, ValueError, StopIteration) as exc:
+            log.debug("cleaning processes' memory not limited: %s", exc)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if self.soft is None:
+            yield
+            return
+        self._resource.setrlimit(self._resource.RLIMIT_DATA, (self.ceiling, self.hard))
+        try:
+            yield
+        finally:
+            self._resource.setrlimit(self._resource.RLIMIT_DATA, (self.soft, self.hard))
+            # A call stopped by the ceiling leaves what it held in reference
+            # cycles (its frames, the exception's traceback): until a full
+            # collection, the next call met the ceiling at once (lxml and
+            # Lexbor then ended the process). Collected only then: a full
+            # collection after every page would cost more than cleaning it.
+            with contextlib.suppress(OSError, ValueError, StopIteration):
+                if _data_held() > self.start + self.extra // 2:
+                    gc.collect()
+
+
+def _data_held() -> int:
+    """This process's data (heap and anonymous mappings), in bytes: Linux's VmData."""
+    with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
 
 
 def _end_with_parent(parent: int) -> None:
@@ -325,9 +394,11 @@ def _end_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: Any, memory_limit: int | None = None) -> None:
     """A worker: say its process id (for the pool's time limit), then answer
-    calls until the pipe ends."""
+    calls until the pipe ends, each within `memory_limit` bytes more than
+    the worker holds now (`_MemoryCeiling`)."""
+    ceiling = _MemoryCeiling(memory_limit) if memory_limit is not None else None
     with contextlib.suppress(OSError):
         conn.send(("pid", os.getpid()))
     while True:
@@ -339,7 +410,11 @@ def _serve(conn: Any) -> None:
             return
         fn, args, kwargs = message
         try:
-            ok, value = True, fn(*args, **kwargs)
+            with ceiling.held() if ceiling is not None else contextlib.nullcontext():
+                ok, value = True, fn(*args, **kwargs)
+        except MemoryError:
+            ok, value = False, MemoryError(f"cleaning it took more than the {memory_limit >> 20} MB of memory a"
+                                           " cleaning process may add")
         except Exception as exc:
             ok, value = False, exc
         if not _reply(conn, (), ok, value):
@@ -462,7 +537,7 @@ def _helper_main() -> None:
 
 def _run_helper(role: str, conns: list[Any], parent: int, args: dict[str, Any]) -> None:
     if role == "zygote":
-        _zygote(conns, parent)
+        _zygote(conns, parent, **args)
     else:
         _serve_cluster(conns[0], parent, **args)
 

@@ -783,6 +783,11 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
         if not pages:
             return Snapshot(url=url, status="not_html", error=f"PDF not read: {exc}")
         log.warning("PDF %s read in part: %s (read to page %d)", url, exc, len(pages))
+    except MemoryError:  # a cleaning process's ceiling (see distributed._MemoryCeiling)
+        if not pages:
+            return Snapshot(url=url, status="not_html", error="PDF not read: reading it took more memory than a"
+                                                               " cleaning process may take")
+        log.warning("PDF %s read in part: reading on took more memory than a cleaning process may take", url)
     except Exception as exc:  # pdfminer raises many kinds on damaged or hostile files
         if not pages:
             return Snapshot(url=url, status="not_html", error=f"unreadable PDF ({type(exc).__name__}: {exc})"[:300])

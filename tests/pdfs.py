@@ -379,3 +379,30 @@ def repeated_form_pdf(repeats: list[int], *, form_text: str = "abcdefghij" * 10,
     rows = b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else b"0000000000 65535 f \n" for i in range(1, count))
     out += b"xref\n0 %d\n0000000000 65535 f \n" % count + rows
     return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (count, xref)
+
+
+def character_map_bomb_pdf(last_code: str) -> bytes:
+    """A page in a font whose ToUnicode character map has one range, from
+    code 0 to `last_code` (8 hex digits): under a kilobyte of PDF that a
+    reader expands into one table entry per code."""
+    cmap = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap"
+            b" 1 begincodespacerange <00> <FF> endcodespacerange\n"
+            b"1 beginbfrange <00000000> <%s> <0041> endbfrange endcmap"
+            b" CMapName currentdict /CMap defineresource pop end end" % last_code.encode())
+    content = b"BT /F1 12 Tf 72 700 Td (Minutes of the harbour board) Tj ET"
+    objs = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+           b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        4: b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        5: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
+        6: b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
+    }
+    out, offsets = b"%PDF-1.4\n", {}
+    for number in sorted(objs):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + objs[number] + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 7\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % offsets[i] for i in range(1, 7))
+    return out + b"trailer\n<< /Size 7 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref

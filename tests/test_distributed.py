@@ -88,6 +88,41 @@ def test_a_call_past_the_time_limit_has_its_worker_stopped_and_the_rest_go_on():
     assert time.monotonic() - started < 20
 
 
+def allocate(n: int) -> int:
+    return len(bytearray(n))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the ceiling is Linux's RLIMIT_DATA")
+def test_a_call_past_the_memory_ceiling_fails_alone_and_its_worker_goes_on():
+    """A few bytes of input can make a parser allocate without end (a PDF
+    font's character map of one range of 2^28 codes: under a kilobyte); the
+    worker grew until the system's OOM killer ended it, or another process.
+    A cleaning worker now holds what it held at the start plus the limit
+    while a call runs: past it the call fails (MemoryError), and the worker,
+    what the call held let go, cleans the next page."""
+    from pdfs import character_map_bomb_pdf
+
+    from archiver.config import CleanOptions
+    from archiver.jobs import CleanJob, clean_job
+
+    with cleaning_pool(1, memory_limit=150 << 20) as pool:
+        pid = pool.submit(os.getpid).result(timeout=30)
+        with pytest.raises(MemoryError, match="more than the 150 MB of memory a cleaning process may add"):
+            pool.submit(allocate, 1 << 30).result(timeout=30)
+        assert pool.submit(allocate, 100 << 20).result(timeout=30) == 100 << 20  # within it: as before
+
+        bomb = CleanJob(url="https://example.org/minutes.pdf", body=character_map_bomb_pdf("0FFFFFFF"), kind="pdf",
+                        content_type="application/pdf")
+        started = time.monotonic()
+        cleaned = pool.submit(clean_job, bomb, CleanOptions()).result(timeout=120)
+        assert cleaned.snapshot.status == "not_html" and "memory" in cleaned.snapshot.error
+        assert time.monotonic() - started < 60
+        page = CleanJob(url="https://example.org/a", body=b"<html><head><title>Harbour</title></head><body><article><p>"
+                        + b"The board met on a Monday and agreed the tolls. " * 20 + b"</p></article></body></html>")
+        assert pool.submit(clean_job, page, CleanOptions()).result(timeout=30).snapshot.status == "ok"
+        assert pool.submit(os.getpid).result(timeout=30) == pid and pool.whole  # the same worker, still there
+
+
 def test_local_cluster_runs_apart_and_leaves_nothing_behind():
     before = _descendants()
     with dask_executor("local", workers=1) as executor:
