@@ -116,20 +116,14 @@ def deflate_bomb_pdf(inflated: int, wrap: str = "", *, encrypted: bool = False) 
         b"<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8"
         b" /Length %d /Filter /FlateDecode >>\nstream\n" % len(image) + image + b"\nendstream",
     ]
-    trailer = b""
-    if encrypted:
-        security = _Rc4Security(b"archiver-test-id")
-        objs = [security.encrypt_streams(i, obj) for i, obj in enumerate(objs, 1)]
-        objs.append(security.dictionary)
-        trailer = b" /Encrypt %d 0 R /ID [<%s> <%s>]" % (len(objs), security.file_id.hex().encode(),
-                                                         security.file_id.hex().encode())
-    out, offsets = b"%PDF-1.4\n", []
-    for i, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    return out + b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, trailer, xref)
+    numbered = dict(enumerate(objs, 1))
+    if not encrypted:
+        return written(numbered)
+    security = _Rc4Security(b"archiver-test-id")
+    numbered = {i: security.encrypt_streams(i, obj) for i, obj in numbered.items()}
+    numbered[len(numbered) + 1] = security.dictionary
+    return written(numbered, b" /Encrypt %d 0 R /ID [<%s> <%s>]" % (len(numbered), security.file_id.hex().encode(),
+                                                                  security.file_id.hex().encode()))
 
 
 def catalog_in_object_stream_pdf(padding: int, *, encrypted: bool = False) -> bytes:
@@ -226,6 +220,21 @@ class _Rc4Security:
         end = obj.rindex(b"\nendstream")
         key = hashlib.md5(self.key + struct.pack("<i", number)[:3] + b"\0\0").digest()[:10]
         return obj[:start] + rc4(key, obj[start:end]) + obj[end:]
+
+
+def written(objs: dict[int, bytes], trailer: bytes = b"") -> bytes:
+    """A PDF 1.4 file of `objs` (numbered, generation 0), in number order,
+    with a cross-reference table (numbers not given are free entries) and
+    a trailer naming object 1 as the catalog, plus `trailer`'s entries."""
+    out, offsets = b"%PDF-1.4\n", {}
+    for number in sorted(objs):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + objs[number] + b"\nendobj\n"
+    xref = len(out)
+    count = max(objs) + 1
+    rows = b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else b"0000000000 65535 f \n" for i in range(1, count))
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % count + rows
+    return out + b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (count, trailer, xref)
 
 
 def run_length_encoded(data: bytes) -> bytes:
@@ -332,14 +341,7 @@ def text_runs_pdf(pages: list[list[tuple[float, float, float, str, float]]], *,
         objs[4 + 2 * i] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R"
                            b" /Resources << /Font << /F1 3 0 R >> >> >>" % (*size, 5 + 2 * i))
         objs[5 + 2 * i] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream"
-    out, offsets = b"%PDF-1.4\n", {}
-    for number in sorted(objs):
-        offsets[number] = len(out)
-        out += b"%d 0 obj\n" % number + objs[number] + b"\nendobj\n"
-    xref = len(out)
-    count = max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % count + b"".join(b"%010d 00000 n \n" % offsets[i] for i in range(1, count))
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (count, xref)
+    return written(objs)
 
 
 _BOARDS = [b"harbour", b"ferry", b"quay", b"bridge", b"tolls"]
@@ -370,15 +372,7 @@ def repeated_form_pdf(repeats: list[int], *, form_text: str = "abcdefghij" * 10,
         objs[10 + 2 * i] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
                             b" /Resources << /Font << /F1 3 0 R >> /XObject << /Fm1 4 0 R >> >> >>" % (11 + 2 * i))
         objs[11 + 2 * i] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream"
-    out, offsets = b"%PDF-1.4\n", {}
-    for number in sorted(objs):
-        offsets[number] = len(out)
-        out += b"%d 0 obj\n" % number + objs[number] + b"\nendobj\n"
-    xref = len(out)
-    count = max(objs) + 1
-    rows = b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else b"0000000000 65535 f \n" for i in range(1, count))
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % count + rows
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (count, xref)
+    return written(objs)
 
 
 def character_map_bomb_pdf(last_code: str) -> bytes:
@@ -399,10 +393,4 @@ def character_map_bomb_pdf(last_code: str) -> bytes:
         5: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
         6: b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
     }
-    out, offsets = b"%PDF-1.4\n", {}
-    for number in sorted(objs):
-        offsets[number] = len(out)
-        out += b"%d 0 obj\n" % number + objs[number] + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 7\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % offsets[i] for i in range(1, 7))
-    return out + b"trailer\n<< /Size 7 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    return written(objs)
