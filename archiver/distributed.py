@@ -339,16 +339,18 @@ class _MemoryCeiling:
     elsewhere nothing is limited."""
 
     def __init__(self, extra: int) -> None:
-        self.soft: int | None = None
+        self.extra = extra
+        self.start = self.ceiling = self.hard = 0
+        self.soft: int | None = None  # the limit outside calls; None: nothing is limited
         try:
             import resource
 
-            held = _data_held()
-            self.start = held
-            self.extra = extra
             self._resource = resource
-            self.soft, self.hard = resource.getrlimit(resource.RLIMIT_DATA)
-            self.ceiling = held + extra if self.hard == resource.RLIM_INFINITY else min(held + extra, self.hard)
+            self.start = _data_held()
+            soft, self.hard = resource.getrlimit(resource.RLIMIT_DATA)
+            wanted = self.start + extra
+            self.ceiling = wanted if self.hard == resource.RLIM_INFINITY else min(wanted, self.hard)
+            self.soft = soft
         except (ImportError, OSError, ValueError, StopIteration) as exc:
             log.debug("cleaning processes' memory not limited: %s", exc)
 
@@ -412,9 +414,11 @@ def _serve(conn: Any, memory_limit: int | None = None) -> None:
         try:
             with ceiling.held() if ceiling is not None else contextlib.nullcontext():
                 ok, value = True, fn(*args, **kwargs)
-        except MemoryError:
-            ok, value = False, MemoryError(f"cleaning it took more than the {memory_limit >> 20} MB of memory a"
-                                           " cleaning process may add")
+        except MemoryError as exc:
+            ok, value = False, exc
+            if memory_limit is not None:
+                value = MemoryError(f"cleaning it took more than the {memory_limit >> 20} MB of memory a"
+                                    " cleaning process may add")
         except Exception as exc:
             ok, value = False, exc
         if not _reply(conn, (), ok, value):
