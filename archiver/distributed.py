@@ -86,7 +86,7 @@ class ForkedPool(Executor):
         theirs = [end for _, end in pairs]
         limit = memory_limit if memory_limit is not None else default_memory_limit(len(pairs))
         try:
-            self._zygote = _start_helper("zygote", theirs, self._conns, memory_limit=limit)
+            self._zygote = _start_helper("zygote", theirs, self._conns, memory_limit=limit, time_limit=time_limit)
         finally:
             for end in theirs:
                 end.close()
@@ -198,17 +198,19 @@ class ForkedPool(Executor):
                     item[1].set_exception(value)
 
     def _watch_time(self) -> None:
-        """Stop a worker whose call has run past the time limit: a page that
-        would take hours (a rule's regex that backtracks, a parser stuck in
-        C, where no signal reaches Python) would hold the capture, and a
-        `run --loop`, for as long. Only killing its process ends it."""
+        """Stop a worker whose call has run past the time limit and did not
+        stop itself (`_Overtime`) within a grace after it: a page that would
+        take hours in C code (a rule's regex that backtracks, a parser
+        stuck), where no signal reaches Python, would hold the capture, and
+        a `run --loop`, for as long. Only killing its process ends it."""
         assert self.time_limit is not None
+        hard = self.time_limit + overtime_grace(self.time_limit)
         while not self._ended.wait(min(1.0, self.time_limit / 4)):
             now = time.monotonic()
             with self._lock:
                 late = [i for i, item in enumerate(self._in_hand)
                         if item is not None and self._live[i] and self._pids[i] is not None
-                        and not self._overdue[i] and now - self._sent_at[i] > self.time_limit]
+                        and not self._overdue[i] and now - self._sent_at[i] > hard]
                 for i in late:
                     self._overdue[i] = True
             for i in late:
@@ -279,7 +281,7 @@ class ForkedPool(Executor):
         self._ended.set()  # no time limit to keep once the workers are ended, or left to end
 
 
-def _zygote(ends: list[Any], parent: int, memory_limit: int | None = None) -> None:
+def _zygote(ends: list[Any], parent: int, memory_limit: int | None = None, time_limit: float | None = None) -> None:
     """The pool's first process: load the cleaner, fork one worker per pipe,
     and wait for them (they are its children), so none is left unreaped.
     Forking from here is safe: this process runs nothing else, and its one
@@ -301,7 +303,7 @@ def _zygote(ends: list[Any], parent: int, memory_limit: int | None = None) -> No
                     other.close()
             code = 0
             try:
-                _serve(end, memory_limit)
+                _serve(end, memory_limit, time_limit)
             except BaseException:
                 code = 1
             finally:
@@ -396,11 +398,35 @@ def _end_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _serve(conn: Any, memory_limit: int | None = None) -> None:
+def overtime_grace(time_limit: float) -> float:
+    """How long past the time limit a call has to stop itself before its
+    worker is stopped."""
+    return max(2.0, time_limit / 10)
+
+
+class _Overtime(BaseException):
+    """Raised in a worker's call at its time limit. Not an Exception: the
+    cleaner's own `except Exception` (a PDF read in part) must not take it
+    for a page's problem and go on."""
+
+
+def _serve(conn: Any, memory_limit: int | None = None, time_limit: float | None = None) -> None:
     """A worker: say its process id (for the pool's time limit), then answer
     calls until the pipe ends, each within `memory_limit` bytes more than
-    the worker holds now (`_MemoryCeiling`)."""
+    the worker holds now (`_MemoryCeiling`) and `time_limit` seconds. A call
+    past its time limit is interrupted (`_Overtime`, at the next Python
+    instruction) and fails, and the worker goes on: a slow parse (a PDF's
+    layout is Python) no longer cost the pool a worker. One stuck in C,
+    which no signal reaches, is stopped by the pool (`_watch_time`)."""
     ceiling = _MemoryCeiling(memory_limit) if memory_limit is not None else None
+    armed = False
+
+    def overtime(signum: int, frame: Any) -> None:
+        if armed:
+            raise _Overtime()
+
+    if time_limit is not None:
+        signal.signal(signal.SIGALRM, overtime)
     with contextlib.suppress(OSError):
         conn.send(("pid", os.getpid()))
     while True:
@@ -412,8 +438,14 @@ def _serve(conn: Any, memory_limit: int | None = None) -> None:
             return
         fn, args, kwargs = message
         try:
+            if time_limit is not None:
+                armed = True
+                signal.setitimer(signal.ITIMER_REAL, time_limit)
             with ceiling.held() if ceiling is not None else contextlib.nullcontext():
                 ok, value = True, fn(*args, **kwargs)
+            armed = False
+        except _Overtime:
+            ok, value = False, TimeoutError(f"cleaning took longer than {time_limit:g} s; it was stopped")
         except MemoryError as exc:
             ok, value = False, exc
             if memory_limit is not None:
@@ -421,6 +453,10 @@ def _serve(conn: Any, memory_limit: int | None = None) -> None:
                                     " cleaning process may add")
         except Exception as exc:
             ok, value = False, exc
+        finally:
+            armed = False
+            if time_limit is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
         if not _reply(conn, (), ok, value):
             return
 

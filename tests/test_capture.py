@@ -403,10 +403,10 @@ def test_a_page_slow_to_clean_does_not_hold_up_other_fetches(fresh_site, tmp_pat
 
 
 def test_a_page_that_would_take_hours_to_clean_fails_in_time(fresh_site, tmp_path):
-    """A rule whose regex backtracks for hours on one page (C code: no
-    signal reaches it): past the time limit its cleaning process is
-    stopped, the page is recorded `failed` with its WARC records, and the
-    capture ends."""
+    """A rule whose regex backtracks for hours on one page: at the time
+    limit its cleaning is stopped (in its worker, which goes on; or, stuck
+    where no signal is looked at, by stopping the worker), the page is
+    recorded `failed` with its WARC records, and the capture ends."""
     from archiver import CleanOptions
 
     rules = tmp_path / "rules"
