@@ -178,8 +178,9 @@ class CleanOptions:
     time_limit: float = 600.0
     # Bytes a cleaning process may allocate beyond what it holds when it
     # starts; past them the page fails (MemoryError) instead of the machine
-    # running out. None: the machine's memory shared among the workers, 1-4
-    # GiB each. Cleaning processes on Linux only (`--workers 0`, Dask: none).
+    # running out. None: the machine's memory shared among the workers, 512
+    # MiB to 2 GiB each. Cleaning processes on Linux only (`--workers 0`,
+    # Dask: none).
     memory_limit: int | None = None
 
     def __post_init__(self) -> None:
