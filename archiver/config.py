@@ -171,10 +171,11 @@ class CleanOptions:
     use_rules: bool = True
     stub_signals: bool = True  # spot error stubs and walls by signal too, not only by the rule files' names
     # A page still being cleaned after this many seconds (a rule's regex
-    # that backtracks, a parser stuck) is recorded `failed` and its cleaning
-    # process stopped. Generous: a page takes ~20 ms, but a PDF of
-    # MAX_PDF_PAGES pages can take a minute or two. Cleaning processes
-    # only: `--workers 0` and Dask cannot stop a call once it runs.
+    # that backtracks, a parser stuck) is stopped and recorded `failed`; its
+    # cleaning process goes on, unless the call is stuck where no signal is
+    # looked at (then the process is stopped). Generous: a page takes ~20
+    # ms, but a PDF of MAX_PDF_PAGES pages can take a minute or two.
+    # Cleaning processes only: `--workers 0` and Dask cannot stop a call.
     time_limit: float = 600.0
     # Bytes a cleaning process may allocate beyond what it holds when it
     # starts; past them the page fails (MemoryError) instead of the machine

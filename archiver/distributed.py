@@ -200,9 +200,9 @@ class ForkedPool(Executor):
     def _watch_time(self) -> None:
         """Stop a worker whose call has run past the time limit and did not
         stop itself (`_Overtime`) within a grace after it: a page that would
-        take hours in C code (a rule's regex that backtracks, a parser
-        stuck), where no signal reaches Python, would hold the capture, and
-        a `run --loop`, for as long. Only killing its process ends it."""
+        take hours in C code that never looks at signals (Python's regex
+        engine does look, and stops itself) would hold the capture, and a
+        `run --loop`, for as long. Only killing its process ends it."""
         assert self.time_limit is not None
         hard = self.time_limit + overtime_grace(self.time_limit)
         while not self._ended.wait(min(1.0, self.time_limit / 4)):
@@ -386,8 +386,8 @@ def _data_held() -> int:
 def _end_with_parent(parent: int) -> None:
     """A worker is killed when its zygote ends (Linux's PR_SET_PDEATHSIG),
     and the zygote ends when the archiver does. A worker ends by itself
-    when its pipe closes, but only between pages: one stuck in C code (a
-    regex that backtracks for hours) outlived an archiver that was killed."""
+    when its pipe closes, but only between pages: one stuck in C code that
+    never looks at signals outlived an archiver that was killed."""
     try:
         import ctypes
 
