@@ -185,8 +185,9 @@ class Archive:
             return None
         if self._writer is not None:  # inside writing(): one pool for every call
             if self._pool_executor is not None and not self._pool_executor.whole:
-                # A worker died since the last call (killed, out of memory): a
-                # long `run --loop` starts a whole pool rather than go on short.
+                # The pool lost a worker it could not replace (its zygote is
+                # gone): a long `run --loop` starts a whole pool rather than go
+                # on short.
                 self._drop_pool()
             if self._pool is None:
                 self._pool = contextlib.ExitStack()

@@ -58,6 +58,23 @@ class WorkerLost(RuntimeError):
     """A cleaning worker process ended while it held a page (killed, or out of memory)."""
 
 
+class _Slot:
+    """One worker as the pool sees it: its pipe, and the call in its hands.
+    A worker that ends is given a new slot (`ForkedPool._lost`); threads
+    holding the old one see it is no longer live."""
+
+    __slots__ = ("conn", "free", "in_hand", "live", "pid", "sent_at", "overdue")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.free = threading.Semaphore(1)  # released when the worker answers
+        self.in_hand: tuple[Any, Future[Any]] | None = None  # the call written to it
+        self.live = True
+        self.pid: int | None = None  # the worker says its own when it starts
+        self.sent_at = 0.0  # when the call in its hands was written
+        self.overdue = False  # stopped for running past the time limit
+
+
 class ForkedPool(Executor):
     """Worker processes forked from one warm process. This process starts
     that process, the zygote, at once (`_start_helper`); the zygote loads
@@ -74,38 +91,39 @@ class ForkedPool(Executor):
     thread reads every answer. One call is written to a worker at a time:
     a page written behind one that takes seconds to clean would wait for it
     while another worker is free (the round trip between pages costs well
-    under a millisecond). When a worker ends (killed, out of memory), only
-    the call in its hands fails (`WorkerLost`: the page that killed it is
-    not tried again). Workers end when their pipe does: at shutdown, or
-    when this process is gone (killed: the system closes its ends)."""
+    under a millisecond). When a worker ends (killed, out of memory, stuck
+    past the time limit), only the call in its hands fails (`WorkerLost`:
+    the page that killed it is not tried again), and the zygote forks a
+    worker in its place, handed a new pipe over the zygote's control pipe:
+    the pool stays its size for as long as it lasts (a `run --loop` keeps
+    one for days). Workers end when their pipe does: at shutdown, or when
+    this process is gone (killed: the system closes its ends)."""
 
     def __init__(self, workers: int, *, time_limit: float | None = None, memory_limit: int | None = None) -> None:
         self.time_limit = time_limit
-        pairs = [multiprocessing.Pipe(duplex=True) for _ in range(max(1, workers))]
-        self._conns = [ours for ours, _ in pairs]
+        pairs = [multiprocessing.Pipe(duplex=True) for _ in range(max(1, workers) + 1)]
+        self._control, *conns = (ours for ours, _ in pairs)  # the first: to ask the zygote for workers
         theirs = [end for _, end in pairs]
-        limit = memory_limit if memory_limit is not None else default_memory_limit(len(pairs))
+        limit = memory_limit if memory_limit is not None else default_memory_limit(len(conns))
         try:
-            self._zygote = _start_helper("zygote", theirs, self._conns, memory_limit=limit, time_limit=time_limit)
+            self._zygote = _start_helper("zygote", theirs, [ours for ours, _ in pairs],
+                                         memory_limit=limit, time_limit=time_limit)
         finally:
             for end in theirs:
                 end.close()
-        n = len(self._conns)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # (message, future), or None to stop
-        self._free = [threading.Semaphore(1) for _ in range(n)]  # released when a worker answers
-        self._in_hand: list[tuple[Any, Future[Any]] | None] = [None] * n  # the call written to each worker
-        self._live = [True] * n
-        self._pids: list[int | None] = [None] * n  # each worker says its own when it starts
-        self._sent_at = [0.0] * n  # when the call in its hands was written
-        self._overdue = [False] * n  # stopped for running past the time limit
+        self._slots = [_Slot(conn) for conn in conns]
+        self.replaced = 0  # workers forked in place of ones that ended
         self._closed = False
         self._ended = threading.Event()
-        self._threads = [threading.Thread(target=self._send, args=(i,), name=f"cleaning-send-{i}", daemon=True)
-                         for i in range(n)]
-        self._threads.append(threading.Thread(target=self._receive, name="cleaning-receive", daemon=True))
-        for thread in self._threads:
-            thread.start()
+        # Written to when a worker has taken another's place, so that the
+        # receiver, waiting on the pipes it knows, reads the new one too.
+        self._wake_reader, self._wake_writer = multiprocessing.Pipe(duplex=False)
+        self._retired: list[Any] = []  # pipes of workers that ended, closed at shutdown
+        self._senders = [self._start_sender(slot) for slot in self._slots]
+        self._receiver = threading.Thread(target=self._receive, name="cleaning-receive", daemon=True)
+        self._receiver.start()
         if time_limit is not None:
             threading.Thread(target=self._watch_time, name="cleaning-time-limit", daemon=True).start()
 
@@ -113,24 +131,29 @@ class ForkedPool(Executor):
     def whole(self) -> bool:
         """Every worker is still there (and the pool is open)."""
         with self._lock:
-            return not self._closed and all(self._live)
+            return not self._closed and all(slot.live for slot in self._slots)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit to a pool that is shut down")
-            if not any(self._live):
+            if not any(slot.live for slot in self._slots):
                 raise WorkerLost("every cleaning worker process has ended")
             # Under the lock: the last worker cannot end (and empty the
             # queue) between the check above and this.
             self._queue.put(((fn, args, kwargs), future))
         return future
 
-    def _send(self, i: int) -> None:
-        conn = self._conns[i]
+    def _start_sender(self, slot: _Slot) -> threading.Thread:
+        thread = threading.Thread(target=self._send, args=(slot,), name="cleaning-send", daemon=True)
+        thread.start()
+        return thread
+
+    def _send(self, slot: _Slot) -> None:
+        conn = slot.conn
         while True:
-            self._free[i].acquire()
+            slot.free.acquire()
             item = self._queue.get()
             if item is None:
                 self._queue.put(None)  # for the other senders
@@ -139,32 +162,32 @@ class ForkedPool(Executor):
                 return
             message, future = item
             with self._lock:
-                if not self._live[i]:
+                if not slot.live:
                     self._requeue_locked(item)
                     return
                 if not future.running() and not future.set_running_or_notify_cancel():
-                    self._free[i].release()  # cancelled before it was sent
+                    slot.free.release()  # cancelled before it was sent
                     continue
-                self._in_hand[i] = item
-                self._sent_at[i] = time.monotonic()
+                slot.in_hand = item
+                slot.sent_at = time.monotonic()
             try:
                 conn.send(message)
             except OSError:
                 with self._lock:  # it never reached the worker: it goes to another
-                    self._in_hand[i] = None
+                    slot.in_hand = None
                     self._requeue_locked(item)
-                self._lost(i)
+                self._lost(slot)
                 return
             except Exception as exc:  # the call won't pickle: that call fails, not the worker
                 with self._lock:
-                    self._in_hand[i] = None
-                self._free[i].release()
+                    slot.in_hand = None
+                slot.free.release()
                 if not future.done():
                     future.set_exception(exc)
 
     def _requeue_locked(self, item: tuple[Any, Future[Any]]) -> None:
         """A call a worker will never answer goes to the others, or fails when none is left."""
-        if self._closed or not any(self._live):
+        if self._closed or not any(slot.live for slot in self._slots):
             if not item[1].done():
                 item[1].set_exception(WorkerLost("every cleaning worker process has ended"))
         else:
@@ -173,23 +196,33 @@ class ForkedPool(Executor):
     def _receive(self) -> None:
         from multiprocessing.connection import wait
 
-        waiting = {conn: i for i, conn in enumerate(self._conns)}
-        while waiting:
-            for conn in wait(list(waiting)):
-                i = waiting[conn]
+        waiting: dict[Any, _Slot] = {}
+        while True:
+            with self._lock:
+                for slot in self._slots:
+                    if slot.live and slot.conn not in waiting:
+                        waiting[slot.conn] = slot
+            if not waiting:
+                return
+            for conn in wait([*waiting, self._wake_reader]):
+                if conn is self._wake_reader:
+                    with contextlib.suppress(EOFError, OSError):
+                        conn.recv()
+                    continue
+                slot = waiting[conn]
                 try:
                     ok, value = conn.recv()
                 except (EOFError, OSError):
                     del waiting[conn]
-                    self._lost(i)
+                    self._lost(slot)
                     continue
                 if ok == "pid":  # a worker starting (answers say True or False)
                     with self._lock:
-                        self._pids[i] = value
+                        slot.pid = value
                     continue
                 with self._lock:
-                    item, self._in_hand[i] = self._in_hand[i], None
-                self._free[i].release()
+                    item, slot.in_hand = slot.in_hand, None
+                slot.free.release()
                 if item is None or item[1].done():
                     continue
                 if ok:
@@ -208,41 +241,69 @@ class ForkedPool(Executor):
         while not self._ended.wait(min(1.0, self.time_limit / 4)):
             now = time.monotonic()
             with self._lock:
-                late = [i for i, item in enumerate(self._in_hand)
-                        if item is not None and self._live[i] and self._pids[i] is not None
-                        and not self._overdue[i] and now - self._sent_at[i] > hard]
-                for i in late:
-                    self._overdue[i] = True
-            for i in late:
-                pid = self._pids[i]
-                assert pid is not None
+                late = [slot for slot in self._slots
+                        if slot.in_hand is not None and slot.live and slot.pid is not None
+                        and not slot.overdue and now - slot.sent_at > hard]
+                for slot in late:
+                    slot.overdue = True
+            for slot in late:
+                assert slot.pid is not None
                 with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)  # its pipe closes: `_lost` fails the call
+                    os.kill(slot.pid, signal.SIGKILL)  # its pipe closes: `_lost` fails the call
 
-    def _lost(self, i: int) -> None:
-        """Worker `i` is gone: fail the call in its hands."""
+    def _lost(self, slot: _Slot) -> None:
+        """The worker of `slot` is gone: fail the call in its hands, and
+        have a worker forked in its place."""
         with self._lock:
-            if not self._live[i]:
+            if not slot.live:
                 return
-            self._live[i] = False
-            in_hand, self._in_hand[i] = self._in_hand[i], None
+            slot.live = False
+            in_hand, slot.in_hand = slot.in_hand, None
             closing = self._closed
-            overdue = self._overdue[i]
-            if not any(self._live):  # nobody left to take what is queued
+            replaced = not closing and self._replace_locked(slot)
+            if not any(s.live for s in self._slots):  # nobody left to take what is queued
                 self._closed_by_loss_locked()
-        self._free[i].release()  # its sender, if waiting for its worker, sees it is gone
+        slot.free.release()  # its sender, if waiting for its worker, sees it is gone
         # Logged below warning level: the page's failure carries the reason
         # (the CLI shows it, beside the page).
-        if overdue:
+        then = "; another took its place" if replaced else ""
+        if slot.overdue:
             reason = f"cleaning took longer than {self.time_limit:g} s; its worker process was stopped"
-            log.info("a page took longer than %g s to clean; its cleaning worker process was stopped",
-                     self.time_limit)
+            log.info("a page took longer than %g s to clean; its cleaning worker process was stopped%s",
+                     self.time_limit, then)
         else:
             reason = "its cleaning worker process ended (killed, or out of memory)"
             if not closing:
-                log.info("a cleaning worker process ended; the page in its hands failed")
+                log.info("a cleaning worker process ended; the page in its hands failed%s", then)
         if in_hand is not None and not in_hand[1].done():
             in_hand[1].set_exception(WorkerLost(reason))
+
+    def _replace_locked(self, slot: _Slot) -> bool:
+        """Ask the zygote for a worker in place of `slot`'s: a new pipe,
+        whose other end goes to the zygote. Not when `slot`'s worker ended
+        before it said it had started (the zygote cannot start workers:
+        asking again would only fail again), nor once the zygote is gone."""
+        from multiprocessing.reduction import send_handle
+
+        if slot.pid is None or self._control is None:
+            return False
+        ours, theirs = multiprocessing.Pipe(duplex=True)
+        try:
+            send_handle(self._control, theirs.fileno(), 0)
+        except OSError as exc:
+            log.debug("no cleaning worker in place of the lost one: %s", exc)
+            ours.close()
+            return False
+        finally:
+            theirs.close()  # the zygote holds its own copy now
+        new = _Slot(ours)
+        self._slots[self._slots.index(slot)] = new
+        self.replaced += 1
+        self._senders.append(self._start_sender(new))
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(None)
+        self._retired.append(slot.conn)  # not closed yet: its sender may still be writing to it
+        return True
 
     def _closed_by_loss_locked(self) -> None:
         for _, future in self._take_queued():
@@ -267,40 +328,52 @@ class ForkedPool(Executor):
             if self._closed:
                 return
             self._closed = True
+            # No more workers: the zygote ends once those it has end.
+            control, self._control = self._control, None
+            control.close()
+            senders = list(self._senders)
         if cancel_futures:
             for _, future in self._take_queued():
                 future.cancel()
         self._queue.put(None)
-        for sender in self._threads[:-1]:
+        for sender in senders:
             sender.join()
         if wait:
             self._zygote.wait()
-            self._threads[-1].join()
-            for conn in self._conns:
+            self._receiver.join()
+            for conn in [*self._retired, *(slot.conn for slot in self._slots)]:
                 conn.close()
+            self._wake_reader.close()
+            self._wake_writer.close()
         self._ended.set()  # no time limit to keep once the workers are ended, or left to end
 
 
-def _zygote(ends: list[Any], parent: int, memory_limit: int | None = None, time_limit: float | None = None) -> None:
-    """The pool's first process: load the cleaner, fork one worker per pipe,
-    and wait for them (they are its children), so none is left unreaped.
-    Forking from here is safe: this process runs nothing else, and its one
-    other thread (`_start_worker`'s watch) holds no lock while it sleeps."""
+def _zygote(conns: list[Any], parent: int, memory_limit: int | None = None, time_limit: float | None = None) -> None:
+    """The pool's first process: load the cleaner, fork one worker per pipe
+    (`conns` after the first), then fork one more for each pipe the pool
+    sends down the first (a worker in place of one that ended), until the
+    pool closes that; then wait for the workers (they are its children), so
+    none is left unreaped. Forking from here is safe: this process runs
+    nothing else, and its one other thread (`_start_worker`'s watch) holds
+    no lock while it sleeps."""
+    from multiprocessing.connection import Connection
+    from multiprocessing.reduction import recv_handle
+
+    control, *ends = conns
     try:
         # SIGTERM to the whole group (`systemctl stop`) is the archiver's to
         # handle: it stops the way Ctrl-C does, and these end with their pipes.
         _start_worker(parent, sigterm=signal.SIG_IGN)
     except Exception as exc:  # e.g. the cleaner fails to import: each page will say so itself
         log.debug("the cleaning workers start cold: %s", exc)
-    pids = []
     here = os.getpid()
-    for i, end in enumerate(ends):
-        pid = os.fork()
-        if pid == 0:
+
+    def fork(end: Any, others: list[Any]) -> None:
+        if os.fork() == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             _end_with_parent(here)
-            for j, other in enumerate(ends):
-                if j != i:
-                    other.close()
+            for other in others:
+                other.close()
             code = 0
             try:
                 _serve(end, memory_limit, time_limit)
@@ -308,12 +381,36 @@ def _zygote(ends: list[Any], parent: int, memory_limit: int | None = None, time_
                 code = 1
             finally:
                 os._exit(code)
-        pids.append(pid)
+
+    for i, end in enumerate(ends):
+        fork(end, [control, *(other for j, other in enumerate(ends) if j != i)])
     for end in ends:
         end.close()
-    for pid in pids:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+    # A worker that ends is reaped at once: a pool kept for days, losing
+    # one now and then, leaves no zombie behind.
+    signal.signal(signal.SIGCHLD, lambda signum, frame: _reap(block=False))
+    _reap(block=False)
+    while True:
+        try:
+            end = Connection(recv_handle(control))
+        except (EOFError, OSError, RuntimeError):
+            break  # the pool is shut down, or gone
+        try:
+            fork(end, [control])
+        except OSError as exc:  # its pipe closes: the pool sees that worker end before it starts
+            log.debug("cannot fork a cleaning worker: %s", exc)
+        finally:
+            end.close()
+    control.close()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _reap(block=True)
+
+
+def _reap(*, block: bool) -> None:
+    """Reap this process's ended children (`block`: wait until every one has ended)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, 0 if block else os.WNOHANG)[0] != 0:
+            pass
 
 
 def default_memory_limit(workers: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import subprocess
@@ -528,10 +529,11 @@ def test_captures_cleaned_apart_share_commits(fresh_site, tmp_path, monkeypatch)
     assert len(groups) <= 8, groups
 
 
-def test_a_kept_pool_that_lost_a_worker_is_replaced_between_captures(fresh_site, tmp_path):
-    """Inside `writing()` (a `run --loop`) one pool serves every capture; a
-    worker killed meanwhile (out of memory, say) must not leave every later
-    capture short of it: the next capture starts a whole pool."""
+def test_a_kept_pool_that_lost_its_zygote_is_replaced_between_captures(fresh_site, tmp_path):
+    """Inside `writing()` (a `run --loop`) one pool serves every capture. A
+    worker lost is replaced by the pool itself; a pool that cannot replace
+    them (its zygote killed, and its workers with it) must not leave every
+    later capture without cleaning: the next capture starts a whole pool."""
     import os
     import signal
 
@@ -546,7 +548,7 @@ def test_a_kept_pool_that_lost_a_worker_is_replaced_between_captures(fresh_site,
         pool = archive._pool_executor
         workers = [p for p in psutil.Process().children(recursive=True) if p.ppid() != os.getpid()]
         assert len(workers) == 2 and pool.whole
-        os.kill(workers[0].pid, signal.SIGKILL)
+        os.kill(workers[0].ppid(), signal.SIGKILL)  # the zygote
         deadline = time.monotonic() + 20
         while pool.whole and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -554,3 +556,45 @@ def test_a_kept_pool_that_lost_a_worker_is_replaced_between_captures(fresh_site,
         later = archive.capture(urls[3:])
         assert all(c.verdict is Verdict.NEW for c in later), [(c.verdict, c.reason) for c in later]
         assert archive._pool_executor is not pool and archive._pool_executor.whole
+
+
+def test_a_worker_killed_mid_capture_fails_only_its_page(fresh_site, tmp_path):
+    """One cleaning worker, killed (out of memory, say) while it cleans a
+    page that takes seconds, the other pages queued behind it: that page
+    fails with the reason, and a worker forked in its place cleans the
+    rest. Before, every later page of the capture was `failed`."""
+    import os
+    import signal
+
+    import psutil
+
+    from archiver import CleanOptions
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "slow.toml").write_text("[match]\npaths = ['^/page/slow']\n[error]\ntext = ['(x+x+)+y']\n")
+    fresh_site.state.pages["/page/slow"] = article("Slow to clean", "x" * 40 + " and words. " * 30)
+    others = [fresh_site.url(f"/page.html?n={i}") for i in range(6)]
+    archive = Archive(tmp_path / "arch", fetch_options=FetchOptions(host_delay=0, retries=0),
+                      clean_options=CleanOptions(rules_dir=str(rules)), workers=1)
+    killed: list[int] = []
+
+    def kill_the_worker_when_busy() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for p in psutil.Process().children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if p.ppid() != os.getpid() and p.cpu_times().user > 1.0:  # deep in the slow page
+                        os.kill(p.pid, signal.SIGKILL)
+                        killed.append(p.pid)
+                        return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_worker_when_busy)
+    killer.start()
+    slow, *rest = archive.capture([fresh_site.url("/page/slow"), *others])
+    killer.join()
+    assert killed
+    assert slow.verdict is Verdict.FAILED and "worker process ended" in (slow.reason or ""), slow
+    assert all(c.verdict is Verdict.NEW for c in rest), [(c.url, c.verdict, c.reason) for c in rest]
+    check_all(tmp_path)

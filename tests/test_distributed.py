@@ -90,7 +90,7 @@ def test_a_call_past_the_time_limit_has_its_worker_stopped_and_the_rest_go_on():
             stuck.result(timeout=30)
         assert [f.result(timeout=30) for f in quick] == [i * i for i in range(6)]
         assert pool.submit(square, 7).result(timeout=30) == 49  # the other worker goes on
-        assert not pool.whole
+        assert _whole_again(pool) and pool.replaced == 1  # and another takes the stopped one's place
     assert time.monotonic() - started < 20
 
 
@@ -413,12 +413,58 @@ def test_a_killed_worker_fails_only_the_page_in_its_hands():
             except WorkerLost:
                 outcomes.append("lost")
         assert outcomes.count("lost") == 1, outcomes  # only the call it was working on
-        assert pid not in outcomes and len(set(outcomes) - {"lost"}) == 1  # the rest went to the other worker
-        assert not pool.whole
-        # The pool goes on with the worker it has left.
-        assert pool.submit(square, 5).result(timeout=60) == 25
+        assert pid not in outcomes  # the rest went to the other worker, or the new one
+        # A worker forked in its place: two calls at once run in two live processes.
+        assert _whole_again(pool) and pool.replaced == 1
+        pids = {f.result(timeout=60)[0] for f in [pool.submit(whoami, 0.5) for _ in range(2)]}
+        assert len(pids) == 2 and pid not in pids
     finally:
         pool.shutdown(wait=True)
+
+
+def _whole_again(pool: ForkedPool) -> bool:
+    deadline = time.monotonic() + 30
+    while not pool.whole and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pool.whole
+
+
+def _workers(before: set[int]) -> list[psutil.Process]:
+    """A pool's workers, zombies included: the processes started since
+    `before` that are not this process's own children (the zygote is)."""
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.pid not in before and p.ppid() != os.getpid()]
+
+
+def test_a_pool_stays_its_size_however_many_workers_it_loses():
+    """A `run --loop` keeps one pool for days: each worker lost (killed,
+    out of memory, stopped at the time limit) is replaced by the zygote,
+    which reaps the ended ones; the calls they held fail, none other."""
+    before = _descendants()
+    with cleaning_pool(2) as pool:
+        for round in range(4):
+            pids = {f.result(timeout=60)[0] for f in [pool.submit(whoami, 0.3) for _ in range(2)]}
+            assert len(pids) == 2
+            victim = pids.pop()
+            busy = pool.submit(whoami, 5.0)
+            time.sleep(0.2)
+            os.kill(victim, signal.SIGKILL)
+            try:
+                assert busy.result(timeout=60)[0] != victim
+            except WorkerLost:
+                pass  # it was the killed one's
+            assert _whole_again(pool), round
+            assert all(f.result(timeout=60) == i * i for i, f in enumerate([pool.submit(square, i) for i in range(8)]))
+        assert pool.replaced == 4
+        deadline = time.monotonic() + 10
+        while len(workers := _workers(before)) > 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2, workers  # the four killed ones reaped: no zombie left behind
+        assert all(p.status() != psutil.STATUS_ZOMBIE for p in workers)
+    deadline = time.monotonic() + 30
+    while _descendants() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not (_descendants() - before)
 
 
 def test_shutdown_cancels_calls_not_yet_sent():
@@ -447,10 +493,12 @@ def test_a_worker_busy_with_a_page_ends_when_its_archiver_is_killed(tmp_path):
 
 
 def test_a_pool_with_no_worker_left_refuses_calls_clearly():
+    """With its zygote gone (killed), a pool can replace no worker: once
+    its last one has ended too, every call fails, saying so."""
     pool = ForkedPool(1)
     try:
         pid, _ = pool.submit(whoami).result(timeout=60)
-        os.kill(pid, signal.SIGKILL)
+        os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the zygote; its workers end with it
         deadline = time.monotonic() + 30
         while True:
             try:
