@@ -129,9 +129,12 @@ class ForkedPool(Executor):
 
     @property
     def whole(self) -> bool:
-        """Every worker is still there (and the pool is open)."""
+        """Every worker is there and started, and so is the zygote that
+        replaces them (and the pool is open)."""
         with self._lock:
-            return not self._closed and all(slot.live for slot in self._slots)
+            if self._closed or not all(slot.live and slot.pid is not None for slot in self._slots):
+                return False
+        return self._zygote.alive()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -285,7 +288,7 @@ class ForkedPool(Executor):
         asking again would only fail again), nor once the zygote is gone."""
         from multiprocessing.reduction import send_handle
 
-        if slot.pid is None or self._control is None:
+        if slot.pid is None or self._control is None or not self._zygote.alive():
             return False
         ours, theirs = multiprocessing.Pipe(duplex=True)
         try:
@@ -622,6 +625,11 @@ class _Helper:
 
     def kill(self) -> None:
         self.process.kill()
+
+    def alive(self) -> bool:
+        if isinstance(self.process, subprocess.Popen):
+            return self.process.poll() is None
+        return self.process.is_alive()
 
 
 def _start_helper(role: str, theirs: list[Any], ours: list[Any], **args: Any) -> _Helper:
