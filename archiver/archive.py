@@ -431,4 +431,5 @@ class Shown:
         """What `show --json` prints: the snapshot file and the capture it is from."""
         return {**self.snapshot.to_json(), "timestamp": self.capture.timestamp,
                 "captured_at": self.capture.captured_at, "fetched_with": self.capture.via,
+                "reason": self.capture.reason,  # what was left out of the text, if anything
                 "provenance": self.provenance}

@@ -445,12 +445,20 @@ def _verdict(c: Capture, mark: str = "") -> Text:
     return Text(mark + c.verdict.value, style=VERDICT_STYLE.get(c.verdict, ""))
 
 
+def _title_or_reason(c: Capture) -> str:
+    """A capture in a table: a text's title, with what was left out of the
+    text if something was (a document read in part); or why it has none."""
+    if c.verdict in GOOD_VERDICTS:
+        return " - ".join(part for part in (c.title, c.reason) if part)
+    return c.reason or c.title or ""
+
+
 def _capture_table(captures: list[Capture], archive_path: Any) -> None:
     out = termout.console()
     termout.print_table(
         [Column("verdict"), Column("status"), Column("url"), Column("title or reason", flex=True)],
         [[_verdict(c), c.status_code or "-", c.url,
-          (c.title or c.reason if c.verdict in GOOD_VERDICTS else c.reason or c.title) or ""] for c in captures],
+          _title_or_reason(c)] for c in captures],
         out=out)
     for name in sorted({c.warc_file for c in captures if c.warc_file}):
         out.print(termout.line("written to", os.path.join(str(archive_path), name)), crop=False)
@@ -508,6 +516,8 @@ def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | No
             # a file's name is whatever the site that sent it chose.
             detail = f": {snap.error}" if snap.error else ""
             click.echo(termout.safe(" ".join(f"{path}: {snap.status}{detail}".split())), err=True)
+        elif snap.partial:
+            click.echo(termout.safe(" ".join(f"{path}: {snap.partial}".split())), err=True)
         if several:
             click.echo(f"==> {termout.safe(path)} <==")
         if fmt == "markdown":
@@ -530,7 +540,7 @@ def history(ctx: click.Context, url: str, as_json: bool) -> None:
         click.echo(json.dumps([c.history_json() for c in captures], ensure_ascii=False))
         return
     rows = [[c.timestamp, _verdict(c, "* " if c.verdict in (Verdict.NEW, Verdict.CHANGED) else "  "),
-             c.status_code or "-", "-" if c.word_count is None else c.word_count, c.title or c.reason or ""]
+             c.status_code or "-", "-" if c.word_count is None else c.word_count, _title_or_reason(c)]
             for c in captures]
     termout.print_table([Column("timestamp"), Column("verdict"), Column("status"), Column("words", right=True),
                          Column("title or reason", flex=True)], rows, title=url)

@@ -691,8 +691,9 @@ def _text_boxes(page: Any) -> list[Any]:
     return page.reading_order(params, boxes + [box for figure in figures for box in boxes_in(figure)])
 
 
-def _layouts(data: bytes) -> Iterator[Any]:
-    """Each page's layout, as pdfminer's `extract_pages` makes it, except:
+def _layouts(data: bytes, notes: list[str] | None = None) -> Iterator[Any]:
+    """Each page's layout, as pdfminer's `extract_pages` makes it, up to
+    MAX_PDF_PAGES pages (`notes` gets what was left out, and why), except:
     lines are grouped into boxes in linear time (`_grouped_lines`; the same
     boxes); boxes are put in reading order the same way in every process
     (`_ordered_groups`); and past MAX_ORDERED_BOXES boxes on a page, that
@@ -709,7 +710,7 @@ def _layouts(data: bytes) -> Iterator[Any]:
     class Aggregator(PDFPageAggregator):
         drawn = 0  # items drawn on the pages before this one
         on_page = 0  # on this one
-        pageno_over = -1  # the last page past MAX_PDF_PAGE_ITEMS
+        pages_over: list[int] = []  # pages past MAX_PDF_PAGE_ITEMS, counted from 1
 
         def begin_page(self, page: Any, ctm: Any) -> None:
             super().begin_page(page, ctm)
@@ -733,10 +734,8 @@ def _layouts(data: bytes) -> Iterator[Any]:
                 raise _TooMuch(f"it draws more than {MAX_PDF_ITEMS} characters, lines and images")
             if self.on_page > MAX_PDF_PAGE_ITEMS:
                 del container._objs[before:]  # drawn, not kept
-                if self.pageno_over != self.pageno:
-                    self.pageno_over = self.pageno
-                    log.warning("a PDF page draws more than %d characters, lines and images: the rest of"
-                                " page %d is left out", MAX_PDF_PAGE_ITEMS, self.pageno)  # counted from 1
+                if self.pageno not in self.pages_over[-1:]:
+                    self.pages_over.append(self.pageno)
 
         def begin_figure(self, name: str, bbox: Any, matrix: Any) -> None:
             self._stack.append(self.cur_item)
@@ -765,9 +764,23 @@ def _layouts(data: bytes) -> Iterator[Any]:
     resources = PDFResourceManager()
     device = Aggregator(resources, laparams=_params())
     interpreter = PDFPageInterpreter(resources, device)
-    for page in PDFPage.get_pages(io.BytesIO(data), maxpages=MAX_PDF_PAGES):
-        interpreter.process_page(page)
-        yield device.get_result()
+    read = 0
+    try:
+        for number, page in enumerate(PDFPage.get_pages(io.BytesIO(data), maxpages=MAX_PDF_PAGES + 1), 1):
+            if number > MAX_PDF_PAGES:
+                if notes is not None:
+                    notes.append(f"only its first {MAX_PDF_PAGES} pages were read")
+                return
+            interpreter.process_page(page)
+            read = number
+            yield device.get_result()
+    finally:
+        over = [n for n in device.pages_over if n <= read]  # not the page reading stopped in
+        if over and notes is not None:
+            notes.append(f"{'pages' if len(over) > 1 else 'page'} {', '.join(map(str, over[:10]))}"
+                         f"{' and more' if len(over) > 10 else ''} {'draw' if len(over) > 1 else 'draws'}"
+                         f" more than {MAX_PDF_PAGE_ITEMS} characters, lines and images: the rest of"
+                         f" {'each' if len(over) > 1 else 'it'} was left out")
 
 
 def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
@@ -778,22 +791,26 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
     if too_big:
         return Snapshot(url=url, status="not_html", error=f"PDF not read: {too_big}")
     pages: list[list[tuple[float, str]]] = []  # per page: (top, block text, lines joined by \n)
+    # What was left unread, said with the text (it goes into the capture's
+    # reason): a snapshot of part of a document must not pass for all of it.
+    notes: list[str] = []
     try:
-        for page in _layouts(data):
+        for page in _layouts(data, notes):
             pages.append(_blocks(_text_boxes(page)))
     except _TooMuch as exc:
         if not pages:
             return Snapshot(url=url, status="not_html", error=f"PDF not read: {exc}")
-        log.warning("PDF %s read in part: %s (read to page %d)", url, exc, len(pages))
+        notes.append(f"reading stopped after page {len(pages)}: {exc}")
     except MemoryError:  # a cleaning process's ceiling (see distributed._MemoryCeiling)
         if not pages:
             return Snapshot(url=url, status="not_html", error="PDF not read: reading it took more memory than a"
                                                                " cleaning process may take")
-        log.warning("PDF %s read in part: reading on took more memory than a cleaning process may take", url)
+        notes.append(f"reading stopped after page {len(pages)}: reading on took more memory than a cleaning"
+                     " process may take")
     except Exception as exc:  # pdfminer raises many kinds on damaged or hostile files
         if not pages:
             return Snapshot(url=url, status="not_html", error=f"unreadable PDF ({type(exc).__name__}: {exc})"[:300])
-        log.warning("PDF %s read in part: %s", url, exc)
+        notes.append(f"reading stopped after page {len(pages)}: {type(exc).__name__}: {exc}"[:300])
     # Running heads and feet: the first or last block of a page, when blocks of
     # the same shape stand there on at least half of the pages.
     edge: Counter[str] = Counter()
@@ -839,6 +856,7 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
         canonical_url=url,
         text=text,
         rules=(),
+        partial=f"PDF read in part: {'; '.join(notes)}" if notes else None,
     )
 
 

@@ -92,6 +92,8 @@ def judge_cleaned(obs: Observation, snap: Snapshot | None, *, problem: str | Non
         return verdict_of(obs, Verdict.SOFT_ERROR, reason=f"the body could not be decoded ({problem})", word_count=0)
     if problem:
         notes.append(problem)
+    if snap.partial:
+        notes.append(snap.partial)
     if snap.status == "not_html":
         return verdict_of(obs, Verdict.NOT_HTML, reason="; ".join([*notes, *([snap.error] if snap.error else [])]) or None)
     # What cut the page short (the size cap) goes with a verdict of no text:

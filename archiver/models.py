@@ -195,6 +195,7 @@ class Snapshot:
     error_kind: str | None = None  # "error" | "wall" (bot wall / challenge)
     rule_rot: tuple[str, ...] = ()  # "rule: selector" of site rules that matched nothing here
     page_title: str | None = None  # the title as the page gave it, site name and all
+    partial: str | None = None  # what of the document was left unread, and why: the text is the rest
 
     @cached_property
     def word_count(self) -> int:
@@ -222,6 +223,7 @@ class Snapshot:
             "word_count": self.word_count,
             "rules": list(self.rules),
             "error": self.error,
+            "partial": self.partial,
         })
         return data
 

@@ -234,3 +234,50 @@ def test_a_text_file_of_many_short_lines_is_read_in_time():
     assert snap.status == "ok" and snap.text.startswith("the harbour board met on a Monday and spoke of information,")
     assert "\n" not in snap.text[:10_000]  # one paragraph: the lines were joined
     assert spent < 10.0, spent
+
+
+def test_a_document_read_in_part_says_so_wherever_its_text_is_shown(monkeypatch, fresh_site, tmp_path, fast_options):
+    """A PDF longer than MAX_PDF_PAGES (or one whose reading stopped at a
+    bound) has a snapshot of its first part: that text must not pass for the
+    whole document. What was left out goes with it: the snapshot's
+    `partial`, the capture's reason (kept in its WARC metadata record), and
+    every place the text is shown. Before, the pages past the bound were
+    dropped without a word."""
+    from starlette.testclient import TestClient
+
+    import archiver.documents as documents
+    from archiver.web import create_app
+
+    monkeypatch.setattr(documents, "MAX_PDF_PAGES", 2)
+    whole = clean_pdf(report_pdf(PARAGRAPHS[:4], pages=2))
+    assert whole.status == "ok" and whole.partial is None  # exactly the bound: all of it read
+    cut = clean_pdf(report_pdf(PARAGRAPHS[:6], pages=3))
+    assert cut.partial == "PDF read in part: only its first 2 pages were read"
+    assert PARAGRAPHS[3] in cut.text and PARAGRAPHS[4] not in cut.text
+
+    fresh_site.state.pages["/doc/long.pdf"] = report_pdf(PARAGRAPHS[:6], pages=3)
+    url = fresh_site.url("/doc/long.pdf")
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)  # cleaned here: the bound is patched
+    [c] = archive.capture([url])
+    assert c.verdict is Verdict.NEW and c.reason == cut.partial
+    runner = CliRunner()
+    shown = json.loads(runner.invoke(cli, ["--archive", str(tmp_path / "arch"), "show", url, "--json"]).stdout)
+    assert shown["reason"] == cut.partial
+    [listed] = json.loads(runner.invoke(cli, ["--archive", str(tmp_path / "arch"), "history", url, "--json"]).stdout)
+    assert listed["reason"] == cut.partial
+    table = runner.invoke(cli, ["--archive", str(tmp_path / "arch"), "history", url], terminal_width=400).stdout
+    assert "Annual Report of the Harbour Board - PDF read in part: only its first 2 pages were read" in table
+    with TestClient(create_app(Archive(tmp_path / "arch"))) as client:
+        for page in ("/timeline", "/snapshot"):
+            assert "only its first 2 pages were read" in client.get(page, params={"url": url}).text, page
+
+    # The catalog rebuilt from the WARC files keeps it.
+    assert runner.invoke(cli, ["--archive", str(tmp_path / "arch"), "reindex"]).exit_code == 0
+    assert Archive(tmp_path / "arch").history(url)[0].reason == cut.partial
+
+    (tmp_path / "long.pdf").write_bytes(report_pdf(PARAGRAPHS[:6], pages=3))
+    res = runner.invoke(cli, ["clean", str(tmp_path / "long.pdf")])
+    assert res.exit_code == 0 and PARAGRAPHS[3] in res.stdout
+    assert res.stderr.strip() == f"{tmp_path / 'long.pdf'}: PDF read in part: only its first 2 pages were read"
+    res = runner.invoke(cli, ["clean", str(tmp_path / "long.pdf"), "--format", "json"])
+    assert json.loads(res.stdout)["partial"] == cut.partial
