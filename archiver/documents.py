@@ -19,6 +19,7 @@ import binascii
 import functools
 import heapq
 import io
+import itertools
 import logging
 import re
 import zlib
@@ -75,6 +76,12 @@ _IMAGE = re.compile(rb"/Subtype\s*/Image\b")
 _FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[A-Za-z0-9]+)")
 _OBJECT = re.compile(rb"(\d{1,10})\s+(\d{1,5})\s+obj\b")
 _XREF = re.compile(rb"/Type\s*/XRef\b")
+# An object's start, at the start of a line (as pdfminer's own scan for
+# objects looks for it), and what a cut file is mended by (`_mended_pdf`).
+_OBJECT_HEAD = re.compile(rb"(?m)^[ \t\f]*(\d{1,10})[ \t\r\n\f]+(\d{1,5})[ \t\r\n\f]+obj\b")
+_OBJECT_STREAM = re.compile(rb"/Type\s*/ObjStm\b")
+MAX_MENDED_OBJECTS = 1_000_000  # a cut file of more is not mended (its cross-reference would take ~150 MB)
+_CATALOG = re.compile(rb"/Type\s*/Catalog\b")
 _FLATE = {b"FlateDecode", b"Fl"}
 _ASCII85 = {b"ASCII85Decode", b"A85"}
 _ASCII_HEX = {b"ASCIIHexDecode", b"AHx"}
@@ -326,6 +333,128 @@ def _streams_problem(data: bytes, *, decipher: Any = None) -> str | None:
         if total > MAX_PDF_INFLATED_BYTES:
             return f"its streams decode past {MAX_PDF_INFLATED_BYTES} bytes in all (too big to read)"
     return None
+
+
+def _cut_short(data: bytes) -> bool:
+    """The file ends before its end (a download ended early, a partial
+    file): neither `startxref` nor `%%EOF` after its last object."""
+    tail = data[max(0, data.rfind(b"endobj")):]
+    return b"%%EOF" not in tail and b"startxref" not in tail
+
+
+def _dictionary_at(data: bytes, start: int, stop: int) -> bytes:
+    """The start of the object whose body begins at `start` (the next one
+    at `stop`), up to its stream's data or its end: where its type is named."""
+    window = data[start:min(stop, start + 1024)]
+    for word in (b"stream", b"endobj"):
+        cut = window.find(word)
+        if cut >= 0:
+            window = window[:cut]
+    return window
+
+
+def _mended_pdf(data: bytes) -> bytes | None:
+    """A PDF cut short, made whole: its bytes up to its last whole object,
+    then a cross-reference stream of the objects found in them (those in
+    object streams too) and a trailer naming its catalog. pdfminer's own
+    scan for objects, its fallback when the cross-reference is gone, stops
+    at the object cut in two, so not one page of such a file was read (a
+    40-page report cut at 70%: nothing; mended, 28 pages). The catalog is
+    the last object saying it is one; with none left, pdfminer reads every
+    page object it finds, in the file's order. None when nothing can be
+    mended: no whole object, or an encrypted file (its key is in the
+    trailer, which is gone)."""
+    end = data.rfind(b"endobj")
+    if end < 0 or b"/Encrypt" in data:
+        return None
+    body = data[:end + len(b"endobj")] + b"\n"
+    entries: dict[int, tuple[int, int, int]] = {}  # number: (type, field 2, field 3) of a cross-reference stream
+    where: dict[int, int] = {}  # number: where it was defined (a later definition replaces an earlier one)
+    object_streams: list[int] = []
+    catalog: int | None = None
+    heads = list(itertools.islice(_OBJECT_HEAD.finditer(body), MAX_MENDED_OBJECTS + 1))
+    if len(heads) > MAX_MENDED_OBJECTS:
+        return None
+    for i, m in enumerate(heads):
+        number, generation = int(m[1]), int(m[2])
+        if number >= 1 << 32 or generation >= 1 << 16 or m.start(1) >= 1 << 32:
+            continue
+        entries[number], where[number] = (1, m.start(1), generation), m.start(1)
+        dictionary = _dictionary_at(body, m.end(), heads[i + 1].start() if i + 1 < len(heads) else len(body))
+        if _OBJECT_STREAM.search(dictionary):
+            object_streams.append(number)
+        elif _CATALOG.search(dictionary):
+            catalog = number
+    if not entries:
+        return None
+    if object_streams:
+        # What an object stream holds is known only once it is decoded:
+        # pdfminer decodes it (its streams were measured before).
+        found = _object_stream_contents(_with_cross_reference(body, entries, catalog), object_streams)
+        for number, (stream, index, inside, is_catalog) in found.items():
+            if where.get(number, -1) < where[stream]:
+                entries[number], where[number] = (2, stream, index), where[stream]
+                if is_catalog and (catalog is None or where.get(catalog, -1) <= where[stream]):
+                    catalog = number
+    return _with_cross_reference(body, entries, catalog)
+
+
+def _object_stream_contents(data: bytes, streams: list[int]) -> dict[int, tuple[int, int, int, bool]]:
+    """For each object in the object streams `streams` of `data` (a PDF
+    pdfminer opens): its number, the stream's number, its index there, its
+    offset, and whether it is a catalog."""
+    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfparser import PDFParser
+    from pdfminer.pdftypes import PDFStream
+
+    found: dict[int, tuple[int, int, int, bool]] = {}
+    doc = PDFDocument(PDFParser(io.BytesIO(data)))
+    for stream_number in streams:
+        try:
+            stream = doc.getobj(stream_number)
+            if not isinstance(stream, PDFStream):
+                continue
+            content = stream.get_data()
+            first = int(stream.get("First", 0))
+        except Exception as exc:  # noqa: BLE001 - a damaged object stream: its objects are lost
+            log.debug("object stream %d not read: %s", stream_number, exc)
+            continue
+        numbers = [int(n) for n in re.findall(rb"\d+", content[:first])]
+        pairs = list(zip(numbers[::2], numbers[1::2], strict=False))
+        for index, (number, offset) in enumerate(pairs):
+            if number >= 1 << 32:
+                continue
+            stop = pairs[index + 1][1] if index + 1 < len(pairs) else len(content) - first
+            body = content[first + offset:first + stop]
+            found[number] = (stream_number, index, offset, bool(_CATALOG.search(body[:1024])))
+    return found
+
+
+def _with_cross_reference(body: bytes, entries: dict[int, tuple[int, int, int]], catalog: int | None) -> bytes:
+    """`body`, then (with no `catalog`, an empty one of its own) a
+    cross-reference stream of `entries` and `startxref`."""
+    out = [body]
+    size = max(entries) + 1
+    entries = dict(entries)
+    if catalog is None:
+        catalog, size = size, size + 1
+        entries[catalog] = (1, len(body), 0)
+        out.append(b"%d 0 obj\n<< /Type /Catalog >>\nendobj\n" % catalog)
+    numbers = sorted(entries)
+    runs: list[list[int]] = []  # [first, count] of consecutive numbers
+    for number in numbers:
+        if runs and runs[-1][0] + runs[-1][1] == number:
+            runs[-1][1] += 1
+        else:
+            runs.append([number, 1])
+    rows = b"".join(bytes((kind,)) + second.to_bytes(4, "big") + third.to_bytes(2, "big")
+                    for kind, second, third in (entries[n] for n in numbers))
+    at = sum(len(part) for part in out)
+    index = b" ".join(b"%d %d" % (first, count) for first, count in runs)
+    out.append(b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Index [%s] /Root %d 0 R /Length %d >>\nstream\n"
+               % (size, size + 1, index, catalog, len(rows)) + rows + b"\nendstream\nendobj\n")
+    out.append(b"startxref\n%d\n%%%%EOF\n" % at)
+    return b"".join(out)
 
 
 def looks_like_pdf(data: bytes) -> bool:
@@ -691,6 +820,15 @@ def _text_boxes(page: Any) -> list[Any]:
     return page.reading_order(params, boxes + [box for figure in figures for box in boxes_in(figure)])
 
 
+def _stand_in_font() -> dict[str, Any]:
+    from pdfminer.psparser import LIT
+
+    # WinAnsi: its first 128 codes are ASCII's (the standard encoding's are
+    # not all: its quote is a curly one).
+    return {"Type": LIT("Font"), "Subtype": LIT("Type1"), "BaseFont": LIT("Helvetica"),
+            "Encoding": LIT("WinAnsiEncoding")}
+
+
 def _layouts(data: bytes, notes: list[str] | None = None) -> Iterator[Any]:
     """Each page's layout, as pdfminer's `extract_pages` makes it, up to
     MAX_PDF_PAGES pages (`notes` gets what was left out, and why), except:
@@ -761,7 +899,19 @@ def _layouts(data: bytes, notes: list[str] | None = None) -> Iterator[Any]:
         def render_image(self, *args: Any) -> Any:
             return self._within_budget(super().render_image, *args)
 
-    resources = PDFResourceManager()
+    class Resources(PDFResourceManager):
+        # A font the file names but does not hold (cut off with the end of
+        # a file cut short, or damaged) is read as Helvetica: pdfminer gave
+        # its characters no width, and its page came out a character a line.
+        stood_in = False
+
+        def get_font(self, objid: object, spec: Any) -> Any:
+            if spec:
+                return super().get_font(objid, spec)
+            self.stood_in = True
+            return super().get_font(objid, _stand_in_font())
+
+    resources = Resources()
     device = Aggregator(resources, laparams=_params())
     interpreter = PDFPageInterpreter(resources, device)
     read = 0
@@ -775,6 +925,9 @@ def _layouts(data: bytes, notes: list[str] | None = None) -> Iterator[Any]:
             read = number
             yield device.get_result()
     finally:
+        if resources.stood_in and notes is not None:
+            notes.append("fonts it uses are missing: their text was read as plain Western text, and some"
+                         " characters may be wrong")
         over = [n for n in device.pages_over if n <= read]  # not the page reading stopped in
         if over and notes is not None:
             notes.append(f"{'pages' if len(over) > 1 else 'page'} {', '.join(map(str, over[:10]))}"
@@ -794,6 +947,11 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
     # What was left unread, said with the text (it goes into the capture's
     # reason): a snapshot of part of a document must not pass for all of it.
     notes: list[str] = []
+    mended = _mended_pdf(data) if _cut_short(data) else None
+    if mended is not None:
+        notes.append(f"the file is cut short (it ends at byte {len(data)}, its cross-reference missing): what it"
+                     " holds whole was read")
+        data = mended
     try:
         for page in _layouts(data, notes):
             pages.append(_blocks(_text_boxes(page)))
@@ -811,6 +969,9 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
         if not pages:
             return Snapshot(url=url, status="not_html", error=f"unreadable PDF ({type(exc).__name__}: {exc})"[:300])
         notes.append(f"reading stopped after page {len(pages)}: {type(exc).__name__}: {exc}"[:300])
+    if mended is not None and not pages:
+        return Snapshot(url=url, status="not_html", error="unreadable PDF: the file is cut short, and not one page of"
+                                                           " it is whole")
     # Running heads and feet: the first or last block of a page, when blocks of
     # the same shape stand there on at least half of the pages.
     edge: Counter[str] = Counter()

@@ -394,3 +394,51 @@ def character_map_bomb_pdf(last_code: str) -> bytes:
         6: b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
     }
     return written(objs)
+
+
+def object_stream_pdf(texts: list[str]) -> bytes:
+    """A PDF 1.5 of one page per text, as many writers make them: its
+    catalog and page tree in an object stream at the start, the pages'
+    own objects written in the reverse of their order in the tree, a
+    cross-reference stream at the end; the pages numbered backwards too
+    (what reads the page objects in the file's order, or in their numbers'
+    order, reads the pages backwards)."""
+    import zlib
+
+    n = len(texts)
+    page_object = [10 + 2 * (n - 1 - i) for i in range(n)]  # page i's object; its content's is the next
+    kids = b" ".join(b"%d 0 R" % page_object[i] for i in range(n))
+    held = [(2, b"<< /Type /Catalog /Pages 3 0 R >>"), (3, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n))]
+    header, body = b"", b""
+    for number, obj in held:
+        header += b"%d %d " % (number, len(body))
+        body += obj + b" "
+    packed = zlib.compress(header + body)
+    objs: list[tuple[int, bytes]] = [
+        (1, b"<< /Type /ObjStm /N %d /First %d /Length %d /Filter /FlateDecode >>\nstream\n"
+         % (len(held), len(header), len(packed)) + packed + b"\nendstream")]
+    for i in reversed(range(n)):
+        content = zlib.compress(b"BT /F1 12 Tf 72 700 Td (%s) Tj ET\n" % texts[i].encode("latin-1"))
+        objs.append((page_object[i], b"<< /Type /Page /Parent 3 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
+                                b" /Resources << /Font << /F1 4 0 R >> >> >>" % (page_object[i] + 1)))
+        objs.append((page_object[i] + 1, b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content
+                     + b"\nendstream"))
+    objs.append((4, b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"))
+    out, offsets = b"%PDF-1.5\n", {}
+    for number, obj in objs:
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
+    xref_number = max(offsets) + 1
+    offsets[xref_number] = len(out)
+    rows = []
+    for number in range(xref_number + 1):
+        if number in (2, 3):
+            rows.append(bytes((2,)) + (1).to_bytes(4, "big") + (number - 2).to_bytes(2, "big"))
+        elif number in offsets:
+            rows.append(bytes((1,)) + offsets[number].to_bytes(4, "big") + (0).to_bytes(2, "big"))
+        else:
+            rows.append(bytes((0,)) + (0).to_bytes(4, "big") + (65535 if number == 0 else 0).to_bytes(2, "big"))
+    table = b"".join(rows)
+    out += (b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 2 0 R /Length %d >>\nstream\n"
+            % (xref_number, xref_number + 1, len(table)) + table + b"\nendstream\nendobj\n")
+    return out + b"startxref\n%d\n%%%%EOF\n" % offsets[xref_number]

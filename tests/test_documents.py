@@ -281,3 +281,59 @@ def test_a_document_read_in_part_says_so_wherever_its_text_is_shown(monkeypatch,
     assert res.stderr.strip() == f"{tmp_path / 'long.pdf'}: PDF read in part: only its first 2 pages were read"
     res = runner.invoke(cli, ["clean", str(tmp_path / "long.pdf"), "--format", "json"])
     assert json.loads(res.stdout)["partial"] == cut.partial
+
+
+@pytest.mark.parametrize("kept", [0.3, 0.6, 0.95])
+def test_a_pdf_cut_short_is_read_as_far_as_it_goes(kept):
+    """A download that ended early (a server closing before the end, a
+    partial file) loses the PDF's cross-reference, at its end. pdfminer's
+    fallback scan stopped at the object cut in two: not one page was read
+    (`unreadable PDF (PSEOF ...)`). Mended, the pages the file holds are
+    read, in order, their fonts (written last, so cut off) read as
+    Helvetica, and the text says it is part of the document."""
+    whole = clean_pdf(report_pdf(PARAGRAPHS * 4, pages=12))
+    data = report_pdf(PARAGRAPHS * 4, pages=12)
+    cut = data[:int(len(data) * kept)]
+    snap = clean_pdf(cut, "https://example.org/report.pdf")
+    assert snap.status == "ok", snap.error
+    # The pages it holds, in order (the last paragraph read may stop where a page did).
+    assert snap.paragraphs[:-1] == whole.paragraphs[:len(snap.paragraphs) - 1]
+    assert len(snap.paragraphs) >= len(whole.paragraphs) * (kept - 0.25)
+    assert snap.partial.startswith(f"PDF read in part: the file is cut short (it ends at byte {len(cut)},")
+    assert ("fonts it uses are missing" in snap.partial) == (kept < 0.75)  # its fonts come after the pages
+
+
+def test_a_pdf_cut_short_keeps_its_page_order_from_a_catalog_in_an_object_stream():
+    """PDF 1.5 writers put the catalog and page tree in an object stream; a
+    mended file finds them there and reads the pages in the tree's order
+    (here the page objects stand, and are numbered, in the reverse order)."""
+    from pdfs import object_stream_pdf
+
+    texts = [f"Minutes of the {board} board" for board in ("harbour", "ferry", "quay", "bridge")]
+    data = object_stream_pdf(texts)
+    assert clean_pdf(data).paragraphs == texts
+    cut = data[:data.rfind(b"endobj")]  # in the cross-reference stream
+    snap = clean_pdf(cut)
+    assert snap.paragraphs == texts and snap.partial and "cut short" in snap.partial
+    assert "fonts" not in snap.partial  # its font is whole
+
+
+def test_a_pdf_cut_short_that_holds_no_whole_page_says_so(monkeypatch):
+    import archiver.documents as documents
+
+    data = report_pdf(PARAGRAPHS * 4, pages=12)
+    for cut in (data[:200], data[:data.index(b"endobj") + 6]):  # no whole object; only the page tree
+        snap = clean_pdf(cut)
+        assert snap.status == "not_html" and snap.error.startswith("unreadable PDF"), snap
+    # Numbers no cross-reference can hold, and more objects than are mended: as before.
+    hostile = b"%PDF-1.4\n99999999999 0 obj\n<< /Type /Catalog >>\nendobj\n1 99999 obj\n<< >>\nendobj\n"
+    assert clean_pdf(hostile).status == "not_html"
+    monkeypatch.setattr(documents, "MAX_MENDED_OBJECTS", 10)
+    snap = clean_pdf(data[:int(len(data) * 0.6)])
+    assert snap.status == "not_html" and "PSEOF" in snap.error
+
+
+def test_a_whole_pdf_with_bytes_after_its_end_is_not_taken_for_a_cut_one():
+    data = report_pdf(PARAGRAPHS * 4, pages=12)
+    snap = clean_pdf(data + b"\n" + b"x" * 4096)
+    assert snap.partial is None and snap.paragraphs == clean_pdf(data).paragraphs
