@@ -359,10 +359,10 @@ def _mended_pdf(data: bytes) -> bytes | None:
     object streams too) and a trailer naming its catalog. pdfminer's own
     scan for objects, its fallback when the cross-reference is gone, stops
     at the object cut in two, so not one page of such a file was read (a
-    40-page report cut at 70%: nothing; mended, 28 pages). The catalog is
+    12-page report cut at 60%: nothing; mended, 9 pages). The catalog is
     the last object saying it is one; with none left, pdfminer reads every
-    page object it finds, in the file's order. None when nothing can be
-    mended: no whole object, or an encrypted file (its key is in the
+    page object it finds, in the order of their numbers. None when nothing
+    can be mended: no whole object, or an encrypted file (its key is in the
     trailer, which is gone)."""
     end = data.rfind(b"endobj")
     if end < 0 or b"/Encrypt" in data:
