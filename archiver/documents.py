@@ -80,7 +80,7 @@ _XREF = re.compile(rb"/Type\s*/XRef\b")
 # objects looks for it), and what a cut file is mended by (`_mended_pdf`).
 _OBJECT_HEAD = re.compile(rb"(?m)^[ \t\f]*(\d{1,10})[ \t\r\n\f]+(\d{1,5})[ \t\r\n\f]+obj\b")
 _OBJECT_STREAM = re.compile(rb"/Type\s*/ObjStm\b")
-MAX_MENDED_OBJECTS = 1_000_000  # a cut file of more is not mended (its cross-reference would take ~150 MB)
+MAX_MENDED_OBJECTS = 1_000_000  # a cut file of more is not mended (a million took 6 s to mend, 55 s to read)
 _CATALOG = re.compile(rb"/Type\s*/Catalog\b")
 _FLATE = {b"FlateDecode", b"Fl"}
 _ASCII85 = {b"ASCII85Decode", b"A85"}
@@ -391,7 +391,7 @@ def _mended_pdf(data: bytes) -> bytes | None:
         # What an object stream holds is known only once it is decoded:
         # pdfminer decodes it (its streams were measured before).
         found = _object_stream_contents(_with_cross_reference(body, entries, catalog), object_streams)
-        for number, (stream, index, inside, is_catalog) in found.items():
+        for number, (stream, index, is_catalog) in found.items():
             if where.get(number, -1) < where[stream]:
                 entries[number], where[number] = (2, stream, index), where[stream]
                 if is_catalog and (catalog is None or where.get(catalog, -1) <= where[stream]):
@@ -399,15 +399,15 @@ def _mended_pdf(data: bytes) -> bytes | None:
     return _with_cross_reference(body, entries, catalog)
 
 
-def _object_stream_contents(data: bytes, streams: list[int]) -> dict[int, tuple[int, int, int, bool]]:
+def _object_stream_contents(data: bytes, streams: list[int]) -> dict[int, tuple[int, int, bool]]:
     """For each object in the object streams `streams` of `data` (a PDF
-    pdfminer opens): its number, the stream's number, its index there, its
-    offset, and whether it is a catalog."""
+    pdfminer opens): its number, the stream's number, its index there, and
+    whether it is a catalog."""
     from pdfminer.pdfdocument import PDFDocument
     from pdfminer.pdfparser import PDFParser
     from pdfminer.pdftypes import PDFStream
 
-    found: dict[int, tuple[int, int, int, bool]] = {}
+    found: dict[int, tuple[int, int, bool]] = {}
     doc = PDFDocument(PDFParser(io.BytesIO(data)))
     for stream_number in streams:
         try:
@@ -426,7 +426,7 @@ def _object_stream_contents(data: bytes, streams: list[int]) -> dict[int, tuple[
                 continue
             stop = pairs[index + 1][1] if index + 1 < len(pairs) else len(content) - first
             body = content[first + offset:first + stop]
-            found[number] = (stream_number, index, offset, bool(_CATALOG.search(body[:1024])))
+            found[number] = (stream_number, index, bool(_CATALOG.search(body[:1024])))
     return found
 
 
@@ -903,13 +903,14 @@ def _layouts(data: bytes, notes: list[str] | None = None) -> Iterator[Any]:
         # A font the file names but does not hold (cut off with the end of
         # a file cut short, or damaged) is read as Helvetica: pdfminer gave
         # its characters no width, and its page came out a character a line.
-        stood_in = False
+        stand_in: Any = None  # made once: a page can name a missing font at every line
 
         def get_font(self, objid: object, spec: Any) -> Any:
             if spec:
                 return super().get_font(objid, spec)
-            self.stood_in = True
-            return super().get_font(objid, _stand_in_font())
+            if self.stand_in is None:
+                self.stand_in = super().get_font(None, _stand_in_font())
+            return self.stand_in
 
     resources = Resources()
     device = Aggregator(resources, laparams=_params())
@@ -925,7 +926,7 @@ def _layouts(data: bytes, notes: list[str] | None = None) -> Iterator[Any]:
             read = number
             yield device.get_result()
     finally:
-        if resources.stood_in and notes is not None:
+        if resources.stand_in is not None and notes is not None:
             notes.append("fonts it uses are missing: their text was read as plain Western text, and some"
                          " characters may be wrong")
         over = [n for n in device.pages_over if n <= read]  # not the page reading stopped in
@@ -947,7 +948,14 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
     # What was left unread, said with the text (it goes into the capture's
     # reason): a snapshot of part of a document must not pass for all of it.
     notes: list[str] = []
-    mended = _mended_pdf(data) if _cut_short(data) else None
+    try:
+        mended = _mended_pdf(data) if _cut_short(data) else None
+    except MemoryError:
+        return Snapshot(url=url, status="not_html", error="PDF not read: mending it took more memory than a"
+                                                           " cleaning process may take")
+    except Exception as exc:  # noqa: BLE001 - pdfminer, on what it was given to mend: left as it was
+        log.debug("a PDF cut short not mended: %s", exc)
+        mended = None
     if mended is not None:
         notes.append(f"the file is cut short (it ends at byte {len(data)}, its cross-reference missing): what it"
                      " holds whole was read")

@@ -443,7 +443,7 @@ def test_a_pool_stays_its_size_however_many_workers_it_loses():
     which reaps the ended ones; the calls they held fail, none other."""
     before = _descendants()
     with cleaning_pool(2) as pool:
-        for round in range(4):
+        for lost in range(4):
             pids = {f.result(timeout=60)[0] for f in [pool.submit(whoami, 0.3) for _ in range(2)]}
             assert len(pids) == 2
             victim = pids.pop()
@@ -454,7 +454,7 @@ def test_a_pool_stays_its_size_however_many_workers_it_loses():
                 assert busy.result(timeout=60)[0] != victim
             except WorkerLost:
                 pass  # it was the killed one's
-            assert _whole_again(pool), round
+            assert _whole_again(pool), lost
             assert all(f.result(timeout=60) == i * i for i, f in enumerate([pool.submit(square, i) for i in range(8)]))
         assert pool.replaced == 4
         deadline = time.monotonic() + 10

@@ -337,3 +337,21 @@ def test_a_whole_pdf_with_bytes_after_its_end_is_not_taken_for_a_cut_one():
     data = report_pdf(PARAGRAPHS * 4, pages=12)
     snap = clean_pdf(data + b"\n" + b"x" * 4096)
     assert snap.partial is None and snap.paragraphs == clean_pdf(data).paragraphs
+
+
+def test_a_cut_pdf_whose_mending_fails_is_read_as_it_was(monkeypatch):
+    """Mending reads the file with pdfminer (its object streams): what that
+    raises leaves the file to be read as it came, with that reading's own
+    reason, never an error out of the cleaner."""
+    import archiver.documents as documents
+    from pdfs import object_stream_pdf
+
+    data = object_stream_pdf(["Minutes of the harbour board"])
+    cut = data[:data.rfind(b"endobj")]
+
+    def broken(*args):
+        raise ValueError("pdfminer met something it could not parse")
+
+    monkeypatch.setattr(documents, "_object_stream_contents", broken)
+    snap = clean_pdf(cut)
+    assert snap.status == "not_html" and snap.error.startswith("unreadable PDF (")
