@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from .prune import SHORT_PAGE_WORDS, Pruned, prune_html
@@ -67,19 +67,26 @@ def clean_page(
     stage."""
     options = options or CleanOptions()
     t0 = time.perf_counter()
+    # What is past the size limit is left out, and the snapshot says so (a
+    # capture's body is cut before it gets here, and its reason says that).
+    limit = options.max_html_bytes
+    cut = (f"only its first {limit} {'bytes' if isinstance(html, bytes) else 'characters'} were cleaned (the rest"
+           " is past the size limit)") if len(html) > limit else None
     if isinstance(html, bytes):
         kind = document_kind(content_type, html[:1024]) if content_type else None
         if kind == "pdf" or (kind is None and looks_like_pdf(html)):
-            return clean_pdf(html[: options.max_document_bytes], url)
+            return clean_pdf(html[: options.max_document_bytes], url)  # a cut PDF says so itself
         if kind == "text":
-            text = decode_html(html[: options.max_html_bytes], charset_from_content_type(content_type))
-            return clean_text(text, url) if text is not None else Snapshot(url=url, status="not_html")
-        decoded = decode_html(html[: options.max_html_bytes], charset_from_content_type(content_type))
+            text = decode_html(html[:limit], charset_from_content_type(content_type))
+            if text is None:
+                return Snapshot(url=url, status="not_html")
+            return replace(clean_text(text, url), partial=cut)
+        decoded = decode_html(html[:limit], charset_from_content_type(content_type))
         if decoded is None:
             return Snapshot(url=url, status="not_html")
         html = decoded
     else:
-        html = html[: options.max_html_bytes]
+        html = html[:limit]
     if "\x00" in html:
         html = html.replace("\x00", "")
     rules = rules_for(url, options)
@@ -125,6 +132,7 @@ def clean_page(
         error_kind=stub[0] if stub else None,
         rule_rot=tuple(f"{rule}: {sel}" for rule, sel in pruned.unmatched) if stub is None else (),
         page_title=page_title,
+        partial=cut,
     )
     if timings is not None:
         t3 = time.perf_counter()

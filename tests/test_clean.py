@@ -370,3 +370,23 @@ def test_an_element_with_a_flood_of_attributes_is_cleaned_in_time():
     assert time.process_time() - t0 < 5.0 and "council's budget" in snap.text
     few = "<div " + " ".join(f"a{i}=v" for i in range(MAX_ATTRIBUTES)) + ">x</div>"
     assert limit_attributes(few) is few  # up to the limit, the page is left as it is
+
+
+def test_a_page_past_the_size_limit_is_cleaned_in_part_and_says_so():
+    """`archiver clean` of a saved page larger than the limit cleaned its
+    first part without a word; the snapshot now says what was left out (a
+    capture's body is cut before cleaning, and its reason says so once)."""
+    from archiver import CleanOptions
+    from archiver.snapshot import clean_page
+
+    page = ("<html><head><title>Long</title></head><body><article><p>" + "A sentence of the article. " * 40
+            + "</p><p>" + "Words past the limit. " * 100 + "</p></article></body></html>")
+    options = CleanOptions(max_html_bytes=1500)
+    for given, unit in ((page.encode(), "bytes"), (page, "characters")):
+        snap = clean_page(given, "https://example.org/long", options=options)
+        assert snap.status == "ok" and snap.text.count("Words past the limit.") < 100
+        assert snap.partial == f"only its first 1500 {unit} were cleaned (the rest is past the size limit)"
+    text = ("Notice\n\n" + "A line of the notice. " * 200).encode()
+    snap = clean_page(text, "https://example.org/notice.txt", options=options, content_type="text/plain")
+    assert snap.partial == "only its first 1500 bytes were cleaned (the rest is past the size limit)"
+    assert clean_page(page, "https://example.org/long").partial is None  # within the default limit
