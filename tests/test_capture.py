@@ -375,19 +375,26 @@ def test_robots_txt_is_cached_for_a_day_across_runs(fresh_site, tmp_path, fast_o
     assert fresh_site.state.hits["/robots.txt"] == 2
 
 
+def slow_page(site: SiteServer, tmp_path, xs: int) -> str:
+    """/page/slow on `site`, and a rules folder (returned) whose rule's regex
+    backtracks on it: seconds to clean at 25 x's, hours at 40."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "slow.toml").write_text("[match]\npaths = ['^/page/slow']\n[error]\ntext = ['(x+x+)+y']\n")
+    site.state.pages["/page/slow"] = article("Slow to clean", "x" * xs + " and words. " * 30)
+    return str(rules)
+
+
 def test_a_page_slow_to_clean_does_not_hold_up_other_fetches(fresh_site, tmp_path):
     """Cleaning runs off the event loop: while one page takes seconds to
     clean (here a site rule with a regex that backtracks), the other URLs are
     fetched, cleaned and recorded, and nothing times out."""
     from archiver import CleanOptions
 
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "slow.toml").write_text("[match]\npaths = ['^/page/slow']\n[error]\ntext = ['(x+x+)+y']\n")
-    fresh_site.state.pages["/page/slow"] = article("Slow to clean", "x" * 25 + " and words. " * 30)
+    rules = slow_page(fresh_site, tmp_path, 25)
     others = [fresh_site.url(f"/slowish?n={i}") for i in range(4)]
     archive = Archive(tmp_path / "arch", fetch_options=FetchOptions(host_delay=0, read_timeout=1.0, retries=0),
-                      clean_options=CleanOptions(rules_dir=str(rules)), workers=2)
+                      clean_options=CleanOptions(rules_dir=rules), workers=2)
     order: list[str] = []
     start = time.monotonic()
     done_at: dict[str, float] = {}
@@ -410,13 +417,10 @@ def test_a_page_that_would_take_hours_to_clean_fails_in_time(fresh_site, tmp_pat
     recorded `failed` with its WARC records, and the capture ends."""
     from archiver import CleanOptions
 
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "slow.toml").write_text("[match]\npaths = ['^/page/slow']\n[error]\ntext = ['(x+x+)+y']\n")
-    fresh_site.state.pages["/page/slow"] = article("Slow to clean", "x" * 40 + " and words. " * 30)
+    rules = slow_page(fresh_site, tmp_path, 40)
     others = [fresh_site.url(f"/page.html?n={i}") for i in range(4)]
     archive = Archive(tmp_path / "arch", fetch_options=FetchOptions(host_delay=0, retries=0),
-                      clean_options=CleanOptions(rules_dir=str(rules), time_limit=2), workers=2)
+                      clean_options=CleanOptions(rules_dir=rules, time_limit=2), workers=2)
     started = time.monotonic()
     captures = archive.capture([fresh_site.url("/page/slow"), *others])
     assert time.monotonic() - started < 30
@@ -570,13 +574,10 @@ def test_a_worker_killed_mid_capture_fails_only_its_page(fresh_site, tmp_path):
 
     from archiver import CleanOptions
 
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "slow.toml").write_text("[match]\npaths = ['^/page/slow']\n[error]\ntext = ['(x+x+)+y']\n")
-    fresh_site.state.pages["/page/slow"] = article("Slow to clean", "x" * 40 + " and words. " * 30)
+    rules = slow_page(fresh_site, tmp_path, 40)
     others = [fresh_site.url(f"/page.html?n={i}") for i in range(6)]
     archive = Archive(tmp_path / "arch", fetch_options=FetchOptions(host_delay=0, retries=0),
-                      clean_options=CleanOptions(rules_dir=str(rules)), workers=1)
+                      clean_options=CleanOptions(rules_dir=rules), workers=1)
     killed: list[int] = []
 
     def kill_the_worker_when_busy() -> None:
