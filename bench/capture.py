@@ -7,8 +7,10 @@ held back a fixed delay (a site that far away), from a process of its own.
 Each tool runs as a subprocess. Reported per tool: wall time, pages/s, the
 machine's CPU seconds spent on the run (all of the tool's processes: /proc/stat
 busy time, less the page server's own), CPU per page and peak RSS of the
-tool's main process. Beside them: `archiver.clean` alone over the same pages
-in this process (the CPU the cleaning itself needs).
+tool's main process. Beside them, with a turn of its own in each round (the
+machine's speed drifts during a run: measured once, minutes apart, it gave
+14.9 and 23.2 ms a page): `archiver.clean` alone over the same pages in this
+process, warm (its CPU is this process's time: the CPU cleaning needs).
 
     python bench/capture.py                          # 300 pages, 10 hosts, 20 ms; then 100 ms; then 2,000 queued
     python bench/capture.py --pages 300 --delay 0.02 --no-extra
@@ -108,16 +110,21 @@ def verdicts(archive: Path) -> dict[str, int]:
         return dict(db.execute("SELECT verdict, count(*) FROM captures GROUP BY verdict").fetchall())
 
 
-def cleaning_alone(bodies: list[bytes], urls: list[str]) -> float:
-    """CPU seconds per page of archiver.clean over the same pages, in this process."""
+IN_PROCESS = "archiver.clean, in this process"
+
+
+def cleaning_alone(bodies: list[bytes], urls: list[str]) -> dict[str, float]:
+    """archiver.clean over the same pages in this process, warm: its wall
+    and CPU seconds (a round of its own beside the tools', so that the
+    machine's drift during a run hits it alike)."""
     from archiver.snapshot import clean_page
 
     pages = [gzip.decompress(b) for b in bodies]
     clean_page(pages[0], urls[0])  # rules loaded, imports warm
-    t0 = time.process_time()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i, url in enumerate(urls):
         clean_page(pages[i % len(pages)], url)
-    return (time.process_time() - t0) / len(urls)
+    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "rss_mb": 0.0, "tree_rss_mb": 0.0}
 
 
 def run_set(args: argparse.Namespace, bodies: list[bytes], pages: int, delay: float, tools: list[str],
@@ -162,6 +169,9 @@ def run_set(args: argparse.Namespace, bodies: list[bytes], pages: int, delay: fl
         seen: dict[str, dict[str, int]] = {}
         for r in range(args.rounds):
             for name in tools:
+                if name == IN_PROCESS:
+                    runs[name].append(cleaning_alone(bodies, urls))
+                    continue
                 out = work / f"out-{r}-{tools.index(name)}"
                 out.mkdir()
                 cmd = command(name, out)
@@ -202,19 +212,16 @@ def main() -> None:
     args = ap.parse_args()
     compile_archiver()
     bodies = aeb_pages(args.data)
-    urls = [f"http://127.0.0.{i % args.hosts + 1}:{args.port}/p/{i}" for i in range(args.pages)]
-    alone = cleaning_alone(bodies, urls)
-    print(f"archiver.clean alone, in one process: {1000 * alone:.1f} ms CPU per page ({len(bodies)} distinct pages)")
     all_tools = ["wget --warc-file", "archiver capture", "archiver capture --dask local", "archiver capture --workers 0",
-                 "archiver clean (cleaning alone)"]
+                 "archiver clean (cleaning alone)", IN_PROCESS]
     # A tool's full name picks that tool alone; any other text, every tool whose name contains it.
     tools = [t for t in all_tools if not args.only or any(o == t or (o in t and o not in all_tools) for o in args.only)]
     results = run_set(args, bodies, args.pages, args.delay, tools, "set-up 1")
     wget, ours, dask = (results.get(k) for k in all_tools[:3])
-    cleaning = results.get("archiver clean (cleaning alone)")
+    cleaning, alone = results.get("archiver clean (cleaning alone)"), results.get(IN_PROCESS)
     if wget and ours:
         print(f"\narchiver capture: {wget['wall'] / ours['wall']:.2f}x wget's pages/s;"
-              f" CPU per page {ours['cpu'] / args.pages / alone:.2f}x warm in-process cleaning"
+              + (f" CPU per page {ours['cpu'] / alone['cpu']:.2f}x warm in-process cleaning" if alone else "")
               + (f", {ours['cpu'] / cleaning['cpu']:.2f}x `archiver clean` of the same pages" if cleaning else ""))
     if ours and dask:
         print(f"--dask local: {ours['wall'] / dask['wall']:.2f}x the default's pages/s")
