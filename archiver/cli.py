@@ -47,13 +47,9 @@ from .config import (
 )
 from .diff import render_html, render_unified, render_words
 from .errors import ArchiverError, ConfigError
-from .fetch import fetch_page
 from .models import GOOD_VERDICTS, Capture, Snapshot, Verdict
 from .payload import read_source
-from .rules import check_rules, load_rules
-from .distributed import dask_executor
 from .auth import credential_set, inline_set
-from .ingest import ingest_warcs
 from .termout import Column
 from .urls import check_url
 
@@ -329,6 +325,7 @@ def _archive(ctx: click.Context, opts: dict[str, Any]) -> Archive:
                              read_timeout=opts["timeout"], retries=opts["retries"], max_body=max_body,
                              obey_robots=not opts["ignore_robots"], ca_bundle=opts.get("ca_bundle"))
     if opts.get("rules_dir"):
+        from .rules import load_rules
         load_rules(opts["rules_dir"])  # a bad rules folder is one clear error before anything is fetched
     browser = BrowserOptions(executable=opts.get("browser_path"),
                              timeout=opts.get("browser_timeout") or DEFAULT_BROWSER_TIMEOUT)
@@ -420,6 +417,7 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
             click.echo(json.dumps(c.to_json(), ensure_ascii=False))
 
     if valid:
+        from .distributed import dask_executor
         with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
             if not as_json and err.is_terminal and len(valid) > 1:
                 with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -496,6 +494,7 @@ def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | No
 
     options = CleanOptions(rules_dir=rules_dir)
     if rules_dir:
+        from .rules import load_rules
         load_rules(rules_dir)  # a bad rules folder is one clear error before any page
     bad = 0
     several = len(paths) > 1
@@ -830,6 +829,7 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_ur
         for problem in summary.unscheduled:
             err_out.print(termout.line("warning: watch set aside until its schedule is changed:", problem), crop=False)
 
+    from .distributed import dask_executor
     with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
         if loop:
             run_loop(archive, notify=notify, on_summary=report, executor=executor)
@@ -878,6 +878,8 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
     archive = _archive(ctx, opts)
     err = Console(stderr=True)
     started = time.perf_counter()
+    from .distributed import dask_executor
+    from .ingest import ingest_warcs
     with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
         if err.is_terminal and not as_json:
             with Progress(TextColumn("ingesting"), BarColumn(), TextColumn("{task.completed} records"),
@@ -1049,6 +1051,7 @@ def rules() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def rules_check(directory: str | None, as_json: bool) -> None:
     """Validate every rule file (unknown keys, bad selectors, bad regexes)."""
+    from .rules import check_rules
     good, bad = check_rules(directory)
     if as_json:
         click.echo(json.dumps({"ok": [r.path for r in good],
@@ -1078,6 +1081,7 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
     status_code = None
     if path_or_url.startswith(("http://", "https://")):
         url = check_url(path_or_url)
+        from .fetch import fetch_page
         page = fetch_page(url, FetchOptions(host_delay=0, retries=1), max_bytes=options.max_html_bytes)
         data, status_code = page.body, page.status_code
     else:

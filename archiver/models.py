@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import IO, Any
 
 __all__ = ["GOOD_VERDICTS", "Verdict", "Attachment", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
-           "Watch", "Notification", "WarcFileRow"]
+           "Watch", "Notification", "WarcFileRow", "RecordLocation"]
 
 
 class Verdict(str, enum.Enum):
@@ -398,6 +398,18 @@ class WarcFileRow:
     sha256: str  # hex
     size: int | None
     closed_at: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordLocation:
+    """Where one record lives: enough to read it back or refer to it."""
+
+    warc_file: str  # file name, relative to the WARC folder
+    offset: int
+    length: int
+    record_id: str
+    warc_date: str  # as written in WARC-Date
+    record_type: str
 
 
 def _mask(url: str) -> str:

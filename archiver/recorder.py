@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from .errors import ArchiverError, StoreError, WarcError
 from .models import Attachment, Capture, Exchange, Snapshot, StoredSnapshot, Verdict
 from .diff import ChangeSummary, summarize_change
-from .store import Catalog, read_snapshot, write_json_atomic
+from .store import WARC_DIR, Catalog, read_snapshot, write_json_atomic
 from .timeutil import parse_iso, timestamp14, utc_now
 from .warc import RecordLocation, WarcWriter, check_record
 
@@ -35,7 +35,6 @@ __all__ = ["Entry", "Recorder", "SourceRecord", "capture_from_fields", "metadata
 
 log = logging.getLogger(__name__)
 
-WARC_DIR = "warc"
 TEXTS_DIR = "texts"
 
 

@@ -21,10 +21,11 @@ from typing import Any
 from .cjk import has_cjk, index_terms, query_phrases
 from .errors import StoreError
 from .normalize import learned_suffixes
-from .models import Capture, Notification, SearchHit, StoredSnapshot, Verdict, WarcFileRow, Watch
-from .warc import RecordLocation
+from .models import Capture, Notification, RecordLocation, SearchHit, StoredSnapshot, Verdict, WarcFileRow, Watch
 
-__all__ = ["Catalog", "SCHEMA_VERSION"]
+__all__ = ["Catalog", "SCHEMA_VERSION", "WARC_DIR"]
+
+WARC_DIR = "warc"  # the archive's folder of WARC files
 
 BUSY_TIMEOUT_MS = 30_000
 

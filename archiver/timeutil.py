@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from warcio.timeutils import iso_date_to_datetime
 
 __all__ = ["utc_now", "timestamp14", "iso_utc", "parse_iso", "parse_warc_date", "to_epoch", "from_epoch",
            "iso_seconds"]
@@ -57,6 +56,8 @@ def parse_iso_seconds(value: str | None) -> datetime | None:
 
 def parse_warc_date(value: str | None) -> datetime:
     """A WARC-Date (any precision) as naive UTC; ValueError when it is not one."""
+    from warcio.timeutils import iso_date_to_datetime  # loaded with warcio, by what reads WARCs
+
     if not value:
         raise ValueError("no date")
     try:

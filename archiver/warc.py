@@ -33,7 +33,7 @@ from warcio.warcwriter import WARCWriter
 from .config import VERSION, WarcOptions
 from .errors import WarcError, brief
 from .fixity import sha256_state
-from .models import Exchange
+from .models import Exchange, RecordLocation
 from .warcreader import MISFIT, misfits, next_whole_record, reader
 
 __all__ = [
@@ -53,18 +53,6 @@ log = logging.getLogger(__name__)
 
 OPEN_SUFFIX = ".open"
 WARC_SUFFIX = ".warc.gz"
-
-
-@dataclass(frozen=True, kw_only=True)
-class RecordLocation:
-    """Where one record lives: enough to read it back or refer to it."""
-
-    warc_file: str  # file name, relative to the WARC folder
-    offset: int
-    length: int
-    record_id: str
-    warc_date: str  # as written in WARC-Date
-    record_type: str
 
 
 def _make_record_id() -> str:

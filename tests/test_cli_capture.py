@@ -172,7 +172,7 @@ def test_unreachable_dask_scheduler_is_exit_2(site, tmp_path, free_port):
 
 @pytest.mark.parametrize("args, stops, said", [
     (["export", "--wacz", "{tmp}/out.wacz"], "archiver.export.export_wacz", "interrupted: no package was written"),
-    (["ingest", "{tmp}/in.warc"], "archiver.cli.ingest_warcs", "interrupted: what was ingested so far is kept"),
+    (["ingest", "{tmp}/in.warc"], "archiver.ingest.ingest_warcs", "interrupted: what was ingested so far is kept"),
     (["verify"], "archiver.archive.Archive.verify", "interrupted"),
 ], ids=["export", "ingest", "verify"])
 def test_ctrl_c_says_what_each_command_leaves(site, tmp_path, monkeypatch, capsys, args, stops, said):
@@ -197,6 +197,6 @@ def test_ctrl_c_reaches_a_caller_of_main_without_standalone_mode_as_click_abort(
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("archiver.cli.ingest_warcs", interrupted)
+    monkeypatch.setattr("archiver.ingest.ingest_warcs", interrupted)
     with pytest.raises(click.Abort):
         cli.main(["--archive", str(tmp_path / "a"), "ingest", str(tmp_path / "in.warc")], standalone_mode=False)
