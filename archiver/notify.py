@@ -9,13 +9,11 @@ passwords); `mask_url` is how one is ever printed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
 from urllib.parse import urlsplit
-
-from jinja2 import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import ConfigError
 
@@ -52,12 +50,20 @@ Recovered: {{ title or url }}
 {{ diff_url }}{% endif %}
 """
 
-_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+@functools.cache
+def _env() -> Any:
+    """Templates are sandboxed: a watch's template is a user's, its fields a page's.
+    (Jinja is loaded when a template is first checked or rendered.)"""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 
 
 def check_template(text: str) -> str:
+    from jinja2 import TemplateError
+
     try:
-        _env.from_string(text)
+        _env().from_string(text)
     except TemplateError as exc:
         raise ConfigError(f"notification template: {exc}") from None
     return text
@@ -76,16 +82,18 @@ def defang(text: str) -> str:
 
 def render(event: dict[str, Any], template: str | None = None) -> tuple[str, str]:
     """(title, body) of a message. Strings that came from a page are defanged."""
+    from jinja2 import TemplateError
+
     event = {k: defang(v) if k in CAPTURED_FIELDS and isinstance(v, str) else v for k, v in event.items()}
     try:
-        text = _env.from_string(template or DEFAULT_TEMPLATE).render(**{
+        text = _env().from_string(template or DEFAULT_TEMPLATE).render(**{
             "event": None, "url": None, "title": None, "verdict": None, "reason": None, "timestamp": None,
             "captured_at": None, "previous_timestamp": None, "words_added": None, "words_removed": None,
             "added": None, "removed": None, "diff": None, "diff_url": None, "failures": None, "body": None,
             **event})
     except TemplateError as exc:  # a user's template failing on this event: still say something
         log.warning("notification template failed (%s); sending the default message", exc)
-        text = _env.from_string(DEFAULT_TEMPLATE).render(**event)
+        text = _env().from_string(DEFAULT_TEMPLATE).render(**event)
     title, _, body = text.strip().partition("\n")
     return title.strip()[:250] or "archiver", body.strip()
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from .archive import Archive
@@ -488,6 +487,8 @@ def _deliver(target: str, payload: str) -> None:
         title, body = render(event, template)
         deliver(where, title, body)
     elif kind == "webhook":
+        import httpx
+
         assert isinstance(where, str)
         try:
             resp = httpx.post(where, content=payload, headers={"Content-Type": "application/json"},
