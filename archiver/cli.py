@@ -514,13 +514,12 @@ def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | No
         if fmt == "json":
             click.echo(json.dumps(snap.to_json(path if several else None), ensure_ascii=False))
             continue
-        if snap.status != "ok":
-            # The reason can quote the document (a PDF parser's message), and
-            # a file's name is whatever the site that sent it chose.
-            detail = f": {snap.error}" if snap.error else ""
-            click.echo(termout.safe(" ".join(f"{path}: {snap.status}{detail}".split())), err=True)
-        elif snap.partial:
-            click.echo(termout.safe(" ".join(f"{path}: {snap.partial}".split())), err=True)
+        # Why there is no text, or what of it is missing. The reason can quote
+        # the document (a PDF parser's message), and a file's name is whatever
+        # the site that sent it chose.
+        said = snap.partial if snap.status == "ok" else snap.status + (f": {snap.error}" if snap.error else "")
+        if said:
+            click.echo(termout.safe(" ".join(f"{path}: {said}".split())), err=True)
         if several:
             click.echo(f"==> {termout.safe(path)} <==")
         if fmt == "markdown":

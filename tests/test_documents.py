@@ -291,8 +291,8 @@ def test_a_pdf_cut_short_is_read_as_far_as_it_goes(kept):
     (`unreadable PDF (PSEOF ...)`). Mended, the pages the file holds are
     read, in order, their fonts (written last, so cut off) read as
     Helvetica, and the text says it is part of the document."""
-    whole = clean_pdf(report_pdf(PARAGRAPHS * 4, pages=12))
     data = report_pdf(PARAGRAPHS * 4, pages=12)
+    whole = clean_pdf(data)
     cut = data[:int(len(data) * kept)]
     snap = clean_pdf(cut, "https://example.org/report.pdf")
     assert snap.status == "ok", snap.error
