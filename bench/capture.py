@@ -10,7 +10,10 @@ busy time, less the page server's own), CPU per page and peak RSS of the
 tool's main process. Beside them, with a turn of its own in each round (the
 machine's speed drifts during a run: measured once, minutes apart, it gave
 14.9 and 23.2 ms a page): `archiver.clean` alone over the same pages in this
-process, warm (its CPU is this process's time: the CPU cleaning needs).
+process, warm (its CPU is this process's time: the CPU cleaning needs),
+and plain httpx fetching and gunzipping the same URLs in this process (what
+every capture must do besides cleaning): with the cleaning, the floor of a
+capture's CPU.
 
     python bench/capture.py                          # 300 pages, 10 hosts, 20 ms; then 100 ms; then 2,000 queued
     python bench/capture.py --pages 300 --delay 0.02 --no-extra
@@ -127,6 +130,56 @@ def cleaning_alone(bodies: list[bytes], urls: list[str]) -> dict[str, float]:
     return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "rss_mb": 0.0, "tree_rss_mb": 0.0}
 
 
+FETCH_ALONE = "httpx fetch+gunzip, in process"
+
+
+def fetching_alone(urls: list[str], per_host: int = 2) -> dict[str, float]:
+    """What every capture must do besides cleaning, with nothing of
+    archiver's: plain httpx fetching the same URLs (a client per host with
+    `per_host` connections, as archiver's politeness allows; bodies streamed
+    raw with a SHA-1, as a WARC needs) and gunzipping each body (cleaning
+    needs its text). Its CPU is this process's time: with the cleaning
+    alone, the least a capture's CPU can be before WARC records, the
+    catalog and the processes' start."""
+    import asyncio
+    import hashlib
+    import ssl
+    import zlib
+
+    import httpx
+
+    no_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # plain HTTP: no CA bundle to load
+
+    async def run() -> None:
+        clients: dict[str, httpx.AsyncClient] = {}
+        gates: dict[str, asyncio.Semaphore] = {}
+
+        async def one(url: str) -> None:
+            host = url.split("/")[2]
+            if host not in clients:
+                clients[host] = httpx.AsyncClient(
+                    headers={"Accept-Encoding": "gzip, deflate"}, trust_env=False, verify=no_tls,
+                    limits=httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host))
+                gates[host] = asyncio.Semaphore(per_host)
+            client = clients[host]
+            async with gates[host]:
+                response = await client.send(client.build_request("GET", url), stream=True)
+                sha1, parts = hashlib.sha1(), []
+                async for chunk in response.aiter_raw():
+                    sha1.update(chunk)
+                    parts.append(chunk)
+                await response.aclose()
+            zlib.decompress(b"".join(parts), 16 + zlib.MAX_WBITS)
+
+        await asyncio.gather(*(one(u) for u in urls))
+        for client in clients.values():
+            await client.aclose()
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    asyncio.run(run())
+    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "rss_mb": 0.0, "tree_rss_mb": 0.0}
+
+
 def run_set(args: argparse.Namespace, bodies: list[bytes], pages: int, delay: float, tools: list[str],
             title: str) -> dict[str, dict[str, float]]:
     """Each tool `args.rounds` times, interleaved (A B C, A B C, ...) so that
@@ -172,6 +225,9 @@ def run_set(args: argparse.Namespace, bodies: list[bytes], pages: int, delay: fl
                 if name == IN_PROCESS:
                     runs[name].append(cleaning_alone(bodies, urls))
                     continue
+                if name == FETCH_ALONE:
+                    runs[name].append(fetching_alone(urls))
+                    continue
                 out = work / f"out-{r}-{tools.index(name)}"
                 out.mkdir()
                 cmd = command(name, out)
@@ -213,7 +269,7 @@ def main() -> None:
     compile_archiver()
     bodies = aeb_pages(args.data)
     all_tools = ["wget --warc-file", "archiver capture", "archiver capture --dask local", "archiver capture --workers 0",
-                 "archiver clean (cleaning alone)", IN_PROCESS]
+                 "archiver clean (cleaning alone)", IN_PROCESS, FETCH_ALONE]
     # A tool's full name picks that tool alone; any other text, every tool whose name contains it.
     tools = [t for t in all_tools if not args.only or any(o == t or (o in t and o not in all_tools) for o in args.only)]
     results = run_set(args, bodies, args.pages, args.delay, tools, "set-up 1")
@@ -223,6 +279,14 @@ def main() -> None:
         print(f"\narchiver capture: {wget['wall'] / ours['wall']:.2f}x wget's pages/s;"
               + (f" CPU per page {ours['cpu'] / alone['cpu']:.2f}x warm in-process cleaning" if alone else "")
               + (f", {ours['cpu'] / cleaning['cpu']:.2f}x `archiver clean` of the same pages" if cleaning else ""))
+    fetch = results.get(FETCH_ALONE)
+    if ours and alone and fetch:
+        # No capture costs less than its cleaning plus its fetching: the
+        # target's budget (1.25x) against what is left for everything else.
+        floor = alone["cpu"] + fetch["cpu"]
+        print(f"the floor (warm cleaning + plain httpx fetch and gunzip, nothing else): {floor / alone['cpu']:.2f}x"
+              f" warm in-process cleaning; capture's CPU beyond it: {1000 * (ours['cpu'] - floor) / args.pages:.1f}"
+              f" ms a page (WARC records, catalog, snapshot files, processes' start, the pool's messages)")
     if ours and dask:
         print(f"--dask local: {ours['wall'] / dask['wall']:.2f}x the default's pages/s")
     if args.no_extra:
