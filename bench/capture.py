@@ -71,14 +71,15 @@ def process_cpu(pid: int) -> float:
 def measure(cmd: list[str], cwd: Path, server_pid: int, stdout: Any = subprocess.DEVNULL, *,
             pss: bool = False) -> dict[str, float]:
     """Run `cmd`: wall time, CPU of everything it ran (machine busy time less
-    the page server's), and peak RSS sampled every 100 ms (sampling a process
+    the page server's and this process's own: its sampling is not the
+    tool's), and peak RSS sampled every 100 ms (sampling a process
     tree costs CPU the tools would otherwise have): of its main process,
     and of all its processes together (worker processes included). `pss`:
     the tree's figure is PSS instead (shared pages counted once, as a
     browser's many processes share most of theirs)."""
     import psutil  # comes with dask[distributed]
 
-    busy0, server0 = busy_seconds(), process_cpu(server_pid)
+    busy0, server0, own0 = busy_seconds(), process_cpu(server_pid), time.process_time()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
     main = psutil.Process(proc.pid)
@@ -96,7 +97,7 @@ def measure(cmd: list[str], cwd: Path, server_pid: int, stdout: Any = subprocess
         time.sleep(0.1)
     wall = time.perf_counter() - t0
     time.sleep(0.3)  # let worker processes that outlive it by a moment finish counting
-    cpu = busy_seconds() - busy0 - (process_cpu(server_pid) - server0)
+    cpu = busy_seconds() - busy0 - (process_cpu(server_pid) - server0) - (time.process_time() - own0)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     code = proc.returncode
     if code not in (0, 8):  # wget says 8 for "some server error", none expected here
@@ -178,6 +179,31 @@ def fetching_alone(urls: list[str], per_host: int = 2) -> dict[str, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     asyncio.run(run())
     return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "rss_mb": 0.0, "tree_rss_mb": 0.0}
+
+
+def start_up() -> dict[str, float]:
+    """CPU seconds a capture spends before its first page, whatever the
+    number of pages (medians of 5, each in a fresh interpreter): the
+    interpreter's start, loading the capture path's modules, and loading
+    the cleaner and cleaning a first page (each cleaning process's zygote
+    does so; warm in-process cleaning has it done before it is timed)."""
+    import resource
+
+    def cpu_of(code: str) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return float(out) if out.strip() else after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+    timed = "import time; c = time.process_time(); {}; print(time.process_time() - c)"
+    return {
+        "interpreter": statistics.median(cpu_of("pass") for _ in range(5)),
+        "capture's modules": statistics.median(cpu_of(timed.format(
+            "import archiver.cli, archiver.archive, archiver.pipeline, archiver.fetch, archiver.recorder,"
+            " archiver.warc, archiver.distributed")) for _ in range(5)),
+        "the cleaner, warm": statistics.median(cpu_of(timed.format(
+            "from archiver.jobs import warm_up; warm_up()")) for _ in range(5)),
+    }
 
 
 def run_set(args: argparse.Namespace, bodies: list[bytes], pages: int, delay: float, tools: list[str],
@@ -287,6 +313,9 @@ def main() -> None:
         print(f"the floor (warm cleaning + plain httpx fetch and gunzip, nothing else): {floor / alone['cpu']:.2f}x"
               f" warm in-process cleaning; capture's CPU beyond it: {1000 * (ours['cpu'] - floor) / args.pages:.1f}"
               f" ms a page (WARC records, catalog, snapshot files, processes' start, the pool's messages)")
+        costs = start_up()
+        print("start-up, whatever the pages: " + ", ".join(f"{k} {v:.2f} s" for k, v in costs.items())
+              + f": {1000 * sum(costs.values()) / args.pages:.1f} ms a page at {args.pages} pages")
     if ours and dask:
         print(f"--dask local: {ours['wall'] / dask['wall']:.2f}x the default's pages/s")
     if args.no_extra:
