@@ -376,12 +376,12 @@ def _compile(expression: XPath, namespaces: dict[str, str]) -> AttributePath:
 
 @dataclass(frozen=True)
 class Replacement:
-    """A module's list of expressions, and what took its place."""
+    """A module's value (a list of expressions, a parser) and what took its place."""
 
     module: ModuleType
     name: str
-    original: list[Any]
-    paths: list[Any]
+    original: Any
+    paths: Any
 
 
 def use_attribute_paths(modules: list[ModuleType], source: ModuleType) -> list[Replacement]:
@@ -405,8 +405,9 @@ def use_attribute_paths(modules: list[ModuleType], source: ModuleType) -> list[R
 
 @contextlib.contextmanager
 def as_written(replaced: list[Replacement]) -> Iterator[None]:
-    """For the block, the modules evaluate their expressions with libxml2 as
-    they were written (a benchmark's peer, a test's reference)."""
+    """For the block, the modules get back what was replaced: their
+    expressions evaluated by libxml2 as they were written, their parser (a
+    benchmark's peer, a test's reference)."""
     for r in replaced:
         setattr(r.module, r.name, r.original)
     try:

@@ -85,13 +85,14 @@ SETTINGS = [(r, f) for r in RATIOS for f in FACTORS]
 def as_written(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn` run on trafilatura as it comes: loading archiver's cleaner gives
     trafilatura's modules faster evaluators of the same XPath expressions
-    (archiver/attrpaths.py), which a peer measured in this process must not
+    (archiver/attrpaths.py) and a parser that picks element classes in C
+    (archiver/extract.py), which a peer measured in this process must not
     get."""
     def run(*args: Any, **kwargs: Any) -> Any:
         from archiver.attrpaths import as_written
-        from archiver.extract import TRAFILATURA_PATHS
+        from archiver.extract import TRAFILATURA_CHANGES
 
-        with as_written(TRAFILATURA_PATHS):
+        with as_written(TRAFILATURA_CHANGES):
             return fn(*args, **kwargs)
     return run
 

@@ -287,3 +287,56 @@ def test_an_element_that_surprises_the_evaluator_gets_xpaths_own_answer():
     root = lxml.html.fromstring("<html><body><p class='a'>x</p></body></html>", parser=parser)
     expression = XPath("//*[@class='a']")
     assert attribute_path(expression)(root) == expression(root) and len(expression(root)) == 1
+
+
+FORM_PAGE = """<!DOCTYPE html><html lang="en"><head><title>Council votes on the budget | Town News</title>
+<meta name="author" content="Ana Reyes"><?xml-stylesheet href="x.css"?></head><body>
+<!-- a comment the parser drops --><nav><a href="/">Home</a> &middot; <a href="/news">News</a></nav>
+<article><h1>Council votes on the budget</h1><p class="byline">By Ana Reyes</p>
+<p>The council voted on Tuesday to adopt a budget of &euro;4.2&nbsp;million, after a debate that ran past
+midnight and drew residents from every ward of the town to the hall.</p>
+<p>Members argued over the library's hours, the repair of the bridge on Mill Road and the cost of the new
+school buses, and the vote was seven to four in the end.</p>
+<form action="/search" method="get"><label for="q">Search the archive</label><input id="q" name="q" value="budget">
+<select name="year"><option>2026</option><option selected>2025</option></select>
+<textarea name="note">A note typed into the page</textarea><input type="checkbox" name="all" checked></form>
+<p>The budget takes effect in January; the minutes of the meeting will be published next week.</p></article>
+<form class="comment-form"><label>Your comment<textarea name="comment"></textarea></label><button>Send</button></form>
+</body></html>"""
+
+
+def test_trafilatura_parses_with_element_classes_chosen_in_c_and_gives_the_same_results():
+    """Loading the cleaner gives trafilatura a copy of its parser whose every
+    element is an HtmlElement chosen in C (lxml.html's own parser calls
+    back into Python for each element Python touches). The cleaner and any
+    other trafilatura call give what lxml.html's parser gives, on pages
+    with forms, inputs, labels, selects, textareas, comments, processing
+    instructions and entities; `as_written` puts the original back."""
+    import lxml.html
+    import trafilatura
+    import trafilatura.utils
+
+    import archiver
+    from archiver.attrpaths import as_written
+    from archiver.extract import TRAFILATURA_CHANGES
+
+    replaced = [r for r in TRAFILATURA_CHANGES if r.name == "HTML_PARSER"]
+    assert len(replaced) == 1 and trafilatura.utils.HTML_PARSER is replaced[0].paths
+    tree = trafilatura.utils.load_html(FORM_PAGE)
+    assert {type(e) for e in tree.iter() if isinstance(e.tag, str)} == {lxml.html.HtmlElement}
+    with as_written(TRAFILATURA_CHANGES):
+        assert isinstance(trafilatura.utils.load_html(FORM_PAGE).find(".//form"), lxml.html.FormElement)
+    url = "https://news.example.org/2026/a-story"
+    snap = archiver.clean(FORM_PAGE, url=url)
+    assert "seven to four" in snap.text and snap.title == "Council votes on the budget"
+    for html in [FORM_PAGE, *_pages()]:
+        ours = archiver.clean(html, url=url)
+        with as_written(TRAFILATURA_CHANGES):
+            theirs = archiver.clean(html, url=url)
+        assert ours == theirs, html[:300]
+        for options in ({"favor_precision": True}, {"with_metadata": True, "output_format": "json"}):
+            ours_text = trafilatura.extract(html, **options)
+            with as_written(TRAFILATURA_CHANGES):
+                theirs_text = trafilatura.extract(html, **options)
+            assert ours_text == theirs_text, (options, html[:300])
+    assert trafilatura.utils.HTML_PARSER is replaced[0].paths
