@@ -15,7 +15,7 @@ and plain httpx fetching and gunzipping the same URLs in this process (what
 every capture must do besides cleaning): with the cleaning, the floor of a
 capture's CPU.
 
-    python bench/capture.py                          # 300 pages, 10 hosts, 20 ms; then 100 ms; then 2,000 queued
+    python bench/capture.py                          # 300 pages, 10 hosts, 20 ms; then 100 ms; then 2,000 queued (its ratios too)
     python bench/capture.py --pages 300 --delay 0.02 --no-extra
     python bench/capture.py --no-extra --only "archiver capture" --only dask --rounds 9   # an A/B of two tools
 """
@@ -181,7 +181,7 @@ def fetching_alone(urls: list[str], per_host: int = 2) -> dict[str, float]:
     return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "rss_mb": 0.0, "tree_rss_mb": 0.0}
 
 
-def start_up() -> dict[str, float]:
+def start_up_costs() -> dict[str, float]:
     """CPU seconds a capture spends before its first page, whatever the
     number of pages (medians of 5, each in a fresh interpreter): the
     interpreter's start, loading the capture path's modules, and loading
@@ -299,30 +299,39 @@ def main() -> None:
     # A tool's full name picks that tool alone; any other text, every tool whose name contains it.
     tools = [t for t in all_tools if not args.only or any(o == t or (o in t and o not in all_tools) for o in args.only)]
     results = run_set(args, bodies, args.pages, args.delay, tools, "set-up 1")
-    wget, ours, dask = (results.get(k) for k in all_tools[:3])
+    report(results, args.pages, start_up=True)
+    if args.no_extra:
+        return
+    run_set(args, bodies, args.pages, 0.1, ["wget --warc-file", "archiver capture"], "set-up 2 (a far-away site)")
+    # The same ratios where the start-up is spread over 2,000 pages.
+    report(run_set(args, bodies, 2000, args.delay, ["archiver capture", IN_PROCESS, FETCH_ALONE],
+                   "set-up 3 (2,000 pages queued at once)"), 2000)
+
+
+def report(results: dict[str, dict[str, float]], pages: int, *, start_up: bool = False) -> None:
+    """The targets' ratios, from the tools a set-up ran."""
+    wget, ours, dask = (results.get(k) for k in ("wget --warc-file", "archiver capture",
+                                                 "archiver capture --dask local"))
     cleaning, alone = results.get("archiver clean (cleaning alone)"), results.get(IN_PROCESS)
-    if wget and ours:
-        print(f"\narchiver capture: {wget['wall'] / ours['wall']:.2f}x wget's pages/s;"
-              + (f" CPU per page {ours['cpu'] / alone['cpu']:.2f}x warm in-process cleaning" if alone else "")
-              + (f", {ours['cpu'] / cleaning['cpu']:.2f}x `archiver clean` of the same pages" if cleaning else ""))
+    if ours and (wget or alone or cleaning):
+        print("\narchiver capture: " + "; ".join(part for part in (
+            f"{wget['wall'] / ours['wall']:.2f}x wget's pages/s" if wget else "",
+            f"CPU per page {ours['cpu'] / alone['cpu']:.2f}x warm in-process cleaning" if alone else "",
+            f"{ours['cpu'] / cleaning['cpu']:.2f}x `archiver clean` of the same pages" if cleaning else "") if part))
     fetch = results.get(FETCH_ALONE)
     if ours and alone and fetch:
         # No capture costs less than its cleaning plus its fetching: the
         # target's budget (1.25x) against what is left for everything else.
         floor = alone["cpu"] + fetch["cpu"]
         print(f"the floor (warm cleaning + plain httpx fetch and gunzip, nothing else): {floor / alone['cpu']:.2f}x"
-              f" warm in-process cleaning; capture's CPU beyond it: {1000 * (ours['cpu'] - floor) / args.pages:.1f}"
+              f" warm in-process cleaning; capture's CPU beyond it: {1000 * (ours['cpu'] - floor) / pages:.1f}"
               f" ms a page (WARC records, catalog, snapshot files, processes' start, the pool's messages)")
-        costs = start_up()
-        print("start-up, whatever the pages: " + ", ".join(f"{k} {v:.2f} s" for k, v in costs.items())
-              + f": {1000 * sum(costs.values()) / args.pages:.1f} ms a page at {args.pages} pages")
+        if start_up:
+            costs = start_up_costs()
+            print("start-up, whatever the pages: " + ", ".join(f"{k} {v:.2f} s" for k, v in costs.items())
+                  + f": {1000 * sum(costs.values()) / pages:.1f} ms a page at {pages} pages")
     if ours and dask:
         print(f"--dask local: {ours['wall'] / dask['wall']:.2f}x the default's pages/s")
-    if args.no_extra:
-        return
-    run_set(args, bodies, args.pages, 0.1, ["wget --warc-file", "archiver capture"], "set-up 2 (a far-away site)")
-    run_set(args, bodies, 2000, args.delay, ["archiver capture"], "set-up 3 (2,000 pages queued at once)")
-
 
 if __name__ == "__main__":
     main()
