@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,10 +56,10 @@ TRAFILATURA_PATHS = use_attribute_paths(
     [trafilatura.core, trafilatura.external, trafilatura.main_extractor, trafilatura.metadata], trafilatura.xpaths)
 
 
-def _parser_choosing_classes_in_c(module: Any, name: str) -> Replacement | None:
+def _parser_choosing_classes_in_c(module: ModuleType, name: str) -> Replacement | None:
     """lxml.html's parser picks the Python class of each element by calling
-    back into Python (`HtmlElementClassLookup.lookup`) whenever Python code
-    touches an element it has not touched before: ~1,800 calls a page here.
+    back into Python (`HtmlElementClassLookup.lookup`) each time Python code
+    takes hold of an element (iterating, finding): ~1,800 calls a page here.
     Its special classes (forms, inputs, labels, selects, textareas) only
     add helpers trafilatura never calls. `module.name` becomes a copy of
     that parser (same options) whose every element is an `HtmlElement`,
