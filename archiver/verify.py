@@ -203,6 +203,15 @@ def _read_files(files: list[Path], rows_by_file: dict[str, list[Any]], sizes: di
 def _check_fixity(report: VerifyReport, rel: str, found: FileFinding, entry: Any, row: Any, add_unlisted: bool,
                   root: Path, catalog: Catalog) -> None:
     if entry is None:
+        # The catalog knew this file when it was closed: a file that no longer
+        # matches what was recorded then is never adopted as it is now.
+        if row is not None and (row.sha256 != found.sha256 or (row.size is not None and row.size != found.size)):
+            report.problems.append(Problem(rel, None, f"not listed in {MANIFEST}, and not the file the catalog"
+                                                      f" recorded when it was closed ({row.size} bytes, SHA-256"
+                                                      f" {row.sha256[:12]}…; now {found.size} bytes,"
+                                                      f" {found.sha256[:12]}…): the file changed after it was"
+                                                      " closed; it is not added to the manifest"))
+            return
         if add_unlisted and not any(p.file == rel for p in report.problems):
             append_manifest(root, rel, found.sha256)
             with catalog.transaction():

@@ -231,6 +231,24 @@ def test_an_unlisted_file_is_found_and_can_be_adopted(archive, tmp_path):
     assert code == 0, report["problems"]
 
 
+def test_add_unlisted_never_adopts_a_file_that_changed_after_it_was_closed(archive):
+    """A file whose manifest line was removed and which was then appended to
+    is not the file the catalog recorded when it was closed: reported, and
+    its new hash never written into the manifest."""
+    first = warc_files(archive)[0]
+    rel = f"warc/{first.name}"
+    manifest = archive.path / MANIFEST
+    manifest.write_text("".join(line for line in manifest.read_text().splitlines(keepends=True)
+                                if first.name not in line))
+    with open(first, "ab") as f:
+        f.write(gzip.compress(b"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: 0\r\n\r\n\r\n\r\n"))
+    code, report = verify_json(archive.path, "--add-unlisted")
+    assert code == 1
+    assert report["added_to_manifest"] == []
+    assert any(p["file"] == rel and "changed after it was closed" in p["problem"] for p in report["problems"])
+    assert rel not in read_manifest(archive.path)[0]
+
+
 def test_a_damaged_manifest_line_is_a_finding(archive):
     with open(archive.path / MANIFEST, "a") as f:
         f.write("not a manifest line\n")
