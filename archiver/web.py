@@ -25,7 +25,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -112,9 +112,9 @@ def _day_bound(value: str | None, *, end: bool = False) -> str | None:
         day = datetime.strptime(value.strip(), "%Y-%m-%d")
     except ValueError:
         raise ConfigError(f"not a date (YYYY-MM-DD): {value!r}") from None
-    if end:
-        day += timedelta(days=1)
-    return day.strftime("%Y%m%d%H%M%S")
+    # The end bound is exclusive: hour 24 of the day sorts after all its
+    # timestamps, with no date arithmetic to overflow on 9999-12-31.
+    return day.strftime("%Y%m%d") + ("240000" if end else "000000")
 
 
 def _marked(snippet: str) -> Markup:

@@ -166,6 +166,20 @@ def test_search_with_snippets_and_filters(client, made):
     assert client.get("/search", params={"q": "ferry", "since": "yesterday"}).status_code == 400
 
 
+def test_search_dates_at_the_ends_of_the_calendar_answer_and_never_500(client, made):
+    """until=9999-12-31 overflowed the day after it: a bare 500 without the
+    interface's page or headers."""
+    _, url, _, _ = made
+    r = client.get("/search", params={"q": "ferry", "until": "9999-12-31"})
+    assert r.status_code == 200 and url in r.text
+    assert "Nothing found" in client.get("/search", params={"q": "ferry", "since": "9999-12-31"}).text
+    assert url in client.get("/search", params={"q": "ferry", "since": "0001-01-01"}).text
+    for bad in ("10000-01-01", "9999-12-32", "-1-01-01", "2026-02-30"):
+        r = client.get("/search", params={"q": "ferry", "until": bad})
+        assert r.status_code == 400, bad
+        assert "not a date" in r.text and "Content-Security-Policy" in r.headers
+
+
 def test_feeds_carry_words_added_and_removed(client, made):
     _, url, _, steps = made
     for params in ({}, {"url": url}, {"tag": "local"}):
