@@ -771,8 +771,11 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @click.option("--notify", "apprise_urls", metavar="URL", multiple=True,
               help="Send a message for every change to this Apprise URL (mailto://, ntfy://, matrix://, slack://,"
               " tgram://, json:// ...; repeatable). Watches can have their own (watch add --notify).")
-@click.option("--notify-url", metavar="URL", help="POST a JSON message here for every change.")
-@click.option("--notify-cmd", metavar="CMD", help="Run this program for every change, the JSON on stdin (split into words like a shell would, but never run by one).")
+@click.option("--notify-url", "notify_urls", metavar="URL", multiple=True,
+              help="POST a JSON message here for every change (repeatable).")
+@click.option("--notify-cmd", "notify_cmds", metavar="CMD", multiple=True,
+              help="Run this program for every change, the JSON on stdin (split into words like a shell would, but"
+              " never run by one; repeatable).")
 @click.option("--notify-errors", type=click.IntRange(1, 1000), metavar="N",
               help="Also notify when a page has been an error for N captures in a row, and when it recovers.")
 @click.option("--notify-template", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
@@ -782,25 +785,26 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary per run.")
 @flags(*FETCH_FLAGS, *AUTH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
 @click.pass_context
-def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_url: str | None,
-        notify_cmd: str | None, notify_errors: int | None, notify_template: str | None, base_url: str | None,
+def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_urls: tuple[str, ...],
+        notify_cmds: tuple[str, ...], notify_errors: int | None, notify_template: str | None, base_url: str | None,
         as_json: bool, **opts: Any) -> None:
     """Capture every watch that is due, once, and exit (or --loop)."""
     from .schedule import NotifyOptions, RunSummary, run_due, run_loop
     from .notify import check_apprise_url, check_template
 
-    if notify_url:
+    for notify_url in notify_urls:
         check_url(notify_url)
     if base_url:
         check_url(base_url)
-    command = None
-    if notify_cmd is not None:
+    commands: list[tuple[str, ...]] = []
+    for notify_cmd in notify_cmds:
         try:
             command = tuple(shlex.split(notify_cmd))
         except ValueError as exc:
             raise click.BadParameter(f"cannot split {notify_cmd!r} into words: {exc}", param_hint="--notify-cmd")
         if not command:
             raise click.BadParameter("empty command", param_hint="--notify-cmd")
+        commands.append(command)
     template = None
     if notify_template:
         try:
@@ -809,7 +813,7 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_ur
             raise ConfigError(f"cannot read {notify_template}: {exc}") from None
     apprise = tuple(check_apprise_url(u) for u in apprise_urls)
     archive = _archive(ctx, opts)
-    notify = NotifyOptions(url=notify_url, command=command, apprise=apprise, errors_after=notify_errors,
+    notify = NotifyOptions(webhooks=notify_urls, commands=tuple(commands), apprise=apprise, errors_after=notify_errors,
                            template=template, base_url=base_url)
     err = Console(stderr=True)
 

@@ -339,6 +339,8 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
 class NotifyOptions:
     url: str | None = None  # a webhook: POST JSON
     command: tuple[str, ...] | None = None  # a program and its arguments (no shell): the same JSON on stdin
+    webhooks: tuple[str, ...] = ()  # more webhooks, beside `url`
+    commands: tuple[tuple[str, ...], ...] = ()  # more programs, beside `command`
     apprise: tuple[str, ...] = ()  # Apprise URLs (e-mail, chat, ntfy, ...): a message from `template`
     errors_after: int | None = None  # also say when a page has been an error this many captures in a row, and back
     template: str | None = None  # Jinja2; notify.DEFAULT_TEMPLATE when None
@@ -348,10 +350,10 @@ class NotifyOptions:
         """The outbox's target strings (JSON, so nothing is ever parsed by a
         shell), with a watch's own Apprise URLs added."""
         out = []
-        if self.url:
-            out.append(json.dumps({"kind": "webhook", "url": self.url}))
-        if self.command:
-            out.append(json.dumps({"kind": "command", "argv": list(self.command)}))
+        for url in dict.fromkeys(((self.url,) if self.url else ()) + self.webhooks):
+            out.append(json.dumps({"kind": "webhook", "url": url}))
+        for argv in dict.fromkeys(((self.command,) if self.command else ()) + self.commands):
+            out.append(json.dumps({"kind": "command", "argv": list(argv)}))
         for url in dict.fromkeys((*self.apprise, *watch_urls)):
             out.append(json.dumps({"kind": "apprise", "url": url, "template": self.template}))
         return out

@@ -227,6 +227,32 @@ def test_notify_cmd_is_never_run_by_a_shell(tmp_path, fresh_site):
     assert not pwned.exists()
 
 
+def test_notify_cmd_and_notify_url_given_twice_each_deliver(tmp_path, fresh_site):
+    """Given twice, --notify-cmd and --notify-url kept only the last: every
+    one given is delivered."""
+    arch = str(tmp_path / "arch")
+    url = fresh_site.url("/page/twice")
+    fresh_site.state.pages["/page/twice"] = article("One")
+    invoke = lambda *a: CliRunner().invoke(cli, ["--archive", arch, *a])  # noqa: E731
+    assert invoke("watch", "add", url, "--every", "1h").exit_code == 0
+    assert invoke("run", "--delay", "0").exit_code == 0
+    fresh_site.state.pages["/page/twice"] = article("Two")
+    from archiver.store import Catalog
+    with Catalog(tmp_path / "arch" / "catalog.sqlite") as catalog, catalog.transaction():
+        catalog.db.execute("UPDATE watches SET next_due = 0")
+    outs = [tmp_path / "first.json", tmp_path / "second.json"]
+    cmds = [f"{sys.executable} -c \"import sys; open(sys.argv[1], 'w').write(sys.stdin.read())\" {o}" for o in outs]
+    hooks = [fresh_site.url(f"/hook/{n}") for n in (1, 2)]
+    res = invoke("run", "--delay", "0", "--json", "--notify-cmd", cmds[0], "--notify-cmd", cmds[1],
+                 "--notify-url", hooks[0], "--notify-url", hooks[1])
+    assert res.exit_code == 0, res.output
+    assert [json.loads(o.read_text())["title"] for o in outs] == ["Two", "Two"]
+    summary = json.loads(res.output.splitlines()[-1])
+    # Four targets: the two programs delivered; the two webhooks were tried (the site answers 404).
+    assert summary["notified"] + summary["notify_failed"] == 4 and summary["notified"] >= 2, summary
+    assert len(summary["notify_errors"]) == summary["notify_failed"]
+
+
 def test_a_notification_that_fails_says_why(archive, fresh_site, clock, free_port):
     watch_then_change(archive, fresh_site, clock)
     summary = run_due(archive, notify=NotifyOptions(url=f"http://127.0.0.1:{free_port}/hook"))
