@@ -140,13 +140,50 @@ def _iter_records(path: Path, report: IngestReport, limit: int, document_limit: 
                 # follows the last whole record is damaged.
                 raise ValueError("unreadable data after the last whole record")
             except Exception as exc:  # warcio, zlib, EOF: a broken record
-                what = brief(str(exc) if isinstance(exc, ValueError) else exc)
+                missing = None if isinstance(exc, ValueError) else _missing_field(path, next_start, gzipped)
+                what = missing or brief(str(exc) if isinstance(exc, ValueError) else exc)
                 report.warn(f"{path.name}: offset {next_start}: unreadable record skipped ({what})")
                 # Resume past both the last whole record and where this try began.
                 nxt = _next_boundary(path, max(next_start, position) + 1, gzipped)
                 if nxt is None:
                     return
                 position = nxt
+
+
+# The WARC header fields without which a record of each type cannot be read
+# as what it claims to be (WARC 1.1, section 5; the target URI is what the
+# HTTP block is read against).
+_REQUIRED = ("WARC-Type", "WARC-Record-ID", "WARC-Date", "Content-Length")
+_TARGETED = ("response", "request", "revisit", "resource")
+
+
+def _missing_field(path: Path, offset: int, gzipped: bool) -> str | None:
+    """What the record's WARC header at `offset` lacks, in words ("its WARC
+    header has no WARC-Target-URI"), when that is why a reader failed on it:
+    the reader's own message names its internals, not the record."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(1 << 16)
+        if gzipped:
+            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, 1 << 16)
+    except (OSError, zlib.error):
+        return None
+    head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace").split("\r\n")
+    if not head or not head[0].startswith("WARC/"):
+        return None
+    fields = {}
+    for line in head[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    lacks = [n for n in _REQUIRED if not fields.get(n.lower())]
+    if fields.get("warc-type") in _TARGETED and not fields.get("warc-target-uri"):
+        lacks.append("WARC-Target-URI")
+    if not lacks:
+        return None
+    kind = fields.get("warc-type") or "a"
+    return f"its WARC header ({kind} record) has no {' and no '.join(lacks)}"
 
 
 def _next_boundary(path: Path, start: int, gzipped: bool) -> int | None:

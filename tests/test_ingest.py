@@ -444,3 +444,31 @@ def test_ingest_fsyncs_the_warc_before_each_commit_that_points_into_it(tmp_path,
             pending_rows = False
         elif event == "COMMIT":
             assert not pending_rows, "a commit listed records before the WARC holding them was fsynced"
+
+
+def test_a_record_without_a_target_uri_says_so(tmp_path):
+    """warcio reads a response's HTTP block against its target URI: without
+    one it failed with "AttributeError: 'NoneType' object has no attribute
+    'startswith'". The warning names what the record lacks; the records
+    around it are ingested."""
+    import gzip
+
+    def record(rid: str, uri: str | None, title: str) -> bytes:
+        http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body(title)
+        fields = {"WARC-Type": "response", "WARC-Record-ID": f"<urn:uuid:{rid}>", "WARC-Date": "2026-01-01T00:00:00Z",
+                  "Content-Type": "application/http; msgtype=response", "Content-Length": str(len(http))}
+        if uri:
+            fields["WARC-Target-URI"] = uri
+        head = "WARC/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
+        return gzip.compress(head.encode() + http + b"\r\n\r\n")
+
+    first = record("00000000-0000-0000-0000-000000000001", "http://nouri.example/a", "Before")
+    src = tmp_path / "nouri.warc.gz"
+    src.write_bytes(first + record("00000000-0000-0000-0000-000000000002", None, "Lost")
+                    + record("00000000-0000-0000-0000-000000000003", "http://nouri.example/c", "After"))
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "ingest", str(src)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines() == [f"warning: nouri.warc.gz: offset {len(first)}: unreadable record skipped"
+                                       " (its WARC header (response record) has no WARC-Target-URI)"]
+    archive = Archive(tmp_path / "arch")
+    assert history(archive, "http://nouri.example/a") == ["new"] and history(archive, "http://nouri.example/c") == ["new"]
