@@ -83,7 +83,7 @@ def _clean_line(line: str) -> str:
 # word (a Chinese word is one to two characters, a Japanese one about as
 # long), which keeps counts of CJK text on the scale of other languages'.
 # Korean writes spaces between words and is counted like English.
-UNSPACED_CHARS = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+UNSPACED_CHARS = r"\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
 _UNSPACED = re.compile(f"[{UNSPACED_CHARS}]")
 
 
@@ -93,14 +93,25 @@ def unspaced_join(left: str, right: str) -> bool:
     return bool(left and right and _UNSPACED.match(left[-1]) and _UNSPACED.match(right[0]))
 
 
+_WORDLIKE = re.compile(r"\w")
+
+
+def fold(text: str) -> str:
+    """`text` with compatibility forms folded (NFKC): what search and word
+    counts see, so that "ﬁle" is "file" and "ＡＢＣ" is "ABC"."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+
+
 def count_words(text: str | None) -> int:
-    """Words in `text`: runs between spaces, and each Chinese or Japanese character on its own."""
+    """Words in `text`: runs between spaces that hold a letter or digit
+    (punctuation on its own is no word), and each Chinese or Japanese
+    character on its own."""
     if not text:
         return 0
+    text = fold(text)
     unspaced = len(_UNSPACED.findall(text))
-    if not unspaced:
-        return len(text.split())
-    return unspaced + len(_UNSPACED.sub(" ", text).split())
+    rest = _UNSPACED.sub(" ", text) if unspaced else text
+    return unspaced + sum(1 for w in rest.split() if _WORDLIKE.search(w))
 
 
 # A title or metadata field is one line: past this it is cut, with "…" (the

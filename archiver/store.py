@@ -20,7 +20,7 @@ from typing import Any
 
 from .cjk import has_cjk, index_terms, query_phrases
 from .errors import StoreError
-from .normalize import learned_suffixes
+from .normalize import fold, learned_suffixes
 from .models import Capture, Notification, RecordLocation, SearchHit, StoredSnapshot, Verdict, WarcFileRow, Watch
 
 __all__ = ["Catalog", "SCHEMA_VERSION", "WARC_DIR"]
@@ -490,6 +490,9 @@ class Catalog:
             (url, sha256, timestamp, title, timestamp),
         )
         rowid = self.db.execute("SELECT rowid FROM current WHERE url = ?", (url,)).fetchone()[0]
+        # Indexed with compatibility forms folded (the ligature "ﬁ" as "fi",
+        # full-width letters as letters); the snapshot file keeps the text as it came.
+        title, text = fold(title or ""), fold(text)
         self.db.execute("DELETE FROM search WHERE rowid = ?", (rowid,))
         self.db.execute("INSERT INTO search (rowid, title, text) VALUES (?,?,?)", (rowid, title or "", text))
         self.db.execute("DELETE FROM search_cjk WHERE rowid = ?", (rowid,))
@@ -516,7 +519,7 @@ class Catalog:
         index (archiver/cjk.py); a page must match every term. `site` keeps
         pages of that host (and its subdomains); `since`/`until` (14-digit
         prefixes) bound when the current text was captured."""
-        terms = [t for t in query.split() if t.strip('"')]
+        terms = [t for t in fold(query).split() if t.strip('"')]
         if not terms:
             raise StoreError("empty search query")
         phrases: list[str] = []

@@ -152,6 +152,32 @@ def test_search_finds_a_two_character_chinese_word(fresh_site, tmp_path, fast_op
     assert urls[0] in res.output
 
 
+def test_chinese_and_japanese_word_counts_count_characters_of_the_script_not_punctuation():
+    """A 676-character Chinese article counted 829: each run of punctuation
+    between characters (，。「」——) counted as one more word."""
+    zh = "中国人权（HRIC）表示，“软实力”不是宣传。——记者 2026年"
+    assert count_words(zh) == 4 + 1 + 2 + 3 + 4 + 2 + 1 + 1  # 中国人权 HRIC 表示 软实力 不是宣传 记者 2026 年
+    assert count_words("記録と余白。「テスト・ケース」") == 5 + 3 + 3  # the middle dot is no character of a word
+    assert count_words("Hello — world … !") == 2
+    assert count_words("\ufb01le and ＡＢＣ") == 3
+
+
+def test_search_and_word_counts_see_compatibility_forms_folded(fresh_site, tmp_path, fast_options, clock):
+    """PDF text keeps ligatures (U+FB01): "search file" missed a page that
+    says "ﬁle". The index folds them (NFKC); the snapshot keeps what came."""
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    body = ("<p>The o\ufb03cial \ufb01le was \ufb01led with the ministry on Tuesday, and its "
+            "ＲＥＰＯＲＴ was read out in full to the committee.</p>") * 4
+    fresh_site.state.pages["/page/lig"] = P.simple_article("en", "The \ufb01le", [body]).encode()
+    url = fresh_site.url("/page/lig")
+    [c] = archive.capture([url])
+    assert c.verdict is Verdict.NEW
+    for query in ("file", "official", "filed", "report", "\ufb01le"):
+        assert [h.url for h in archive.search(query, 10)] == [url], query
+    shown = archive.show(url)
+    assert "\ufb01le" in shown.snapshot.text  # stored as the document had it
+
+
 def test_catalog_from_before_the_cjk_index_is_migrated(fresh_site, tmp_path, fast_options, clock):
     """An archive made before search_cjk existed: opening it indexes what it has."""
     import sqlite3
