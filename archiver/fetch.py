@@ -251,7 +251,7 @@ class Fetcher:
         assert self._open, "Fetcher used outside 'async with'"
         if host.client is None:
             opts = self.options
-            host.client = httpx.AsyncClient(
+            host.client = _HopClient(
                 follow_redirects=False,
                 headers=self._headers,
                 timeout=httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout),
@@ -609,6 +609,16 @@ class Fetcher:
         async with asyncio.TaskGroup() as group:
             for u in urls:
                 group.create_task(one(u))
+
+
+class _HopClient(httpx.AsyncClient):
+    """A client that leaves redirects alone: they are followed by hand, one
+    WARC pair per hop. httpx still builds the next request of every
+    redirect, and a Location it cannot parse (javascript:, data:, a broken
+    host) raised there and took the response with it."""
+
+    def _build_redirect_request(self, request: httpx.Request, response: httpx.Response) -> httpx.Request:
+        return request
 
 
 def first_error(group: BaseExceptionGroup) -> BaseException:

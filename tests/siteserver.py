@@ -163,6 +163,10 @@ class Handler(BaseHTTPRequestHandler):
             self.raw("302 Found", [("Location", "/redirect/loop")])
         elif path == "/redirect/ftp":
             self.raw("302 Found", [("Location", "ftp://example.invalid/file")])
+        elif path.startswith("/redirect/unparsable/"):
+            # Locations httpx itself refuses to build a request for.
+            where = {"javascript": "javascript:alert(1)", "data": "data:text/html,hi", "ipv6": "http://[::1"}
+            self.raw("302 Found", [("Location", where[path.rsplit("/", 1)[1]])], b"moved")
         elif path == "/redirect/private":
             self.raw("302 Found", [("Location", "/private/secret.html")])
         elif path == "/404":

@@ -133,6 +133,18 @@ def test_redirect_loop_and_bad_redirect_fail(site, tmp_path, fast_options):
     assert len(responses_for(tmp_path / "arch", loop)) == 4  # every hop kept as evidence
 
 
+@pytest.mark.parametrize("where", ["javascript", "data", "ipv6"])
+def test_a_redirect_httpx_cannot_parse_is_a_bad_redirect_with_its_302_kept(site, tmp_path, fast_options, where):
+    """A Location of javascript: (or one httpx refuses to parse) failed the
+    capture with httpx's message, and the 302 was not in the WARC."""
+    url = site.url(f"/redirect/unparsable/{where}")
+    [c] = capture(tmp_path, [url], fast_options)
+    assert c.verdict is Verdict.FAILED and c.reason.startswith("bad redirect"), c.reason
+    [resp] = responses_for(tmp_path / "arch", url)
+    assert resp.http_status == "302" and resp.content == b"moved"
+    check_all(tmp_path)
+
+
 @pytest.mark.parametrize("path,code", [("/404", 404), ("/500", 500)])
 def test_http_errors_are_archived(site, tmp_path, fast_options, path, code):
     url = site.url(path)
