@@ -256,6 +256,7 @@ class _NetworkLog:
                            max_body=self.max_body, ip=None)
             if cut:
                 ex.truncated = True
+            ex.secret_headers = frozenset(self._credential_names)
             self.seen.append(_Seen(exchange=ex, resource_type=event.get("resourceType") or "", network_id=network_id))
         except Exception as exc:  # the page or the browser went away meanwhile
             log.debug("no record of a response: %s", exc)

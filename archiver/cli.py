@@ -293,8 +293,9 @@ AUTH_FLAGS = (
                  help="An extra request header, sent to the pages' own hosts only (repeatable)."),
     click.option("--cookies", "cookies_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
                  help="A Netscape cookies.txt (as browsers' exporters write it) for the pages' own hosts."),
-    click.option("--keep-auth-headers", is_flag=True, help="Keep Cookie and Authorization values in the WARC request"
-                 " records (redacted by default: anyone with the WARC could use them)."),
+    click.option("--keep-auth-headers", is_flag=True, help="Keep the values of Cookie, Authorization and the headers"
+                 " given with --header or --auth in the WARC request records (redacted by default: anyone with the"
+                 " WARC could use them)."),
 )
 
 BROWSER_FLAGS = (
@@ -335,8 +336,8 @@ def _archive(ctx: click.Context, opts: dict[str, Any]) -> Archive:
                              timeout=opts.get("browser_timeout") or DEFAULT_BROWSER_TIMEOUT)
     warc = WarcOptions(keep_auth_headers=bool(opts.get("keep_auth_headers")))
     if warc.keep_auth_headers:
-        click.echo("warning: --keep-auth-headers: Cookie and Authorization values go into the WARC files as sent;"
-                   " anyone with those files can use them", err=True)
+        click.echo("warning: --keep-auth-headers: Cookie, Authorization and --header values go into the WARC files"
+                   " as sent; anyone with those files can use them", err=True)
     archive = Archive(ctx.obj["archive"], fetch_options=fetch, warc_options=warc,
                       clean_options=CleanOptions(rules_dir=opts.get("rules_dir")), browser_options=browser,
                       workers=opts.get("workers"))
@@ -350,6 +351,21 @@ def _archive(ctx: click.Context, opts: dict[str, Any]) -> Archive:
 
 
 # -- capture ---------------------------------------------------------------
+
+
+def _notify_lines(path: str | None) -> tuple[str, ...]:
+    """The Apprise URLs of a --notify-file: one a line; blank lines and
+    lines starting with # are skipped."""
+    if not path:
+        return ()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read --notify-file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    lines = tuple(line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#"))
+    if not lines:
+        raise ConfigError(f"--notify-file {path} names no notification URL")
+    return lines
 
 
 def _read_url_lines(path: str) -> tuple[list[tuple[str, str]], list[str]]:
@@ -649,6 +665,8 @@ def watch() -> None:
 @click.option("--browser", "use_browser", is_flag=True, help="Capture it in Chromium (a page that needs JavaScript).")
 @click.option("--notify", "apprise_urls", metavar="URL", multiple=True,
               help="Its own Apprise URL for messages (repeatable), besides those 'run --notify' gives.")
+@click.option("--notify-file", "notify_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Apprise URLs, one a line, read from this file (keeps their tokens out of the process list).")
 @click.option("--auth", "auth_name", metavar="NAME", help="Capture it with this credential set (by name; the"
               " secrets stay in credentials.toml, never in the catalog).")
 @click.option("--header", "headers", metavar="'NAME: VALUE'", multiple=True,
@@ -659,13 +677,15 @@ def watch() -> None:
 @click.option("--tz", metavar="ZONE", help="The time zone of --between (e.g. Asia/Hong_Kong; default UTC).")
 @click.pass_context
 def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None, tag: str | None,
-              use_browser: bool, apprise_urls: tuple[str, ...], auth_name: str | None, headers: tuple[str, ...],
+              use_browser: bool, apprise_urls: tuple[str, ...], notify_file: str | None, auth_name: str | None,
+              headers: tuple[str, ...],
               cookies_file: str | None, between: str | None, tz: str | None) -> None:
     """Watch a URL on a schedule (it is due at once)."""
     from .schedule import add_watch
 
     w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser,
-                  notify=apprise_urls, auth=auth_name, between=between, tz=tz, headers=headers,
+                  notify=apprise_urls + _notify_lines(notify_file), auth=auth_name, between=between, tz=tz,
+                  headers=headers,
                   cookies=cookies_file)
     how = ", in the browser" if w.browser else ""
     how += f", between {w.active_hours} {w.tz or 'UTC'}" if w.active_hours else ""
@@ -768,9 +788,12 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @cli.command()
 @archive_option
 @click.option("--loop", is_flag=True, help="Keep running: sleep until the next watch is due.")
-@click.option("--notify", "apprise_urls", metavar="URL", multiple=True,
+@click.option("--notify", "apprise_urls", metavar="URL", multiple=True, envvar="ARCHIVER_NOTIFY",
               help="Send a message for every change to this Apprise URL (mailto://, ntfy://, matrix://, slack://,"
-              " tgram://, json:// ...; repeatable). Watches can have their own (watch add --notify).")
+              " tgram://, json:// ...; repeatable; or $ARCHIVER_NOTIFY, URLs separated by spaces, which keeps"
+              " their tokens out of the process list). Watches can have their own (watch add --notify).")
+@click.option("--notify-file", "notify_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Apprise URLs, one a line, read from this file.")
 @click.option("--notify-url", "notify_urls", metavar="URL", multiple=True,
               help="POST a JSON message here for every change (repeatable).")
 @click.option("--notify-cmd", "notify_cmds", metavar="CMD", multiple=True,
@@ -785,7 +808,8 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary per run.")
 @flags(*FETCH_FLAGS, *AUTH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
 @click.pass_context
-def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_urls: tuple[str, ...],
+def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_file: str | None,
+        notify_urls: tuple[str, ...],
         notify_cmds: tuple[str, ...], notify_errors: int | None, notify_template: str | None, base_url: str | None,
         as_json: bool, **opts: Any) -> None:
     """Capture every watch that is due, once, and exit (or --loop)."""
@@ -811,7 +835,7 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_ur
             template = check_template(Path(notify_template).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {notify_template}: {exc}") from None
-    apprise = tuple(check_apprise_url(u) for u in apprise_urls)
+    apprise = tuple(check_apprise_url(u) for u in apprise_urls + _notify_lines(notify_file))
     archive = _archive(ctx, opts)
     notify = NotifyOptions(webhooks=notify_urls, commands=tuple(commands), apprise=apprise, errors_after=notify_errors,
                            template=template, base_url=base_url)

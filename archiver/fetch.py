@@ -294,7 +294,10 @@ class Fetcher:
                 async with asyncio.timeout(budget):
                     response = await client.send(request, stream=True)
                     try:
-                        return await self._read(url, request, response, started)
+                        exchange = await self._read(url, request, response, started)
+                        if extra:
+                            exchange.secret_headers = frozenset(k.lower() for k in extra)
+                        return exchange
                     finally:
                         await response.aclose()
             except TimeoutError as exc:

@@ -56,6 +56,7 @@ class Exchange:
     request_body: bytes = b""  # a POST's body (the browser's XHRs), as sent
     tls_version: str | None = None  # "TLSv1.3", for HTTPS
     tls_chain: tuple[bytes, ...] = ()  # the server's certificates (DER), leaf first
+    secret_headers: frozenset[str] = frozenset()  # lower-cased names of request headers the user gave (credentials)
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

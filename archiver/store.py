@@ -9,6 +9,7 @@ forward on open.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -244,6 +245,7 @@ class Catalog:
             if readonly:
                 self.db = self._open_readonly()
             else:
+                make_private(self.path)
                 self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
                 self.db.row_factory = sqlite3.Row
                 self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -892,6 +894,22 @@ def _disk_full(directory: Path) -> bool:
 
 
 _UMASK: int | None = None
+
+
+def make_private(path: Path) -> None:
+    """The catalog holds secrets (notification URLs with their tokens, the
+    outbox): it and its -wal and -shm files (SQLite gives those the
+    database's mode) are readable by their owner only."""
+    try:
+        if not path.exists() and path.parent.is_dir():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                st = p.stat()
+                if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                    os.chmod(p, 0o600)
+    except OSError:
+        pass  # read-only storage or another owner's archive: opening says what is wrong, if anything
 
 
 def _umask() -> int:

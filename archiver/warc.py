@@ -76,10 +76,13 @@ AUTH_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
 
 
 def _request_headers(ex: Exchange, *, keep_auth: bool = False) -> StatusAndHeaders:
-    """The request as sent, with Cookie and Authorization values replaced
-    (the header stays, so a reader sees one was sent) unless `keep_auth`."""
+    """The request as sent, with the values of Cookie, Authorization and
+    every header the user gave (--header, a credential set: credentials by
+    intent) replaced (the header stays, so a reader sees one was sent)
+    unless `keep_auth`."""
     line = f"{ex.method} {ex.request_target} HTTP/1.1"
-    headers = [(k, REDACTED if not keep_auth and k.lower() in AUTH_HEADERS else v) for k, v in ex.request_headers]
+    secret = AUTH_HEADERS | ex.secret_headers
+    headers = [(k, REDACTED if not keep_auth and k.lower() in secret else v) for k, v in ex.request_headers]
     return StatusAndHeaders(line, headers, is_http_request=True)
 
 

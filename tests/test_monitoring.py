@@ -108,6 +108,47 @@ def test_a_dead_target_is_retried_and_delivered_once_it_is_back(archive, fresh_s
         back.stop()
 
 
+def test_notification_urls_from_a_file_or_the_environment_stay_out_of_the_process_list(tmp_path, fresh_site, hook):
+    """--notify URL put its token in the process list: a watch's targets can
+    come from --notify-file, run's from it or $ARCHIVER_NOTIFY."""
+    arch = tmp_path / "arch"
+    url = fresh_site.url("/page/envnotify")
+    fresh_site.state.pages["/page/envnotify"] = article("One", "First version of the text for the test.")
+    targets = tmp_path / "targets.txt"
+    targets.write_text(f"# the watch's own\n\njson://127.0.0.1:{hook.server_port}/from-file\n")
+    assert invoke(arch, "watch", "add", url, "--every", "1h", "--notify-file", str(targets)).exit_code == 0
+    assert invoke(arch, "run", "--delay", "0").exit_code == 0
+    fresh_site.state.pages["/page/envnotify"] = article("One", "Second version of the text for the test.")
+    make_due(Archive(arch))
+    res = invoke(arch, "run", "--delay", "0", "--json",
+                 env={"ARCHIVER_NOTIFY": f"json://127.0.0.1:{hook.server_port}/from-env"})
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.splitlines()[-1])["notified"] == 2
+    assert sorted(path for path, _ in hook.state.posts) == ["/from-env", "/from-file"]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    res = invoke(arch, "run", "--notify-file", str(empty))
+    assert res.exit_code == 2 and "names no notification URL" in res.output
+    res = invoke(arch, "run", "--notify-file", str(tmp_path / "missing.txt"))
+    assert res.exit_code == 2 and "cannot read --notify-file" in res.output
+
+
+def test_the_catalog_that_holds_notification_tokens_is_readable_by_its_owner_only(tmp_path):
+    import os
+    import stat
+
+    arch = tmp_path / "arch"
+    assert invoke(arch, "watch", "add", "https://example.org/a", "--every", "1h",
+                  "--notify", "json://user:hunter2@127.0.0.1:9/x").exit_code == 0
+    catalog = arch / "catalog.sqlite"
+    assert stat.S_IMODE(catalog.stat().st_mode) == 0o600
+    os.chmod(catalog, 0o644)  # an archive made before this
+    with Catalog(catalog) as c:
+        c.db.execute("SELECT 1")
+        for p in arch.glob("catalog.sqlite*"):
+            assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+
+
 def test_failing_and_recovery_messages(archive, fresh_site, hook, clock):
     url = fresh_site.url("/page/f")
     fresh_site.state.pages["/page/f"] = article("Flaky", "A page that will go down for a while.")
@@ -280,6 +321,24 @@ def test_a_cookie_wall_needs_the_cookie_and_the_warc_keeps_none(site, tmp_path):
     res = invoke(arch, "capture", url, "--delay", "0", "--cookies", str(cookies), "--keep-auth-headers", "--json")
     assert "warning: --keep-auth-headers" in res.output
     assert [h for u, h in request_records(arch) if u == url][-1]["cookie"] == "session=letmein"
+
+
+def test_a_header_given_on_the_command_line_is_redacted_in_the_warc(site, tmp_path):
+    """--header X-Api-Key: ... is a credential by intent, whatever its name:
+    only Cookie and Authorization values were redacted."""
+    url = site.url("/page.html")
+    arch = tmp_path / "arch"
+    res = invoke(arch, "capture", url, "--delay", "0", "--json", "--header", "X-Api-Key: k-12345-secret",
+                 "--header", "Authorization: Bearer tok-6789")
+    assert res.exit_code == 0, res.output
+    [(_, sent)] = [(u, h) for u, h in request_records(arch) if u == url]
+    assert sent["x-api-key"] == "[redacted by archiver]" and sent["authorization"] == "[redacted by archiver]"
+    assert "user-agent" in sent and sent["user-agent"] != "[redacted by archiver]"
+    raw = b"".join(gzip.decompress(p.read_bytes()) for p in (arch / "warc").glob("*.warc.gz"))
+    assert b"k-12345-secret" not in raw and b"tok-6789" not in raw
+    res = invoke(arch, "capture", url, "--delay", "0", "--json", "--header", "X-Api-Key: k-12345-secret",
+                 "--keep-auth-headers")
+    assert [h for u, h in request_records(arch) if u == url][-1]["x-api-key"] == "k-12345-secret"
 
 
 def test_basic_auth_from_a_credential_set_for_a_watch(site, tmp_path, monkeypatch):
