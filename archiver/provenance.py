@@ -62,9 +62,17 @@ def capture_settings(fetch: FetchOptions, browser: BrowserOptions | None = None)
 def provenance_fields(fetched: Fetched, settings: tuple[str, str], software_line: str) -> dict[str, str | None]:
     """The provenance part of a capture's metadata record (one line a field)."""
     final = fetched.final
+    options = settings[1] if fetched.via == "browser" else settings[0]
+    sent = next((v for k, v in final.request_headers if k.lower() == "user-agent"), None) if final else None
+    if sent:
+        # What went on the wire: a browser sends its own User-Agent with ours appended.
+        values = json.loads(options)
+        if values.get("user_agent") != sent:
+            values["user_agent"] = sent
+            options = json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
     fields: dict[str, str | None] = {
         "software": software_line,
-        "options": settings[1] if fetched.via == "browser" else settings[0],
+        "options": options,
         "fetched-with": fetched.via,
         "credentials": fetched.credentials,  # the set's name; its values are never recorded
     }

@@ -371,6 +371,11 @@ def test_provenance_of_an_https_capture_in_the_browser(tls_site, tmp_path, fast_
     assert c.verdict is Verdict.NEW and c.via == "browser", c.reason
     prov = archive.show(tls_site["url"]).provenance
     assert prov["fetched_with"] == "browser" and prov["tls_version"] and "TLS" in prov["tls_version"]
+    # The User-Agent as sent: Chromium's own, with archiver's appended (it showed archiver's alone).
+    with open(next(archive.warc_dir.glob("*.warc.gz")), "rb") as f:
+        sent = next(r.http_headers.get_header("User-Agent") for r in ArchiveIterator(f)
+                    if r.rec_type == "request" and r.rec_headers.get_header("WARC-Target-URI") == tls_site["url"])
+    assert prov["options"]["user_agent"] == sent and "Chrome/" in sent and sent.endswith(FetchOptions().agent)
     from cryptography import x509
 
     chain = x509.load_pem_x509_certificates(prov["tls_certificate_chain"].encode())
