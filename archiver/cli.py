@@ -952,10 +952,12 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
               help="... and that certificate's ECDSA private key.")
 @click.option("--tsa", "tsa_url", metavar="URL", help="Add an RFC 3161 timestamp of the signature from this"
               " timestamp authority (none by default).")
+@click.option("--skip-missing", is_flag=True, help="Leave out the captures whose WARC files are missing (without"
+              " it, a missing file stops the export), and say how many.")
 @click.argument("urls", nargs=-1)
 @click.pass_context
 def export(ctx: click.Context, wacz_path: str, sign: bool, sign_cert: str | None, sign_key: str | None,
-           tsa_url: str | None, urls: tuple[str, ...]) -> None:
+           tsa_url: str | None, skip_missing: bool, urls: tuple[str, ...]) -> None:
     """Export the archive (or some URLs of it) as a WACZ package."""
     from .export import export_wacz
     from .signing import anonymous_signer, domain_signer
@@ -972,9 +974,13 @@ def export(ctx: click.Context, wacz_path: str, sign: bool, sign_cert: str | None
         signer, public = anonymous_signer(archive.path)
     if tsa_url:
         check_url(tsa_url)
-    report = export_wacz(archive, wacz_path, list(urls) or None, signer=signer, tsa_url=tsa_url)
+    report = export_wacz(archive, wacz_path, list(urls) or None, signer=signer, tsa_url=tsa_url,
+                         skip_missing=skip_missing)
     click.echo(f"wrote {report.path}: {report.warc_files} WARC file(s), {report.index_lines} index lines,"
                f" {report.pages} pages")
+    if report.left_out or report.missing_files:
+        click.echo(f"warning: left out {report.left_out} capture(s) recorded in {len(report.missing_files)} missing"
+                   f" WARC file(s): {', '.join(report.missing_files)}", err=True)
     if signer is not None:
         who = f"domain {signer.domain}" if signer.domain else f"the archive's key (public key: {public})"
         click.echo(f"signed with {who}, SHA-256 {report.signed_by}" + ("; timestamped" if report.timestamped else ""))

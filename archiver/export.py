@@ -23,9 +23,9 @@ from .config import VERSION, WarcOptions
 from .errors import ConfigError, SnapshotNotFound, StoreError
 from .fixity import sha256_file
 from .signing import Signer, sign_package_digest
-from .store import temp_file
+from .store import WARC_DIR, temp_file
 from .timeutil import iso_seconds, utc_now
-from .warc import WarcWriter, check_files, iter_complete_records
+from .warc import OPEN_SUFFIX, WARC_SUFFIX, WarcWriter, check_files, iter_complete_records
 
 __all__ = ["ExportReport", "export_wacz", "write_cdxj", "write_index"]
 
@@ -74,6 +74,8 @@ class ExportReport:
     index_lines: int
     signed_by: str | None = None  # the signing key's SHA-256 fingerprint
     timestamped: bool = False
+    left_out: int = 0  # captures whose WARC file is missing (--skip-missing)
+    missing_files: tuple[str, ...] = ()
 
 
 def _sha256(path: Path) -> str:
@@ -107,11 +109,14 @@ def _subset(archive: Archive, urls: set[str], work: Path) -> tuple[list[Path], i
 
 
 def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None, *, signer: Signer | None = None,
-                tsa_url: str | None = None) -> ExportReport:
+                tsa_url: str | None = None, skip_missing: bool = False) -> ExportReport:
     """Write a WACZ package of the whole archive, or of `urls` only (with
     what their redirects led to, and the originals of their revisits).
     With `signer`, datapackage-digest.json is signed (signing.py); with
-    `tsa_url` too, the signature gets an RFC 3161 timestamp."""
+    `tsa_url` too, the signature gets an RFC 3161 timestamp. A WARC file
+    the catalog points into that is gone refuses the export, naming it,
+    unless `skip_missing`: then the captures recorded in it are left out
+    (and counted)."""
     if tsa_url and signer is None:
         raise ConfigError("--tsa timestamps a signature: give --sign too")
     out = Path(out)
@@ -136,6 +141,20 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
             else:
                 selected = set()
                 page_rows = catalog.all_captures()
+            on_disk = {p.name for p in archive.warc_dir.glob("*" + WARC_SUFFIX)}
+            on_disk |= {p.name.removesuffix(OPEN_SUFFIX) for p in archive.warc_dir.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)}
+            gone = sorted(set(catalog.record_files()) - on_disk)
+        lost = [c for c in page_rows if c.warc_file and Path(c.warc_file).name in gone]
+        if gone and urls:
+            gone = sorted({Path(c.warc_file).name for c in lost if c.warc_file})
+        if gone and not skip_missing:
+            names = ", ".join(f"{WARC_DIR}/{n}" for n in gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
+            raise StoreError(f"{len(gone)} WARC file(s) the catalog points into are missing ({names}): {len(lost)}"
+                             " capture(s) would be listed without their records. Restore the files, or export with"
+                             " --skip-missing to leave those captures out")
+        if lost:
+            dropped = {id(c) for c in lost}
+            page_rows = [c for c in page_rows if id(c) not in dropped]
         if urls:
             (work / "archive").mkdir()
             warcs, records = _subset(archive, selected, work / "archive")
@@ -184,4 +203,5 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
             Path(tmp).unlink(missing_ok=True)
             raise
     return ExportReport(path=out, warc_files=len(warcs), records=records, pages=len(pages) - 1, index_lines=index_lines,
-                        signed_by=signer.fingerprint if signer else None, timestamped=bool(tsa_url))
+                        signed_by=signer.fingerprint if signer else None, timestamped=bool(tsa_url),
+                        left_out=len(lost), missing_files=tuple(gone))

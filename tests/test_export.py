@@ -221,3 +221,40 @@ def test_a_warning_met_while_reading_is_one_printable_line_on_stderr(site, tmp_p
     with contextlib.redirect_stderr(err):
         Archive(arch).show(site.url("/page.html"))
     assert err.getvalue() == ""
+
+
+def test_export_refuses_when_warc_files_are_missing_unless_told_to_leave_their_captures_out(site, tmp_path,
+                                                                                            fast_options, clock):
+    """A WARC file deleted (verify names it): export exited 0 and listed
+    pages whose records were gone."""
+    from archiver.config import WarcOptions
+
+    a = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock, warc_options=WarcOptions(max_size=4096),
+                workers=0)
+    urls = [site.url("/page.html"), site.url("/gzip.html"), site.url("/http10.html")]
+    for url in urls:  # a file each (a small size limit rolls them over)
+        a.capture([url])
+        clock.advance(minutes=1)
+    files = sorted(a.warc_dir.glob("*.warc.gz"))
+    assert len(files) >= 2
+    gone = files[0]
+    with a.reader() as catalog:
+        lost = [c for c in catalog.all_captures() if c.warc_file == f"warc/{gone.name}"]
+    assert lost
+    gone.unlink()
+    out = tmp_path / "all.wacz"
+    run = lambda *x: CliRunner().invoke(cli, ["--archive", str(a.path), "export", "--wacz", str(out), *x])  # noqa: E731
+    res = run()
+    assert res.exit_code == 2 and not out.exists()
+    assert f"warc/{gone.name}" in res.stderr and "--skip-missing" in res.stderr and len(res.stderr.splitlines()) == 1
+    res = run(lost[0].url)  # the URL asked for is in the missing file
+    assert res.exit_code == 2 and f"warc/{gone.name}" in res.stderr
+    res = run("--skip-missing")
+    assert res.exit_code == 0, res.output
+    assert f"left out {len(lost)} capture(s)" in res.stderr and gone.name in res.stderr
+    wacz_validate(out)
+    with zipfile.ZipFile(out) as z:
+        pages = [json.loads(x) for x in z.read("pages/pages.jsonl").decode().splitlines()[1:]]
+        assert not any(n.endswith(gone.name) for n in z.namelist())
+    assert {p["url"] for p in pages}.isdisjoint({c.url for c in lost})
+    assert pages  # the others are there
