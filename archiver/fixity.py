@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import StoreError, brief
-from .warcreader import MISFIT, misfits, next_whole_record, reader
+from .warcreader import MISFIT, decode_fields, misfits, next_whole_record, reader
 
 __all__ = ["MANIFEST", "FileFinding", "ManifestEntry", "append_manifest", "check_warc_file", "read_manifest",
            "sha256_file", "sha256_state"]
@@ -138,6 +138,14 @@ class FileFinding:
     record_ids: list[str] = field(default_factory=list)
     revisits: list[tuple[int, str]] = field(default_factory=list)  # (offset, WARC-Refers-To)
     problems: list[tuple[int | None, str]] = field(default_factory=list)  # (offset, what)
+    # record id -> what archiver's metadata record of a capture says (FACT_FIELDS)
+    facts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+# What verify checks the catalog's captures and snapshot files against: the
+# fields of each capture's metadata record that `show` and `history` print.
+FACT_FIELDS = ("url", "timestamp", "verdict", "status-code", "title", "word-count", "text-sha256", "snapshot-sha256")
+MAX_FACTS_BLOCK = 1 << 20  # bytes of a metadata record read for its fields
 
 
 class _Inflating(io.RawIOBase):
@@ -263,7 +271,8 @@ def check_warc_file(path: str, catalog_rows: list[tuple[int, int, str, str, str 
                     rid = headers.get_header("WARC-Record-ID") or ""
                     rtype = record.rec_type
                     payload_header = headers.get_header("WARC-Payload-Digest")
-                    problem = _check_record(record, rtype, headers, payload_header)
+                    kept: list[bytes] | None = [] if rtype == "metadata" else None
+                    problem = _check_record(record, rtype, headers, payload_header, kept)
                     seen = misfits(it)
                     it.read_to_end(record)
                     if misfits(it) > seen:
@@ -276,6 +285,10 @@ def check_warc_file(path: str, catalog_rows: list[tuple[int, int, str, str, str 
                     if rid:
                         found.record_ids.append(rid)
                         at[offset] = (rid, rtype, payload_header)
+                        if kept and not problem:
+                            fields = decode_fields(b"".join(kept))
+                            if "verdict" in fields:
+                                found.facts[rid] = {k: fields[k] for k in FACT_FIELDS if k in fields}
                     refers = headers.get_header("WARC-Refers-To")
                     if rtype == "revisit" and refers:
                         found.revisits.append((offset, refers))
@@ -312,8 +325,10 @@ def check_warc_file(path: str, catalog_rows: list[tuple[int, int, str, str, str 
     return found
 
 
-def _check_record(record: Any, rtype: str, headers: Any, payload_header: str | None) -> str | None:
-    """Recompute a record's digests as it streams by; what is wrong, or None."""
+def _check_record(record: Any, rtype: str, headers: Any, payload_header: str | None,
+                  kept: list[bytes] | None = None) -> str | None:
+    """Recompute a record's digests as it streams by; what is wrong, or None.
+    `kept` gets the block's first MAX_FACTS_BLOCK bytes."""
     block = _digester(headers.get_header("WARC-Block-Digest"))
     # A revisit's payload digest is its original's; a record without HTTP
     # headers has the block as its payload.
@@ -326,6 +341,8 @@ def _check_record(record: Any, rtype: str, headers: Any, payload_header: str | N
         chunk = stream.read(1 << 16)
         if not chunk:
             break
+        if kept is not None and sum(map(len, kept)) < MAX_FACTS_BLOCK:
+            kept.append(chunk)
         if block:
             block[0].update(chunk)
         if payload:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from .errors import ArchiverError, StoreError, WarcError
 from .models import Attachment, Capture, Exchange, Snapshot, StoredSnapshot, Verdict
 from .diff import ChangeSummary, summarize_change
-from .store import WARC_DIR, Catalog, read_snapshot, write_json_atomic
+from .store import WARC_DIR, Catalog, read_snapshot, snapshot_digest, write_json_atomic
 from .timeutil import parse_iso, timestamp14, utc_now
 from .warc import RecordLocation, WarcWriter, check_record
 
@@ -235,9 +235,14 @@ class Recorder:
                 target = self.root / path
                 if not target.exists():
                     made.append(target)
-                write_json_atomic(target, _snapshot_json(snap, capture, sha, loc))
+                data = _snapshot_json(snap, capture, sha, loc)
+                write_json_atomic(target, data)
+                digest = snapshot_digest(data)
                 catalog.add_text(sha, path, title=snap.title, word_count=snap.word_count, url=capture.url,
-                                 timestamp=capture.timestamp)
+                                 timestamp=capture.timestamp, snapshot_sha256=digest)
+            else:
+                digest = catalog.snapshot_digest(sha)
+            extra = {**extra, "snapshot-sha256": digest}
             capture = replace(capture, verdict=verdict, snapshot_file=path)
             previous = catalog.current_changed(capture.url) if verdict is Verdict.CHANGED else None
             old_path = catalog.text_path(current) if verdict is Verdict.CHANGED and current else None

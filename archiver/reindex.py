@@ -75,11 +75,12 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
             continue  # another tool's metadata record
         if catalog.add_capture(capture, record_id=response_id, meta_record_id=record_id):
             report.captures += 1
-            _index_text(catalog, archive, capture, report)
+            _index_text(catalog, archive, capture, report, fields.get("snapshot-sha256"))
     return report
 
 
-def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: ReindexReport) -> None:
+def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: ReindexReport,
+                digest: str | None) -> None:
     sha, rel = capture.text_sha256, capture.snapshot_file
     if not sha or not rel or capture.verdict not in GOOD_VERDICTS:
         return
@@ -91,8 +92,10 @@ def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: Reind
         report.problems.append(problem)
         return
     if catalog.text_path(sha) is None:
+        # The digest the metadata record gives, never one taken from the file
+        # as it is now (that would bless an edited file).
         catalog.add_text(sha, rel, title=snap.title, word_count=snap.word_count, url=capture.url,
-                         timestamp=capture.timestamp)
+                         timestamp=capture.timestamp, snapshot_sha256=digest)
         report.texts += 1
     update_current(catalog, capture, title=snap.title, text=snap.text)
 

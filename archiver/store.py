@@ -10,6 +10,7 @@ forward on open.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -226,6 +227,12 @@ MIGRATIONS: list[str] = [
     -- come from credential sets) and the path of its cookies.txt (not its content).
     ALTER TABLE watches ADD COLUMN headers TEXT;              -- JSON list of "Name: value"
     ALTER TABLE watches ADD COLUMN cookies TEXT;              -- a cookies.txt path
+    """,
+    """
+    -- The digest of each snapshot file's whole content (snapshot_digest), as
+    -- also written in the metadata record of the capture that made it: the
+    -- title, authors and dates a snapshot shows are evidence too.
+    ALTER TABLE texts ADD COLUMN snapshot_sha256 TEXT;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -468,11 +475,22 @@ class Catalog:
         row = self.db.execute("SELECT path FROM texts WHERE sha256 = ?", (sha256,)).fetchone()
         return row[0] if row else None
 
-    def add_text(self, sha256: str, path: str, *, title: str | None, word_count: int, url: str, timestamp: str) -> None:
+    def add_text(self, sha256: str, path: str, *, title: str | None, word_count: int, url: str, timestamp: str,
+                 snapshot_sha256: str | None = None) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO texts (sha256, path, title, word_count, first_url, first_timestamp)"
-            " VALUES (?,?,?,?,?,?)", (sha256, path, title, word_count, url, timestamp),
+            "INSERT OR IGNORE INTO texts (sha256, path, title, word_count, first_url, first_timestamp, snapshot_sha256)"
+            " VALUES (?,?,?,?,?,?,?)", (sha256, path, title, word_count, url, timestamp, snapshot_sha256),
         )
+
+    def snapshot_digest(self, sha256: str) -> str | None:
+        """The recorded digest of the text's snapshot file (None before it was kept)."""
+        row = self.db.execute("SELECT snapshot_sha256 FROM texts WHERE sha256 = ?", (sha256,)).fetchone()
+        return row[0] if row else None
+
+    def snapshot_digests(self) -> dict[str, str]:
+        """text sha256 -> the recorded digest of its snapshot file, where one was kept."""
+        return {r[0]: r[1] for r in self.db.execute(
+            "SELECT sha256, snapshot_sha256 FROM texts WHERE snapshot_sha256 IS NOT NULL")}
 
     def current_title(self, url: str) -> str | None:
         """The title of the URL's current text (what a person knows the page by)."""
@@ -692,6 +710,11 @@ class Catalog:
         """(url, timestamp, record_id, meta_record_id, text_sha256) of every capture."""
         for r in self.db.execute("SELECT url, timestamp, record_id, meta_record_id, text_sha256 FROM captures"):
             yield tuple(r)
+
+    def capture_facts(self) -> Iterator[sqlite3.Row]:
+        """What `history` and `show` print of every capture, with its metadata record's id."""
+        yield from self.db.execute("SELECT url, timestamp, meta_record_id, verdict, status_code, title, word_count,"
+                                   " text_sha256 FROM captures")
 
     def text_files(self) -> list[tuple[str, str]]:
         """(sha256, path) of every stored text."""
@@ -926,6 +949,13 @@ def temp_file(directory: Path, suffix: str) -> tuple[int, str]:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
     os.fchmod(fd, 0o666 & ~_umask())
     return fd, tmp
+
+
+def snapshot_digest(data: dict[str, Any]) -> str:
+    """SHA-256 of a snapshot file's content, every field of it, however the
+    file is laid out: sorted keys, no spaces, UTF-8."""
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from .errors import StoreError
 from .fixity import MANIFEST, FileFinding, append_manifest, check_warc_file, read_manifest
 from .recorder import WARC_DIR
-from .store import Catalog
+from .store import Catalog, snapshot_digest
 from .warc import OPEN_SUFFIX, WARC_SUFFIX, writer_alive
 
 __all__ = ["Problem", "VerifyReport", "verify_archive"]
@@ -134,8 +134,10 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
             entries, manifest_problems = read_manifest(root)
         report.problems += [Problem(MANIFEST, None, p.split(": ", 1)[1]) for p in manifest_problems]
         ids: set[str] = set()
+        facts: dict[str, dict[str, str]] = {}
         for f in findings.values():
             ids.update(f.record_ids)
+            facts.update(f.facts)
             report.records += f.records
         for path in files:
             f = findings[path.name]
@@ -162,7 +164,8 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
                 report.problems.append(Problem(f"{WARC_DIR}/{name}", None,
                                                f"missing, and {len(rows)} catalog record rows point into it"))
         _check_catalog(report, catalog, ids, {p.name for p in files} - writing)
-        _check_snapshots(report, root, catalog)
+        _check_facts(report, catalog, facts)
+        _check_snapshots(report, root, catalog, facts)
     finally:
         catalog.close()
     return report
@@ -262,8 +265,41 @@ def _check_catalog(report: VerifyReport, catalog: Catalog, ids: set[str], read: 
                                            " the catalog's texts"))
 
 
-def _check_snapshots(report: VerifyReport, root: Path, catalog: Catalog) -> None:
-    """Each snapshot file holds the text its name (and catalog row) hashes."""
+def _one_line(value: object) -> str:
+    """A value as a metadata record's field holds it ("" for none)."""
+    return "" if value is None else " ".join(str(value).split())
+
+
+# catalog column -> metadata record field, for what `history` and `show` print
+_FACT_COLUMNS = (("url", "url"), ("timestamp", "timestamp"), ("verdict", "verdict"), ("status_code", "status-code"),
+                 ("title", "title"), ("word_count", "word-count"), ("text_sha256", "text-sha256"))
+
+
+def _check_facts(report: VerifyReport, catalog: Catalog, facts: dict[str, dict[str, str]]) -> None:
+    """Each capture row says what its WARC metadata record says (the record
+    is evidence, its file under the manifest's hash; the row is not)."""
+    for row in catalog.capture_facts():
+        said = facts.get(row["meta_record_id"] or "")
+        if said is None:
+            continue  # in a file not read (being written), or a record already reported
+        for column, name in _FACT_COLUMNS:
+            ours, theirs = _one_line(row[column]), said.get(name, "")
+            if ours != theirs:
+                report.problems.append(Problem("catalog.sqlite", None, f"capture of {row['url']} at {row['timestamp']}:"
+                                                                       f" its {column} is {ours[:80]!r}, but its WARC"
+                                                                       f" metadata record says {theirs[:80]!r}"))
+
+
+def _check_snapshots(report: VerifyReport, root: Path, catalog: Catalog,
+                     facts: dict[str, dict[str, str]] | None = None) -> None:
+    """Each snapshot file holds the text its name (and catalog row) hashes,
+    and every other field (title, authors, dates, ...) as the metadata
+    record of the capture that made it says (else as the catalog recorded)."""
+    recorded: dict[str, set[str]] = {}
+    for said in (facts or {}).values():
+        if said.get("text-sha256") and said.get("snapshot-sha256"):
+            recorded.setdefault(said["text-sha256"], set()).add(said["snapshot-sha256"])
+    kept = catalog.snapshot_digests()
     for sha, rel in catalog.text_files():
         report.snapshots += 1
         path = root / rel
@@ -285,3 +321,9 @@ def _check_snapshots(report: VerifyReport, root: Path, catalog: Catalog) -> None
         if got != sha:
             report.problems.append(Problem(rel, None, f"its text's SHA-256 is {got[:12]}…, not the {sha[:12]}… it"
                                                       " is named for: the file changed"))
+            continue
+        expected = recorded.get(sha) or ({kept[sha]} if sha in kept else set())
+        if expected and snapshot_digest(data) not in expected:
+            where = "the WARC metadata record of the capture that made it" if sha in recorded else "the catalog"
+            report.problems.append(Problem(rel, None, "its metadata (title, authors, dates, ...) is not what"
+                                                      f" {where} recorded: the file changed"))

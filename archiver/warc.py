@@ -34,7 +34,7 @@ from .config import VERSION, WarcOptions
 from .errors import WarcError, brief
 from .fixity import sha256_state
 from .models import Exchange, RecordLocation
-from .warcreader import MISFIT, misfits, next_whole_record, reader
+from .warcreader import METADATA_PREFIX, MISFIT, decode_fields, misfits, next_whole_record, reader
 
 __all__ = [
     "OPEN_SUFFIX",
@@ -527,9 +527,6 @@ class _GzipCheck:
         return self._d.eof
 
 
-METADATA_PREFIX = "archiver-"
-
-
 def encode_fields(fields: dict[str, object]) -> bytes:
     """application/warc-fields: one `name: value` line each, values on one line."""
     lines = []
@@ -539,15 +536,6 @@ def encode_fields(fields: dict[str, object]) -> bytes:
         text = " ".join(str(value).split())
         lines.append(f"{METADATA_PREFIX}{name}: {text}\r\n")
     return "".join(lines).encode("utf-8")
-
-
-def decode_fields(body: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in body.decode("utf-8", "replace").splitlines():
-        name, sep, value = line.partition(":")
-        if sep and name.startswith(METADATA_PREFIX):
-            out[name[len(METADATA_PREFIX):]] = value.strip()
-    return out
 
 
 SMALL_RECORD_TYPES = frozenset({"metadata", "warcinfo", "resource"})

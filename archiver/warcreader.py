@@ -13,7 +13,19 @@ from typing import IO, Any
 
 from warcio.archiveiterator import ArchiveIterator
 
-__all__ = ["MISFIT", "misfits", "next_whole_record", "reader"]
+__all__ = ["METADATA_PREFIX", "MISFIT", "decode_fields", "misfits", "next_whole_record", "reader"]
+
+METADATA_PREFIX = "archiver-"  # of the fields in archiver's metadata records
+
+
+def decode_fields(body: bytes) -> dict[str, str]:
+    """The fields of an archiver metadata record (application/warc-fields)."""
+    out: dict[str, str] = {}
+    for line in body.decode("utf-8", "replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.startswith(METADATA_PREFIX):
+            out[name[len(METADATA_PREFIX):]] = value.strip()
+    return out
 
 # What a reader says about such a record.
 MISFIT = "bytes follow it where its end should be (its Content-Length is wrong, or bytes were added)"

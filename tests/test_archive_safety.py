@@ -161,7 +161,11 @@ def test_export_refuses_a_revisit_whose_original_is_gone(site, tmp_path, fast_op
     first, second = warc_files(arch)
     first.unlink()
     res = run(["--archive", str(arch), "export", "--wacz", str(tmp_path / "out.wacz")])
+    assert res.exit_code == 2 and "missing" in res.stderr and first.name in res.stderr
+    # Told to leave out what the missing file held, the revisit left behind still has no original.
+    res = run(["--archive", str(arch), "export", "--wacz", str(tmp_path / "out.wacz"), "--skip-missing"])
     assert res.exit_code == 2 and "revisit" in res.stderr and second.name in res.stderr
+    assert not (tmp_path / "out.wacz").exists()
 
 
 def test_file_modes_follow_the_umask(site, tmp_path, fast_options):

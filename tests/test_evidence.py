@@ -171,6 +171,47 @@ def test_an_edited_snapshot_file_is_found(archive):
     assert any(p["file"].endswith(snap.name) and "changed" in p["problem"] for p in report["problems"])
 
 
+@pytest.mark.parametrize("field,value", [("title", "A forged title"), ("authors", ["Someone Else"]),
+                                         ("published", "1999-01-01"), ("sitename", "Forged"),
+                                         ("first_captured", {"url": "http://forged.example/"})])
+def test_edited_snapshot_metadata_is_found_and_reindex_does_not_bless_it(archive, field, value):
+    """Only the text was hashed: a snapshot's title, authors or date could
+    be changed and verify said intact while show printed the forgery."""
+    snap = next(archive.path.glob("texts/*/*.json"))
+    data = json.loads(snap.read_text())
+    assert data[field] != value
+    data[field] = value
+    snap.write_text(json.dumps(data, indent=1))
+    for _ in range(2):
+        code, report = verify_json(archive.path)
+        assert code == 1
+        assert any(p["file"].endswith(snap.name) and "metadata" in p["problem"] and "WARC metadata record"
+                   in p["problem"] for p in report["problems"]), report["problems"]
+        assert run("reindex", archive=archive.path).exit_code == 0  # rebuilt: the forgery is still found
+
+
+def test_a_snapshot_file_laid_out_anew_is_not_a_finding(archive):
+    snap = next(archive.path.glob("texts/*/*.json"))
+    data = json.loads(snap.read_text())
+    snap.write_text(json.dumps(dict(reversed(list(data.items()))), indent=4, ensure_ascii=True))
+    code, report = verify_json(archive.path)
+    assert code == 0, report["problems"]
+
+
+def test_an_edited_capture_row_is_found_against_its_metadata_record(archive):
+    db = sqlite3.connect(archive.path / "catalog.sqlite")
+    url, ts = db.execute("SELECT url, timestamp FROM captures WHERE verdict = 'new' ORDER BY id LIMIT 1").fetchone()
+    db.execute("UPDATE captures SET title = 'Forged', verdict = 'changed', word_count = 7 WHERE url = ? AND"
+               " timestamp = ?", (url, ts))
+    db.commit()
+    db.close()
+    code, report = verify_json(archive.path)
+    assert code == 1
+    said = [p["problem"] for p in report["problems"] if p["file"] == "catalog.sqlite"]
+    for column in ("title", "verdict", "word_count"):
+        assert any(f"capture of {url} at {ts}: its {column}" in p for p in said), said
+
+
 def test_an_edited_catalog_row_is_found(archive):
     db = sqlite3.connect(archive.path / "catalog.sqlite")
     row = db.execute("SELECT id, warc_file, offset, record_id FROM records WHERE record_type = 'response'"
