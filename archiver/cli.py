@@ -858,7 +858,7 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_fi
         for problem in summary.notify_errors:
             err_out.print(termout.line("warning: notification not delivered:", problem), crop=False)
         for problem in summary.unscheduled:
-            err_out.print(termout.line("warning: watch set aside until its schedule is changed:", problem), crop=False)
+            err_out.print(termout.line("warning: watch set aside:", problem), crop=False)
 
     from .distributed import dask_executor
     with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:

@@ -650,12 +650,21 @@ def _runnable(catalog: Catalog, archive: Archive, claimed: list[Watch], owner: s
               summary: RunSummary) -> tuple[list[Watch], dict[str, str | CredentialSet]]:
     """The claimed watches to capture now, and the credentials of those that
     have their own. One outside its active hours is moved to the start of
-    its next window (not captured); one whose credentials cannot be loaded
-    (a missing set, variable or cookies file) is set aside with the reason."""
+    its next window (not captured); one whose URL cannot be captured (a row
+    edited by hand, or an older version's) or whose credentials cannot be
+    loaded (a missing set, variable or cookies file) is set aside with the
+    reason."""
     now = archive.clock()
     out, deferred = [], []
     sets: dict[str, str | CredentialSet] = {}
     for w in claimed:
+        try:
+            check_url(w.url)
+        except ConfigError as exc:
+            with catalog.transaction():
+                catalog.mark_watch_problem(w.url, owner, f"{exc}; 'archiver watch remove' it")
+            summary.unscheduled.append(f"{w.url}: {exc}")
+            continue
         if not active_at(w, now):
             deferred.append((w.url, to_epoch(next_active(w, now))))
             continue

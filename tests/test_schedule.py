@@ -313,6 +313,49 @@ def test_a_watch_that_cannot_be_scheduled_is_set_aside_not_fatal(archive, fresh_
     assert [c.url for c in run_due(archive).captures] == [poison]
 
 
+@pytest.mark.parametrize("loop", [False, True])
+def test_a_watch_whose_url_cannot_be_captured_is_set_aside_and_the_rest_run(tmp_path, fresh_site, loop):
+    """A watch row whose URL is not http(s) (edited by hand, or an older
+    version's) made run and run --loop exit 2 before capturing anything,
+    with the heartbeat left "running"."""
+    from archiver.store import Catalog
+
+    arch = tmp_path / "arch"
+    invoke = lambda *a: CliRunner().invoke(cli, ["--archive", str(arch), *a])  # noqa: E731
+    good = [fresh_site.url(f"/page/ok{n}") for n in range(2)]
+    for n, url in enumerate(good):
+        fresh_site.state.pages[f"/page/ok{n}"] = article(f"Fine {n}")
+        assert invoke("watch", "add", url, "--every", "1h").exit_code == 0
+    bad = ["file:///etc/passwd", "javascript:alert(1)", "http://"]
+    with Catalog(arch / "catalog.sqlite") as catalog, catalog.transaction():
+        for url in bad:
+            catalog.db.execute("INSERT INTO watches (url, every_seconds, added_at, next_due) VALUES (?, 3600,"
+                               " '2026-01-01T00:00:00Z', 0)", (url,))
+    if loop:
+        from archiver.schedule import run_loop
+
+        wakes = []
+        run_loop(Archive(arch, fetch_options=FetchOptions(host_delay=0)), sleep=lambda s: None,
+                 stop=lambda: bool(wakes), on_summary=wakes.append)
+        [summary] = wakes
+        captured, unscheduled = [c.url for c in summary.captures], summary.unscheduled
+    else:
+        res = invoke("run", "--delay", "0", "--json")
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.output.splitlines()[-1])
+        captured, unscheduled = [c["url"] for c in out["captures"]], out["unscheduled"]
+    assert sorted(captured) == sorted(good)
+    assert sorted(u.split(": ", 1)[0] for u in unscheduled) == sorted(bad)
+    with Catalog(arch / "catalog.sqlite") as catalog:
+        assert all(r["stopped"] is not None for r in catalog.heartbeats())
+        problems = {r[0]: r[1] for r in catalog.db.execute("SELECT url, problem FROM watches")}
+    assert all("invalid URL" in problems[u] and "watch remove" in problems[u] for u in bad)
+    assert all(problems[u] is None for u in good)
+    listed = json.loads(invoke("watch", "list", "--json").stdout)
+    assert len(listed) == 5
+    assert invoke("watch", "remove", "file:///etc/passwd").exit_code == 0
+
+
 # -- the outbox and leases ----------------------------------------------------------
 
 
