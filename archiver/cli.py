@@ -649,6 +649,10 @@ def reindex(ctx: click.Context) -> None:
         _warn(problem)
     click.echo(f"indexed {report.captures} captures, {report.records} records and {report.texts} texts"
                f" from {report.warc_files} WARC files")
+    for source, urls in report.restored.items():
+        click.echo(f"restored {len(urls)} watch(es) from {source}")
+    if report.watches_kept:
+        click.echo(f"kept {report.watches_kept} watch(es) the catalog had")
 
 
 @cli.group(cls=ArchiverGroup)

@@ -13,6 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import StoreError, brief
 from .fixity import read_manifest
@@ -21,6 +22,7 @@ from .recorder import WARC_DIR, capture_from_fields, update_current
 from .store import Catalog, read_snapshot
 from .timeutil import parse_warc_date, timestamp14, utc_now
 from .warc import RecordLocation, decode_fields, iter_complete_records
+from .watchfile import WATCH_FILE, read_watch_file, restore_watches, save_watch_file, watches_in_catalog_file
 
 __all__ = ["ReindexReport", "index_warc_file", "rebuild_catalog"]
 
@@ -33,6 +35,8 @@ class ReindexReport:
     captures: int = 0
     texts: int = 0
     problems: list[str] = field(default_factory=list)  # damage met, and what was done about it
+    watches_kept: int = 0  # in the catalog already
+    restored: dict[str, list[str]] = field(default_factory=dict)  # where from -> watch URLs restored
 
 
 def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: ReindexReport | None = None) -> ReindexReport:
@@ -121,6 +125,7 @@ def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> Rein
         catalog = Catalog(target)
     else:
         set_aside = None
+        aside = None
     report = ReindexReport()
     if set_aside:
         report.problems.append(set_aside)
@@ -135,6 +140,27 @@ def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> Rein
             for entry in entries.values():
                 if entry.path.startswith(f"{WARC_DIR}/"):
                     catalog.add_warc_file(entry.path[len(WARC_DIR) + 1:], entry.sha256, None, None)
+        _restore_watches(catalog, archive, aside, report)
     finally:
         catalog.close()
     return report
+
+
+def _restore_watches(catalog: Catalog, archive: Path, aside: Path | None, report: ReindexReport) -> None:
+    """Watches are no derived data: those the catalog lost come back from the
+    catalog set aside (as far as it reads), then from the watch file."""
+    report.watches_kept = len(catalog.watches())
+    now = utc_now().timestamp()
+    sources: list[tuple[str, list[dict[str, Any]]]] = []
+    if aside is not None:
+        sources.append((aside.name, watches_in_catalog_file(aside)))
+    try:
+        sources.append((WATCH_FILE, read_watch_file(archive)))
+    except StoreError as exc:
+        report.problems.append(f"{WATCH_FILE}: {brief(exc)}; no watches restored from it")
+    for name, entries in sources:
+        restored = restore_watches(catalog, entries, now=now)
+        if restored:
+            report.restored[name] = restored
+    if report.restored:
+        save_watch_file(archive, catalog.watches())

@@ -39,6 +39,7 @@ from .notify import check_apprise_url, deliver, mask_url, render
 from .store import Catalog
 from .timeutil import from_epoch, iso_seconds, parse_iso_seconds, parse_timestamp14, to_epoch
 from .urls import check_url
+from .watchfile import save_watch_file
 
 __all__ = [
     "NotifyOptions",
@@ -209,7 +210,8 @@ def watch_credentials(headers: tuple[str, ...] | list[str], cookies: str | None)
 def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str | None = None,
               tag: str | None = None, browser: bool = False, notify: tuple[str, ...] | list[str] = (),
               auth: str | None = None, between: str | None = None, tz: str | None = None,
-              headers: tuple[str, ...] | list[str] = (), cookies: str | None = None) -> Watch:
+              headers: tuple[str, ...] | list[str] = (), cookies: str | None = None,
+              save_file: bool = True) -> Watch:
     """Watch `url` (or change its schedule). Due at once if new. `browser`:
     capture it in Chromium; `notify`: its own Apprise URLs; `auth`: the
     credential set it is captured with, or `headers` and `cookies` (a
@@ -228,15 +230,19 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
     if auth is not None:
         credential_set(auth, archive.path)  # a name that exists, checked now rather than at 3 a.m.
     with archive.catalog() as catalog:
-        return catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
-                                 added_at=iso_seconds(now), next_due=to_epoch(now), browser=browser, notify=urls,
-                                 auth=auth, active_hours=hours, tz=zone, headers=headers, cookies=cookies)
+        watch = catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
+                                  added_at=iso_seconds(now), next_due=to_epoch(now), browser=browser, notify=urls,
+                                  auth=auth, active_hours=hours, tz=zone, headers=headers, cookies=cookies)
+        if save_file:
+            save_watch_file(archive.path, catalog.watches())
+        return watch
 
 
 def remove_watch(archive: Archive, url: str) -> None:
     with archive.catalog() as catalog:
         if not catalog.remove_watch(url):
             raise SnapshotNotFound(f"{url} is not watched")
+        save_watch_file(archive.path, catalog.watches(), removed=(url,))
 
 
 def list_watches(archive: Archive, *, tag: str | None = None) -> list[Watch]:
@@ -329,7 +335,10 @@ def import_watches(archive: Archive, path: str, *, every: str | None = None, cro
             watch_credentials(e.get("headers", []), e.get("cookies"))
         except ConfigError as exc:
             raise ConfigError(f"{path}: entry {n} ({e['url']}): {exc}") from None
-    return [add_watch(archive, **e) for e in entries]
+    added = [add_watch(archive, **e, save_file=False) for e in entries]
+    with archive.catalog() as catalog:
+        save_watch_file(archive.path, catalog.watches())
+    return added
 
 
 # -- running -------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -354,6 +355,57 @@ def test_a_watch_whose_url_cannot_be_captured_is_set_aside_and_the_rest_run(tmp_
     listed = json.loads(invoke("watch", "list", "--json").stdout)
     assert len(listed) == 5
     assert invoke("watch", "remove", "file:///etc/passwd").exit_code == 0
+
+
+def _settings(arch: Path) -> dict[str, tuple]:
+    listed = json.loads(CliRunner().invoke(cli, ["--archive", str(arch), "watch", "list", "--json"]).stdout)
+    return {w["url"]: (w["schedule"], w["tag"], w.get("browser"), w.get("notify"), w.get("headers")) for w in listed}
+
+
+def test_watches_survive_a_catalog_deleted_or_set_aside(tmp_path, fresh_site):
+    """reindex brought back every capture and no watch, without a word."""
+    import stat
+
+    from archiver.watchfile import WATCH_FILE
+
+    arch = tmp_path / "arch"
+    invoke = lambda *a: CliRunner().invoke(cli, ["--archive", str(arch), *a])  # noqa: E731
+    fresh_site.state.pages["/page/w1"] = article("Watched")
+    assert invoke("capture", fresh_site.url("/page/w1"), "--delay", "0").exit_code == 0
+    assert invoke("watch", "add", fresh_site.url("/page/w1"), "--every", "6h", "--tag", "news",
+                  "--notify", "json://user:token@127.0.0.1:9/x").exit_code == 0
+    assert invoke("watch", "add", "https://example.org/b", "--cron", "0 */6 * * *", "--browser").exit_code == 0
+    assert invoke("watch", "add", "https://example.org/c", "--every", "1d", "--header", "X-Lang: zh").exit_code == 0
+    assert invoke("watch", "add", "https://example.org/gone", "--every", "1d").exit_code == 0
+    assert invoke("watch", "remove", "https://example.org/gone").exit_code == 0
+    before = _settings(arch)
+    assert len(before) == 3
+    assert stat.S_IMODE((arch / WATCH_FILE).stat().st_mode) == 0o600
+    # Deleted: the WARCs plus the watch file rebuild everything.
+    for p in arch.glob("catalog.sqlite*"):
+        p.unlink()
+    res = invoke("reindex")
+    assert res.exit_code == 0, res.output
+    assert "indexed 1 captures" in res.output and f"restored 3 watch(es) from {WATCH_FILE}" in res.output
+    assert _settings(arch) == before
+    # A new catalog made before the reindex (one watch added to it) does not make the file forget the rest.
+    for p in arch.glob("catalog.sqlite*"):
+        p.unlink()
+    assert invoke("watch", "add", "https://example.org/d", "--every", "2h").exit_code == 0
+    res = invoke("reindex")
+    assert f"restored 3 watch(es) from {WATCH_FILE}" in res.output and "kept 1 watch(es)" in res.output
+    assert set(_settings(arch)) == set(before) | {"https://example.org/d"}
+    # Set aside as unreadable (here: from a newer archiver), with the file gone too: carried over from it.
+    (arch / WATCH_FILE).unlink()
+    db = sqlite3.connect(arch / "catalog.sqlite")
+    db.execute("PRAGMA user_version = 999")
+    db.commit()
+    db.close()
+    res = invoke("reindex")
+    assert res.exit_code == 0, res.output
+    assert "restored 4 watch(es) from catalog.sqlite.unreadable-" in res.output, res.output
+    assert set(_settings(arch)) == set(before) | {"https://example.org/d"}
+    assert json.loads((arch / WATCH_FILE).read_text())["watches"][0]["url"]
 
 
 # -- the outbox and leases ----------------------------------------------------------
