@@ -803,6 +803,9 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @click.option("--notify-cmd", "notify_cmds", metavar="CMD", multiple=True,
               help="Run this program for every change, the JSON on stdin (split into words like a shell would, but"
               " never run by one; repeatable).")
+@click.option("--notify-timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+              metavar="SECONDS", help="The time one delivery may take; past it, it is tried again later"
+              " (deliveries run beside the captures and never hold them back).")
 @click.option("--notify-errors", type=click.IntRange(1, 1000), metavar="N",
               help="Also notify when a page has been an error for N captures in a row, and when it recovers.")
 @click.option("--notify-template", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
@@ -814,7 +817,7 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @click.pass_context
 def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_file: str | None,
         notify_urls: tuple[str, ...],
-        notify_cmds: tuple[str, ...], notify_errors: int | None, notify_template: str | None, base_url: str | None,
+        notify_cmds: tuple[str, ...], notify_timeout: float, notify_errors: int | None, notify_template: str | None, base_url: str | None,
         as_json: bool, **opts: Any) -> None:
     """Capture every watch that is due, once, and exit (or --loop)."""
     from .schedule import NotifyOptions, RunSummary, run_due, run_loop
@@ -842,7 +845,7 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_fi
     apprise = tuple(check_apprise_url(u) for u in apprise_urls + _notify_lines(notify_file))
     archive = _archive(ctx, opts)
     notify = NotifyOptions(webhooks=notify_urls, commands=tuple(commands), apprise=apprise, errors_after=notify_errors,
-                           template=template, base_url=base_url)
+                           template=template, base_url=base_url, time_limit=notify_timeout)
     err = Console(stderr=True)
 
     def report(summary: RunSummary) -> None:

@@ -8,12 +8,14 @@ capture the same watch twice; a dead runner's leases run out.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import threading
@@ -62,6 +64,8 @@ BACKOFF_CAP = 24 * 3600
 MAX_JITTER = 300.0
 LOOP_MAX_SLEEP = 60.0  # wake at least this often to notice new watches
 NOTIFY_TIMEOUT = 10.0
+NOTIFY_TIME_LIMIT = 30.0  # seconds one delivery may take, whatever it is; then it counts as failed
+COURIER_POLL = 5.0  # seconds between looks at the outbox for retries that came due
 NOTIFY_MAX_ATTEMPTS = 20
 NOTIFY_RETRY_BASE = 60.0  # a failed delivery is tried again after a minute, then 2, 4, ...
 NOTIFY_RETRY_CAP = 6 * 3600.0
@@ -354,6 +358,7 @@ class NotifyOptions:
     errors_after: int | None = None  # also say when a page has been an error this many captures in a row, and back
     template: str | None = None  # Jinja2; notify.DEFAULT_TEMPLATE when None
     base_url: str | None = None  # of `archiver serve`: messages link the diff page
+    time_limit: float = NOTIFY_TIME_LIMIT  # seconds one delivery may take
 
     def targets(self, watch_urls: tuple[str, ...] = ()) -> list[str]:
         """The outbox's target strings (JSON, so nothing is ever parsed by a
@@ -486,7 +491,7 @@ def _target(target: str) -> tuple[str, str | list[str]]:
     raise ValueError(f"unknown notification target {target[:80]!r}")
 
 
-def _deliver(target: str, payload: str) -> None:
+def _deliver(target: str, payload: str, time_limit: float = NOTIFY_TIME_LIMIT) -> None:
     kind, where = _target(target)
     if kind == "apprise":
         assert isinstance(where, str)
@@ -503,29 +508,68 @@ def _deliver(target: str, payload: str) -> None:
         assert isinstance(where, str)
         try:
             resp = httpx.post(where, content=payload, headers={"Content-Type": "application/json"},
-                              timeout=NOTIFY_TIMEOUT, trust_env=False)
+                              timeout=min(NOTIFY_TIMEOUT, time_limit), trust_env=False)
         except httpx.HTTPError as exc:
             raise OSError(f"webhook unreachable: {exc or type(exc).__name__}") from None
         if resp.status_code >= 300:
             raise OSError(f"webhook answered HTTP {resp.status_code}")
     else:
         assert isinstance(where, list)
+        _run_command(where, payload.encode(), time_limit)
+
+
+def _run_command(argv: list[str], data: bytes, time_limit: float) -> None:
+    """Run a notification command with the message on stdin; past the time
+    limit it is stopped, with whatever it started (its own process group)."""
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    except FileNotFoundError:
+        raise OSError(f"command not found: {argv[0]}") from None
+    except PermissionError:
+        raise OSError(f"command cannot be run: {argv[0]}") from None
+    try:
+        _, err = proc.communicate(data, timeout=time_limit)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+        raise OSError(f"command took longer than {time_limit:g} s; it was stopped") from None
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip()[-200:]
+        raise OSError(f"command exited {proc.returncode}" + (f": {tail}" if tail else ""))
+
+
+def _deliver_within(target: str, payload: str, time_limit: float) -> None:
+    """`_deliver`, given up on at the time limit (a target that never
+    answers cannot hold the outbox: it is tried again later)."""
+    outcome: list[BaseException] = []
+
+    def go() -> None:
         try:
-            proc = subprocess.run(where, input=payload.encode(), capture_output=True, timeout=60)
-        except FileNotFoundError:
-            raise OSError(f"command not found: {where[0]}") from None
-        if proc.returncode != 0:
-            tail = proc.stderr.decode(errors="replace").strip()[-200:]
-            raise OSError(f"command exited {proc.returncode}" + (f": {tail}" if tail else ""))
+            _deliver(target, payload, time_limit)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=go, name="notification", daemon=True)
+    worker.start()
+    worker.join(time_limit + 1.0)
+    if worker.is_alive():
+        raise OSError(f"no answer within {time_limit:g} s")
+    if outcome:
+        raise outcome[0]
 
 
-def send_pending(catalog: Catalog, now: datetime, summary: RunSummary | None = None) -> tuple[int, int]:
+def send_pending(catalog: Catalog, now: datetime, summary: RunSummary | None = None, *,
+                 time_limit: float = NOTIFY_TIME_LIMIT) -> tuple[int, int]:
     """Deliver every notification whose turn it is (new ones, and earlier
-    failures once their backoff is over: a minute, doubling, at most six hours)."""
+    failures once their backoff is over: a minute, doubling, at most six
+    hours), each within `time_limit` seconds."""
     sent = failed = 0
     for note in catalog.pending_notifications(NOTIFY_MAX_ATTEMPTS, to_epoch(now)):
         try:
-            _deliver(note.target, note.payload)
+            _deliver_within(note.target, note.payload, time_limit)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             failed += 1
             try:
@@ -543,6 +587,81 @@ def send_pending(catalog: Catalog, now: datetime, summary: RunSummary | None = N
             sent += 1
             catalog.notification_done(note.id, sent=to_epoch(now), error=None)
     return sent, failed
+
+
+class Courier:
+    """Delivers the outbox beside the captures, from a thread with its own
+    catalog connection: a target that is slow or never answers holds back
+    no capture and no schedule. What it delivered or failed is counted
+    until `take` hands it to a run's summary."""
+
+    def __init__(self, archive: Archive, *, time_limit: float = NOTIFY_TIME_LIMIT, poll: float = COURIER_POLL) -> None:
+        self.archive, self.time_limit, self.poll = archive, time_limit, poll
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._finish = threading.Event()  # one last round for what is due, then end
+        self._stop = threading.Event()  # end after the delivery under way
+        self._counts = RunSummary()
+        self._thread = threading.Thread(target=self._run, name="courier", daemon=True)
+
+    def __enter__(self) -> Courier:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def poke(self) -> None:
+        """Something was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            with self.archive.catalog() as catalog:
+                while not self._stop.is_set():
+                    self._wake.clear()
+                    last = self._finish.is_set()
+                    self._round(catalog)
+                    if last:
+                        return
+                    self._wake.wait(self.poll)
+        except Exception as exc:  # the catalog went away: undelivered messages stay queued
+            log.warning("notifications not delivered: %s", exc)
+
+    def _round(self, catalog: Catalog) -> None:
+        part = RunSummary()
+        try:
+            sent, failed = send_pending(catalog, self.archive.clock(), part, time_limit=self.time_limit)
+        except StoreError as exc:  # a busy or damaged catalog: the next round tries again
+            log.warning("outbox not read: %s", exc)
+            return
+        with self._lock:
+            self._counts.notified += sent
+            self._counts.notify_failed += failed
+            self._counts.notify_errors += part.notify_errors
+
+    def take(self, summary: RunSummary) -> None:
+        """Move the counts so far into `summary`."""
+        with self._lock:
+            summary.notified += self._counts.notified
+            summary.notify_failed += self._counts.notify_failed
+            summary.notify_errors += self._counts.notify_errors
+            self._counts = RunSummary()
+
+    def finish(self) -> None:
+        """Deliver what is due now (each within the time limit), then end."""
+        self._finish.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def stop(self, grace: float = 2.0) -> None:
+        """End soon: a delivery under way is waited for `grace` seconds at
+        most (it stays queued, and is tried again by the next run)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(grace)
 
 
 def _owner() -> str:
@@ -578,13 +697,23 @@ class _LeaseKeeper:
 def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             on_capture: Callable[[Capture], None] | None = None,
             on_start: Callable[[int], None] | None = None, executor: Executor | None = None,
-            renew_every: float = RENEW_EVERY, runner: str | None = None) -> RunSummary:
-    """Capture every watch that is due, once; then send notifications.
+            renew_every: float = RENEW_EVERY, runner: str | None = None,
+            courier: Courier | None = None) -> RunSummary:
+    """Capture every watch that is due, once, while notifications go out
+    beside the captures (`courier`: a loop's own; else one for this run,
+    which delivers what is due before this returns).
 
     Each capture, its watch's new schedule and its notifications are
     committed in one transaction (an outbox): a runner killed at any point
     never loses a change's message."""
     notify = notify or NotifyOptions()
+    if courier is None:
+        with Courier(archive, time_limit=notify.time_limit) as own:
+            summary = run_due(archive, notify=notify, on_capture=on_capture, on_start=on_start, executor=executor,
+                              renew_every=renew_every, runner=runner, courier=own)
+            own.finish()
+            own.take(summary)
+        return summary
     summary = RunSummary()
     owner = _owner()
     with archive.catalog() as catalog:
@@ -629,6 +758,7 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
 
         def done(capture: Capture) -> None:
             summary.captures.append(capture)
+            courier.poke()
             if on_capture is not None:
                 on_capture(capture)
 
@@ -640,7 +770,8 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             finally:
                 # Whatever was claimed but not captured (an interrupt) is due again now.
                 catalog.release_leases(owner)
-        summary.notified, summary.notify_failed = send_pending(catalog, archive.clock(), summary)
+        courier.poke()
+        courier.take(summary)
         if not runner:
             beat(catalog, archive, owner, mode="once", stopped=True)
     return summary
@@ -716,10 +847,11 @@ def run_loop(archive: Archive, *, notify: NotifyOptions | None = None,
     minute for new watches), repeat until `stop()`. One WARC file stays open
     across wakes, up to its size and age limits."""
     runner = _owner()
-    with archive.writing():
+    notify = notify or NotifyOptions()
+    with archive.writing(), Courier(archive, time_limit=notify.time_limit) as courier:
         try:
             while not stop():
-                _loop_once(archive, runner, notify, on_capture, executor, on_summary, sleep, stop)
+                _loop_once(archive, runner, notify, on_capture, executor, on_summary, sleep, stop, courier)
         finally:
             with archive.catalog() as catalog:
                 beat(catalog, archive, runner, mode="loop", stopped=True)
@@ -728,9 +860,10 @@ def run_loop(archive: Archive, *, notify: NotifyOptions | None = None,
 def _loop_once(archive: Archive, runner: str, notify: NotifyOptions | None,
                on_capture: Callable[[Capture], None] | None, executor: Executor | None,
                on_summary: Callable[[RunSummary], None] | None, sleep: Callable[[float], None],
-               stop: Callable[[], bool]) -> None:
+               stop: Callable[[], bool], courier: Courier) -> None:
     """One wake of `run_loop`: what is due, then sleep until the next due time."""
-    summary = run_due(archive, notify=notify, on_capture=on_capture, executor=executor, runner=runner)
+    summary = run_due(archive, notify=notify, on_capture=on_capture, executor=executor, runner=runner,
+                      courier=courier)
     if on_summary is not None and (summary.captures or summary.notify_errors):
         on_summary(summary)
     if stop():

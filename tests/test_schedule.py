@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from datetime import timedelta
+
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -175,6 +178,79 @@ def watch_then_change(archive, site, clock) -> str:
     site.state.pages["/page/a"] = article("Two")
     clock.advance(hours=2)
     return url
+
+
+HANGING = ("import os, sys, time; sys.stdin.read(); open(sys.argv[1], 'a').write(str(os.getpid()) + chr(10));"
+           " time.sleep(float(sys.argv[2]))")
+
+
+def _kill_all(pids: Path) -> None:
+    import signal
+
+    for line in pids.read_text().split() if pids.exists() else []:
+        try:
+            os.kill(int(line), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_hanging_notification_is_stopped_at_its_time_limit_and_stays_queued(archive, fresh_site, clock, tmp_path):
+    """A one-shot run with one change waited 60 s on a command that sleeps:
+    a delivery has a time limit of its own, and the message stays in the
+    outbox to be tried again."""
+    pids = tmp_path / "pids"
+    watch_then_change(archive, fresh_site, clock)
+    command = (sys.executable, "-c", HANGING, str(pids), "600")
+    t0 = time.monotonic()
+    try:
+        summary = run_due(archive, notify=NotifyOptions(command=command, time_limit=1.0))
+        elapsed = time.monotonic() - t0
+        assert [c.verdict for c in summary.captures] == [Verdict.CHANGED]
+        assert summary.notified == 0 and summary.notify_failed == 1
+        assert "took longer than 1 s; it was stopped" in summary.notify_errors[0]
+        assert elapsed < 300  # far from the command's 600 s
+        # The command was stopped, not left behind.
+        [pid] = pids.read_text().split()
+        with pytest.raises(ProcessLookupError):
+            for _ in range(100):
+                os.kill(int(pid), 0)
+                time.sleep(0.05)
+        with archive.reader() as catalog:
+            [note] = catalog.pending_notifications(100)
+            assert note.attempts == 1 and "took longer" in note.last_error
+    finally:
+        _kill_all(pids)
+
+
+def test_a_notification_that_never_answers_holds_back_no_capture_in_a_loop(archive, fresh_site, clock, tmp_path):
+    """With a command that sleeps, a 1-minute watch was captured every 2
+    minutes: deliveries run beside the captures."""
+    from archiver.schedule import run_loop
+
+    pids = tmp_path / "pids"
+    url = fresh_site.url("/page/loop")
+    fresh_site.state.pages["/page/loop"] = article("One")
+    add_watch(archive, url, every="1m")
+    run_due(archive)
+    wakes: list = []
+    versions = iter(["Two", "Three", "Four"])
+
+    def sleep(seconds: float) -> None:  # the loop's sleep: the next version is due at once
+        fresh_site.state.pages["/page/loop"] = article(next(versions, "Four"))
+        clock.advance(minutes=2)
+
+    command = (sys.executable, "-c", HANGING, str(pids), "600")
+    t0 = time.monotonic()
+    try:
+        run_loop(archive, notify=NotifyOptions(command=command, time_limit=300.0), sleep=sleep,
+                 stop=lambda: len(wakes) >= 3, on_summary=wakes.append)
+        assert time.monotonic() - t0 < 300  # no wake waited for the delivery's time limit
+        assert [[c.verdict for c in w.captures] for w in wakes] == [[Verdict.CHANGED]] * 3
+        with archive.reader() as catalog:
+            pending = catalog.pending_notifications(100)
+        assert len(pending) == 3  # kept, to be tried again
+    finally:
+        _kill_all(pids)
 
 
 def test_notification_to_a_dead_endpoint_is_kept_and_retried(archive, fresh_site, clock, free_port):
