@@ -365,6 +365,7 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
         finally:
             report.problems.extend(recorder.problems)
             report.copied = recorder.copied
+            report.skipped_known += recorder.known
     return report
 
 

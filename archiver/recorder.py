@@ -87,6 +87,7 @@ class Recorder:
         self.on_record = on_record
         self.problems: list[str] = []  # copied records that could not be copied, "FILE: offset N: why; skipped"
         self.copied = 0  # records copied from other files
+        self.known = 0  # records to copy that the archive already had when their turn came
         self._sound: set[str] = set()  # originals read back whole in this process
         self._suffixes: dict[str, tuple[str, ...]] = {}  # host -> learned title suffixes
 
@@ -189,6 +190,11 @@ class Recorder:
         return loc
 
     def _copy(self, rec: SourceRecord) -> RecordLocation | None:
+        # Checked again here, inside the transaction that records it: another
+        # ingest of the same file may have recorded it since it was read.
+        if rec.record_id and self.catalog.has_record(rec.record_id):
+            self.known += 1
+            return None
         try:
             if rec.arc is not None:
                 http, raw, truncated = rec.arc

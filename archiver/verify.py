@@ -135,7 +135,21 @@ def verify_archive(root: Path, catalog_name: str, *, workers: int | None = None,
         report.problems += [Problem(MANIFEST, None, p.split(": ", 1)[1]) for p in manifest_problems]
         ids: set[str] = set()
         facts: dict[str, dict[str, str]] = {}
-        for f in findings.values():
+        first_in: dict[str, str] = {}  # record id -> the file it was first seen in
+        for path in files:
+            f = findings[path.name]
+            twice: list[tuple[str, str]] = []
+            for rid in f.record_ids:
+                if rid in first_in:
+                    twice.append((rid, first_in[rid]))
+                else:
+                    first_in[rid] = path.name
+            if twice:
+                rid, other = twice[0]
+                more = f" (and {len(twice) - 1} more)" if len(twice) > 1 else ""
+                report.problems.append(Problem(f"{WARC_DIR}/{path.name}", None,
+                                               f"{len(twice)} record(s) with a WARC-Record-ID another record has:"
+                                               f" {rid}, also in {WARC_DIR}/{other}{more}"))
             ids.update(f.record_ids)
             facts.update(f.facts)
             report.records += f.records

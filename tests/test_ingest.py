@@ -472,3 +472,47 @@ def test_a_record_without_a_target_uri_says_so(tmp_path):
                                        " (its WARC header (response record) has no WARC-Target-URI)"]
     archive = Archive(tmp_path / "arch")
     assert history(archive, "http://nouri.example/a") == ["new"] and history(archive, "http://nouri.example/c") == ["new"]
+
+
+def test_two_ingests_of_one_warc_at_once_copy_it_once(tmp_path):
+    """Two ingests of one WARC at the same time duplicated it (3,840
+    captures, 11,518 record ids twice) and verify said intact: the
+    already-ingested check now holds inside the transaction that records.
+    Here the second ingest runs whole while the first has read its first
+    record and not yet recorded it."""
+    src = tmp_path / "crawl.warc.gz"
+    make_full_warc(src)
+    first, second = Archive(tmp_path / "arch", workers=0), Archive(tmp_path / "arch", workers=0)
+    other = []
+
+    def meanwhile(_n: int) -> None:
+        if not other:
+            other.append(ingest_warcs(second, [str(src)]))
+
+    report = ingest_warcs(first, [str(src)], on_record=meanwhile)
+    assert other[0].copied == 7
+    assert report.copied == 0 and report.captures == [] and report.skipped_known == 7
+    ids = [r.h("WARC-Record-ID") for r in read_all(tmp_path / "arch") if r.type != "warcinfo"]
+    assert len(ids) == len(set(ids)) == 7 + 2  # and the metadata records of its two captures
+    assert_archive_consistent(tmp_path / "arch")
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "verify"])
+    assert res.exit_code == 0, res.output
+
+
+def test_verify_names_records_whose_id_is_in_the_archive_twice(tmp_path):
+    src = tmp_path / "crawl.warc.gz"
+    make_full_warc(src)
+    archive = Archive(tmp_path / "arch", workers=0)
+    ingest_warcs(archive, [str(src)])
+    [warc] = warc_files(tmp_path / "arch")
+    # The same records again, in a file of their own (as two writers racing left them).
+    twin = warc.with_name(warc.name.replace("archiver-", "archiver-twin-"))
+    shutil.copy(warc, twin)
+    from archiver.fixity import append_manifest, sha256_file
+    append_manifest(tmp_path / "arch", f"warc/{twin.name}", sha256_file(twin)[0])
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "verify", "--json"])
+    assert res.exit_code == 1
+    problems = json.loads(res.output)["problems"]
+    dup = [p for p in problems if "WARC-Record-ID another record has" in p["problem"]]
+    assert len(dup) == 1 and dup[0]["file"] in (f"warc/{twin.name}", f"warc/{warc.name}")
+    assert dup[0]["problem"].startswith("10 record(s)")  # 7 copied, 2 metadata records and the warcinfo
