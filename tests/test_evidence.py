@@ -258,9 +258,11 @@ def test_an_unlisted_file_closed_long_ago_is_reported_without_waiting(archive, m
     assert any("not listed" in p.what for p in report.problems)
 
 
-def test_an_unlisted_file_is_found_and_can_be_adopted(archive, tmp_path):
-    # A WARC file that never went through the writer: copied in by hand.
-    first = warc_files(archive)[0]
+def test_an_unlisted_file_is_found_and_can_be_adopted(archive, tmp_path, site, fast_options):
+    # A WARC file that never went through the writer: copied in by hand from another archive.
+    other = Archive(tmp_path / "other", fetch_options=fast_options, workers=0)
+    other.capture([site.url("/http10.html")])
+    first = warc_files(other)[0]
     extra = archive.warc_dir / ("zz-" + first.name)
     shutil.copy(first, extra)
     code, report = verify_json(archive.path)
