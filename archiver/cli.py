@@ -1188,9 +1188,12 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
 @click.option("--token-file", type=click.Path(dir_okay=False), help="Read the token from this file.")
 @click.option("--workers", type=click.IntRange(1, 32), default=None,
               help="Server processes (default: one per core, at most 4).")
+@click.option("--allowed-host", "allowed_hosts", metavar="NAME", multiple=True,
+              help="A host name the server is reached by (a reverse proxy's, repeatable). Requests for other names"
+              " are refused (DNS rebinding); IP addresses and localhost always answer.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay: bool, token: str | None,
-          token_file: str | None, workers: int | None) -> None:
+          token_file: str | None, workers: int | None, allowed_hosts: tuple[str, ...]) -> None:
     """Serve the archive in a browser: dashboard, timelines, diffs, search, feeds, JSON API."""
     import ipaddress
 
@@ -1214,6 +1217,7 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
+        allowed_hosts = (*allowed_hosts, host)  # served under the name it listens on
     err = termout.console(stderr=True)
     if not loopback and token is None:
         err.print(termout.line("warning: serving on", host, "for anyone who can reach it: the archive is readable"
@@ -1241,7 +1245,8 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
         sys.stdout.flush()
 
     try:
-        run_server(lambda: create_app(archive, token=token, replay_url=replay_url), host=host, port=port,
+        run_server(lambda: create_app(archive, token=token, replay_url=replay_url, allowed_hosts=allowed_hosts),
+                   host=host, port=port,
                    workers=workers, started=replay.keep_current if replay else None, listening=listening)
     finally:
         if replay is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import json
 import math
 import re
@@ -97,6 +98,51 @@ class _Headers:
         await self.app(scope, receive, sending)
 
 
+def host_allowed(host_header: str, allowed: frozenset[str]) -> bool:
+    """Whether a request's Host header names this server: an IP address
+    (no DNS name can be rebound to it), localhost, or a name given with
+    --allowed-host. A page elsewhere that points its own name at this
+    machine (DNS rebinding) is refused, and so is any name links would
+    be built from."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        if "]" not in host:
+            return False
+        name = host[1:].split("]", 1)[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.rstrip(".")
+    if not name:
+        return False
+    if name == "localhost" or name in allowed:
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class _HostCheck:
+    """Refuses requests whose Host header is not one this server answers to."""
+
+    def __init__(self, app: Any, allowed: frozenset[str]) -> None:
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+            if not host_allowed(host, self.allowed):
+                body = (b"This server does not answer to that host name. If it is served under that name,"
+                        b" start it with --allowed-host NAME.\n")
+                await send({"type": "http.response.start", "status": 400,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
 def _ts_text(ts: str | None) -> str:
     """20261129001432 -> 2026-11-29 00:14:32."""
     if not ts or len(ts) < 14 or not ts[:14].isdigit():
@@ -141,10 +187,12 @@ class _Reads:
 
 
 def create_app(archive: Archive, *, token: str | None = None,
-               replay_url: Callable[[str, str], str] | None = None) -> Starlette:
+               replay_url: Callable[[str, str], str] | None = None,
+               allowed_hosts: tuple[str, ...] = ()) -> Starlette:
     """The web interface over `archive`. `token`: writes allowed to whoever
     presents it. `replay_url(timestamp, url)`: where pywb replays a capture
-    (None: replay is off, and pages say so)."""
+    (None: replay is off, and pages say so). `allowed_hosts`: host names
+    requests may carry besides IP addresses and localhost."""
     if archive.exists() and not archive.read_only():
         Catalog(archive.path / "catalog.sqlite").close()  # migrate once, before the readers open
     reads = _Reads(archive)
@@ -453,7 +501,9 @@ def create_app(archive: Archive, *, token: str | None = None,
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         yield
 
-    return Starlette(routes=routes, middleware=[Middleware(_Headers)], lifespan=lifespan)
+    names = frozenset(h.strip().lower().rstrip(".") for h in allowed_hosts if h.strip())
+    return Starlette(routes=routes, middleware=[Middleware(_Headers), Middleware(_HostCheck, allowed=names)],
+                     lifespan=lifespan)
 
 
 KEEP_ALIVE = 75  # seconds, as nginx

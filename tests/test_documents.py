@@ -267,7 +267,7 @@ def test_a_document_read_in_part_says_so_wherever_its_text_is_shown(monkeypatch,
     assert listed["reason"] == cut.partial
     table = runner.invoke(cli, ["--archive", str(tmp_path / "arch"), "history", url], terminal_width=400).stdout
     assert "Annual Report of the Harbour Board - PDF read in part: only its first 2 pages were read" in table
-    with TestClient(create_app(Archive(tmp_path / "arch"))) as client:
+    with TestClient(create_app(Archive(tmp_path / "arch"), allowed_hosts=("testserver",))) as client:
         for page in ("/timeline", "/snapshot"):
             assert "only its first 2 pages were read" in client.get(page, params={"url": url}).text, page
 

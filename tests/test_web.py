@@ -65,13 +65,14 @@ def made(tmp_path_factory):
 @pytest.fixture
 def client(made):
     archive = made[0]
-    with TestClient(create_app(archive, replay_url=lambda ts, u: f"http://127.0.0.1:9/archive/{ts}/{u}")) as c:
+    with TestClient(create_app(archive, replay_url=lambda ts, u: f"http://127.0.0.1:9/archive/{ts}/{u}",
+                                allowed_hosts=("testserver",))) as c:
         yield c
 
 
 @pytest.fixture
 def writer(made):
-    with TestClient(create_app(made[0], token=TOKEN)) as c:
+    with TestClient(create_app(made[0], token=TOKEN, allowed_hosts=("testserver",))) as c:
         yield c
 
 
@@ -178,6 +179,25 @@ def test_search_dates_at_the_ends_of_the_calendar_answer_and_never_500(client, m
         r = client.get("/search", params={"q": "ferry", "until": bad})
         assert r.status_code == 400, bad
         assert "not a date" in r.text and "Content-Security-Policy" in r.headers
+
+
+def test_a_host_header_the_server_does_not_answer_to_is_refused(made):
+    """Any Host header was accepted: DNS rebinding could read the archive
+    through a browser, and feed links took the attacker's host."""
+    with TestClient(create_app(made[0], token=TOKEN, allowed_hosts=("archive.example.org",))) as c:
+        for host in ("attacker.example", "attacker.example:8080", "127.0.0.1.attacker.example", "", "[::1",
+                     "localhost.attacker.example", "archive.example.org.evil"):
+            for path in ("/", "/api/watches", "/feed.atom"):
+                r = c.get(path, headers={"Host": host})
+                assert r.status_code == 400 and "--allowed-host" in r.text, (host, path)
+        r = c.post("/api/watches", headers={"Host": "attacker.example", "Authorization": f"Bearer {TOKEN}"},
+                   json={"url": "https://example.org/x", "every": "1h"})
+        assert r.status_code == 400
+        for host in ("127.0.0.1:8080", "127.0.0.1", "[::1]:8080", "localhost:8080", "LOCALHOST",
+                     "archive.example.org", "Archive.Example.Org:443", "192.0.2.7:8080"):
+            assert c.get("/api/watches", headers={"Host": host}).status_code == 200, host
+        feed = c.get("/feed.atom", headers={"Host": "archive.example.org"}).text
+        assert "http://archive.example.org/" in feed and "attacker" not in feed
 
 
 def test_feeds_carry_words_added_and_removed(client, made):
