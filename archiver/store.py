@@ -30,6 +30,8 @@ __all__ = ["Catalog", "SCHEMA_VERSION", "WARC_DIR"]
 WARC_DIR = "warc"  # the archive's folder of WARC files
 
 BUSY_TIMEOUT_MS = 30_000
+MAX_QUERY_CHARS = 4096  # a search query's length
+MAX_QUERY_TERMS = 32  # different words in one search query
 
 # Each entry moves the schema from version i to i+1. Never edit a released
 # step; append a new one.
@@ -539,9 +541,15 @@ class Catalog:
         index (archiver/cjk.py); a page must match every term. `site` keeps
         pages of that host (and its subdomains); `since`/`until` (14-digit
         prefixes) bound when the current text was captured."""
-        terms = [t for t in fold(query).split() if t.strip('"')]
+        if len(query) > MAX_QUERY_CHARS:
+            raise StoreError(f"a search query is at most {MAX_QUERY_CHARS} characters (this one has {len(query)})")
+        # A term given twice finds nothing more; FTS5's cost grows with each repeat.
+        terms = list(dict.fromkeys(t for t in fold(query).split() if t.strip('"')))
         if not terms:
             raise StoreError("empty search query")
+        if len(terms) > MAX_QUERY_TERMS:
+            raise StoreError(f"a search query has at most {MAX_QUERY_TERMS} different words (this one has"
+                             f" {len(terms)})")
         phrases: list[str] = []
         words: list[str] = []
         for term in terms:

@@ -16,6 +16,7 @@ for them also carry a per-browser CSRF token and must come from this origin.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import ipaddress
@@ -25,6 +26,7 @@ import re
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -169,21 +171,64 @@ def _marked(snippet: str) -> Markup:
     return Markup(safe.replace(MARKS[0], "<mark>").replace(MARKS[1], "</mark>"))
 
 
+QUERY_TIME_LIMIT = 10.0  # seconds any catalog query of the interface may take
+_PROGRESS_STEPS = 1000  # SQLite instructions between looks at the time limit
+# Set when the server is told to stop: every query under way ends at once.
+SHUTTING_DOWN = threading.Event()
+
+
+class QueryStopped(StoreError):
+    """A catalog query of the interface ran past its time limit, or its client left."""
+
+
 class _Reads:
     """One read-only catalog connection per worker thread (SQLite
     connections are not shared between threads; WAL lets them all read while
-    a capture writes)."""
+    a capture writes). Every query on them stops at the request's time
+    limit, when its client leaves, or when the server stops."""
 
-    def __init__(self, archive: Archive) -> None:
+    def __init__(self, archive: Archive, time_limit: float | None = None) -> None:
         self.archive = archive
+        self.time_limit = QUERY_TIME_LIMIT if time_limit is None else time_limit
         self.local = threading.local()
 
     def catalog(self) -> Catalog:
         cat = getattr(self.local, "catalog", None)
         if cat is None:
             cat = Catalog(self.archive.path / "catalog.sqlite", readonly=True)
+            cat.db.set_progress_handler(self._over, _PROGRESS_STEPS)
             self.local.catalog = cat
         return cat
+
+    def _over(self) -> int:
+        deadline = getattr(self.local, "deadline", None)
+        gone = getattr(self.local, "gone", None)
+        return int(SHUTTING_DOWN.is_set() or (deadline is not None and time.monotonic() > deadline)
+                   or (gone is not None and gone.is_set()))
+
+    def run(self, fn: Callable[[Request], Any], request: Request, gone: threading.Event) -> Any:
+        """`fn(request)` in this thread, its queries bounded as above."""
+        self.local.deadline, self.local.gone = time.monotonic() + self.time_limit, gone
+        try:
+            return fn(request)
+        except sqlite3.Error:
+            # SQLite words an interrupt after the place it stopped in
+            # ("interrupted", "vtable constructor failed"): ask why instead.
+            if not self._over():
+                raise
+            why = ("its client left" if gone.is_set() else "the server is stopping" if SHUTTING_DOWN.is_set()
+                   else f"it took longer than {self.time_limit:g} s")
+            raise QueryStopped(f"the catalog query was stopped: {why}") from None
+        finally:
+            self.local.deadline = self.local.gone = None
+
+
+async def _watch_client(request: Request, gone: threading.Event) -> None:
+    """Set `gone` when the client of a GET hangs up (its query is then stopped)."""
+    while not gone.is_set():
+        message = await request.receive()
+        if message.get("type") == "http.disconnect":
+            gone.set()
 
 
 def create_app(archive: Archive, *, token: str | None = None,
@@ -212,7 +257,7 @@ def create_app(archive: Archive, *, token: str | None = None,
         return HTMLResponse(html, status_code=status)
 
     def fail(request: Request, exc: Exception, *, api: bool) -> Response:
-        status = 404 if isinstance(exc, SnapshotNotFound) else 400
+        status = 404 if isinstance(exc, SnapshotNotFound) else 503 if isinstance(exc, QueryStopped) else 400
         if api:
             return JSONResponse({"error": str(exc)}, status_code=status)
         return page("error.html", request, status=status, message=str(exc))
@@ -240,12 +285,17 @@ def create_app(archive: Archive, *, token: str | None = None,
         ArchiverErrors answered as 400/404 pages or JSON."""
 
         async def endpoint(request: Request) -> Response:
+            gone = threading.Event()
+            watcher = asyncio.ensure_future(_watch_client(request, gone)) if request.method == "GET" else None
             try:
-                return await run_in_threadpool(fn, request)
+                return await run_in_threadpool(reads.run, fn, request, gone)
             except (ArchiverError, sqlite3.Error) as exc:
                 if isinstance(exc, sqlite3.Error):
                     exc = StoreError(f"the catalog could not answer: {exc}")
                 return fail(request, exc, api=api)
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
 
         return endpoint
 
@@ -507,6 +557,7 @@ def create_app(archive: Archive, *, token: str | None = None,
 
 
 KEEP_ALIVE = 75  # seconds, as nginx
+SHUTDOWN_GRACE = 5  # seconds requests under way get when the server is told to stop
 
 
 def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: int = 1,
@@ -526,12 +577,20 @@ def run_server(make_app: Callable[[], Any], *, host: str, port: int, workers: in
 
     import uvicorn
 
+    class _Server(uvicorn.Server):
+        """Stops every catalog query under way when told to exit: shutdown
+        never waits on one."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            SHUTTING_DOWN.set()
+            super().handle_exit(sig, frame)
+
     def serve_on(sock: socket.socket | None) -> None:
         # Keep-alive past uvicorn's 5 s: a client reusing a connection the
         # server is closing at that moment gets a reset (seen under load).
         config = uvicorn.Config(make_app(), host=host, port=port, log_level="warning", access_log=False,
-                                timeout_keep_alive=KEEP_ALIVE)
-        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+                                timeout_keep_alive=KEEP_ALIVE, timeout_graceful_shutdown=SHUTDOWN_GRACE)
+        _Server(config).run(sockets=[sock] if sock is not None else None)
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -198,6 +199,94 @@ def test_a_host_header_the_server_does_not_answer_to_is_refused(made):
             assert c.get("/api/watches", headers={"Host": host}).status_code == 200, host
         feed = c.get("/feed.atom", headers={"Host": "archive.example.org"}).text
         assert "http://archive.example.org/" in feed and "attacker" not in feed
+
+
+def test_a_word_repeated_in_a_query_is_searched_once_and_long_queries_are_refused(client, made):
+    """`ferry` 500 times took 190 s on 100,000 captures, and four such
+    requests stalled the server: terms are folded, queries capped."""
+    archive, url, _, _ = made
+    assert [h.url for h in archive.search("ferry " * 500, 10)] == [h.url for h in archive.search("ferry", 10)]
+    assert url in [h.url for h in archive.search("ferry", 10)]
+    r = client.get("/search", params={"q": "ferry " * 500})
+    assert r.status_code == 200 and url in r.text
+    r = client.get("/search", params={"q": "ferry " * 1000})
+    assert r.status_code == 400 and "at most 4096 characters" in r.text
+    many = " ".join(f"word{i}" for i in range(40))
+    r = client.get("/api/search", params={"q": many})
+    assert r.status_code == 400 and "at most 32 different words" in r.json()["error"]
+    res = CliRunner().invoke(cli, ["--archive", str(archive.path), "search", many])
+    assert res.exit_code == 2 and "at most 32 different words" in res.stderr
+
+
+def test_a_catalog_query_past_its_time_limit_is_stopped_not_waited_for(made, monkeypatch):
+    from archiver import web
+
+    monkeypatch.setattr(web, "QUERY_TIME_LIMIT", 0.0)
+    monkeypatch.setattr(web, "_PROGRESS_STEPS", 1)  # the time looked at after every instruction
+    with TestClient(create_app(made[0], allowed_hosts=("testserver",))) as c:
+        r = c.get("/search", params={"q": "ferry"})
+        assert r.status_code == 503 and "took longer than 0 s" in r.text
+        assert "Content-Security-Policy" in r.headers
+        assert c.get("/api/captures", params={"url": made[1]}).status_code == 503
+
+
+def _endless_search(stopped: list):
+    def search(self, *args, **kwargs):
+        try:
+            self.db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
+                            " SELECT count(*) FROM c").fetchone()
+        except Exception as exc:
+            stopped.append(str(exc))
+            raise
+        return []
+    return search
+
+
+def test_a_query_whose_client_left_or_whose_server_stops_is_stopped(made, free_port, monkeypatch):
+    """A request whose client left kept its CPU, and SIGTERM waited on it."""
+    import socket
+
+    import uvicorn
+
+    from archiver import web
+    from archiver.store import Catalog
+
+    stopped: list[str] = []
+    monkeypatch.setattr(Catalog, "search", _endless_search(stopped))
+    monkeypatch.setattr(web, "QUERY_TIME_LIMIT", 600.0)
+    server = uvicorn.Server(uvicorn.Config(create_app(made[0]), host="127.0.0.1", port=free_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until_serving(free_port)
+
+        def ask() -> socket.socket:
+            s = socket.create_connection(("127.0.0.1", free_port))
+            s.sendall(f"GET /search?q=ferry HTTP/1.1\r\nHost: 127.0.0.1:{free_port}\r\n\r\n".encode())
+            return s
+
+        def wait_for(n: int) -> None:
+            deadline = time.monotonic() + 120  # far below the 600 s limit
+            while len(stopped) < n:
+                assert time.monotonic() < deadline, "the query was not stopped"
+                time.sleep(0.05)
+
+        s = ask()
+        time.sleep(0.5)
+        assert not stopped  # still running while its client waits
+        s.close()  # the client leaves
+        wait_for(1)
+        assert "interrupted" in stopped[0]
+        s = ask()
+        time.sleep(0.5)
+        web.SHUTTING_DOWN.set()  # as the server's exit handler does on SIGTERM
+        wait_for(2)
+        assert s.recv(65536).startswith(b"HTTP/1.1 503")
+        s.close()
+    finally:
+        web.SHUTTING_DOWN.clear()
+        server.should_exit = True
+        thread.join(30)
 
 
 def test_feeds_carry_words_added_and_removed(client, made):
