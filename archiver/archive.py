@@ -254,7 +254,6 @@ class Archive:
         URLs (a watch's); else a site rule's `[auth] credentials`, else
         `self.credentials` (the command line's). Every set is loaded before
         anything is fetched: a missing one is a ConfigError, nothing else."""
-        from .pipeline import CaptureRun
         from .rules import rules_for
 
         checked = [check_url(u) for u in urls]
@@ -264,6 +263,19 @@ class Archive:
 
         def use_browser(url: str) -> bool:
             return everyone or url in chosen or any(r.browser for r in rules_for(url, self.clean_options))
+
+        try:
+            return self._capture(checked, credentials, use_browser, on_capture, on_record, executor)
+        except StoreError as exc:
+            if hasattr(exc, "not_captured") or len(checked) < 2:
+                raise
+            # It failed before any capture was recorded (opening the catalog on a full disk, say).
+            raise StoreError(f"{exc}; none of the {len(checked)} URLs was captured") from exc
+
+    def _capture(self, checked: list[str], credentials: dict[str, CredentialSet], use_browser: Callable[[str], bool],
+                 on_capture: Callable[[Capture], None] | None, on_record: OnRecord | None,
+                 executor: Executor | None) -> list[Capture]:
+        from .pipeline import CaptureRun
 
         with contextlib.ExitStack() as stack:
             catalog = stack.enter_context(self.catalog())

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BrowserOptions, CleanOptions, FetchOptions
+from .errors import StoreError
 from .fetch import Fetcher, first_error
 from .judge import Observation, judge_cleaned, judge_fetched, judge_response, observe, verdict_of
 from .models import Capture, Fetched, Verdict
@@ -61,6 +62,22 @@ class _Waiting:
     obs: Observation
     reasons: tuple[str, ...]
     kind: str  # "html" | "pdf" | "text"
+
+
+def _naming_the_rest(error: BaseException, urls: list[str], results: list[Capture | None]) -> BaseException:
+    """A failed write (a full disk) stops the run: its message names the
+    URL being recorded; the other URLs left without a capture are named too."""
+    if not isinstance(error, StoreError):
+        return error
+    said = str(error)
+    rest = [u for u in dict.fromkeys(u for u, c in zip(urls, results) if c is None) if u not in said]
+    if not rest:
+        error.not_captured = rest  # type: ignore[attr-defined]
+        return error
+    shown = ", ".join(rest[:5]) + (f" and {len(rest) - 5} more" if len(rest) > 5 else "")
+    named = StoreError(f"{said}; not captured either: {shown}")
+    named.not_captured = rest  # type: ignore[attr-defined]
+    return named
 
 
 class CaptureRun:
@@ -130,10 +147,10 @@ class CaptureRun:
             self.inbox.put(("stop",))
             self._recorded.wait()
             if self.error is not None and not isinstance(exc, KeyboardInterrupt):
-                raise self.error from None
+                raise _naming_the_rest(self.error, urls, results) from None
             raise
         if self.error is not None:
-            raise self.error
+            raise _naming_the_rest(self.error, urls, results)
         return [c for c in results if c is not None]
 
     async def _fetch(self, urls: list[str], reader: Catalog) -> None:

@@ -89,6 +89,44 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(small_disk, fre
     assert {u: [c.verdict for c in Archive(arch).history(u)] for u in before} == before
 
 
+def test_a_full_disk_names_every_url_it_left_uncaptured(small_disk, fresh_site):
+    """Disk full named only the URL being recorded; the other URLs of that
+    command were silently not captured."""
+    arch = small_disk / "arch"
+    fresh_site.state.pages["/page/first"] = article("First", "words " * 50)
+    assert run(["--archive", str(arch), "capture", *FAST, fresh_site.url("/page/first")]).exit_code == 0
+    urls = []
+    for i in range(8):
+        fresh_site.state.pages[f"/page/big{i}"] = incompressible(100 + i, 6_000)
+        urls.append(fresh_site.url(f"/page/big{i}"))
+    filler = fill(small_disk, 120_000)  # room for a page or two, not eight
+    try:
+        res = run(["--archive", str(arch), "capture", *FAST, *urls])
+    finally:
+        filler.unlink()
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert "the disk is full" in res.stderr
+    kept = {u for u in urls if Archive(arch).exists() and _captured(arch, u)}
+    lost = [u for u in urls if u not in kept]
+    assert lost
+    # Each URL without a capture is named: the one being recorded, then up to five others and a count.
+    if not kept and "none of the 8 URLs was captured" in res.stderr:
+        pass  # it failed before the first capture (the catalog could not be written at all)
+    else:
+        named = [u for u in lost if u in res.stderr]
+        assert len(named) == min(len(lost), 6), (lost, res.stderr)
+        if len(lost) > 6:
+            assert f"and {len(lost) - 6} more" in res.stderr
+    assert_archive_consistent(arch)
+
+
+def _captured(arch: Path, url: str) -> bool:
+    try:
+        return bool(Archive(arch).history(url))
+    except Exception:
+        return False
+
+
 def test_reindex_keeps_watches_leases_outbox_and_robots(fresh_site, tmp_path, fast_options, clock, free_port):
     archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
     url = fresh_site.url("/page/a")
