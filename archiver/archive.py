@@ -32,7 +32,7 @@ from .errors import SnapshotNotFound, StoreError
 from .models import Capture, SearchHit, StoredSnapshot
 from .store import WARC_DIR, Catalog, read_snapshot
 from .timeutil import iso_seconds, utc_now
-from .urls import check_url
+from .urls import canonical_url, check_url
 
 # What captures, writes or checks WARC files (httpx, warcio, the cleaner) is
 # imported by the methods that do so: `history`, `search`, `diff` and `watch`
@@ -316,6 +316,7 @@ class Archive:
 
     def history(self, url: str) -> list[Capture]:
         """Every capture of `url`, oldest first."""
+        url = canonical_url(url)
         with self.reader() as catalog:
             captures = catalog.captures(url)
             if not captures:
@@ -326,7 +327,7 @@ class Archive:
         """The one capture of `url` whose timestamp starts with `timestamp`
         (14 digits, or up to 20 with the microseconds of `captured_at`)."""
         with self.reader() as catalog:
-            return self._resolve(catalog, url, timestamp)
+            return self._resolve(catalog, canonical_url(url), timestamp)
 
     def _resolve(self, catalog: Catalog, url: str, timestamp: str) -> Capture:
         found = catalog.find_captures(url, timestamp)
@@ -353,6 +354,7 @@ class Archive:
 
     def show_in(self, catalog: Catalog, url: str, at: str | None = None) -> Shown:
         """`show` through an open catalog."""
+        url = canonical_url(url)
         asked = self._resolve(catalog, url, at) if at else None
         good = catalog.good_captures(url, up_to=asked)
         if not good:
@@ -392,6 +394,7 @@ class Archive:
                 context: int = 1, ignore_space: bool = False) -> Diff:
         """`diff` through an open catalog (inside a capture's transaction, a
         change can be described before it is committed)."""
+        url = canonical_url(url)
         good = catalog.good_captures(url)
         if not good:
             raise self._not_found(catalog, url) if not catalog.captures(url) else SnapshotNotFound(

@@ -25,6 +25,7 @@ from .fixity import sha256_file
 from .signing import Signer, sign_package_digest
 from .store import WARC_DIR, temp_file
 from .timeutil import iso_seconds, utc_now
+from .urls import canonical_url
 from .warc import OPEN_SUFFIX, WARC_SUFFIX, WarcWriter, check_files, iter_complete_records
 
 __all__ = ["ExportReport", "export_wacz", "write_cdxj", "write_index"]
@@ -120,6 +121,7 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
     if tsa_url and signer is None:
         raise ConfigError("--tsa timestamps a signature: give --sign too")
     out = Path(out)
+    urls = [canonical_url(u) for u in urls] if urls else urls
     if not out.name.endswith(".wacz"):
         raise ConfigError(f"{out}: a WACZ file name ends in .wacz")
     if not out.parent.is_dir():

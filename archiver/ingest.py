@@ -36,6 +36,7 @@ from .jobs import Cleaned, CleanJob, clean_job
 from .store import Catalog
 from .timeutil import parse_warc_date, timestamp14
 from .warc import read_record_at
+from .urls import canonical_url
 from .warcreader import misfits, reader
 
 __all__ = ["IngestReport", "ingest_warcs"]
@@ -380,7 +381,8 @@ def _read(record: Any, body: bytes | None, raw: bytes | None, *, path: Path, off
         return None  # our files carry their own
     if is_arc and raw is None:
         return None  # ARC header records and the like: nothing to keep
-    url = headers.get_header("WARC-Target-URI") or ""
+    # The catalog's key; the record is copied with its own Target-URI as written.
+    url = canonical_url(headers.get_header("WARC-Target-URI") or "")
     date = headers.get_header("WARC-Date") or ""
     try:
         when = parse_warc_date(date)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from .models import GOOD_VERDICTS, Capture
 from .recorder import WARC_DIR, capture_from_fields, update_current
 from .store import Catalog, read_snapshot
 from .timeutil import parse_warc_date, timestamp14, utc_now
+from .urls import canonical_url
 from .warc import RecordLocation, decode_fields, iter_complete_records
 from .watchfile import WATCH_FILE, read_watch_file, restore_watches, save_watch_file, watches_in_catalog_file
 
@@ -36,6 +37,7 @@ class ReindexReport:
     texts: int = 0
     problems: list[str] = field(default_factory=list)  # damage met, and what was done about it
     watches_kept: int = 0  # in the catalog already
+    rekeyed: int = 0  # rows of kept tables moved to a URL's canonical spelling
     restored: dict[str, list[str]] = field(default_factory=dict)  # where from -> watch URLs restored
 
 
@@ -48,7 +50,8 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
     for offset, length, record, body in iter_complete_records(path, report.problems, resync=True):
         rtype = record.rec_type  # type: ignore[attr-defined]
         headers = record.rec_headers  # type: ignore[attr-defined]
-        url = headers.get_header("WARC-Target-URI") or ""
+        # Keys as capture makes them: spellings of one URL from before that are one page now.
+        url = canonical_url(headers.get_header("WARC-Target-URI") or "")
         date = headers.get_header("WARC-Date") or ""
         record_id = headers.get_header("WARC-Record-ID") or ""
         if rtype != "warcinfo" and record_id:
@@ -77,6 +80,8 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
                                       warc_file=f"{WARC_DIR}/{found.warc_file if found else path.name}")
         if capture is None:
             continue  # another tool's metadata record
+        capture = replace(capture, url=canonical_url(capture.url),
+                          final_url=canonical_url(capture.final_url) if capture.final_url else None)
         if catalog.add_capture(capture, record_id=response_id, meta_record_id=record_id):
             report.captures += 1
             _index_text(catalog, archive, capture, report, fields.get("snapshot-sha256"))
@@ -132,6 +137,7 @@ def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> Rein
     try:
         with catalog.transaction():
             catalog.clear_derived()
+            report.rekeyed = catalog.canonicalise_kept()
             # Oldest file first, so "current" ends on the newest capture.
             for path in sorted((archive / WARC_DIR).glob("*.warc.gz")):
                 index_warc_file(catalog, archive, path, report)

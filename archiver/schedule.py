@@ -40,7 +40,7 @@ from .auth import SECRET_HEADERS, CredentialSet, credential_set, inline_set
 from .notify import check_apprise_url, deliver, mask_url, render
 from .store import Catalog
 from .timeutil import from_epoch, iso_seconds, parse_iso_seconds, parse_timestamp14, to_epoch
-from .urls import check_url
+from .urls import canonical_url, check_url
 from .watchfile import save_watch_file
 
 __all__ = [
@@ -243,10 +243,12 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
 
 
 def remove_watch(archive: Archive, url: str) -> None:
+    key = canonical_url(url)
     with archive.catalog() as catalog:
-        if not catalog.remove_watch(url):
+        # The URL as typed first: a row that is no URL at all is removed by its own spelling.
+        if not catalog.remove_watch(url) and not catalog.remove_watch(key):
             raise SnapshotNotFound(f"{url} is not watched")
-        save_watch_file(archive.path, catalog.watches(), removed=(url,))
+        save_watch_file(archive.path, catalog.watches(), removed=(url, key))
 
 
 def list_watches(archive: Archive, *, tag: str | None = None) -> list[Watch]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from .cjk import has_cjk, index_terms, query_phrases
 from .errors import StoreError
+from .urls import canonical_url
 from .normalize import fold, learned_suffixes
 from .models import Capture, Notification, RecordLocation, SearchHit, StoredSnapshot, Verdict, WarcFileRow, Watch
 
@@ -261,6 +262,7 @@ class Catalog:
                 self._open_wal()
                 self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.create_function("cjk_terms", 1, _cjk_terms, deterministic=True)
+            self.db.create_function("canonical_url", 1, _canonical, deterministic=True)
             self._migrate()
         except sqlite3.DatabaseError as exc:
             reason = str(exc)
@@ -689,6 +691,17 @@ class Catalog:
     # cache) is operational state that no file holds.
     DERIVED_TABLES = ("search", "search_cjk", "current", "texts", "captures", "latest", "records")
 
+    def canonicalise_kept(self) -> int:
+        """Key the tables reindex keeps (watches, changes, page titles) by
+        canonical URLs, spellings of one page merged into one row (inside the
+        caller's transaction); how many rows were moved."""
+        moved = 0
+        for table in ("watches", "changes", "page_titles"):
+            moved += self.db.execute(f"UPDATE OR IGNORE {table} SET url = canonical_url(url)"
+                                     " WHERE url != canonical_url(url)").rowcount
+            self.db.execute(f"DELETE FROM {table} WHERE url != canonical_url(url)")  # a second spelling of a kept row
+        return moved
+
     def clear_derived(self) -> None:
         """Empty the derived tables (inside the caller's transaction)."""
         for table in self.DERIVED_TABLES:
@@ -876,6 +889,10 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _canonical(url: object) -> object:
+    return canonical_url(url) if isinstance(url, str) else url
 
 
 def _cjk_terms(text: object) -> str:

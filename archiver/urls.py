@@ -1,12 +1,70 @@
-"""URL validation: what may be captured at all."""
+"""URL validation and canonical form: what may be captured at all, and
+which spellings of a URL are one page."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import InvalidURL
 
-__all__ = ["check_url", "host_key"]
+__all__ = ["canonical_url", "check_url", "host_key"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _without_dot_segments(path: str) -> str:
+    """RFC 3986, 5.2.4: "/a/./b/../c" -> "/a/c"."""
+    if "." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == ".":
+            if last:
+                out.append("")
+        elif seg == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(seg)
+    joined = "/".join(out)
+    return joined if joined.startswith("/") else "/" + joined
+
+
+def _idna(host: str) -> str:
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host  # not a name IDNA can spell: kept, lower-cased
+
+
+def canonical_url(url: str) -> str:
+    """The one spelling of an http(s) URL that names its page: scheme and
+    host lower-cased, the host in IDNA (ASCII), the default port dropped,
+    dot segments resolved, an empty path as "/", the fragment dropped (it
+    is never sent). Query and escapes stay as they are: servers may tell
+    them apart. Anything else is returned as it came."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return url
+    host = _idna(parts.hostname.lower().rstrip(".") or parts.hostname.lower())
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    if parts.username is not None:
+        host = f"{parts.username}@{host}"
+    return urlunsplit((scheme, host, _without_dot_segments(parts.path) or "/", parts.query, ""))
 
 MAX_URL_LENGTH = 8192
 
@@ -43,7 +101,7 @@ def check_url(url: str) -> str:
         shown = url.replace(f":{parts.password}@", ":***@", 1)
         raise InvalidURL(shown, "has a password in it, which would be stored in the archive: give it in a"
                                 " credential set (--auth NAME) or as --header 'Authorization: Basic ...' instead")
-    return url
+    return canonical_url(url)
 
 
 def host_key(url: str) -> str:

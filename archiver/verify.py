@@ -28,6 +28,7 @@ from .errors import StoreError
 from .fixity import MANIFEST, FileFinding, append_manifest, check_warc_file, read_manifest
 from .recorder import WARC_DIR
 from .store import Catalog, snapshot_digest
+from .urls import canonical_url
 from .warc import OPEN_SUFFIX, WARC_SUFFIX, writer_alive
 
 __all__ = ["Problem", "VerifyReport", "verify_archive"]
@@ -298,6 +299,8 @@ def _check_facts(report: VerifyReport, catalog: Catalog, facts: dict[str, dict[s
             continue  # in a file not read (being written), or a record already reported
         for column, name in _FACT_COLUMNS:
             ours, theirs = _one_line(row[column]), said.get(name, "")
+            if column == "url":  # kept in its canonical form since, whatever the record says
+                ours, theirs = canonical_url(ours), canonical_url(theirs)
             if ours != theirs:
                 report.problems.append(Problem("catalog.sqlite", None, f"capture of {row['url']} at {row['timestamp']}:"
                                                                        f" its {column} is {ours[:80]!r}, but its WARC"

@@ -20,6 +20,7 @@ from typing import Any
 
 from .errors import StoreError
 from .models import Watch
+from .urls import canonical_url
 
 __all__ = ["WATCH_FILE", "read_watch_file", "restore_watches", "save_watch_file", "watches_in_catalog_file"]
 
@@ -121,7 +122,7 @@ def restore_watches(catalog: Any, entries: list[dict[str, Any]], *, now: float) 
     restored = []
     have = {w.url for w in catalog.watches()}
     for e in entries:
-        url = e["url"]
+        url = canonical_url(e["url"])
         every = e.get("every_seconds")
         every = every if isinstance(every, int) and not isinstance(every, bool) and every > 0 else None
         cron = _text(e.get("cron"))

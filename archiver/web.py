@@ -48,7 +48,7 @@ from .errors import ArchiverError, ConfigError, SnapshotNotFound, StoreError
 from .models import GOOD_VERDICTS, Capture, Verdict
 from .schedule import add_watch
 from .store import Catalog
-from .urls import check_url
+from .urls import canonical_url, check_url
 from .warc import read_record_bytes
 
 __all__ = ["create_app", "run_server", "CSP"]
@@ -266,7 +266,7 @@ def create_app(archive: Archive, *, token: str | None = None,
         value = request.query_params.get(name, "").strip()
         if not value:
             raise ConfigError(f"missing ?{name}=")
-        return value
+        return canonical_url(value) if name == "url" else value
 
     def number(request: Request, name: str, default: int, *, low: int = 1, high: int = 10_000) -> int:
         raw = request.query_params.get(name)
@@ -366,7 +366,7 @@ def create_app(archive: Archive, *, token: str | None = None,
                     hits=hits[:SEARCH_PAGE], more=len(hits) > SEARCH_PAGE)
 
     def feed(request: Request) -> Response:
-        url = request.query_params.get("url") or None
+        url = canonical_url(request.query_params.get("url") or "") or None
         tag = request.query_params.get("tag") or None
         rows = reads.catalog().changes(url=url, tag=tag, limit=number(request, "limit", 50, high=500))
         base = str(request.base_url).rstrip("/")
