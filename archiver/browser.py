@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from .config import BROWSER_ENV, SPOOL_IN_MEMORY, BrowserOptions, FetchOptions
 from .errors import BrowserUnavailable
 from .models import Attachment, Exchange, Fetched
+from .netpolicy import Origin, PrivateAddress, address_of
 
 if TYPE_CHECKING:
     from .auth import CredentialSet
@@ -151,10 +152,12 @@ class _NetworkLog:
     Its cookies are the browser context's, scoped by the browser."""
 
     def __init__(self, cdp: Any, *, clock: Callable[[], datetime], max_body: int,
-                 credentials: CredentialSet | None = None, origin: str = "") -> None:
+                 credentials: CredentialSet | None = None, origin: str = "", reach: Origin | None = None) -> None:
         self.cdp = cdp
         self.clock = clock
         self.max_body = max_body
+        self.reach = reach if reach is not None and reach.policy.mode != "any" else None
+        self.refused: list[str] = []  # "URL: why", requests the network policy stopped
         self.credentials = credentials if credentials is not None and credentials.headers else None
         self.origin = origin
         self._credential_names = {name.lower() for name in credentials.headers} if self.credentials else set()
@@ -174,7 +177,7 @@ class _NetworkLog:
         self.cdp.on("Fetch.requestPaused", self._paused)
         await self.cdp.send("Network.enable")
         patterns = [{"urlPattern": "*", "requestStage": "Response"}]
-        if self.credentials is not None:
+        if self.credentials is not None or self.reach is not None:
             patterns.append({"urlPattern": "*", "requestStage": "Request"})
         await self.cdp.send("Fetch.enable", {"patterns": patterns})
 
@@ -212,20 +215,41 @@ class _NetworkLog:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, event: dict[str, Any]) -> None:
-        """A request about to go: the credential set's headers on it if its
-        host is the set's, off it if not (a redirect keeps the headers of
-        the request it follows)."""
-        assert self.credentials is not None
+        """A request about to go: refused if the network policy forbids its
+        address; else the credential set's headers on it if its host is the
+        set's, off it if not (a redirect keeps the headers of the request it
+        follows)."""
         request = event.get("request") or {}
-        headers = {k: v for k, v in (request.get("headers") or {}).items()
-                   if k.lower() not in self._credential_names}
-        if self.credentials.sends_to(request.get("url") or "", self.origin):
-            headers.update(self.credentials.headers)
+        url = request.get("url") or ""
         try:
+            if self.reach is not None and not await self._reachable(url):
+                await self.cdp.send("Fetch.failRequest", {"requestId": event["requestId"],
+                                                          "errorReason": "AddressUnreachable"})
+                return
+            if self.credentials is None:
+                await self.cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+                return
+            headers = {k: v for k, v in (request.get("headers") or {}).items()
+                       if k.lower() not in self._credential_names}
+            if self.credentials.sends_to(url, self.origin):
+                headers.update(self.credentials.headers)
             await self.cdp.send("Fetch.continueRequest", {
                 "requestId": event["requestId"], "headers": [{"name": k, "value": v} for k, v in headers.items()]})
         except Exception as exc:  # the page or the browser went away meanwhile
             log.debug("could not let a request go on: %s", exc)
+
+    async def _reachable(self, url: str) -> bool:
+        assert self.reach is not None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+            return True  # data:, blob: and the like never leave the browser
+        port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+        try:
+            self.reach.admit(url, await address_of(self.reach.policy, parts.hostname, port), first=False)
+        except PrivateAddress as exc:
+            self.refused.append(str(exc))
+            return False
+        return True
 
     async def _take(self, event: dict[str, Any]) -> None:
         rid = event["requestId"]
@@ -397,7 +421,8 @@ class BrowserSession:
                     await context.add_cookies(auth.browser_cookies())
                 page = await context.new_page()
                 network = _NetworkLog(await context.new_cdp_session(page), clock=self.clock,
-                                      max_body=self.fetch_options.max_body, credentials=auth, origin=url)
+                                      max_body=self.fetch_options.max_body, credentials=auth, origin=url,
+                                      reach=fetched.origin)
                 await network.start()
                 page.on("crash", lambda _p: setattr(network, "crashed", True))
                 page.on("dialog", lambda d: asyncio.ensure_future(d.dismiss()))
@@ -422,7 +447,10 @@ class BrowserSession:
                     hops[-1].tls_chain = await network.certificates(hops[-1].url)
                 fetched.exchanges.extend(hops)
                 fetched.resources.extend(others)
-                if not hops and fetched.error is None:
+                fetched.refused.extend(network.refused)
+                if not hops and network.refused:
+                    fetched.blocked, fetched.error = network.refused[0], None  # its document itself was refused
+                if not hops and fetched.error is None and fetched.blocked is None:
                     fetched.error = "the browser loaded no document"
             except Exception as exc:
                 if fetched.error is None:

@@ -1191,9 +1191,11 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
 @click.option("--allowed-host", "allowed_hosts", metavar="NAME", multiple=True,
               help="A host name the server is reached by (a reverse proxy's, repeatable). Requests for other names"
               " are refused (DNS rebinding); IP addresses and localhost always answer.")
+@click.option("--allow-private", is_flag=True, help="Let captures and watches asked for through the interface reach"
+              " private, loopback and link-local addresses (refused by default: the server captures for others).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay: bool, token: str | None,
-          token_file: str | None, workers: int | None, allowed_hosts: tuple[str, ...]) -> None:
+          token_file: str | None, workers: int | None, allowed_hosts: tuple[str, ...], allow_private: bool) -> None:
     """Serve the archive in a browser: dashboard, timelines, diffs, search, feeds, JSON API."""
     import ipaddress
 
@@ -1245,7 +1247,8 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
         sys.stdout.flush()
 
     try:
-        run_server(lambda: create_app(archive, token=token, replay_url=replay_url, allowed_hosts=allowed_hosts),
+        run_server(lambda: create_app(archive, token=token, replay_url=replay_url, allowed_hosts=allowed_hosts,
+                                      allow_private=allow_private),
                    host=host, port=port,
                    workers=workers, started=replay.keep_current if replay else None, listening=listening)
     finally:

@@ -31,6 +31,7 @@ from protego import Protego
 from .config import SPOOL_IN_MEMORY, FetchOptions
 from .errors import ArchiverError, ConfigError, FetchError
 from .models import Exchange, Fetched
+from .netpolicy import Origin, PrivateAddress, address_of
 from .payload import read_payload
 from .timeutil import utc_now
 from .urls import check_url, host_key
@@ -544,6 +545,9 @@ class Fetcher:
         host = self._host(url)
         host.users += 1
         try:
+            fetched.origin = Origin(self.options.network)  # the browser checks every request the page makes
+            if not await self._admitted(fetched.origin, url, fetched, first=True):
+                return fetched
             if self.options.obey_robots:
                 reason = await self._robots_verdict(url, host, fetched)
                 if reason:
@@ -559,19 +563,43 @@ class Fetcher:
             await host.release()
         return fetched
 
+    async def _admitted(self, origin: Origin, url: str, fetched: Fetched, *, first: bool) -> bool:
+        """Whether the network policy lets this hop's host be reached (checked
+        on the address its name resolves to); if not, the capture is blocked."""
+        if origin.policy.mode == "any":
+            return True
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            origin.admit(url, await address_of(origin.policy, parts.hostname or "", port), first=first)
+        except PrivateAddress as exc:
+            fetched.blocked = str(exc)
+            return False
+        return True
+
     async def _follow(self, url: str, fetched: Fetched, used: list[_Host]) -> None:
         current = url
-        for _hop in range(self.options.max_redirects + 1):
+        origin = Origin(self.options.network)
+        for hop in range(self.options.max_redirects + 1):
             host = self._host(current)
             if host not in used:
                 host.users += 1
                 used.append(host)
+            if not await self._admitted(origin, current, fetched, first=hop == 0):
+                return
             if self.options.obey_robots:
                 reason = await self._robots_verdict(current, host, fetched)
                 if reason:
                     fetched.blocked = reason if current == url else f"{reason} (redirect to {current})"
                     return
             ex = await self._with_retries(current, host, fetched)
+            try:
+                # The address connected to, too: a name may resolve anew between the check and the connection.
+                origin.admit(current, ex.ip_address, first=hop == 0 and origin.private_start is None)
+            except PrivateAddress as exc:
+                ex.close()  # nothing a private address sent is kept
+                fetched.blocked = str(exc)
+                return
             fetched.exchanges.append(ex)
             location = ex.header("location")
             if ex.status_code not in REDIRECT_CODES or not location:

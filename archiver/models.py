@@ -106,6 +106,8 @@ class Fetched:
     rendered: bytes | None = None  # the DOM as the page's scripts left it (UTF-8): what gets cleaned
     credentials: str | None = None  # the name of the credential set it was fetched with
     auth: Any = field(default=None, repr=False)  # that set (auth.CredentialSet): never stored
+    refused: list[str] = field(default_factory=list)  # requests the network policy refused, and why
+    origin: Any = field(default=None, repr=False)  # netpolicy.Origin: what the capture has reached
 
     @property
     def final(self) -> Exchange | None:

@@ -75,6 +75,8 @@ def provenance_fields(fetched: Fetched, settings: tuple[str, str], software_line
         "options": options,
         "fetched-with": fetched.via,
         "credentials": fetched.credentials,  # the set's name; its values are never recorded
+        # requests the network policy refused (a page reaching for private addresses)
+        "refused": json.dumps(fetched.refused[:20], ensure_ascii=False) if fetched.refused else None,
     }
     if final is not None:
         version = final.http_version
@@ -119,4 +121,13 @@ def provenance_from_fields(fields: dict[str, str]) -> dict[str, Any]:
         "tls_certificate_chain": "".join(certs) or None,
         # A capture ingested from another tool's WARC: where its record came from.
         "ingested_from": fields.get("source"),
+        "refused_requests": _json_list(fields.get("refused")),
     }
+
+
+def _json_list(value: str | None) -> list[str]:
+    try:
+        data = json.loads(value) if value else []
+    except ValueError:
+        return []
+    return [v for v in data if isinstance(v, str)] if isinstance(data, list) else []

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import dataclasses
 import hmac
 import ipaddress
 import json
@@ -48,6 +50,7 @@ from .errors import ArchiverError, ConfigError, SnapshotNotFound, StoreError
 from .models import GOOD_VERDICTS, Capture, Verdict
 from .schedule import add_watch
 from .store import Catalog
+from .netpolicy import Origin, PrivateAddress, address_of
 from .urls import canonical_url, check_url
 from .warc import read_record_bytes
 
@@ -233,14 +236,33 @@ async def _watch_client(request: Request, gone: threading.Event) -> None:
 
 def create_app(archive: Archive, *, token: str | None = None,
                replay_url: Callable[[str, str], str] | None = None,
-               allowed_hosts: tuple[str, ...] = ()) -> Starlette:
+               allowed_hosts: tuple[str, ...] = (), allow_private: bool = False) -> Starlette:
     """The web interface over `archive`. `token`: writes allowed to whoever
     presents it. `replay_url(timestamp, url)`: where pywb replays a capture
     (None: replay is off, and pages say so). `allowed_hosts`: host names
-    requests may carry besides IP addresses and localhost."""
+    requests may carry besides IP addresses and localhost. Captures and
+    watches asked for through it are of public addresses only, unless
+    `allow_private`."""
     if archive.exists() and not archive.read_only():
         Catalog(archive.path / "catalog.sqlite").close()  # migrate once, before the readers open
     reads = _Reads(archive)
+    policy = dataclasses.replace(archive.fetch_options.network, mode="any" if allow_private else "public")
+    capturer = copy.copy(archive)
+    capturer.fetch_options = dataclasses.replace(archive.fetch_options, network=policy)
+
+    def public_only(url: str) -> str:
+        """A URL to capture for someone else: its host must not resolve to a private address."""
+        url = check_url(url)
+        if policy.mode == "public":
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            address = asyncio.run(address_of(policy, parts.hostname or "", port))
+            try:
+                Origin(policy).admit(url, address, first=True)
+            except PrivateAddress as exc:
+                raise ConfigError(str(exc)) from None
+        return url
+
     env = jinja2.Environment(loader=jinja2.PackageLoader("archiver", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "xml"], default=True),
                              undefined=jinja2.StrictUndefined,
@@ -453,13 +475,13 @@ def create_app(archive: Archive, *, token: str | None = None,
         for key in ("url", "every", "cron"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise ConfigError(f"{key} must be a string")
-        return add_watch(archive, data.get("url") or "", every=data.get("every"), cron=data.get("cron"),
+        return add_watch(archive, public_only(data.get("url") or ""), every=data.get("every"), cron=data.get("cron"),
                          tag=tags, browser=bool(data.get("browser", False)))
 
     def _capture(urls: Any) -> list[Capture]:
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls) or len(urls) > 1000:
             raise ConfigError("urls must be a list of 1 to 1000 URLs")
-        return archive.capture([check_url(u) for u in urls])
+        return capturer.capture([public_only(u) for u in urls])
 
     async def api_write(request: Request, work: Callable[[dict[str, Any]], Any], status: int = 200) -> Response:
         """A JSON API write: the token checked, the body read, `work` done off

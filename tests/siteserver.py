@@ -54,6 +54,7 @@ class SiteState:
         self.lock = threading.Lock()
         self.pages: dict[str, bytes] = {}  # path -> HTML body for /page/<name>
         self.hits: dict[str, int] = defaultdict(int)
+        self.redirects: dict[str, str] = {}  # /goto/NAME -> Location
         self.log: list[tuple[float, str, dict[str, str]]] = []  # (time, path, headers)
         self.posts: list[tuple[str, bytes]] = []  # (path, body) of every POST
         self.in_flight = 0
@@ -163,6 +164,9 @@ class Handler(BaseHTTPRequestHandler):
             self.raw("302 Found", [("Location", "/redirect/loop")])
         elif path == "/redirect/ftp":
             self.raw("302 Found", [("Location", "ftp://example.invalid/file")])
+        elif path.startswith("/goto/"):
+            # A redirect to wherever the test says (state.redirects), e.g. another server's address.
+            self.raw("302 Found", [("Location", state.redirects[path])], b"moved")
         elif path.startswith("/redirect/unparsable/"):
             # Locations httpx itself refuses to build a request for.
             where = {"javascript": "javascript:alert(1)", "data": "data:text/html,hi", "ipv6": "http://[::1"}

@@ -73,7 +73,8 @@ def client(made):
 
 @pytest.fixture
 def writer(made):
-    with TestClient(create_app(made[0], token=TOKEN, allowed_hosts=("testserver",))) as c:
+    # The test sites are on loopback: private addresses, which the interface refuses without this.
+    with TestClient(create_app(made[0], token=TOKEN, allowed_hosts=("testserver",), allow_private=True)) as c:
         yield c
 
 

@@ -1,0 +1,91 @@
+"""Which network addresses a capture may reach.
+
+A URL a person typed may point into a private network (archiving an
+intranet is legitimate). What a page leads to may not: a redirect or a
+sub-resource that goes from a public address to a private, loopback or
+link-local one is refused (a public page must not make archiver read, and
+archive, what only this machine can reach), and a server that captures for
+others (the web interface's API) refuses private targets altogether unless
+told otherwise. Addresses are checked after name resolution, so a name
+that resolves to a private address is private.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["NetworkPolicy", "Origin", "PrivateAddress", "address_of"]
+
+# "typed": the URL given may be private, what it leads to may not go from a
+# public address to a private one; "public": nothing private at all;
+# "any": no checks.
+Mode = Literal["typed", "public", "any"]
+
+
+class PrivateAddress(Exception):
+    """A request the network policy refuses (its message says why)."""
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    mode: Mode = "typed"
+    # Networks to treat as public although they are not globally routable
+    # (a reverse proxy's side of a private network, or a test's loopback).
+    public: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("typed", "public", "any"):
+            raise ValueError(f"unknown network policy {self.mode!r}")
+
+    def is_private(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if any(ip in ipaddress.ip_network(net, strict=False) for net in self.public):
+            return False
+        return not ip.is_global or ip.is_multicast
+
+
+@dataclass
+class Origin:
+    """What one capture has reached so far: whether its first address was
+    private (then the rest may be too, under "typed")."""
+
+    policy: NetworkPolicy
+    private_start: bool | None = None  # None until the first address is known
+
+    def admit(self, url: str, address: str | None, *, first: bool) -> None:
+        """Raise PrivateAddress when `address` (of `url`) may not be reached."""
+        if self.policy.mode == "any" or address is None:
+            return
+        private = self.policy.is_private(address)
+        if first and self.private_start is None:
+            self.private_start = private
+            if private and self.policy.mode == "public":
+                raise PrivateAddress(f"{url} is at a private address ({address}); this server captures public"
+                                     " addresses only (start it with --allow-private to change that)")
+            return
+        if private and (self.policy.mode == "public" or not self.private_start):
+            raise PrivateAddress(f"{url} is at a private address ({address}), reached from a public one: refused")
+
+
+async def address_of(policy: NetworkPolicy, host: str, port: int) -> str | None:
+    """The address `host` resolves to that matters to `policy`: its first
+    private one, else its first (None: it does not resolve)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        addresses = [host.strip("[]")]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return None
+        addresses = [str(info[4][0]) for info in infos]
+    return next((a for a in addresses if policy.is_private(a)), addresses[0] if addresses else None)
