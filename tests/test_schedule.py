@@ -282,19 +282,26 @@ def test_notify_command_gets_the_json_on_stdin(archive, fresh_site, clock, tmp_p
     assert json.loads(out.read_text())["title"] == "Two"
 
 
+def cli_watch_then_change(tmp_path: Path, site, path: str):
+    """Through the CLI: a watched page, captured once, then edited and due
+    again; the invoker of the archive's commands."""
+    from archiver.store import Catalog
+
+    arch = str(tmp_path / "arch")
+    site.state.pages[path] = article("One")
+    invoke = lambda *a: CliRunner().invoke(cli, ["--archive", arch, *a])  # noqa: E731
+    assert invoke("watch", "add", site.url(path), "--every", "1h").exit_code == 0
+    assert invoke("run", "--delay", "0").exit_code == 0
+    site.state.pages[path] = article("Two")
+    with Catalog(tmp_path / "arch" / "catalog.sqlite") as catalog, catalog.transaction():
+        catalog.db.execute("UPDATE watches SET next_due = 0")
+    return invoke
+
+
 def test_notify_cmd_is_never_run_by_a_shell(tmp_path, fresh_site):
     """--notify-cmd is split into words and run as a program: what a shell
     would read as a second command is only an argument."""
-    arch = str(tmp_path / "arch")
-    url = fresh_site.url("/page/a")
-    fresh_site.state.pages["/page/a"] = article("One")
-    invoke = lambda *a: CliRunner().invoke(cli, ["--archive", arch, *a])  # noqa: E731
-    assert invoke("watch", "add", url, "--every", "1h").exit_code == 0
-    assert invoke("run", "--delay", "0").exit_code == 0
-    fresh_site.state.pages["/page/a"] = article("Two")
-    from archiver.store import Catalog
-    with Catalog(tmp_path / "arch" / "catalog.sqlite") as catalog, catalog.transaction():
-        catalog.db.execute("UPDATE watches SET next_due = 0")
+    invoke = cli_watch_then_change(tmp_path, fresh_site, "/page/a")
     args_file, pwned = tmp_path / "args.json", tmp_path / "pwned"
     script = tmp_path / "hook.py"
     script.write_text(f"import json, sys\njson.dump(sys.argv[1:], open({str(args_file)!r}, 'w'))\nsys.stdin.read()\n")
@@ -307,16 +314,7 @@ def test_notify_cmd_is_never_run_by_a_shell(tmp_path, fresh_site):
 def test_notify_cmd_and_notify_url_given_twice_each_deliver(tmp_path, fresh_site):
     """Given twice, --notify-cmd and --notify-url kept only the last: every
     one given is delivered."""
-    arch = str(tmp_path / "arch")
-    url = fresh_site.url("/page/twice")
-    fresh_site.state.pages["/page/twice"] = article("One")
-    invoke = lambda *a: CliRunner().invoke(cli, ["--archive", arch, *a])  # noqa: E731
-    assert invoke("watch", "add", url, "--every", "1h").exit_code == 0
-    assert invoke("run", "--delay", "0").exit_code == 0
-    fresh_site.state.pages["/page/twice"] = article("Two")
-    from archiver.store import Catalog
-    with Catalog(tmp_path / "arch" / "catalog.sqlite") as catalog, catalog.transaction():
-        catalog.db.execute("UPDATE watches SET next_due = 0")
+    invoke = cli_watch_then_change(tmp_path, fresh_site, "/page/twice")
     outs = [tmp_path / "first.json", tmp_path / "second.json"]
     cmds = [f"{sys.executable} -c \"import sys; open(sys.argv[1], 'w').write(sys.stdin.read())\" {o}" for o in outs]
     hooks = [fresh_site.url(f"/hook/{n}") for n in (1, 2)]
