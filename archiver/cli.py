@@ -987,7 +987,7 @@ def export(ctx: click.Context, wacz_path: str, sign: bool, sign_cert: str | None
                f" {report.pages} pages")
     if report.left_out or report.missing_files:
         click.echo(f"warning: left out {report.left_out} capture(s) recorded in {len(report.missing_files)} missing"
-                   f" WARC file(s): {', '.join(report.missing_files)}", err=True)
+                   f" WARC file(s): {', '.join('warc/' + n for n in report.missing_files)}", err=True)
     if signer is not None:
         who = f"domain {signer.domain}" if signer.domain else f"the archive's key (public key: {public})"
         click.echo(f"signed with {who}, SHA-256 {report.signed_by}" + ("; timestamped" if report.timestamped else ""))
