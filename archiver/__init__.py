@@ -25,7 +25,7 @@ from .errors import (
 from .models import Capture, Exchange, Fetched, Snapshot, Verdict
 
 if typing.TYPE_CHECKING:
-    from .archive import Archive
+    from .archive.archive import Archive
 
 __all__ = [
     "Archive",
@@ -57,7 +57,7 @@ def __getattr__(name: str) -> typing.Any:
     # second) when first asked for, not with every submodule: a cleaning
     # helper process imports `archiver.jobs` and needs none of them.
     if name == "Archive":
-        from .archive import Archive
+        from .archive.archive import Archive
 
         return Archive
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -65,7 +65,7 @@ def __getattr__(name: str) -> typing.Any:
 
 def clean(html: str | bytes, url: str | None = None, *, options: CleanOptions | None = None) -> Snapshot:
     """Clean one page to its article text and metadata (no archive needed)."""
-    from .snapshot import clean_page  # the cleaner's libraries load when first used
+    from .cleaning.snapshot import clean_page  # the cleaner's libraries load when first used
 
     return clean_page(html, url, options=options)
 

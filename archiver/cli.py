@@ -30,7 +30,7 @@ from rich.text import Text
 # command starts that much sooner, and `capture` leaves the cleaner to its
 # worker processes.
 from . import termout
-from .archive import Archive
+from .archive.archive import Archive
 from .config import (
     DEFAULT_BROWSER_TIMEOUT,
     DEFAULT_CONTACT,
@@ -45,16 +45,16 @@ from .config import (
     WarcOptions,
     archive_dir,
 )
-from .diff import render_html, render_unified, render_words
+from .archive.diff import render_html, render_unified, render_words
 from .errors import ArchiverError, ConfigError
 from .models import GOOD_VERDICTS, Capture, Snapshot, Verdict
-from .payload import read_source
-from .auth import credential_set, inline_set
+from .cleaning.payload import read_source
+from .capture.credentials import credential_set, inline_set
 from .termout import Column
 from .urls import check_url
 
 # Fetching, ingest, rules and Dask are imported by the commands that use
-# them (as `archive.py` does for capture): commands that only read the
+# them (as `archive/archive.py` does for capture): commands that only read the
 # catalog start in half the time.
 
 EXIT_FAILED = 1
@@ -330,7 +330,7 @@ def _archive(ctx: click.Context, opts: dict[str, Any]) -> Archive:
                              read_timeout=opts["timeout"], retries=opts["retries"], max_body=max_body,
                              obey_robots=not opts["ignore_robots"], ca_bundle=opts.get("ca_bundle"))
     if opts.get("rules_dir"):
-        from .rules import load_rules
+        from .cleaning.rules import load_rules
         load_rules(opts["rules_dir"])  # a bad rules folder is one clear error before anything is fetched
     browser = BrowserOptions(executable=opts.get("browser_path"),
                              timeout=opts.get("browser_timeout") or DEFAULT_BROWSER_TIMEOUT)
@@ -437,7 +437,7 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
             click.echo(json.dumps(c.to_json(), ensure_ascii=False))
 
     if valid:
-        from .distributed import dask_executor
+        from .workers.distributed import dask_executor
         with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
             if not as_json and err.is_terminal and len(valid) > 1:
                 with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -510,11 +510,11 @@ def _markdown(snap: Snapshot) -> str:
 def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | None) -> None:
     """Clean saved pages and documents (.html, .pdf, .txt, any of them .gz, or
     - for stdin) to article text and metadata. Needs no archive."""
-    from .snapshot import clean_page
+    from .cleaning.snapshot import clean_page
 
     options = CleanOptions(rules_dir=rules_dir)
     if rules_dir:
-        from .rules import load_rules
+        from .cleaning.rules import load_rules
         load_rules(rules_dir)  # a bad rules folder is one clear error before any page
     bad = 0
     several = len(paths) > 1
@@ -685,7 +685,7 @@ def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None,
               headers: tuple[str, ...],
               cookies_file: str | None, between: str | None, tz: str | None) -> None:
     """Watch a URL on a schedule (it is due at once)."""
-    from .schedule import add_watch
+    from .schedule.runner import add_watch
 
     w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser,
                   notify=apprise_urls + _notify_lines(notify_file), auth=auth_name, between=between, tz=tz,
@@ -707,7 +707,7 @@ def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None,
 @click.pass_context
 def watch_list(ctx: click.Context, tag: str | None, as_json: bool) -> None:
     """Watched URLs: schedule, last good capture, failures, next due."""
-    from .schedule import check_watches, list_watches, runner_state
+    from .schedule.runner import check_watches, list_watches, runner_state
 
     watches = list_watches(Archive(ctx.obj["archive"]), tag=tag)
     if as_json:
@@ -744,7 +744,7 @@ def watch_check(ctx: click.Context, failing: int, as_json: bool) -> None:
     """Can the schedule be trusted? Flags stale watches (no good capture in
     twice their interval), failing ones, rules that stopped matching,
     overdue watches and a runner that stopped. Exit 0 when all is well, 1 when not."""
-    from .schedule import check_watches, runner_state
+    from .schedule.runner import check_watches, runner_state
 
     archive = Archive(ctx.obj["archive"])
     flagged = check_watches(archive, failing_after=failing)
@@ -768,7 +768,7 @@ def watch_check(ctx: click.Context, failing: int, as_json: bool) -> None:
 @click.pass_context
 def watch_remove(ctx: click.Context, url: str) -> None:
     """Stop watching a URL (its captures stay in the archive)."""
-    from .schedule import remove_watch
+    from .schedule.runner import remove_watch
 
     remove_watch(Archive(ctx.obj["archive"]), url)
     click.echo(f"no longer watching {url}")
@@ -783,7 +783,7 @@ def watch_remove(ctx: click.Context, url: str) -> None:
 @click.pass_context
 def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | None, tag: str | None) -> None:
     """Add many watches: a URL per line, or TOML [[watch]] entries with their own schedules."""
-    from .schedule import import_watches
+    from .schedule.runner import import_watches
 
     added = import_watches(Archive(ctx.obj["archive"]), file, every=every, cron=cron, tag=tag)
     click.echo(f"watching {len(added)} URL(s) from {file}")
@@ -820,8 +820,8 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_fi
         notify_cmds: tuple[str, ...], notify_timeout: float, notify_errors: int | None, notify_template: str | None, base_url: str | None,
         as_json: bool, **opts: Any) -> None:
     """Capture every watch that is due, once, and exit (or --loop)."""
-    from .schedule import NotifyOptions, RunSummary, run_due, run_loop
-    from .notify import check_apprise_url, check_template
+    from .schedule.runner import NotifyOptions, RunSummary, run_due, run_loop
+    from .schedule.notify import check_apprise_url, check_template
 
     for notify_url in notify_urls:
         check_url(notify_url)
@@ -867,7 +867,7 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_fi
         for problem in summary.unscheduled:
             err_out.print(termout.line("warning: watch set aside:", problem), crop=False)
 
-    from .distributed import dask_executor
+    from .workers.distributed import dask_executor
     with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
         if loop:
             run_loop(archive, notify=notify, on_summary=report, executor=executor)
@@ -894,7 +894,7 @@ def notify() -> None:
 @click.argument("url")
 def notify_test(url: str) -> None:
     """Send a test message to an Apprise URL (its secrets are never printed)."""
-    from .notify import check_apprise_url, deliver, mask_url
+    from .schedule.notify import check_apprise_url, deliver, mask_url
 
     check_apprise_url(url)
     try:
@@ -916,8 +916,8 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
     archive = _archive(ctx, opts)
     err = Console(stderr=True)
     started = time.perf_counter()
-    from .distributed import dask_executor
-    from .ingest import ingest_warcs
+    from .workers.distributed import dask_executor
+    from .capture.ingest import ingest_warcs
     with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
         if err.is_terminal and not as_json:
             with Progress(TextColumn("ingesting"), BarColumn(), TextColumn("{task.completed} records"),
@@ -966,8 +966,8 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
 def export(ctx: click.Context, wacz_path: str, sign: bool, sign_cert: str | None, sign_key: str | None,
            tsa_url: str | None, skip_missing: bool, urls: tuple[str, ...]) -> None:
     """Export the archive (or some URLs of it) as a WACZ package."""
-    from .export import export_wacz
-    from .signing import anonymous_signer, domain_signer
+    from .archive.export import export_wacz
+    from .evidence.signing import anonymous_signer, domain_signer
 
     archive = Archive(ctx.obj["archive"])
     signer, public = None, None
@@ -1012,7 +1012,7 @@ def verify(ctx: click.Context, package: str | None, key_path: str | None, tsa_ce
            workers: int | None, add_unlisted: bool, as_json: bool) -> None:
     """Check that the archive (or a WACZ package) is intact: exit 0 when it
     is, 1 when anything is not, each problem named with its file and offset."""
-    from .signing import load_certificates, load_public_key, verify_package
+    from .evidence.signing import load_certificates, load_public_key, verify_package
 
     if package is not None:
         if not os.path.exists(package):
@@ -1079,7 +1079,7 @@ def _findings(as_json: bool, data: dict[str, Any], problems: list[Any], notes: l
 def index(ctx: click.Context) -> None:
     """Write a sorted CDXJ index of the archive's WARC files (index.cdxj,
     filenames relative to warc/), as pywb reads it."""
-    from .export import write_index
+    from .archive.export import write_index
 
     out, lines, files = write_index(Archive(ctx.obj["archive"]))
     click.echo(f"wrote {out}: {lines} lines from {files} WARC file(s)")
@@ -1095,7 +1095,7 @@ def rules() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def rules_check(directory: str | None, as_json: bool) -> None:
     """Validate every rule file (unknown keys, bad selectors, bad regexes)."""
-    from .rules import check_rules
+    from .cleaning.rules import check_rules
     good, bad = check_rules(directory)
     if as_json:
         click.echo(json.dumps({"ok": [r.path for r in good],
@@ -1119,13 +1119,13 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
     """Show which rule files apply to a page, what each selector removed,
     whether the page is an error stub and why, and which site selectors
     matched nothing (rule rot). A URL is fetched (not archived)."""
-    from .snapshot import explain_page
+    from .cleaning.snapshot import explain_page
 
     options = CleanOptions(rules_dir=rules_dir)
     status_code = None
     if path_or_url.startswith(("http://", "https://")):
         url = check_url(path_or_url)
-        from .fetch import fetch_page
+        from .capture.fetch import fetch_page
         page = fetch_page(url, FetchOptions(host_delay=0, retries=1), max_bytes=options.max_html_bytes)
         data, status_code = page.body, page.status_code
     else:
@@ -1199,8 +1199,8 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
     """Serve the archive in a browser: dashboard, timelines, diffs, search, feeds, JSON API."""
     import ipaddress
 
-    from .replay import ReplayServer, pywb_available
-    from .web import create_app, run_server
+    from .web.replay import ReplayServer, pywb_available
+    from .web.app import create_app, run_server
 
     if token_file:
         try:

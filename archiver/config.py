@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
-from .netpolicy import NetworkPolicy
+from .capture.netpolicy import NetworkPolicy
 
 __all__ = [
     "BrowserOptions",
@@ -66,7 +66,7 @@ class FetchOptions:
     archive_robots: bool = True
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     ca_bundle: str | None = None  # trust these CA certificates (PEM) instead of the system's
-    network: NetworkPolicy = field(default_factory=NetworkPolicy)  # which addresses may be reached (netpolicy.py)
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)  # which addresses may be reached (capture/netpolicy.py)
 
     def __post_init__(self) -> None:
         checks = {

@@ -202,7 +202,7 @@ class Snapshot:
 
     @cached_property
     def word_count(self) -> int:
-        from .normalize import count_words
+        from .cleaning.normalize import count_words
 
         return count_words(self.text)
 
@@ -416,6 +416,6 @@ class RecordLocation:
 
 
 def _mask(url: str) -> str:
-    from .notify import mask_url  # (notify imports nothing of models)
+    from .schedule.notify import mask_url  # (notify imports nothing of models)
 
     return mask_url(url)

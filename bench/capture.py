@@ -121,7 +121,7 @@ def cleaning_alone(bodies: list[bytes], urls: list[str]) -> dict[str, float]:
     """archiver.clean over the same pages in this process, warm: its wall
     and CPU seconds (a round of its own beside the tools', so that the
     machine's drift during a run hits it alike)."""
-    from archiver.snapshot import clean_page
+    from archiver.cleaning.snapshot import clean_page
 
     pages = [gzip.decompress(b) for b in bodies]
     clean_page(pages[0], urls[0])  # rules loaded, imports warm
@@ -199,10 +199,10 @@ def start_up_costs() -> dict[str, float]:
     return {
         "interpreter": statistics.median(cpu_of("pass") for _ in range(5)),
         "capture's modules": statistics.median(cpu_of(timed.format(
-            "import archiver.cli, archiver.archive, archiver.pipeline, archiver.fetch, archiver.recorder,"
-            " archiver.warc, archiver.distributed")) for _ in range(5)),
+            "import archiver.cli, archiver.archive.archive, archiver.capture.run, archiver.capture.fetch, archiver.capture.recorder,"
+            " archiver.capture.warc, archiver.workers.distributed")) for _ in range(5)),
         "the cleaner, warm": statistics.median(cpu_of(timed.format(
-            "from archiver.jobs import warm_up; warm_up()")) for _ in range(5)),
+            "from archiver.capture.jobs import warm_up; warm_up()")) for _ in range(5)),
     }
 
 

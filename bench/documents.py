@@ -67,7 +67,7 @@ def main() -> None:
     from pdfminer.high_level import extract_text
     from pypdf import PdfReader
 
-    from archiver.documents import clean_pdf
+    from archiver.cleaning.documents import clean_pdf
 
     docs: dict[str, list[tuple[bytes, str, int]]] = {"report, running heads": [], "two columns": [],
                                                       "two columns, drawn across": []}

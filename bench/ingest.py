@@ -27,8 +27,8 @@ from pageserver import serve_bodies  # noqa: E402
 from quality import DATA  # noqa: E402
 
 from archiver import Archive  # noqa: E402
-from archiver.distributed import dask_executor  # noqa: E402
-from archiver.ingest import ingest_warcs  # noqa: E402
+from archiver.workers.distributed import dask_executor  # noqa: E402
+from archiver.capture.ingest import ingest_warcs  # noqa: E402
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ html = ("<html><head><title>A very long report</title></head><body><article>"
         + "".join(para.format(i) for i in range(count)) + "</article></body></html>").encode()
 import trafilatura
 if mode != "trafilatura":  # the peer runs as it comes: archiver's cleaner gives trafilatura faster XPath evaluators
-    from archiver.snapshot import clean_page
+    from archiver.cleaning.snapshot import clean_page
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 if mode == "archiver":

@@ -85,12 +85,12 @@ SETTINGS = [(r, f) for r in RATIOS for f in FACTORS]
 def as_written(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn` run on trafilatura as it comes: loading archiver's cleaner gives
     trafilatura's modules faster evaluators of the same XPath expressions
-    (archiver/attrpaths.py) and a parser that picks element classes in C
-    (archiver/extract.py), which a peer measured in this process must not
+    (archiver/cleaning/attrpaths.py) and a parser that picks element classes in C
+    (archiver/cleaning/extract.py), which a peer measured in this process must not
     get."""
     def run(*args: Any, **kwargs: Any) -> Any:
-        from archiver.attrpaths import as_written
-        from archiver.extract import TRAFILATURA_CHANGES
+        from archiver.cleaning.attrpaths import as_written
+        from archiver.cleaning.extract import TRAFILATURA_CHANGES
 
         with as_written(TRAFILATURA_CHANGES):
             return fn(*args, **kwargs)
@@ -112,7 +112,7 @@ def f1_of(score: tuple[float | None, float | None]) -> float:
 
 def kfold(pages: list[tuple[str, str, str, str]], folds: int, repeats: int, losers: int) -> None:
     from archiver import CleanOptions
-    from archiver.snapshot import clean_page
+    from archiver.cleaning.snapshot import clean_page
 
     print(f"{len(pages)} pages, {folds} folds x {repeats} shuffles; computing outputs ...", flush=True)
     truths = [truth for *_, truth in pages]

@@ -32,7 +32,7 @@ from capture import measure  # noqa: E402
 from pageserver import start_server, synthetic_page  # noqa: E402
 
 from archiver import Archive  # noqa: E402
-from archiver.schedule import add_watch  # noqa: E402
+from archiver.schedule.runner import add_watch  # noqa: E402
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from store import WORDS, synthetic_archive  # noqa: E402
 
 from archiver import Archive  # noqa: E402
 from archiver.errors import StoreError  # noqa: E402
-from archiver.store import Catalog  # noqa: E402
+from archiver.archive.catalog import Catalog  # noqa: E402
 
 
 def fts_as_typed(catalog: Catalog, query: str, limit: int, cap: float) -> str:

@@ -22,7 +22,7 @@ import trafilatura
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import DATA, as_written, load  # noqa: E402
 
-from archiver.snapshot import clean_page  # noqa: E402
+from archiver.cleaning.snapshot import clean_page  # noqa: E402
 
 
 def main() -> None:

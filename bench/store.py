@@ -35,7 +35,7 @@ from siteserver import SiteServer  # noqa: E402
 
 from archiver import Archive, FetchOptions, Verdict  # noqa: E402
 from archiver.models import Capture  # noqa: E402
-from archiver.store import Catalog  # noqa: E402
+from archiver.archive.catalog import Catalog  # noqa: E402
 
 WORDS = "river ferry council budget archive record bridge library harbor report vote weather".split()
 # Two-character "words" over 600 Han characters: 3,000 of them, Zipf-ish in

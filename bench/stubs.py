@@ -1,6 +1,6 @@
 """Error stubs and bot walls: how many of a corpus of families are flagged,
 and how many articles are wrongly flagged, with the rule files alone (the
-named families) and with detection by signal (archiver/stubs.py), same run.
+named families) and with detection by signal (archiver/cleaning/stubs.py), same run.
 
 The corpus is the tests' own (tests/fixtures/stubs/corpus.py: stubs of 45
 families in fourteen languages, and articles that quote error messages);
@@ -22,7 +22,7 @@ from corpus import CORPUS, HELD_OUT  # noqa: E402
 from quality import DATA, load  # noqa: E402
 
 from archiver import CleanOptions  # noqa: E402
-from archiver.snapshot import clean_page  # noqa: E402
+from archiver.cleaning.snapshot import clean_page  # noqa: E402
 
 
 def verdict(html: str, headers: dict[str, str], options: CleanOptions) -> str:

@@ -30,11 +30,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from archiver.config import WarcOptions
-from archiver.fixity import append_manifest
+from archiver.evidence.fixity import append_manifest
 from archiver.models import Exchange
-from archiver.store import Catalog
-from archiver.verify import verify_archive
-from archiver.warc import WarcWriter
+from archiver.archive.catalog import Catalog
+from archiver.evidence.verify import verify_archive
+from archiver.capture.warc import WarcWriter
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "aeb" / "html"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from archiver.browser import find_chromium
+from archiver.capture.browser import find_chromium
 from archiver.errors import BrowserUnavailable
 
 try:

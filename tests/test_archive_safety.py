@@ -22,7 +22,7 @@ from warcutil import assert_archive_consistent, read_all, warc_files
 
 from archiver import Archive, FetchOptions, Verdict
 from archiver.cli import cli
-from archiver.schedule import NotifyOptions, add_watch, list_watches, run_due
+from archiver.schedule.runner import NotifyOptions, add_watch, list_watches, run_due
 
 FAST = ["--delay", "0", "--retries", "0", "--timeout", "2"]
 

@@ -12,7 +12,7 @@ import lxml.html
 import pytest
 from lxml.etree import XPath
 
-from archiver.attrpaths import attribute_path
+from archiver.cleaning.attrpaths import attribute_path
 
 RE = {"re": "http://exslt.org/regular-expressions"}
 FIX = Path(__file__).parent / "fixtures" / "clean"
@@ -197,8 +197,8 @@ def test_cleaning_gives_what_it_gives_with_trafilaturas_own_evaluation():
     import trafilatura.xpaths
 
     import archiver
-    from archiver.attrpaths import AttributePath, as_written
-    from archiver.extract import TRAFILATURA_PATHS
+    from archiver.cleaning.attrpaths import AttributePath, as_written
+    from archiver.cleaning.extract import TRAFILATURA_PATHS
 
     if hasattr(trafilatura.xpaths, "OVERALL_DISCARD_XPATH"):  # the costliest: the speed is lost without it
         assert any(isinstance(x, AttributePath) for x in trafilatura.main_extractor.OVERALL_DISCARD_XPATH)
@@ -250,7 +250,7 @@ def test_only_the_modules_given_get_the_evaluators():
     user, other = types.ModuleType("user"), types.ModuleType("other")
     user.PATHS = user.PLAIN = other.PATHS = None
     user.PATHS, user.PLAIN, other.PATHS = source.PATHS, source.PLAIN, source.PATHS
-    from archiver.attrpaths import AttributePath, as_written, use_attribute_paths
+    from archiver.cleaning.attrpaths import AttributePath, as_written, use_attribute_paths
 
     replaced = use_attribute_paths([user], source)
     assert [r.name for r in replaced] == ["PATHS"]
@@ -317,8 +317,8 @@ def test_trafilatura_parses_with_element_classes_chosen_in_c_and_gives_the_same_
     import trafilatura.utils
 
     import archiver
-    from archiver.attrpaths import as_written
-    from archiver.extract import TRAFILATURA_CHANGES
+    from archiver.cleaning.attrpaths import as_written
+    from archiver.cleaning.extract import TRAFILATURA_CHANGES
 
     replaced = [r for r in TRAFILATURA_CHANGES if r.name == "HTML_PARSER"]
     assert len(replaced) == 1 and trafilatura.utils.HTML_PARSER is replaced[0].paths

@@ -20,7 +20,7 @@ from warcio.archiveiterator import ArchiveIterator
 pytest.importorskip("playwright")
 
 from archiver import Archive, Verdict  # noqa: E402
-from archiver.browser import find_chromium  # noqa: E402
+from archiver.capture.browser import find_chromium  # noqa: E402
 from archiver.cli import cli  # noqa: E402
 from archiver.config import BrowserOptions  # noqa: E402
 from archiver.errors import BrowserUnavailable  # noqa: E402
@@ -253,7 +253,7 @@ def test_pywb_replays_the_script_built_page(js, tmp_path, fast_options, wayback)
 def test_a_cookie_wall_in_the_browser_with_a_cookies_file(site, tmp_path, fast_options):
     """A credential set's cookies.txt reaches the browser's context (scoped to
     its domain), and the request record keeps no cookie value."""
-    from archiver.auth import inline_set
+    from archiver.capture.credentials import inline_set
 
     cookies = tmp_path / "cookies.txt"
     cookies.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tletmein\n")

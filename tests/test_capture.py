@@ -528,8 +528,8 @@ def test_captures_cleaned_apart_share_commits(fresh_site, tmp_path, monkeypatch)
     moment is made long here: with the usual 50 ms, a loaded machine made
     9 groups of 16 pages (the test must not depend on the machine's speed);
     a ready page still waits only while others are being cleaned."""
-    from archiver import pipeline
-    from archiver.recorder import Recorder
+    from archiver.capture import run as pipeline
+    from archiver.capture.recorder import Recorder
 
     monkeypatch.setattr(pipeline, "GROUP_LINGER", 120.0)
     groups: list[int] = []

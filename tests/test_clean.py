@@ -133,7 +133,7 @@ def test_article_about_an_error_message_is_kept():
 
 
 def test_http_error_status_makes_a_stub():
-    from archiver.snapshot import clean_page
+    from archiver.cleaning.snapshot import clean_page
     snap = clean_page(stub_page("Fine title", f"<article><p>{LONG}</p></article>"), "https://example.org/", status_code=500)
     assert snap.status == "error_stub" and "500" in snap.error
 
@@ -167,7 +167,7 @@ def test_guard_keeps_a_page_a_broad_selector_would_wipe_out(tmp_path):
             "</div></form></body></html>")
     snap = archiver.clean(html, None, options=CleanOptions(rules_dir=str(tmp_path)))
     assert snap.status == "ok" and "sentence number 59" in snap.text
-    from archiver.snapshot import explain_page
+    from archiver.cleaning.snapshot import explain_page
     ex = explain_page(html, None, options=CleanOptions(rules_dir=str(tmp_path)))
     guarded = {r.selector: r.guarded for r in ex.pruned.reports}
     assert guarded["div.wrapper"] == 1 and guarded["form"] == 1 and guarded[".no-sidebars"] == 1
@@ -177,7 +177,7 @@ def test_rule_rot_is_reported(tmp_path):
     (tmp_path / "default.toml").write_text("")
     (tmp_path / "example.org.toml").write_text(
         '[match]\ndomains = ["example.org"]\n[remove]\nselectors = [".gone-widget", "nav"]\n[content]\nmain = ".old-body"\n')
-    from archiver.snapshot import explain_page
+    from archiver.cleaning.snapshot import explain_page
     ex = explain_page(f"<html><body><nav>menu</nav><article><p>{LONG}</p></article></body></html>",
                       "https://www.example.org/a", options=CleanOptions(rules_dir=str(tmp_path)))
     assert ex.pruned.unmatched == [("example.org", ".gone-widget"), ("example.org", ".old-body")]
@@ -271,7 +271,7 @@ def test_a_nesting_bomb_keeps_its_text_and_stays_fast():
 def test_a_title_or_byline_of_megabytes_is_cut_to_one_line():
     """Treat what a page sends as hostile: a 3 MB <title> went whole into the
     snapshot (and the catalog, and every listing)."""
-    from archiver.normalize import MAX_LINE_CHARS, split_authors
+    from archiver.cleaning.normalize import MAX_LINE_CHARS, split_authors
 
     body = "<p>Words of an article about the council's budget and what it means for the town.</p>" * 12
     html = ("<html><head><title>Headline " + "t" * 3_000_000 + "</title></head>"
@@ -288,7 +288,7 @@ def test_a_short_page_with_a_title_of_megabytes_is_judged_in_time():
     worker for 17 s. The title is read as far as a title can go."""
     import time
 
-    from archiver.normalize import MAX_LINE_CHARS
+    from archiver.cleaning.normalize import MAX_LINE_CHARS
 
     html = "<html><head><title>" + "t" * 4_000_000 + "</title></head><body><p>Nothing here.</p></body></html>"
     t0 = time.process_time()
@@ -306,7 +306,7 @@ def test_a_select_of_a_hundred_thousand_options_is_cleaned_in_time():
 
     from selectolax.lexbor import LexborHTMLParser
 
-    from archiver.prune import MAX_OPTIONS, limit_options
+    from archiver.cleaning.prune import MAX_OPTIONS, limit_options
 
     article = "<article><h1>Budget</h1>" + "<p>The council's budget and what it means for the town's roads.</p>" * 12
     for name, options in {
@@ -336,7 +336,7 @@ def test_an_element_with_a_flood_of_attributes_is_cleaned_in_time():
 
     from selectolax.lexbor import LexborHTMLParser
 
-    from archiver.prune import MAX_ATTRIBUTES, limit_attributes
+    from archiver.cleaning.prune import MAX_ATTRIBUTES, limit_attributes
 
     text = "<p>Words of an article about the council's budget and what it means for the town.</p>" * 12
     floods = {
@@ -377,7 +377,7 @@ def test_a_page_past_the_size_limit_is_cleaned_in_part_and_says_so():
     first part without a word; the snapshot now says what was left out (a
     capture's body is cut before cleaning, and its reason says so once)."""
     from archiver import CleanOptions
-    from archiver.snapshot import clean_page
+    from archiver.cleaning.snapshot import clean_page
 
     page = ("<html><head><title>Long</title></head><body><article><p>" + "A sentence of the article. " * 40
             + "</p><p>" + "Words past the limit. " * 100 + "</p></article></body></html>")

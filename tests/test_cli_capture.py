@@ -174,9 +174,9 @@ def test_unreachable_dask_scheduler_is_exit_2(site, tmp_path, free_port):
 
 
 @pytest.mark.parametrize("args, stops, said", [
-    (["export", "--wacz", "{tmp}/out.wacz"], "archiver.export.export_wacz", "interrupted: no package was written"),
-    (["ingest", "{tmp}/in.warc"], "archiver.ingest.ingest_warcs", "interrupted: what was ingested so far is kept"),
-    (["verify"], "archiver.archive.Archive.verify", "interrupted"),
+    (["export", "--wacz", "{tmp}/out.wacz"], "archiver.archive.export.export_wacz", "interrupted: no package was written"),
+    (["ingest", "{tmp}/in.warc"], "archiver.capture.ingest.ingest_warcs", "interrupted: what was ingested so far is kept"),
+    (["verify"], "archiver.archive.archive.Archive.verify", "interrupted"),
 ], ids=["export", "ingest", "verify"])
 def test_ctrl_c_says_what_each_command_leaves(site, tmp_path, monkeypatch, capsys, args, stops, said):
     """Not capture's words for every command; one line, no blank one before it."""
@@ -200,7 +200,7 @@ def test_ctrl_c_reaches_a_caller_of_main_without_standalone_mode_as_click_abort(
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("archiver.ingest.ingest_warcs", interrupted)
+    monkeypatch.setattr("archiver.capture.ingest.ingest_warcs", interrupted)
     with pytest.raises(click.Abort):
         cli.main(["--archive", str(tmp_path / "a"), "ingest", str(tmp_path / "in.warc")], standalone_mode=False)
 
@@ -218,7 +218,7 @@ def test_commands_that_read_the_catalog_do_not_load_the_capture_path(site, tmp_p
                      ["diff", {site.url("/page.html")!r}]):
             result = CliRunner().invoke(cli, ["--archive", {str(tmp_path / "a")!r}, *args])
             assert result.exit_code in (0, 2), (args, result.output)
-        heavy = ("httpx", "warcio", "trafilatura", "selectolax", "jinja2", "dask", "archiver.pipeline")
+        heavy = ("httpx", "warcio", "trafilatura", "selectolax", "jinja2", "dask", "archiver.capture.run")
         print(sorted(m for m in heavy if m in sys.modules))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -70,7 +70,7 @@ def test_run_loop_survives_a_hostile_title(fresh_site, tmp_path):
     """The loop reports each round through the same code: one hostile page
     must not end scheduled archiving."""
     from archiver import Archive
-    from archiver.schedule import add_watch
+    from archiver.schedule.runner import add_watch
 
     url = fresh_site.url("/page/hostile")
     # An error stub: its reason, which quotes the title, is printed each round.
@@ -80,7 +80,7 @@ def test_run_loop_survives_a_hostile_title(fresh_site, tmp_path):
     script = (
         "import sys\n"
         "from archiver.cli import cli\n"
-        "import archiver.schedule as s\n"
+        "import archiver.schedule.runner as s\n"
         "rounds = iter([False, True, True, True])\n"
         "real = s.run_loop\n"
         "s.run_loop = lambda archive, **kw: real(archive, sleep=lambda x: None, stop=lambda: next(rounds), **kw)\n"

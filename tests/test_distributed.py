@@ -17,7 +17,7 @@ import psutil
 import pytest
 from procutil import still_running
 
-from archiver.distributed import Batching, ForkedPool, WorkerLost, cleaning_pool, dask_executor
+from archiver.workers.distributed import Batching, ForkedPool, WorkerLost, cleaning_pool, dask_executor
 from archiver.errors import ConfigError
 
 
@@ -126,7 +126,7 @@ def test_a_call_past_the_memory_ceiling_fails_alone_and_its_worker_goes_on():
     from pdfs import character_map_bomb_pdf
 
     from archiver.config import CleanOptions
-    from archiver.jobs import CleanJob, clean_job
+    from archiver.capture.jobs import CleanJob, clean_job
 
     with cleaning_pool(1, memory_limit=150 << 20) as pool:
         pid = pool.submit(os.getpid).result(timeout=30)
@@ -177,7 +177,7 @@ def test_local_cluster_keeps_dask_out_of_the_capturing_process(tmp_path):
     competing with fetching for the interpreter)."""
     printed = _run_script(tmp_path / "local.py", """
         import sys
-        from archiver.distributed import dask_executor
+        from archiver.workers.distributed import dask_executor
 
         with dask_executor("local", workers=1) as executor:
             assert executor.submit(abs, -3).result(timeout=120) == 3
@@ -272,7 +272,7 @@ def test_helpers_fork_from_a_caller_with_one_thread_and_start_fresh_beside_other
     printed = _run_script(tmp_path / "how.py", """
         import threading, time
         import psutil
-        from archiver.distributed import cleaning_pool, dask_executor
+        from archiver.workers.distributed import cleaning_pool, dask_executor
 
         def helpers():
             return ["_helper_main" in " ".join(p.cmdline()) for p in psutil.Process().children()]
@@ -297,7 +297,7 @@ def test_a_helper_started_fresh_ignores_modules_in_the_working_directory(tmp_pat
     # The script's own folder is on its path, not the working directory.
     printed = _run_script(tmp_path / "threads.py", """
         import threading, time
-        from archiver.distributed import cleaning_pool
+        from archiver.workers.distributed import cleaning_pool
 
         threading.Thread(target=time.sleep, args=(600,), daemon=True).start()  # so the helper starts fresh
         with cleaning_pool(1) as pool:
@@ -314,7 +314,7 @@ def test_helpers_start_while_another_thread_is_stuck_writing(tmp_path, opening):
     cluster's did, at once: Dask flushes before it forks a worker)."""
     printed = _run_script(tmp_path / "stuck.py", f"""
         import io, os, sys, threading, time
-        from archiver.distributed import cleaning_pool, dask_executor
+        from archiver.workers.distributed import cleaning_pool, dask_executor
 
         r, w = os.pipe()  # nobody reads r: the writer blocks once the pipe is full
         sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(w, "w"), 1 << 16))
@@ -343,7 +343,7 @@ def _killed_holder_leaves_no_process(tmp_path, opening: str, at_least: int, busy
     script.write_text(textwrap.dedent(f"""
         import time
         import psutil
-        from archiver.distributed import cleaning_pool, dask_executor
+        from archiver.workers.distributed import cleaning_pool, dask_executor
 
         with {opening} as executor:
             assert executor.submit(abs, -3).result(timeout=120) == 3
@@ -377,17 +377,17 @@ def test_local_cluster_ends_when_its_archiver_is_killed(tmp_path):
 
 def whoami(delay: float = 0.0) -> tuple[int, bool]:
     time.sleep(delay)
-    return os.getpid(), "archiver.snapshot" in sys.modules
+    return os.getpid(), "archiver.cleaning.snapshot" in sys.modules
 
 
 def test_forked_pool_workers_start_warm_and_share_the_calls():
-    before = "archiver.snapshot" in sys.modules
+    before = "archiver.cleaning.snapshot" in sys.modules
     with cleaning_pool(2) as pool:
         answers = [f.result(timeout=60) for f in [pool.submit(whoami, 0.2) for _ in range(6)]]
     assert all(warm for _, warm in answers)  # the cleaner was loaded before the first page
     assert len({pid for pid, _ in answers}) == 2  # both workers got calls
     assert os.getpid() not in {pid for pid, _ in answers}
-    assert ("archiver.snapshot" in sys.modules) == before  # loaded there, not here
+    assert ("archiver.cleaning.snapshot" in sys.modules) == before  # loaded there, not here
 
 
 def test_forked_pool_reports_each_calls_own_error():

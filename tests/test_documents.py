@@ -13,7 +13,7 @@ from pdfs import PARAGRAPHS, catalog_in_object_stream_pdf, deflate_bomb_pdf, int
 import archiver
 from archiver import Archive, Verdict
 from archiver.cli import cli
-from archiver.documents import clean_pdf
+from archiver.cleaning.documents import clean_pdf
 
 
 def test_a_report_loses_its_running_heads_and_page_numbers():
@@ -87,7 +87,7 @@ def test_a_deflate_bomb_is_refused_before_it_is_inflated(wrap):
     a bomb written out in ASCII85 or hex, deflated twice (a million to one),
     or coded in LZW or run-length (pdfminer decodes those too), which the
     first measure let through (200 MB of them: 479 MB peak)."""
-    from archiver.documents import MAX_PDF_STREAM_BYTES
+    from archiver.cleaning.documents import MAX_PDF_STREAM_BYTES
 
     small = deflate_bomb_pdf(1 << 20, wrap)  # a megabyte of spaces: a page to read, its image twice that
     snap = archiver.clean(small, "https://example.org/minutes.pdf")
@@ -121,7 +121,7 @@ def test_an_encrypted_bomb_is_measured_decrypted(wrap):
     printing or copying) opens in any reader, and pdfminer decrypts each
     stream before inflating it whole. Measured as written, its streams were
     noise, and the bomb went through (72 MB of spaces in 220 KB of PDF)."""
-    from archiver.documents import MAX_PDF_STREAM_BYTES
+    from archiver.cleaning.documents import MAX_PDF_STREAM_BYTES
 
     small = deflate_bomb_pdf(1 << 20, wrap, encrypted=True)
     assert b"/Encrypt" in small and b"Harbour" not in small
@@ -139,7 +139,7 @@ def test_a_catalog_in_a_bomb_of_an_object_stream_is_never_inflated(encrypted):
     learn an encrypted document's key, the measure opens it, and opening it
     whole inflated the object stream before it was measured (149 MB at 72 MB
     of padding). The key is taken, and the document left, before that."""
-    from archiver.documents import MAX_PDF_STREAM_BYTES
+    from archiver.cleaning.documents import MAX_PDF_STREAM_BYTES
 
     snap = archiver.clean(catalog_in_object_stream_pdf(1 << 20, encrypted=encrypted), "https://example.org/a.pdf")
     assert snap.status == "ok" and "Harbour board minutes" in snap.text
@@ -158,7 +158,7 @@ def test_damaged_zlib_data_inflates_as_pdfminer_inflates_it_in_linear_time():
     import time
     import zlib
 
-    from archiver.documents import _PDFMINERS_OWN, _inflate_damaged, _mend_pdfminer
+    from archiver.cleaning.documents import _PDFMINERS_OWN, _inflate_damaged, _mend_pdfminer
 
     _mend_pdfminer()
     pdfminers = _PDFMINERS_OWN["decompress_corrupted"]
@@ -225,7 +225,7 @@ def test_a_text_file_of_many_short_lines_is_read_in_time():
     text file of 600,000 lines never finished. Hyphenated words still mend."""
     import time
 
-    from archiver.snapshot import clean_page
+    from archiver.cleaning.snapshot import clean_page
 
     data = b"the harbour board met on a Monday and spoke of infor-\nmation, tolls and the river wall\n" * 150_000
     t0 = time.process_time()
@@ -245,8 +245,8 @@ def test_a_document_read_in_part_says_so_wherever_its_text_is_shown(monkeypatch,
     dropped without a word."""
     from starlette.testclient import TestClient
 
-    import archiver.documents as documents
-    from archiver.web import create_app
+    import archiver.cleaning.documents as documents
+    from archiver.web.app import create_app
 
     monkeypatch.setattr(documents, "MAX_PDF_PAGES", 2)
     whole = clean_pdf(report_pdf(PARAGRAPHS[:4], pages=2))
@@ -319,7 +319,7 @@ def test_a_pdf_cut_short_keeps_its_page_order_from_a_catalog_in_an_object_stream
 
 
 def test_a_pdf_cut_short_that_holds_no_whole_page_says_so(monkeypatch):
-    import archiver.documents as documents
+    import archiver.cleaning.documents as documents
 
     data = report_pdf(PARAGRAPHS * 4, pages=12)
     for cut in (data[:200], data[:data.index(b"endobj") + 6]):  # no whole object; only the page tree
@@ -343,7 +343,7 @@ def test_a_cut_pdf_whose_mending_fails_is_read_as_it_was(monkeypatch):
     """Mending reads the file with pdfminer (its object streams): what that
     raises leaves the file to be read as it came, with that reading's own
     reason, never an error out of the cleaner."""
-    import archiver.documents as documents
+    import archiver.cleaning.documents as documents
     from pdfs import object_stream_pdf
 
     data = object_stream_pdf(["Minutes of the harbour board"])

@@ -24,7 +24,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver import Archive, FetchOptions, Verdict
 from archiver.cli import cli
 from archiver.config import WarcOptions
-from archiver.fixity import MANIFEST, read_manifest
+from archiver.evidence.fixity import MANIFEST, read_manifest
 
 ARTICLE = ("<html><head><title>Evidence {n}</title></head><body><article><h1>Evidence {n}</h1>"
            "<p>The minister said on Tuesday that the report would be published in full next month.</p>"
@@ -102,7 +102,7 @@ def test_an_intact_archive_verifies(archive):
 
 
 def test_verify_reads_files_in_worker_processes(archive, monkeypatch):
-    from archiver import verify
+    from archiver.evidence import verify
 
     monkeypatch.setattr(verify, "IN_PROCESS_BYTES", 0)
     report = archive.verify(workers=2)
@@ -247,7 +247,7 @@ def test_an_unlisted_file_closed_long_ago_is_reported_without_waiting(archive, m
     moments ago; one from long ago has no writer to wait for."""
     import time
 
-    from archiver import verify
+    from archiver.evidence import verify
 
     first = warc_files(archive)[0]
     shutil.copy(first, archive.warc_dir / ("zz-" + first.name))

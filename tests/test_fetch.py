@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from archiver import FetchOptions
-from archiver.fetch import Fetcher
-from archiver.payload import read_payload
+from archiver.capture.fetch import Fetcher
+from archiver.cleaning.payload import read_payload
 
 FAST = dict(host_delay=0.0, backoff=0.01, read_timeout=2.0, connect_timeout=2.0)
 
@@ -221,7 +221,7 @@ def test_a_body_cut_short_is_retried_then_kept_as_it_came():
 
 
 def test_a_broken_answer_is_described_in_a_readers_words():
-    from archiver.fetch import _describe
+    from archiver.capture.fetch import _describe
 
     said = {
         "Receive buffer too long": "the response's headers are larger than 100 KB (not read)",

@@ -21,7 +21,7 @@ from warcutil import assert_archive_consistent, read_all, warc_files, warcio_che
 
 from archiver import Archive, SnapshotNotFound, Verdict
 from archiver.cli import cli
-from archiver.ingest import ingest_warcs
+from archiver.capture.ingest import ingest_warcs
 
 LONG = " ".join(f"Line {i} of a long report on the harbour and its records." for i in range(40))
 
@@ -157,7 +157,7 @@ def snapshots_of(archive: Archive) -> list[tuple]:
 
 
 def test_dask_local_cluster_gives_the_same_snapshots(tmp_path):
-    from archiver.distributed import dask_executor
+    from archiver.workers.distributed import dask_executor
 
     src = tmp_path / "src.warc.gz"
     make_warc(src)
@@ -424,7 +424,7 @@ def test_ingest_fsyncs_the_warc_before_each_commit_that_points_into_it(tmp_path,
     events: list[str] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
-    import archiver.store as store
+    import archiver.archive.catalog as store
     real_connect = sqlite3.connect
 
     def traced(*a, **kw):
@@ -508,7 +508,7 @@ def test_verify_names_records_whose_id_is_in_the_archive_twice(tmp_path):
     # The same records again, in a file of their own (as two writers racing left them).
     twin = warc.with_name(warc.name.replace("archiver-", "archiver-twin-"))
     shutil.copy(warc, twin)
-    from archiver.fixity import append_manifest, sha256_file
+    from archiver.evidence.fixity import append_manifest, sha256_file
     append_manifest(tmp_path / "arch", f"warc/{twin.name}", sha256_file(twin)[0])
     res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "verify", "--json"])
     assert res.exit_code == 1

@@ -26,8 +26,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archiver import Archive, Verdict
 from archiver.cli import cli
-from archiver.schedule import NotifyOptions, add_watch, check_watches, run_due
-from archiver.store import Catalog
+from archiver.schedule.runner import NotifyOptions, add_watch, check_watches, run_due
+from archiver.archive.catalog import Catalog
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -445,7 +445,7 @@ def test_watch_check_tells_a_stopped_runner_from_a_quiet_one(archive, fresh_site
     url = fresh_site.url("/page/c")
     fresh_site.state.pages["/page/c"] = article("Checked", "Words of the checked page.")
     add_watch(archive, url, every="1h")
-    from archiver.schedule import run_loop
+    from archiver.schedule.runner import run_loop
 
     wakes = []
     run_loop(archive, sleep=lambda s: wakes.append(s), stop=lambda: len(wakes) >= 1)

@@ -19,8 +19,8 @@ from warcutil import read_all
 
 from archiver import Archive, FetchOptions, Verdict
 from archiver.config import BrowserOptions
-from archiver.netpolicy import NetworkPolicy, Origin, PrivateAddress
-from archiver.web import create_app
+from archiver.capture.netpolicy import NetworkPolicy, Origin, PrivateAddress
+from archiver.web.app import create_app
 
 TOKEN = "a-token-of-at-least-16-characters"
 

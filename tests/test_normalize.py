@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from archiver.normalize import clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
+from archiver.cleaning.normalize import clean_title, drop_repeats, iso_date, language_code, normalize_text, split_authors
 
 PARA = "The council met on Tuesday and agreed, after a long debate, to keep the old ferry running for another year."
 
@@ -92,7 +92,7 @@ def test_the_whole_text_is_cleaned_as_each_of_its_lines_would_be():
     import random
     import unicodedata
 
-    from archiver.normalize import _NUMBERED_ITEM, _clean_line, normalize_text
+    from archiver.cleaning.normalize import _NUMBERED_ITEM, _clean_line, normalize_text
 
     def line_by_line(text: str) -> list[str]:
         text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))

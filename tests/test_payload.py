@@ -10,7 +10,7 @@ import zlib
 from siteserver import BOMB_PLAIN
 
 from archiver import Archive, CleanOptions, Verdict
-from archiver.payload import decode_stream, looks_like_html
+from archiver.cleaning.payload import decode_stream, looks_like_html
 
 
 def test_gzip_bomb_inflates_only_to_the_cap(site):
@@ -72,7 +72,7 @@ def test_a_stray_nul_in_markup_is_text_not_binary():
     """A page with a NUL in its title (a broken CMS) was judged not HTML;
     a browser shows it. What does not start with markup stays binary."""
     from archiver import clean
-    from archiver.payload import decode_html, looks_binary
+    from archiver.cleaning.payload import decode_html, looks_binary
 
     page = (b"<html><head><title>Nul\x00 title\x1b[2J</title></head><body><article><p>"
             + b"Words of a real article about something that matters. " * 30 + b"</p></article></body></html>")

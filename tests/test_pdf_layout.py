@@ -10,7 +10,7 @@ import time
 from pdfs import text_runs_pdf
 
 import archiver
-from archiver.documents import MAX_ORDERED_BOXES, _grouped_lines, _layouts
+from archiver.cleaning.documents import MAX_ORDERED_BOXES, _grouped_lines, _layouts
 
 WORDS = ("harbour board minutes river wall tolls council meeting budget report quay ferry ledger survey"
          " parish bridge customs library stone towpath crossing market tide flood").split()
@@ -152,7 +152,7 @@ def test_a_form_drawn_again_and_again_is_held_within_bounds(monkeypatch):
     what a document draws in all, are bounded: past the first, the rest of
     the page is left out (its own text, drawn first, is kept); past the
     second, the rest of the document, the pages before it kept."""
-    import archiver.documents as documents
+    import archiver.cleaning.documents as documents
     from pdfs import repeated_form_pdf
 
     monkeypatch.setattr(documents, "MAX_PDF_PAGE_ITEMS", 2_000)

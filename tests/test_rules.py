@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from archiver.cli import cli
 from archiver.errors import RuleError
-from archiver.rules import check_rules, literal_hint, load_rules
+from archiver.cleaning.rules import check_rules, literal_hint, load_rules
 
 
 def test_project_rules_load_and_validate():

@@ -20,7 +20,7 @@ from siteserver import SiteServer, article
 from archiver import Archive, FetchOptions, Verdict
 from archiver.cli import cli
 from archiver.errors import ConfigError
-from archiver.schedule import (
+from archiver.schedule.runner import (
     BACKOFF_BASE,
     LEASE_SECONDS,
     NotifyOptions,
@@ -225,7 +225,7 @@ def test_a_hanging_notification_is_stopped_at_its_time_limit_and_stays_queued(ar
 def test_a_notification_that_never_answers_holds_back_no_capture_in_a_loop(archive, fresh_site, clock, tmp_path):
     """With a command that sleeps, a 1-minute watch was captured every 2
     minutes: deliveries run beside the captures."""
-    from archiver.schedule import run_loop
+    from archiver.schedule.runner import run_loop
 
     pids = tmp_path / "pids"
     url = fresh_site.url("/page/loop")
@@ -285,7 +285,7 @@ def test_notify_command_gets_the_json_on_stdin(archive, fresh_site, clock, tmp_p
 def cli_watch_then_change(tmp_path: Path, site, path: str):
     """Through the CLI: a watched page, captured once, then edited and due
     again; the invoker of the archive's commands."""
-    from archiver.store import Catalog
+    from archiver.archive.catalog import Catalog
 
     arch = str(tmp_path / "arch")
     site.state.pages[path] = article("One")
@@ -393,7 +393,7 @@ def test_a_watch_whose_url_cannot_be_captured_is_set_aside_and_the_rest_run(tmp_
     """A watch row whose URL is not http(s) (edited by hand, or an older
     version's) made run and run --loop exit 2 before capturing anything,
     with the heartbeat left "running"."""
-    from archiver.store import Catalog
+    from archiver.archive.catalog import Catalog
 
     arch = tmp_path / "arch"
     invoke = lambda *a: CliRunner().invoke(cli, ["--archive", str(arch), *a])  # noqa: E731
@@ -407,7 +407,7 @@ def test_a_watch_whose_url_cannot_be_captured_is_set_aside_and_the_rest_run(tmp_
             catalog.db.execute("INSERT INTO watches (url, every_seconds, added_at, next_due) VALUES (?, 3600,"
                                " '2026-01-01T00:00:00Z', 0)", (url,))
     if loop:
-        from archiver.schedule import run_loop
+        from archiver.schedule.runner import run_loop
 
         wakes = []
         run_loop(Archive(arch, fetch_options=FetchOptions(host_delay=0)), sleep=lambda s: None,
@@ -440,7 +440,7 @@ def test_watches_survive_a_catalog_deleted_or_set_aside(tmp_path, fresh_site):
     """reindex brought back every capture and no watch, without a word."""
     import stat
 
-    from archiver.watchfile import WATCH_FILE
+    from archiver.archive.watchfile import WATCH_FILE
 
     arch = tmp_path / "arch"
     invoke = lambda *a: CliRunner().invoke(cli, ["--archive", str(arch), *a])  # noqa: E731
@@ -496,7 +496,7 @@ def test_a_runner_killed_after_a_capture_still_delivers_its_notification(tmp_pat
         script = (
             "import os, signal\n"
             "from archiver import Archive, FetchOptions\n"
-            "from archiver.schedule import NotifyOptions, run_due\n"
+            "from archiver.schedule.runner import NotifyOptions, run_due\n"
             f"archive = Archive({str(arch)!r}, fetch_options=FetchOptions(host_delay=0))\n"
             f"run_due(archive, notify=NotifyOptions(url={hook.url('/hook')!r}),"
             " on_capture=lambda c: os.kill(os.getpid(), signal.SIGKILL))\n"
@@ -546,7 +546,7 @@ def test_only_the_lease_owner_settles(archive, fresh_site, clock):
         with archive.catalog() as catalog, catalog.transaction():
             catalog.db.execute("UPDATE watches SET lease_owner = 'other', lease_until = 1e12, next_due = 123")
 
-    import archiver.fetch as fetch_module
+    import archiver.capture.fetch as fetch_module
     real = fetch_module.Fetcher.fetch
 
     async def slow_fetch(self, u):

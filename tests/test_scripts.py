@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 import archiver
 from archiver import Archive, Verdict
-from archiver.cjk import index_terms, query_phrases
+from archiver.archive.cjk import index_terms, query_phrases
 from archiver.cli import cli
-from archiver.diff import render_html, word_diff
-from archiver.normalize import count_words, learned_suffixes, normalize_text
+from archiver.archive.diff import render_html, word_diff
+from archiver.cleaning.normalize import count_words, learned_suffixes, normalize_text
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "scripts"))
 import pages as P  # noqa: E402

@@ -184,7 +184,7 @@ def test_diff_reports_metadata_and_html_escapes(fresh_site, tmp_path, fast_optio
 def test_one_megabyte_diff_is_fast(tmp_path):
     import time
 
-    from archiver.diff import diff_snapshots
+    from archiver.archive.diff import diff_snapshots
     from archiver.models import Capture
 
     paras = [f"Paragraph {i}: " + " ".join(f"word{i}_{k}" for k in range(20)) for i in range(5000)]
@@ -254,7 +254,7 @@ def test_reading_an_archive_that_does_not_exist(tmp_path):
 def test_catalog_schema_is_versioned(tmp_path, site, fast_options):
     Archive(tmp_path / "a", fetch_options=fast_options).capture([site.url("/page.html")])
     db = sqlite3.connect(tmp_path / "a" / "catalog.sqlite")
-    from archiver.store import SCHEMA_VERSION
+    from archiver.archive.catalog import SCHEMA_VERSION
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -277,7 +277,7 @@ def test_capture_killed_before_the_catalog_commit_is_recovered(site, tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
         from archiver import Archive, FetchOptions
-        from archiver.store import Catalog
+        from archiver.archive.catalog import Catalog
         real = Catalog.add_capture
         def add_then_die(self, capture, **kw):
             if "gzip" in capture.url:
@@ -342,7 +342,7 @@ def test_a_long_paragraph_edited_in_places_is_summarised_in_time():
     import random
     import time
 
-    from archiver.diff import summarize_change, word_diff
+    from archiver.archive.diff import summarize_change, word_diff
 
     rng = random.Random(7)
     words = [rng.choice(["the", "harbour", "board", "of", "toll", "and", "river", "wall", "a", "ferry"])
@@ -381,7 +381,7 @@ def test_a_long_paragraph_edited_in_places_is_summarised_in_time():
 
 def _damage_record(path, rec_type: str, url: str) -> None:
     """Garble the deflate data of the record of `rec_type` for `url` (bit rot)."""
-    from archiver.warc import iter_complete_records
+    from archiver.capture.warc import iter_complete_records
 
     [at] = [offset for offset, _, r, _ in iter_complete_records(path)
             if r.rec_type == rec_type and r.rec_headers.get_header("WARC-Target-URI") == url]
@@ -421,7 +421,7 @@ def test_recovery_cuts_a_torn_tail_but_not_what_follows_damage(site, tmp_path, f
     """A killed writer leaves a torn tail, which recovery cuts off. Damage
     before whole records is not a crash's doing: cutting at it would throw
     the records after it away."""
-    from archiver.warc import iter_complete_records, recover_open_files
+    from archiver.capture.warc import iter_complete_records, recover_open_files
 
     archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
     with archive.writing():

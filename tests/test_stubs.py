@@ -13,7 +13,7 @@ from corpus import CORPUS  # noqa: E402
 
 import archiver  # noqa: E402
 from archiver import Archive, CleanOptions, Verdict  # noqa: E402
-from archiver.snapshot import clean_page  # noqa: E402
+from archiver.cleaning.snapshot import clean_page  # noqa: E402
 
 
 @pytest.mark.parametrize("name,expected,html,headers", CORPUS, ids=[c[0] for c in CORPUS])

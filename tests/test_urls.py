@@ -16,7 +16,7 @@ from warcutil import read_all
 
 from archiver import Archive, Verdict
 from archiver.cli import cli
-from archiver.ingest import ingest_warcs
+from archiver.capture.ingest import ingest_warcs
 from archiver.urls import canonical_url
 
 
@@ -111,7 +111,7 @@ def test_an_archive_made_before_is_merged_by_reindex(fresh_site, tmp_path, fast_
     clock.advance(hours=1)
     fresh_site.state.pages["/page/old"] = article("Old", "A sentence about the harbour ferry timetable, amended.")
     archive.capture([odd])
-    from archiver.schedule import add_watch
+    from archiver.schedule.runner import add_watch
     add_watch(archive, odd, every="1h")
     add_watch(archive, base, every="6h")
     monkeypatch.undo()

@@ -11,7 +11,7 @@ import time
 
 from warcutil import read_file, warcio_check
 
-from archiver.warc import OPEN_SUFFIX, recover_open_files
+from archiver.capture.warc import OPEN_SUFFIX, recover_open_files
 
 
 def test_killed_writer_leaves_a_readable_file(site, tmp_path):
@@ -22,7 +22,7 @@ def test_killed_writer_leaves_a_readable_file(site, tmp_path):
         import sys, os, signal
         sys.path.insert(0, {str(os.path.dirname(__file__))!r})
         from archiver import Archive, FetchOptions
-        from archiver import warc
+        from archiver.capture import warc
         real = warc.WarcWriter.write_exchange
         count = 0
         def write_then_die(self, ex, **kw):

@@ -1,0 +1,1 @@
+"""The archive folder: the Archive API, its SQLite catalog, reindex, diffs, search terms and WACZ export."""

@@ -1,0 +1,260 @@
+"""Article text and metadata out of pruned HTML: trafilatura, with a fallback.
+
+trafilatura alone sometimes keeps only a sliver of a page whose article it
+did not recognise. When it keeps less than `CleanOptions.fallback_ratio` of
+the page's visible words, the readability algorithm (trafilatura's own copy)
+gets a go, and the longer of the two texts wins, within reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import lxml.html
+from lxml import etree
+from selectolax.lexbor import LexborHTMLParser
+from htmldate import find_date
+import trafilatura.core
+import trafilatura.external
+import trafilatura.main_extractor
+import trafilatura.metadata
+import trafilatura.xpaths
+from trafilatura import bare_extraction, extract_metadata
+from trafilatura.metadata import (
+    examine_meta,
+    extract_author,
+    extract_meta_json,
+    extract_sitename,
+    extract_title,
+    extract_url,
+)
+import trafilatura.utils
+from trafilatura.utils import load_html
+from trafilatura.readability_lxml import Document as ReadabilityDocument
+
+from .attrpaths import Replacement, use_attribute_paths
+from ..config import CleanOptions
+from .normalize import count_words
+
+__all__ = ["Extracted", "extract_article"]
+
+log = logging.getLogger(__name__)
+
+# trafilatura's XPath expressions find the article, its author and the
+# page's boilerplate by attribute tests, which libxml2 evaluates slowly (a
+# node-set per test per element, a call into Python per regular expression):
+# a quarter of cleaning's time. Its modules get the same expressions
+# evaluated by attrpaths instead: the same elements, in a third of the time
+# (tests/test_attrpaths.py compares them; bench/speed.py measures). Once, for
+# every caller in this process; trafilatura.xpaths itself is left as it is.
+TRAFILATURA_PATHS = use_attribute_paths(
+    [trafilatura.core, trafilatura.external, trafilatura.main_extractor, trafilatura.metadata], trafilatura.xpaths)
+
+
+def _parser_choosing_classes_in_c(module: ModuleType, name: str) -> Replacement | None:
+    """lxml.html's parser picks the Python class of each element by calling
+    back into Python (`HtmlElementClassLookup.lookup`) each time Python code
+    takes hold of an element (iterating, finding): ~1,800 calls a page here.
+    Its special classes (forms, inputs, labels, selects, textareas) only
+    add helpers trafilatura never calls. `module.name` becomes a copy of
+    that parser (same options) whose every element is an `HtmlElement`,
+    chosen in C: the same trees, the same text, and cleaning ~3% faster
+    (bench/speed.py's pages, identical output)."""
+    original = getattr(module, name, None)
+    if not isinstance(original, lxml.html.HTMLParser):
+        return None  # another trafilatura: left as it is
+    parser = original.copy()
+    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(
+        element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment, pi=lxml.html.HtmlProcessingInstruction,
+        entity=lxml.html.HtmlEntity))
+    setattr(module, name, parser)
+    return Replacement(module, name, original, parser)
+
+
+_PARSER = _parser_choosing_classes_in_c(trafilatura.utils, "HTML_PARSER")
+# What `attrpaths.as_written` puts back for a peer measured on trafilatura as it comes.
+TRAFILATURA_CHANGES = [*TRAFILATURA_PATHS, *([_PARSER] if _PARSER else [])]
+
+# htmldate's extensive search scans every text node for date-like strings;
+# the markup-based search finds published dates where pages declare them.
+_DATE_PARAMS = {"extensive_search": False, "original_date": True}
+_BLOCKS = "p, h1, h2, h3, h4, h5, h6, li, blockquote, pre, td, th, dd, dt, figcaption"
+
+
+@dataclass
+class Extracted:
+    text: str  # one block per line
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+    sitename: str | None = None
+    url: str | None = None
+    description: str | None = None
+    language: str | None = None
+    fallback: bool = False
+
+
+def _words(text: str | None) -> int:
+    return count_words(text)
+
+
+# trafilatura's time grows faster than the page (4 s at 1 MB of article,
+# 23 s at 4 MB, measured in bench/memory.py). Past this much pruned HTML,
+# text comes from the page's blocks directly, in linear time.
+LARGE_PAGE_CHARS = 1_000_000
+
+
+def _readability_text(html: str) -> str:
+    try:
+        tree = lxml.html.fromstring(html)
+        summary = ReadabilityDocument(tree).summary()
+    except Exception as exc:  # lxml and readability raise a zoo of errors on odd pages
+        log.debug("readability failed: %s", exc)
+        return ""
+    return _block_text(summary)
+
+
+def _block_text(html: str) -> str:
+    """The text of each innermost block element, one per line."""
+    doc = LexborHTMLParser(html)
+    lines: list[str] = []
+    for node in doc.css(_BLOCKS):
+        # only the innermost blocks, so nested ones are not counted twice
+        if node.css_first(_BLOCKS) is not None:
+            continue
+        text = " ".join(node.text(separator=" ").split())
+        if text:
+            lines.append(text)
+    if not lines and doc.body is not None:
+        lines = [" ".join(doc.body.text(separator=" ").split())]
+    return "\n".join(lines)
+
+
+# trafilatura drops every character Python calls unprintable, and with them
+# the zero-width non-joiner and joiner (U+200C/U+200D), which are spelling in
+# Persian, Kurdish and Indic scripts ("می‌خواهم") and inside emoji. They cross
+# it escaped as a printable mark; the mark itself is escaped first, so a page
+# containing it comes through unchanged.
+_MARK = "\u2af8"
+_JOINERS = re.compile(r"\u2af8|\u200c|\u200d|&(?:zwn?j|#8204|#8205|#x200[cd]);", re.IGNORECASE)
+_ESCAPES = {"\u2af8": _MARK + "0", "\u200c": _MARK + "1", "\u200d": _MARK + "2", "&zwnj;": _MARK + "1",
+            "&#8204;": _MARK + "1", "&#x200c;": _MARK + "1", "&zwj;": _MARK + "2", "&#8205;": _MARK + "2",
+            "&#x200d;": _MARK + "2"}
+_ESCAPED = re.compile("\u2af8([012])")
+_UNESCAPES = {"0": _MARK, "1": "\u200c", "2": "\u200d"}
+
+
+def _protect_joiners(html: str) -> str:
+    return _JOINERS.sub(lambda m: _ESCAPES[m[0].lower()], html)
+
+
+def _restore_joiners(result: Extracted) -> Extracted:
+    for name in ("text", "title", "author", "sitename", "description"):
+        value = getattr(result, name)
+        if value and _MARK in value:
+            setattr(result, name, _ESCAPED.sub(lambda m: _UNESCAPES[m[1]], value))
+    return result
+
+
+def extract_article(html: str, *, url: str | None, visible_words: int, options: CleanOptions,
+                    meta_html: str | None = None) -> Extracted:
+    """Text from `html`; metadata from `meta_html` when given (the whole page,
+    when `html` is only the part a site rule named as main)."""
+    if len(html) > LARGE_PAGE_CHARS:
+        return _large_page(html, url=url, meta_html=meta_html)
+    if _JOINERS.search(html) or (meta_html is not None and _JOINERS.search(meta_html)):
+        protected = None if meta_html is None else _protect_joiners(meta_html)
+        return _restore_joiners(_extract(_protect_joiners(html), url=url, visible_words=visible_words,
+                                         options=options, meta_html=protected))
+    return _extract(html, url=url, visible_words=visible_words, options=options, meta_html=meta_html)
+
+
+def _extract(html: str, *, url: str | None, visible_words: int, options: CleanOptions,
+             meta_html: str | None) -> Extracted:
+    tree = load_html(html)
+    result = Extracted(text="")
+    if tree is None:
+        return result
+    # Metadata first: trafilatura copies the tree it is handed, and prunes its copy.
+    _add_metadata(result, tree if meta_html is None else load_html(meta_html), url)
+    doc = bare_extraction(
+        tree,
+        url=url,
+        # trafilatura's own fallbacks (readability, jusText) on every page cost
+        # ~40% of its time; ours below runs only where trafilatura came up short.
+        fast=options.fast,
+        date_extraction_params=_DATE_PARAMS,
+        favor_precision=options.favor_precision,
+        include_comments=False,
+        include_tables=options.include_tables,
+        with_metadata=False,
+        deduplicate=False,
+    )
+    text = (doc.text if doc is not None else "") or ""
+    result.text = text
+    if options.fallback_ratio > 0 and visible_words > 0 and not result.fallback:
+        kept = _words(text)
+        if kept < options.fallback_ratio * visible_words:
+            other = _readability_text(html)
+            got = _words(other)
+            # Take readability's text when it found clearly more, but not the
+            # whole page back (that would be the chrome we pruned for).
+            if got > options.fallback_factor * kept and 0 < got <= 0.95 * visible_words:
+                result.text = other
+                result.fallback = True
+    return result
+
+
+def _add_metadata(result: Extracted, tree: Any, url: str | None) -> None:
+    """Title, author, date, site name, canonical URL and language, from
+    trafilatura's own metadata readers. Not `extract_metadata`: that also
+    reads categories, tags and licence (which archiver keeps nowhere) and
+    looks the host up in the public-suffix list, a sixth of cleaning's time."""
+    if tree is None:
+        return
+    try:
+        meta = examine_meta(tree)
+        if meta.author and " " not in meta.author and count_words(meta.author) < 2:
+            meta.author = None  # one word is a handle more often than a name
+        try:
+            meta = extract_meta_json(tree, meta)
+        except Exception as exc:  # a JSON-LD block is the page's to get wrong
+            log.debug("JSON-LD metadata unreadable: %s", exc)
+        result.title = meta.title or extract_title(tree)
+        result.author = meta.author or extract_author(tree)
+        result.url = meta.url or extract_url(tree, url)
+        result.date = find_date(tree, url=result.url, **_DATE_PARAMS)
+        sitename = (meta.sitename or extract_sitename(tree) or "").lstrip("@")
+        if not sitename and result.url:
+            sitename = (urlsplit(result.url).hostname or "").removeprefix("www.")
+        elif sitename[:1].islower() and "." not in sitename:
+            sitename = sitename[0].upper() + sitename[1:]  # "the Guardian", "digg": a name starts upper case
+        result.sitename = sitename or None
+        result.description = meta.description
+        result.language = getattr(meta, "language", None)
+    except Exception as exc:  # metadata is a bonus: never lose the text over it
+        log.debug("metadata extraction failed: %s", exc)
+
+
+def _large_page(html: str, *, url: str | None, meta_html: str | None) -> Extracted:
+    """A very long page (a report, a transcript): every block's text, and
+    the metadata from its head alone."""
+    source = meta_html if meta_html is not None else html
+    end = source.find("</head>")
+    head = source[: end + len("</head>")] + "<body></body></html>" if 0 <= end < 2_000_000 else "<html></html>"
+    result = Extracted(text=_block_text(html), fallback=True)
+    try:
+        meta = extract_metadata(head, default_url=url, date_config=_DATE_PARAMS)
+    except Exception as exc:
+        log.debug("metadata extraction failed: %s", exc)
+        meta = None
+    if meta is not None:
+        result.title, result.author, result.date = meta.title, meta.author, meta.date
+        result.sitename, result.url, result.description = meta.sitename, meta.url, meta.description
+        result.language = getattr(meta, "language", None)
+    return result

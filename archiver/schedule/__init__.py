@@ -1,0 +1,1 @@
+"""Scheduled archiving: watch lists, the runner and its notifications."""
