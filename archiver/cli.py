@@ -47,7 +47,7 @@ from .config import (
 )
 from .archive.diff import render_html, render_unified, render_words
 from .errors import ArchiverError, ConfigError
-from .models import GOOD_VERDICTS, Capture, Snapshot, Verdict
+from .models import Capture, Snapshot, Verdict
 from .cleaning.payload import read_source
 from .capture.credentials import credential_set, inline_set
 from .termout import Column
@@ -466,7 +466,7 @@ def _verdict(c: Capture, mark: str = "") -> Text:
 def _title_or_reason(c: Capture) -> str:
     """A capture in a table: a text's title, with what was left out of the
     text if something was (a document read in part); or why it has none."""
-    if c.verdict in GOOD_VERDICTS:
+    if c.verdict.has_text:
         return " - ".join(part for part in (c.title, c.reason) if part)
     return c.reason or c.title or ""
 

@@ -8,7 +8,7 @@ from functools import cached_property
 from datetime import datetime
 from typing import IO, Any
 
-__all__ = ["GOOD_VERDICTS", "Verdict", "Attachment", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
+__all__ = ["Verdict", "SnapshotStatus", "Attachment", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
            "Watch", "Notification", "WarcFileRow", "RecordLocation"]
 
 
@@ -27,9 +27,33 @@ class Verdict(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def has_text(self) -> bool:
+        """A capture with a clean text: the ones `show`, `diff` and `search` use."""
+        return self in (Verdict.NEW, Verdict.CHANGED, Verdict.UNCHANGED)
 
-# Captures that have a clean text: the ones `show`, `diff` and `search` use.
-GOOD_VERDICTS = frozenset({Verdict.NEW, Verdict.CHANGED, Verdict.UNCHANGED})
+    @property
+    def is_error(self) -> bool:
+        """The page could not be had as a page: counted as a failure by the schedule."""
+        return self in (Verdict.HTTP_ERROR, Verdict.SOFT_ERROR, Verdict.BLOCKED, Verdict.FAILED)
+
+    @property
+    def keeps_schedule(self) -> bool:
+        """The watch goes on at its regular pace (no backoff): a text, or a
+        good answer that is no page (an image, an archive)."""
+        return not self.is_error
+
+
+class SnapshotStatus(str, enum.Enum):
+    """What cleaning made of a page."""
+
+    OK = "ok"  # an article text
+    ERROR_STUB = "error_stub"  # an error page, bot wall or challenge served as the page
+    EMPTY = "empty"  # no article text found
+    NOT_HTML = "not_html"  # not a page or document cleaning reads
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(kw_only=True, eq=False)
@@ -185,7 +209,7 @@ class Snapshot:
     """A cleaned page: the article text and its metadata."""
 
     url: str | None
-    status: str  # "ok" | "error_stub" | "empty" | "not_html"
+    status: SnapshotStatus  # a plain string of one of its values is taken too
     title: str | None = None
     authors: tuple[str, ...] = ()
     published: str | None = None  # YYYY-MM-DD or full ISO 8601
@@ -199,6 +223,9 @@ class Snapshot:
     rule_rot: tuple[str, ...] = ()  # "rule: selector" of site rules that matched nothing here
     page_title: str | None = None  # the title as the page gave it, site name and all
     partial: str | None = None  # what of the document was left unread, and why: the text is the rest
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", SnapshotStatus(self.status))
 
     @cached_property
     def word_count(self) -> int:
@@ -214,7 +241,7 @@ class Snapshot:
         data: dict[str, Any] = {} if source is None else {"source": source}
         data.update({
             "url": self.url,
-            "status": self.status,
+            "status": self.status.value,
             "title": self.title,
             "page_title": self.page_title,
             "authors": list(self.authors),

@@ -13,11 +13,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from .models import Capture, Fetched, Snapshot, Verdict
+from .models import Capture, Fetched, Snapshot, SnapshotStatus, Verdict
 from .cleaning.payload import document_kind
 from .timeutil import iso_utc, timestamp14
 
-__all__ = ["Observation", "observe", "judge_fetched", "judge_response", "judge_cleaned", "verdict_of"]
+__all__ = ["Observation", "observe", "judge_fetched", "judge_response", "judge_cleaned", "verdict_of",
+           "against_history"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,17 +95,25 @@ def judge_cleaned(obs: Observation, snap: Snapshot | None, *, problem: str | Non
         notes.append(problem)
     if snap.partial:
         notes.append(snap.partial)
-    if snap.status == "not_html":
+    if snap.status is SnapshotStatus.NOT_HTML:
         return verdict_of(obs, Verdict.NOT_HTML, reason="; ".join([*notes, *([snap.error] if snap.error else [])]) or None)
     # What cut the page short (the size cap) goes with a verdict of no text:
     # it may be why there is none.
-    if snap.status == "error_stub":
+    if snap.status is SnapshotStatus.ERROR_STUB:
         verdict = Verdict.BLOCKED if snap.error_kind == "wall" else Verdict.SOFT_ERROR
         return verdict_of(obs, verdict, reason="; ".join([snap.error or "error page", *notes]), title=snap.title,
                           word_count=0)
-    if snap.status == "empty":
+    if snap.status is SnapshotStatus.EMPTY:
         return verdict_of(obs, Verdict.SOFT_ERROR, reason="; ".join([snap.error or "no article text found", *notes]),
                           title=snap.title, word_count=0, rule_rot=snap.rule_rot)
     return verdict_of(obs, Verdict.NEW, reason="; ".join(notes) or None, title=snap.title,
                       word_count=snap.word_count, text_sha256=hashlib.sha256(snap.text.encode("utf-8")).hexdigest(),
                       rule_rot=snap.rule_rot)
+
+
+def against_history(current_sha: str | None, sha: str) -> Verdict:
+    """A text's verdict against the URL's current one: `new` for its first
+    text, `unchanged` for the same text, `changed` for another."""
+    if current_sha is None:
+        return Verdict.NEW
+    return Verdict.UNCHANGED if current_sha == sha else Verdict.CHANGED

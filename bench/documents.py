@@ -15,7 +15,6 @@ import io
 import random
 import statistics
 import sys
-import textwrap
 import time
 from pathlib import Path
 

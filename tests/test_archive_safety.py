@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import sqlite3
 import stat
 import subprocess
-import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest

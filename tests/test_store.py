@@ -7,7 +7,6 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from siteserver import article
 from warcutil import read_all
 
 from archiver import Archive, SnapshotNotFound, Verdict

@@ -6,10 +6,8 @@ changed back; a second page whose title is a script."""
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
-import os
 import re
 import subprocess
 import sys

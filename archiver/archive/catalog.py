@@ -31,6 +31,8 @@ __all__ = ["Catalog", "SCHEMA_VERSION", "WARC_DIR"]
 WARC_DIR = "warc"  # the archive's folder of WARC files
 
 BUSY_TIMEOUT_MS = 30_000
+# The verdicts of captures with a clean text, as SQL (migrations keep their own words).
+_WITH_TEXT = ", ".join(f"'{v.value}'" for v in Verdict if v.has_text)
 MAX_QUERY_CHARS = 4096  # a search query's length
 MAX_QUERY_TERMS = 32  # different words in one search query
 
@@ -648,7 +650,7 @@ class Catalog:
     def capture_days(self, url: str) -> list[tuple[str, int, int]]:
         """(YYYYMMDD, captures, of them with a text) for each day `url` was captured."""
         rows = self.db.execute(
-            "SELECT substr(timestamp, 1, 8) AS day, count(*), sum(verdict IN ('new', 'changed', 'unchanged'))"
+            f"SELECT substr(timestamp, 1, 8) AS day, count(*), sum(verdict IN ({_WITH_TEXT}))"
             " FROM captures WHERE url = ? GROUP BY day ORDER BY day", (url,))
         return [(r[0], r[1], r[2]) for r in rows]
 

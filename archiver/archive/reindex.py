@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import StoreError, brief
 from ..evidence.fixity import read_manifest
-from ..models import GOOD_VERDICTS, Capture
+from ..models import Capture
 from ..capture.recorder import WARC_DIR, capture_from_fields, update_current
 from .catalog import Catalog, read_snapshot
 from ..timeutil import parse_warc_date, timestamp14, utc_now
@@ -91,7 +91,7 @@ def index_warc_file(catalog: Catalog, archive: Path, path: Path, report: Reindex
 def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: ReindexReport,
                 digest: str | None) -> None:
     sha, rel = capture.text_sha256, capture.snapshot_file
-    if not sha or not rel or capture.verdict not in GOOD_VERDICTS:
+    if not sha or not rel or not capture.verdict.has_text:
         return
     try:
         snap = read_snapshot(archive / rel)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ArchiverError, StoreError, WarcError
 from ..models import Attachment, Capture, Exchange, Snapshot, StoredSnapshot, Verdict
+from ..verdict import against_history
 from ..archive.diff import ChangeSummary, summarize_change
 from ..archive.catalog import WARC_DIR, Catalog, read_snapshot, snapshot_digest, write_json_atomic
 from ..timeutil import parse_iso, timestamp14, utc_now
@@ -234,7 +235,7 @@ class Recorder:
         if snap is not None and capture.text_sha256:
             sha = capture.text_sha256
             current = catalog.current_sha(capture.url)
-            verdict = Verdict.NEW if current is None else (Verdict.UNCHANGED if current == sha else Verdict.CHANGED)
+            verdict = against_history(current, sha)
             path = catalog.text_path(sha)
             if path is None:
                 path = f"{TEXTS_DIR}/{sha[:2]}/{sha}.json"

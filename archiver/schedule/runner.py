@@ -35,7 +35,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 
 from ..archive.archive import Archive
 from ..errors import ConfigError, SnapshotNotFound, StoreError
-from ..models import GOOD_VERDICTS, Capture, Verdict, Watch
+from ..models import Capture, Verdict, Watch
 from ..capture.credentials import SECRET_HEADERS, CredentialSet, credential_set, inline_set
 from .notify import check_apprise_url, deliver, mask_url, render
 from ..archive.catalog import Catalog
@@ -386,9 +386,9 @@ class RunSummary:
     def counts(self) -> dict[str, int]:
         out = {"captured": len(self.captures), "changed": 0, "unchanged": 0, "new": 0, "errors": 0}
         for c in self.captures:
-            if c.verdict in (Verdict.CHANGED, Verdict.UNCHANGED, Verdict.NEW):
+            if c.verdict.has_text:
                 out[c.verdict.value] += 1
-            elif c.verdict is not Verdict.NOT_HTML:
+            elif c.verdict.is_error:
                 out["errors"] += 1
         return out
 
@@ -405,7 +405,7 @@ def _claim(catalog: Catalog, now: datetime, owner: str) -> list[Watch]:
 
 def _next_due(watch: Watch, capture: Capture, now: datetime) -> tuple[float, int]:
     """(next due time, consecutive failures) after a capture of `watch`."""
-    good = capture.verdict in GOOD_VERDICTS or capture.verdict is Verdict.NOT_HTML
+    good = capture.verdict.keeps_schedule
     failures = 0 if good else watch.failures + 1
     regular = next_after(watch, now)
     if good:
@@ -415,9 +415,6 @@ def _next_due(watch: Watch, capture: Capture, now: datetime) -> tuple[float, int
     return to_epoch(min(now + timedelta(seconds=delay), regular)), failures
 
 
-ERROR_VERDICTS = frozenset({Verdict.SOFT_ERROR, Verdict.HTTP_ERROR, Verdict.FAILED, Verdict.BLOCKED})
-
-
 def _event(watch: Watch, capture: Capture, errors_after: int | None) -> str | None:
     """What a capture of a watch has to say: "changed"; with `errors_after`
     N, "failing" on the Nth error in a row (once) and "recovered" on the
@@ -425,9 +422,9 @@ def _event(watch: Watch, capture: Capture, errors_after: int | None) -> str | No
     if capture.verdict is Verdict.CHANGED:
         return "changed"
     if errors_after:
-        if capture.verdict in ERROR_VERDICTS and watch.failures + 1 == errors_after:
+        if capture.verdict.is_error and watch.failures + 1 == errors_after:
             return "failing"
-        if capture.verdict in GOOD_VERDICTS and watch.failures >= errors_after:
+        if capture.verdict.has_text and watch.failures >= errors_after:
             return "recovered"
     return None
 
@@ -737,7 +734,7 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
                 log.info("watch %s set aside: %s", watch.url, exc)  # in the summary
             else:
                 if not cat.settle_watch(watch.url, owner, next_due=due, capture=capture, failures=failures,
-                                        good=capture.verdict in GOOD_VERDICTS):
+                                        good=capture.verdict.has_text):
                     log.warning("lease on %s was lost during the run; its schedule is left to its new holder",
                                 watch.url)
             event = _event(watch, capture, notify.errors_after)

@@ -47,7 +47,7 @@ from starlette.staticfiles import StaticFiles
 from ..archive.archive import Archive
 from ..config import VERSION
 from ..errors import ArchiverError, ConfigError, SnapshotNotFound, StoreError
-from ..models import GOOD_VERDICTS, Capture, Verdict
+from ..models import Capture, Verdict
 from ..schedule.runner import add_watch
 from ..archive.catalog import Catalog
 from ..capture.netpolicy import Origin, PrivateAddress, address_of
@@ -146,6 +146,14 @@ class _HostCheck:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
+
+
+def _has_text(verdict: str | None) -> bool:
+    """A verdict as the catalog stores it: one of a capture with a clean text?"""
+    try:
+        return Verdict(verdict).has_text
+    except ValueError:
+        return False
 
 
 def _ts_text(ts: str | None) -> str:
@@ -270,7 +278,7 @@ def create_app(archive: Archive, *, token: str | None = None,
     env.filters["ts"] = _ts_text
     env.filters["marked"] = _marked
     env.globals.update(version=VERSION, replay=replay_url, writable=token is not None,
-                       good=lambda c: c.verdict in GOOD_VERDICTS, qs=lambda **kw: urlencode(
+                       good=lambda c: c.verdict.has_text, has_text=_has_text, qs=lambda **kw: urlencode(
                            {k: v for k, v in kw.items() if v not in (None, "")}))
 
     def page(name: str, request: Request, status: int = 200, **context: Any) -> HTMLResponse:
