@@ -86,11 +86,11 @@ def as_written(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn` run on trafilatura as it comes: loading archiver's cleaner gives
     trafilatura's modules faster evaluators of the same XPath expressions
     (archiver/cleaning/attrpaths.py) and a parser that picks element classes in C
-    (archiver/cleaning/extract.py), which a peer measured in this process must not
+    (archiver/cleaning/speedups.py), which a peer measured in this process must not
     get."""
     def run(*args: Any, **kwargs: Any) -> Any:
         from archiver.cleaning.attrpaths import as_written
-        from archiver.cleaning.extract import TRAFILATURA_CHANGES
+        from archiver.cleaning.speedups import TRAFILATURA_CHANGES
 
         with as_written(TRAFILATURA_CHANGES):
             return fn(*args, **kwargs)
@@ -99,6 +99,8 @@ def as_written(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 EXTRACTORS = {
     "archiver.clean": lambda html, url: archiver.clean(html, url or None).text,
+    # the same with trafilatura as it comes (speedups.py off): the speed-ups must not move a score
+    "archiver.clean (speed-ups off)": as_written(lambda html, url: archiver.clean(html, url or None).text),
     "trafilatura favor_precision": as_written(lambda html, url: trafilatura.extract(
         html, url=url or None, favor_precision=True, include_comments=False) or ""),
     "trafilatura defaults": as_written(lambda html, url: trafilatura.extract(html, url=url or None) or ""),

@@ -34,6 +34,8 @@ def main() -> None:
     split: dict[str, float] = {}
     runners = {
         "archiver.clean": lambda: [clean_page(h, u, timings=split) for u, h in pages],
+        # the same, with trafilatura as it comes (archiver/cleaning/speedups.py off)
+        "archiver.clean (speed-ups off)": as_written(lambda: [clean_page(h, u) for u, h in pages]),
         # trafilatura as it comes (not with archiver's evaluators of its expressions)
         "trafilatura.extract (defaults)": as_written(lambda: [trafilatura.extract(h, url=u) for u, h in pages]),
         "trafilatura.extract (favor_precision)": as_written(lambda: [

@@ -198,7 +198,7 @@ def test_cleaning_gives_what_it_gives_with_trafilaturas_own_evaluation():
 
     import archiver
     from archiver.cleaning.attrpaths import AttributePath, as_written
-    from archiver.cleaning.extract import TRAFILATURA_PATHS
+    from archiver.cleaning.speedups import TRAFILATURA_PATHS
 
     if hasattr(trafilatura.xpaths, "OVERALL_DISCARD_XPATH"):  # the costliest: the speed is lost without it
         assert any(isinstance(x, AttributePath) for x in trafilatura.main_extractor.OVERALL_DISCARD_XPATH)
@@ -318,7 +318,7 @@ def test_trafilatura_parses_with_element_classes_chosen_in_c_and_gives_the_same_
 
     import archiver
     from archiver.cleaning.attrpaths import as_written
-    from archiver.cleaning.extract import TRAFILATURA_CHANGES
+    from archiver.cleaning.speedups import TRAFILATURA_CHANGES
 
     replaced = [r for r in TRAFILATURA_CHANGES if r.name == "HTML_PARSER"]
     assert len(replaced) == 1 and trafilatura.utils.HTML_PARSER is replaced[0].paths
@@ -340,3 +340,21 @@ def test_trafilatura_parses_with_element_classes_chosen_in_c_and_gives_the_same_
                 theirs_text = trafilatura.extract(html, **options)
             assert ours_text == theirs_text, (options, html[:300])
     assert trafilatura.utils.HTML_PARSER is replaced[0].paths
+
+
+def test_speed_ups_apply_only_to_the_versions_they_were_checked_against(caplog):
+    """Patched at import time without a version check, they would change a
+    trafilatura or pdfminer they were not written for."""
+    import logging
+
+    from archiver.cleaning.speedups import CHECKED, supported
+
+    assert supported("trafilatura")  # the installed one (pinned below 3 in pyproject.toml)
+    assert supported("trafilatura", "2.0.0") and supported("trafilatura", "2.9.9")
+    with caplog.at_level(logging.WARNING, logger="archiver.cleaning.speedups"):
+        assert not supported("trafilatura", "3.0.0") and not supported("trafilatura", "1.12.2")
+        assert not supported("pdfminer.six", "20301231")
+    said = [r.getMessage() for r in caplog.records]
+    assert any("trafilatura 3.0.0 is not a version" in m and "they are off" in m for m in said)
+    assert supported("pdfminer.six", "20231228") and supported("pdfminer.six", "20260107")
+    assert set(CHECKED) == {"trafilatura", "pdfminer.six"}

@@ -158,10 +158,11 @@ def test_damaged_zlib_data_inflates_as_pdfminer_inflates_it_in_linear_time():
     import time
     import zlib
 
-    from archiver.cleaning.documents import _PDFMINERS_OWN, _inflate_damaged, _mend_pdfminer
+    from archiver.cleaning.documents import _inflate_damaged
+    from archiver.cleaning.speedups import PDFMINERS_OWN, mend_pdfminer
 
-    _mend_pdfminer()
-    pdfminers = _PDFMINERS_OWN["decompress_corrupted"]
+    assert mend_pdfminer()
+    pdfminers = PDFMINERS_OWN["decompress_corrupted"]
     rnd = random.Random(11)
     words = "harbour board minutes river wall tolls council meeting budget report".split()
     cases = [b"", b"\x78", b"garbage that is not zlib at all", zlib.compress(b"whole and sound")]

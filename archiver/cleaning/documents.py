@@ -674,22 +674,6 @@ def _inflate_damaged(data: bytes, piece_size: int = 65536) -> bytes:
     return bytes(out)
 
 
-_PDFMINERS_OWN: dict[str, Any] = {}  # what `_mend_pdfminer` replaced (the tests compare)
-
-
-@functools.cache
-def _mend_pdfminer() -> None:
-    """Give pdfminer the linear `_inflate_damaged` (the same results), once.
-    A module global of pdfminer's is replaced, for every user of pdfminer
-    in this process; a pdfminer without it is left as it is."""
-    import pdfminer.pdftypes
-
-    own = getattr(pdfminer.pdftypes, "decompress_corrupted", None)
-    if callable(own):
-        _PDFMINERS_OWN["decompress_corrupted"] = own
-        pdfminer.pdftypes.decompress_corrupted = _inflate_damaged
-
-
 def _union(a: Any, b: Any) -> tuple[float, float, float, float]:
     return min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1)
 
@@ -940,7 +924,9 @@ def _layouts(data: bytes, notes: list[str] | None = None) -> Iterator[Any]:
 def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
     """A PDF's text, in reading order, without its running heads, page
     numbers and line breaks; `not_html` with a reason when it cannot be read."""
-    _mend_pdfminer()
+    from .speedups import mend_pdfminer
+
+    mend_pdfminer()
     too_big = _inflation_problem(data)
     if too_big:
         return Snapshot(url=url, status="not_html", error=f"PDF not read: {too_big}")

@@ -11,19 +11,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
 import lxml.html
-from lxml import etree
 from selectolax.lexbor import LexborHTMLParser
 from htmldate import find_date
-import trafilatura.core
-import trafilatura.external
-import trafilatura.main_extractor
-import trafilatura.metadata
-import trafilatura.xpaths
 from trafilatura import bare_extraction, extract_metadata
 from trafilatura.metadata import (
     examine_meta,
@@ -33,52 +26,16 @@ from trafilatura.metadata import (
     extract_title,
     extract_url,
 )
-import trafilatura.utils
 from trafilatura.utils import load_html
 from trafilatura.readability_lxml import Document as ReadabilityDocument
 
-from .attrpaths import Replacement, use_attribute_paths
 from ..config import CleanOptions
+from . import speedups  # noqa: F401  (trafilatura as archiver runs it: faster, the same results)
 from .normalize import count_words
 
 __all__ = ["Extracted", "extract_article"]
 
 log = logging.getLogger(__name__)
-
-# trafilatura's XPath expressions find the article, its author and the
-# page's boilerplate by attribute tests, which libxml2 evaluates slowly (a
-# node-set per test per element, a call into Python per regular expression):
-# a quarter of cleaning's time. Its modules get the same expressions
-# evaluated by attrpaths instead: the same elements, in a third of the time
-# (tests/test_attrpaths.py compares them; bench/speed.py measures). Once, for
-# every caller in this process; trafilatura.xpaths itself is left as it is.
-TRAFILATURA_PATHS = use_attribute_paths(
-    [trafilatura.core, trafilatura.external, trafilatura.main_extractor, trafilatura.metadata], trafilatura.xpaths)
-
-
-def _parser_choosing_classes_in_c(module: ModuleType, name: str) -> Replacement | None:
-    """lxml.html's parser picks the Python class of each element by calling
-    back into Python (`HtmlElementClassLookup.lookup`) each time Python code
-    takes hold of an element (iterating, finding): ~1,800 calls a page here.
-    Its special classes (forms, inputs, labels, selects, textareas) only
-    add helpers trafilatura never calls. `module.name` becomes a copy of
-    that parser (same options) whose every element is an `HtmlElement`,
-    chosen in C: the same trees, the same text, and cleaning ~3% faster
-    (bench/speed.py's pages, identical output)."""
-    original = getattr(module, name, None)
-    if not isinstance(original, lxml.html.HTMLParser):
-        return None  # another trafilatura: left as it is
-    parser = original.copy()
-    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(
-        element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment, pi=lxml.html.HtmlProcessingInstruction,
-        entity=lxml.html.HtmlEntity))
-    setattr(module, name, parser)
-    return Replacement(module, name, original, parser)
-
-
-_PARSER = _parser_choosing_classes_in_c(trafilatura.utils, "HTML_PARSER")
-# What `attrpaths.as_written` puts back for a peer measured on trafilatura as it comes.
-TRAFILATURA_CHANGES = [*TRAFILATURA_PATHS, *([_PARSER] if _PARSER else [])]
 
 # htmldate's extensive search scans every text node for date-like strings;
 # the markup-based search finds published dates where pages declare them.
