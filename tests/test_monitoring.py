@@ -1,6 +1,6 @@
 """Monitoring: Apprise notifications with the change in them (a local JSON
 endpoint and a local SMTP server), pages behind a cookie wall and basic
-auth, active hours, folded missed runs, `watch check`, and the README's
+auth, active hours, folded missed runs, `watch check`, and the manual's
 cron line."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from archiver.cli import cli
 from archiver.schedule.runner import NotifyOptions, add_watch, check_watches, run_due
 from archiver.archive.catalog import Catalog
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+SCHEDULE_DOC = Path(__file__).resolve().parent.parent / "docs" / "schedule.md"
 
 
 def invoke(arch: Path, *args: str, env: dict[str, str] | None = None):
@@ -482,11 +482,11 @@ def test_watch_check_flags_failing_watches(archive, fresh_site, clock):
     assert any(f.kind == "failing" and f.url == url and "3 failed" in f.message for f in flags)
 
 
-def test_the_readme_cron_line_runs_once_and_exits(site, tmp_path):
-    """The cron line the README gives, run as cron would (a shell, no terminal)."""
-    text = README.read_text(encoding="utf-8")
+def test_the_manuals_cron_line_runs_once_and_exits(site, tmp_path):
+    """The cron line the manual gives, run as cron would (a shell, no terminal)."""
+    text = SCHEDULE_DOC.read_text(encoding="utf-8")
     m = re.search(r"^(\*/\d+ \* \* \* \*) (.+)$", text, re.M)
-    assert m, "the README's scheduling section has a cron line"
+    assert m, "the manual's scheduling page has a cron line"
     command = m.group(2)
     assert "/srv/archive/snapshots" in command
     arch = tmp_path / "snapshots"  # where the line's archive lands once /srv/archive is this test's folder

@@ -1,7 +1,7 @@
 """The web interface in a real browser: Chromium through Playwright against
 `archiver serve` (with pywb replay on its own origin) over an archive made in
 the test. Screenshots of the main pages go to the test's temp folder, and
-to $ARCHIVER_SCREENSHOTS when set (the README's come from there)."""
+to $ARCHIVER_SCREENSHOTS when set (the manual's come from there)."""
 
 from __future__ import annotations
 
