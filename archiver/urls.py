@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import InvalidURL
 
-__all__ = ["canonical_url", "check_url", "host_key"]
+__all__ = ["canonical_url", "check_url", "host_key", "host_of"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -102,6 +102,19 @@ def check_url(url: str) -> str:
         raise InvalidURL(shown, "has a password in it, which would be stored in the archive: give it in a"
                                 " credential set (--auth NAME) or as --header 'Authorization: Basic ...' instead")
     return canonical_url(url)
+
+
+def host_of(url: str | None, *, site: bool = False) -> str | None:
+    """The host a URL names, lower-cased, without a trailing dot (None when
+    it names none); `site`: without a leading "www." too (the site's name)."""
+    try:
+        host = urlsplit(url).hostname if url else None
+    except ValueError:
+        return None
+    host = (host or "").lower().rstrip(".")
+    if site:
+        host = host.removeprefix("www.")
+    return host or None
 
 
 def host_key(url: str) -> str:

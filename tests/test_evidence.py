@@ -24,7 +24,8 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver import Archive, FetchOptions, Verdict
 from archiver.cli import cli
 from archiver.config import WarcOptions
-from archiver.evidence.fixity import MANIFEST, read_manifest
+from archiver.archive.layout import MANIFEST
+from archiver.evidence.fixity import read_manifest
 
 ARTICLE = ("<html><head><title>Evidence {n}</title></head><body><article><h1>Evidence {n}</h1>"
            "<p>The minister said on Tuesday that the report would be published in full next month.</p>"

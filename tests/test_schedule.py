@@ -440,7 +440,7 @@ def test_watches_survive_a_catalog_deleted_or_set_aside(tmp_path, fresh_site):
     """reindex brought back every capture and no watch, without a word."""
     import stat
 
-    from archiver.archive.watchfile import WATCH_FILE
+    from archiver.archive.layout import WATCH_FILE
 
     arch = tmp_path / "arch"
     invoke = lambda *a: CliRunner().invoke(cli, ["--archive", str(arch), *a])  # noqa: E731

@@ -128,3 +128,26 @@ def test_an_archive_made_before_is_merged_by_reindex(fresh_site, tmp_path, fast_
     assert [w["url"] for w in listed] == [base]
     res = CliRunner().invoke(cli, ["--archive", str(arch), "verify"])
     assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("url,host,site", [
+    ("https://WWW.Example.org./a", "www.example.org", "example.org"),
+    ("http://[::1]:8080/", "::1", "::1"),
+    ("http://news.example.org/", "news.example.org", "news.example.org"),
+    ("not a url", None, None), (None, None, None), ("http://[::1/", None, None),
+])
+def test_one_host_helper(url, host, site):
+    from archiver.urls import host_of
+
+    assert host_of(url) == host and host_of(url, site=True) == site
+
+
+def test_the_archive_folder_is_named_in_one_place(tmp_path):
+    from archiver.archive.layout import Layout, text_file
+
+    layout = Layout(tmp_path)
+    assert layout.catalog == tmp_path / "catalog.sqlite" and layout.warc_dir == tmp_path / "warc"
+    assert layout.manifest.name == "manifest-sha256.txt" and layout.watch_file.name == "watches.json"
+    assert text_file("ab" + "0" * 62) == f"texts/ab/ab{'0' * 62}.json"
+    archive = Archive(tmp_path)
+    assert archive.warc_dir == layout.warc_dir

@@ -30,7 +30,8 @@ from ..config import BrowserOptions, CleanOptions, FetchOptions, WarcOptions, ar
 from .diff import Diff, diff_snapshots
 from ..errors import SnapshotNotFound, StoreError
 from ..models import Capture, SearchHit, StoredSnapshot
-from .catalog import WARC_DIR, Catalog, read_snapshot
+from .catalog import Catalog, read_snapshot
+from .layout import CATALOG, WARC_DIR
 from ..timeutil import iso_seconds, utc_now
 from ..urls import canonical_url, check_url
 
@@ -48,7 +49,6 @@ __all__ = ["Archive", "Shown"]
 
 log = logging.getLogger(__name__)
 
-CATALOG = "catalog.sqlite"
 
 
 class Archive:

@@ -26,9 +26,8 @@ from ..urls import canonical_url
 from ..cleaning.normalize import fold, learned_suffixes
 from ..models import Capture, Notification, RecordLocation, SearchHit, StoredSnapshot, Verdict, WarcFileRow, Watch
 
-__all__ = ["Catalog", "SCHEMA_VERSION", "WARC_DIR"]
+__all__ = ["Catalog", "SCHEMA_VERSION"]
 
-WARC_DIR = "warc"  # the archive's folder of WARC files
 
 BUSY_TIMEOUT_MS = 30_000
 # The verdicts of captures with a clean text, as SQL (migrations keep their own words).

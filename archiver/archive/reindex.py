@@ -18,12 +18,13 @@ from typing import Any
 from ..errors import StoreError, brief
 from ..evidence.fixity import read_manifest
 from ..models import Capture
-from ..capture.recorder import WARC_DIR, capture_from_fields, update_current
+from ..capture.recorder import capture_from_fields, update_current
+from .layout import CATALOG, WARC_DIR, WATCH_FILE
 from .catalog import Catalog, read_snapshot
 from ..timeutil import parse_warc_date, timestamp14, utc_now
 from ..urls import canonical_url
 from ..capture.warc import RecordLocation, decode_fields, iter_complete_records
-from .watchfile import WATCH_FILE, read_watch_file, restore_watches, save_watch_file, watches_in_catalog_file
+from .watchfile import read_watch_file, restore_watches, save_watch_file, watches_in_catalog_file
 
 __all__ = ["ReindexReport", "index_warc_file", "rebuild_catalog"]
 
@@ -109,7 +110,7 @@ def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: Reind
     update_current(catalog, capture, title=snap.title, text=snap.text)
 
 
-def rebuild_catalog(archive: Path, catalog_name: str = "catalog.sqlite") -> ReindexReport:
+def rebuild_catalog(archive: Path, catalog_name: str = CATALOG) -> ReindexReport:
     """Make the captures part of the catalog anew from every WARC file, in
     one transaction (readers see the old catalog or the whole new one).
     A catalog too damaged to open is set aside (never deleted) and replaced."""

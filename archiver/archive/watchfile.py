@@ -20,11 +20,11 @@ from typing import Any
 
 from ..errors import StoreError
 from ..models import Watch
+from .layout import WATCH_FILE
 from ..urls import canonical_url
 
 __all__ = ["WATCH_FILE", "read_watch_file", "restore_watches", "save_watch_file", "watches_in_catalog_file"]
 
-WATCH_FILE = "watches.json"
 FORMAT = "archiver-watches-1"
 
 # A watch's settings, as the catalog's columns name them (runtime state such

@@ -28,9 +28,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from ..urls import host_of
 
 if TYPE_CHECKING:
     import http.cookiejar
@@ -53,8 +53,8 @@ class CredentialSet:
 
     def sends_to(self, url: str, origin: str) -> bool:
         """Whether `url` (a hop of a fetch that began at `origin`) gets the credentials."""
-        host = (urlsplit(url).hostname or "").lower()
-        allowed = self.hosts or ((urlsplit(origin).hostname or "").lower(),)
+        host = host_of(url) or ""
+        allowed = self.hosts or (host_of(origin) or "",)
         return any(host == h or host.endswith("." + h) for h in allowed)
 
     def headers_for(self, url: str, origin: str) -> dict[str, str]:

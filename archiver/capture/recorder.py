@@ -21,22 +21,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..errors import ArchiverError, StoreError, WarcError
 from ..models import Attachment, Capture, Exchange, Snapshot, StoredSnapshot, Verdict
 from ..verdict import against_history
 from ..archive.diff import ChangeSummary, summarize_change
-from ..archive.catalog import WARC_DIR, Catalog, read_snapshot, snapshot_digest, write_json_atomic
+from ..archive.catalog import Catalog, read_snapshot, snapshot_digest, write_json_atomic
+from ..archive.layout import WARC_DIR, text_file
 from ..timeutil import parse_iso, timestamp14, utc_now
+from ..urls import host_of
 from .warc import RecordLocation, WarcWriter, check_record
 
 __all__ = ["Entry", "Recorder", "SourceRecord", "capture_from_fields", "metadata_fields", "update_current",
-           "write_failure", "TEXTS_DIR", "WARC_DIR"]
+           "write_failure"]
 
 log = logging.getLogger(__name__)
 
-TEXTS_DIR = "texts"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +94,7 @@ class Recorder:
 
     def title_suffixes(self, url: str | None) -> tuple[str, ...]:
         """The site-name endings the host's other pages share (for `CleanJob`)."""
-        host = _host(url)
+        host = host_of(url, site=True)
         if not host:
             return ()
         if host not in self._suffixes:
@@ -238,7 +238,7 @@ class Recorder:
             verdict = against_history(current, sha)
             path = catalog.text_path(sha)
             if path is None:
-                path = f"{TEXTS_DIR}/{sha[:2]}/{sha}.json"
+                path = text_file(sha)
                 target = self.root / path
                 if not target.exists():
                     made.append(target)
@@ -256,7 +256,7 @@ class Recorder:
             update_current(catalog, capture, title=snap.title, text=snap.text)
             if verdict in (Verdict.NEW, Verdict.CHANGED):
                 self._note_change(capture, snap, old_path, previous)
-            host = _host(capture.url)
+            host = host_of(capture.url, site=True)
             if host and snap.page_title:
                 catalog.put_page_title(capture.url, host, snap.page_title)
                 self._suffixes.pop(host, None)
@@ -277,14 +277,6 @@ def _summary(root: Path, old_path: str | None, new_text: str) -> ChangeSummary |
     except (OSError, ValueError, StoreError) as exc:  # an unreadable old text: the change is still a change
         log.warning("words of the change unknown: %s", exc)
         return None
-
-
-def _host(url: str | None) -> str | None:
-    try:
-        host = urlsplit(url).hostname if url else None
-    except ValueError:
-        return None
-    return host.removeprefix("www.") if host else None
 
 
 def update_current(catalog: Catalog, capture: Capture, *, title: str | None, text: str | Callable[[], str]) -> None:

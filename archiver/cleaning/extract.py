@@ -12,7 +12,6 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import lxml.html
 from selectolax.lexbor import LexborHTMLParser
@@ -30,6 +29,7 @@ from trafilatura.utils import load_html
 from trafilatura.readability_lxml import Document as ReadabilityDocument
 
 from ..config import CleanOptions
+from ..urls import host_of
 from . import speedups  # noqa: F401  (trafilatura as archiver runs it: faster, the same results)
 from .normalize import count_words
 
@@ -188,7 +188,7 @@ def _add_metadata(result: Extracted, tree: Any, url: str | None) -> None:
         result.date = find_date(tree, url=result.url, **_DATE_PARAMS)
         sitename = (meta.sitename or extract_sitename(tree) or "").lstrip("@")
         if not sitename and result.url:
-            sitename = (urlsplit(result.url).hostname or "").removeprefix("www.")
+            sitename = host_of(result.url, site=True) or ""
         elif sitename[:1].islower() and "." not in sitename:
             sitename = sitename[0].upper() + sitename[1:]  # "the Guardian", "digg": a name starts upper case
         result.sitename = sitename or None

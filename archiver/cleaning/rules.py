@@ -47,6 +47,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from ..config import CleanOptions
 from ..errors import RuleError
+from ..urls import host_of
 
 __all__ = ["Rule", "RuleSet", "builtin_rules_dir", "check_rules", "load_rules", "rule_dirs", "rules_for"]
 
@@ -153,7 +154,7 @@ class Rule:
         if not url:
             return False
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower().rstrip(".")
+        host = host_of(url) or ""
         if self.domains and not any(host == d or host.endswith("." + d) for d in self.domains):
             return False
         if self.paths and not any(p.search(parts.path or "/") for p in self.paths):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from .prune import SHORT_PAGE_WORDS, Pruned, prune_html
 from ..config import CleanOptions
 from .extract import extract_article
 from ..models import Snapshot
+from ..urls import host_of
 from .normalize import clean_field, clean_title, count_words, drop_repeats, iso_date, language_code, normalize_text, split_authors
 from .documents import clean_pdf, clean_text, looks_like_pdf
 from .payload import charset_from_content_type, decode_html, document_kind
@@ -99,7 +99,7 @@ def clean_page(
     paragraphs = drop_repeats(normalize_text(extracted.text))
     text = "\n\n".join(paragraphs)
     words = count_words(text)
-    host = urlsplit(url).hostname if url else None
+    host = host_of(url)
     suffixes = [*pruned.title_suffixes, *title_suffixes]
     page_title = clean_field(pruned.title or extracted.title)
     title = clean_title(pruned.title or extracted.title, suffixes=suffixes, sitename=extracted.sitename, host=host)

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import StoreError, brief
+from ..archive.layout import MANIFEST
 from ..capture.warcreader import MISFIT, decode_fields, misfits, next_whole_record, reader
 
 __all__ = ["MANIFEST", "FileFinding", "ManifestEntry", "append_manifest", "check_warc_file", "read_manifest",
            "sha256_file", "sha256_state"]
 
-MANIFEST = "manifest-sha256.txt"
 _LINE = re.compile(r"^([0-9a-f]{64})[ \t]+(\S.*)$")
 
 

@@ -43,13 +43,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from ..archive.layout import KEYS_DIR
 from ..config import VERSION
 from ..errors import ConfigError, StoreError
 
 __all__ = ["PackageReport", "Signer", "anonymous_signer", "domain_signer", "key_fingerprint", "load_certificates",
            "load_public_key", "sign_package_digest", "verify_package"]
 
-KEYS_DIR = "keys"
 PRIVATE_KEY = "signing-key.pem"
 PUBLIC_KEY = "signing-key.pub.pem"
 STAMP_WINDOW = timedelta(minutes=10)  # `created` vs the authority's time, per the recommendation

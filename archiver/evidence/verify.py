@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import StoreError
 from .fixity import MANIFEST, FileFinding, append_manifest, check_warc_file, read_manifest
-from ..capture.recorder import WARC_DIR
+from ..archive.layout import CATALOG, WARC_DIR
 from ..archive.catalog import Catalog, snapshot_digest
 from ..urls import canonical_url
 from ..capture.warc import OPEN_SUFFIX, WARC_SUFFIX, writer_alive
@@ -250,7 +250,7 @@ def _check_fixity(report: VerifyReport, rel: str, found: FileFinding, entry: Any
         report.problems.append(Problem(rel, None, f"its SHA-256 is not the one in {MANIFEST} (line {entry.line}):"
                                                   " the file changed after it was closed"))
     if row is not None and row.sha256 != entry.sha256:
-        report.problems.append(Problem("catalog.sqlite", None, f"warc_files row of {found.name} has another"
+        report.problems.append(Problem(CATALOG, None, f"warc_files row of {found.name} has another"
                                                                f" SHA-256 than {MANIFEST}"))
 
 
@@ -272,10 +272,10 @@ def _check_catalog(report: VerifyReport, catalog: Catalog, ids: set[str], read: 
             if loc is not None and loc.warc_file not in read:
                 continue
             where = "not in the catalog's records" if loc is None else f"not in {WARC_DIR}/{loc.warc_file}"
-            report.problems.append(Problem("catalog.sqlite", None,
+            report.problems.append(Problem(CATALOG, None,
                                            f"capture of {url} at {timestamp}: its {what} record {rid} is {where}"))
         if text_sha and text_sha not in texts:
-            report.problems.append(Problem("catalog.sqlite", None,
+            report.problems.append(Problem(CATALOG, None,
                                            f"capture of {url} at {timestamp}: its text {text_sha[:12]}… is not in"
                                            " the catalog's texts"))
 
@@ -302,7 +302,7 @@ def _check_facts(report: VerifyReport, catalog: Catalog, facts: dict[str, dict[s
             if column == "url":  # kept in its canonical form since, whatever the record says
                 ours, theirs = canonical_url(ours), canonical_url(theirs)
             if ours != theirs:
-                report.problems.append(Problem("catalog.sqlite", None, f"capture of {row['url']} at {row['timestamp']}:"
+                report.problems.append(Problem(CATALOG, None, f"capture of {row['url']} at {row['timestamp']}:"
                                                                        f" its {column} is {ours[:80]!r}, but its WARC"
                                                                        f" metadata record says {theirs[:80]!r}"))
 

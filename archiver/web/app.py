@@ -45,6 +45,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..archive.archive import Archive
+from ..archive.layout import Layout
 from ..config import VERSION
 from ..errors import ArchiverError, ConfigError, SnapshotNotFound, StoreError
 from ..models import Capture, Verdict
@@ -206,7 +207,7 @@ class _Reads:
     def catalog(self) -> Catalog:
         cat = getattr(self.local, "catalog", None)
         if cat is None:
-            cat = Catalog(self.archive.path / "catalog.sqlite", readonly=True)
+            cat = Catalog(Layout(self.archive.path).catalog, readonly=True)
             cat.db.set_progress_handler(self._over, _PROGRESS_STEPS)
             self.local.catalog = cat
         return cat
@@ -252,7 +253,7 @@ def create_app(archive: Archive, *, token: str | None = None,
     watches asked for through it are of public addresses only, unless
     `allow_private`."""
     if archive.exists() and not archive.read_only():
-        Catalog(archive.path / "catalog.sqlite").close()  # migrate once, before the readers open
+        Catalog(Layout(archive.path).catalog).close()  # migrate once, before the readers open
     reads = _Reads(archive)
     policy = dataclasses.replace(archive.fetch_options.network, mode="any" if allow_private else "public")
     capturer = copy.copy(archive)
