@@ -1228,7 +1228,7 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
     replay = None
     if not no_replay:
         if pywb_available():
-            replay = ReplayServer(archive.path, Layout(archive.path).catalog, host=host, port=replay_port)
+            replay = ReplayServer(archive.path, Layout.of(archive.path).catalog, host=host, port=replay_port)
             try:
                 replay.start(keep_current=False)  # its thread starts after the server processes fork
             except RuntimeError as exc:

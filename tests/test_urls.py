@@ -145,7 +145,7 @@ def test_one_host_helper(url, host, site):
 def test_the_archive_folder_is_named_in_one_place(tmp_path):
     from archiver.archive.layout import Layout, text_file
 
-    layout = Layout(tmp_path)
+    layout = Layout.of(tmp_path)
     assert layout.catalog == tmp_path / "catalog.sqlite" and layout.warc_dir == tmp_path / "warc"
     assert layout.manifest.name == "manifest-sha256.txt" and layout.watch_file.name == "watches.json"
     assert text_file("ab" + "0" * 62) == f"texts/ab/ab{'0' * 62}.json"

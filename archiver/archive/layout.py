@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = ["CATALOG", "KEYS_DIR", "Layout", "MANIFEST", "TEXTS_DIR", "WARC_DIR", "WATCH_FILE", "text_file"]
 
@@ -30,32 +30,18 @@ def text_file(sha256: str) -> str:
     return f"{TEXTS_DIR}/{sha256[:2]}/{sha256}.json"
 
 
-@dataclass(frozen=True)
-class Layout:
-    """The paths of the archive folder at `root`."""
+class Layout(NamedTuple):
+    """The paths of one archive folder (`Layout.of(root)`)."""
 
     root: Path
+    catalog: Path
+    warc_dir: Path
+    texts_dir: Path
+    manifest: Path
+    watch_file: Path
+    keys_dir: Path
 
-    @property
-    def catalog(self) -> Path:
-        return self.root / CATALOG
-
-    @property
-    def warc_dir(self) -> Path:
-        return self.root / WARC_DIR
-
-    @property
-    def texts_dir(self) -> Path:
-        return self.root / TEXTS_DIR
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / MANIFEST
-
-    @property
-    def watch_file(self) -> Path:
-        return self.root / WATCH_FILE
-
-    @property
-    def keys_dir(self) -> Path:
-        return self.root / KEYS_DIR
+    @classmethod
+    def of(cls, root: Path) -> Layout:
+        return cls(root=root, catalog=root / CATALOG, warc_dir=root / WARC_DIR, texts_dir=root / TEXTS_DIR,
+                   manifest=root / MANIFEST, watch_file=root / WATCH_FILE, keys_dir=root / KEYS_DIR)

@@ -207,7 +207,7 @@ class _Reads:
     def catalog(self) -> Catalog:
         cat = getattr(self.local, "catalog", None)
         if cat is None:
-            cat = Catalog(Layout(self.archive.path).catalog, readonly=True)
+            cat = Catalog(Layout.of(self.archive.path).catalog, readonly=True)
             cat.db.set_progress_handler(self._over, _PROGRESS_STEPS)
             self.local.catalog = cat
         return cat
@@ -253,7 +253,7 @@ def create_app(archive: Archive, *, token: str | None = None,
     watches asked for through it are of public addresses only, unless
     `allow_private`."""
     if archive.exists() and not archive.read_only():
-        Catalog(Layout(archive.path).catalog).close()  # migrate once, before the readers open
+        Catalog(Layout.of(archive.path).catalog).close()  # migrate once, before the readers open
     reads = _Reads(archive)
     policy = dataclasses.replace(archive.fetch_options.network, mode="any" if allow_private else "public")
     capturer = copy.copy(archive)

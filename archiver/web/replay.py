@@ -107,7 +107,7 @@ class ReplayServer:
         self.work = Path(tempfile.mkdtemp(prefix="archiver-replay-"))
         (self.work / "indexes").mkdir()
         (self.work / "open").mkdir()
-        warc_dir = Layout(self.archive_path).warc_dir.resolve()
+        warc_dir = Layout.of(self.archive_path).warc_dir.resolve()
         config = {
             "collections": {COLLECTION: {
                 "index_paths": str(self.work / "indexes"),
@@ -154,7 +154,7 @@ class ReplayServer:
 
     def _link_open_files(self) -> None:
         assert self.work is not None
-        warc_dir = Layout(self.archive_path).warc_dir
+        warc_dir = Layout.of(self.archive_path).warc_dir
         current = {p.name for p in warc_dir.glob("*" + OPEN_SUFFIX)} if warc_dir.is_dir() else set()
         for name in current - self._links:
             link = self.work / "open" / name[: -len(OPEN_SUFFIX)]
