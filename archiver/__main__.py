@@ -1,3 +1,4 @@
+"""`python -m archiver`: the command line."""
 from .cli import main
 
 main()

@@ -334,6 +334,11 @@ def test_api_answers_are_the_clis_json(client, made):
     assert client.get("/api/watches").json() == cli_json("watch", "list", "--json")
     missing = client.get("/api/snapshot", params={"url": "http://nowhere.example/"})
     assert missing.status_code == 404 and "error" in missing.json()
+    # Not found is said the same way by every reader (the API re-implemented history with its own words).
+    for api, command in (("/api/captures", "history"), ("/api/snapshot", "show"), ("/api/diff", "diff")):
+        said = client.get(api, params={"url": "http://nowhere.example/x"}).json()["error"]
+        res = run(cli, ["--archive", arch, command, "http://nowhere.example/x"])
+        assert res.exit_code == 2 and res.stderr.strip() == f"error: {said}", (api, said, res.stderr)
 
 
 def test_writes_need_a_token(client, writer, made, site):

@@ -314,13 +314,23 @@ class Archive:
 
     # -- reading the archive ----------------------------------------------
 
-    def history(self, url: str) -> list[Capture]:
+    @contextlib.contextmanager
+    def _reading(self, catalog: Catalog | None) -> Iterator[Catalog]:
+        """`catalog` when the caller has one open (a web worker's, a capture's
+        transaction), else a reader for this call."""
+        if catalog is not None:
+            yield catalog
+            return
+        with self.reader() as own:
+            yield own
+
+    def history(self, url: str, *, catalog: Catalog | None = None) -> list[Capture]:
         """Every capture of `url`, oldest first."""
         url = canonical_url(url)
-        with self.reader() as catalog:
-            captures = catalog.captures(url)
+        with self._reading(catalog) as cat:
+            captures = cat.captures(url)
             if not captures:
-                raise self._not_found(catalog, url)
+                raise self._not_found(cat, url)
             return captures
 
     def resolve(self, url: str, timestamp: str) -> Capture:
@@ -346,15 +356,13 @@ class Archive:
             raise StoreError(f"timestamp {timestamp} is ambiguous for {url}: {shown}")
         return found[0]
 
-    def show(self, url: str, at: str | None = None) -> Shown:
+    def show(self, url: str, at: str | None = None, *, catalog: Catalog | None = None) -> Shown:
         """The current snapshot of `url`, or the one in force at `at`: the
         last good text at or before that capture (an error never replaces it)."""
-        with self.reader() as catalog:
-            return self.show_in(catalog, url, at)
+        with self._reading(catalog) as cat:
+            return self._show(cat, canonical_url(url), at)
 
-    def show_in(self, catalog: Catalog, url: str, at: str | None = None) -> Shown:
-        """`show` through an open catalog."""
-        url = canonical_url(url)
+    def _show(self, catalog: Catalog, url: str, at: str | None) -> Shown:
         asked = self._resolve(catalog, url, at) if at else None
         good = catalog.good_captures(url, up_to=asked)
         if not good:
@@ -384,17 +392,17 @@ class Archive:
             return None
         return provenance_from_fields(decode_fields(body))
 
-    def diff(self, url: str, a: str | None = None, b: str | None = None) -> Diff:
+    def diff(self, url: str, a: str | None = None, b: str | None = None, *, catalog: Catalog | None = None,
+             context: int = 1, ignore_space: bool = False) -> Diff:
         """What changed between two snapshots of `url`: by default the last two
-        distinct good texts; `a`/`b` pick captures by timestamp prefix."""
-        with self.reader() as catalog:
-            return self.diff_in(catalog, url, a, b)
+        distinct good texts; `a`/`b` pick captures by timestamp prefix. Through
+        an open `catalog` inside a capture's transaction, a change can be
+        described before it is committed."""
+        with self._reading(catalog) as cat:
+            return self._diff(cat, canonical_url(url), a, b, context=context, ignore_space=ignore_space)
 
-    def diff_in(self, catalog: Catalog, url: str, a: str | None = None, b: str | None = None, *,
-                context: int = 1, ignore_space: bool = False) -> Diff:
-        """`diff` through an open catalog (inside a capture's transaction, a
-        change can be described before it is committed)."""
-        url = canonical_url(url)
+    def _diff(self, catalog: Catalog, url: str, a: str | None, b: str | None, *, context: int,
+              ignore_space: bool) -> Diff:
         good = catalog.good_captures(url)
         if not good:
             raise self._not_found(catalog, url) if not catalog.captures(url) else SnapshotNotFound(

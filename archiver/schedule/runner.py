@@ -451,7 +451,7 @@ def change_message(archive: Archive, catalog: Catalog, capture: Capture) -> dict
     payload: dict[str, Any] = {"url": capture.url, "verdict": capture.verdict.value, "timestamp": capture.timestamp,
                                "captured_at": capture.captured_at, "title": capture.title}
     try:
-        d = archive.diff_in(catalog, capture.url)
+        d = archive.diff(capture.url, catalog=catalog)
         payload["previous_timestamp"] = d.older.timestamp
         lines = render_unified(d).splitlines()
         payload["diff"] = "\n".join(lines[:40]) + ("\n…" if len(lines) > 40 else "")

@@ -353,9 +353,7 @@ def create_app(archive: Archive, *, token: str | None = None,
         url = need(request, "url")
         n = number(request, "p", 1)
         cat = reads.catalog()
-        captures = cat.captures(url)
-        if not captures:
-            raise SnapshotNotFound(f"{url} has never been captured")
+        captures = archive.history(url, catalog=cat)
         newest = list(reversed(captures))
         days = cat.capture_days(url)
         return page("timeline.html", request, url=url, captures=newest[(n - 1) * PAGE : n * PAGE],
@@ -365,7 +363,7 @@ def create_app(archive: Archive, *, token: str | None = None,
     def snapshot(request: Request) -> Response:
         url = need(request, "url")
         at = request.query_params.get("at") or None
-        shown = archive.show_in(reads.catalog(), url, at)
+        shown = archive.show(url, at, catalog=reads.catalog())
         return page("snapshot.html", request, url=url, shown=shown, snap=shown.snapshot,
                     record=(shown.snapshot.warc or {}).get("record_id"))
 
@@ -377,8 +375,8 @@ def create_app(archive: Archive, *, token: str | None = None,
         if view not in ("side", "inline") or unit not in ("words", "lines"):
             raise ConfigError("view is side or inline; unit is words or lines")
         ignore = request.query_params.get("ws") == "ignore"
-        d = archive.diff_in(cat, url, request.query_params.get("from") or None,
-                            request.query_params.get("to") or None, ignore_space=ignore)
+        d = archive.diff(url, request.query_params.get("from") or None, request.query_params.get("to") or None,
+                         catalog=cat, ignore_space=ignore)
         choices = [c for c in cat.good_captures(url)]
         return page("diff.html", request, url=url, d=d, view=view, unit=unit, ignore=ignore,
                     choices=list(reversed(choices)))
@@ -422,19 +420,16 @@ def create_app(archive: Archive, *, token: str | None = None,
     # -- the JSON API: the CLI's --json -------------------------------------------
 
     def api_captures(request: Request) -> Response:
-        url = need(request, "url")
-        captures = reads.catalog().captures(url)
-        if not captures:
-            raise SnapshotNotFound(f"{url} has never been captured")
+        captures = archive.history(need(request, "url"), catalog=reads.catalog())
         return JSONResponse([c.history_json() for c in captures])
 
     def api_snapshot(request: Request) -> Response:
-        shown = archive.show_in(reads.catalog(), need(request, "url"), request.query_params.get("at") or None)
+        shown = archive.show(need(request, "url"), request.query_params.get("at") or None, catalog=reads.catalog())
         return JSONResponse(shown.to_json())
 
     def api_diff(request: Request) -> Response:
-        d = archive.diff_in(reads.catalog(), need(request, "url"), request.query_params.get("from") or None,
-                            request.query_params.get("to") or None)
+        d = archive.diff(need(request, "url"), request.query_params.get("from") or None,
+                         request.query_params.get("to") or None, catalog=reads.catalog())
         return JSONResponse(d.to_json())
 
     def api_search(request: Request) -> Response:
