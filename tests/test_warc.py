@@ -78,3 +78,61 @@ def test_empty_orphan_is_removed(tmp_path):
     (d / ("y.warc.gz" + OPEN_SUFFIX)).write_bytes(b"\x1f\x8b")
     assert recover_open_files(d) == []
     assert list(d.iterdir()) == []
+
+
+def _members(data: bytes) -> list[bytes]:
+    """The gzip members of a WARC.gz file, each inflated."""
+    import zlib
+
+    out = []
+    while data:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out.append(d.decompress(data))
+        data = d.unused_data
+    return out
+
+
+def test_the_writer_writes_these_bytes(tmp_path):
+    """Byte-exact, as warcio's own tests are: a request and response, a
+    metadata record and a revisit, with fixed record ids and dates. The
+    file holds one gzip member per record; the warcinfo record (which names
+    this host and version) is checked by its fields."""
+    import base64
+    import hashlib
+    import io
+    import itertools
+    from datetime import datetime
+    from pathlib import Path
+
+    from archiver.config import VERSION, WarcOptions
+    from archiver.models import Exchange
+    from archiver.capture.warc import WarcWriter
+
+    ids = (f"<urn:uuid:00000000-0000-0000-0000-{n:012d}>" for n in itertools.count(1))
+    when = datetime(2026, 12, 6, 12, 0, 0, 123456)
+    writer = WarcWriter(tmp_path, WarcOptions(), clock=lambda: when, make_id=lambda: next(ids))
+    body = b"<html><title>A</title><p>Hello</p></html>"
+
+    def exchange() -> Exchange:
+        return Exchange(url="http://example.org/a", method="GET", request_target="/a",
+                        request_headers=[("Host", "example.org"), ("User-Agent", "archiver/test"), ("Cookie", "s=1")],
+                        started=when, http_version="HTTP/1.1", status_code=200, reason="OK",
+                        response_headers=[("Content-Type", "text/html"), ("Transfer-Encoding", "chunked"),
+                                          ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")],
+                        body=io.BytesIO(body), body_length=len(body), payload_digest="sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode(),
+                        ip_address="192.0.2.7")
+
+    _request, response = writer.write_exchange(exchange())
+    writer.write_metadata("http://example.org/a", {"verdict": "new", "title": "A  title", "word-count": 1,
+                                                   "none": None}, when=when, concurrent_to=response.record_id)
+    writer.write_exchange(exchange(), revisit_of=response)
+    writer.close()
+    [path] = list(tmp_path.glob("*.warc.gz"))
+    members = _members(path.read_bytes())
+    assert len(members) == 6  # warcinfo, request, response, metadata, request, revisit
+    expected = (Path(__file__).parent / "fixtures" / "warc" / "exchange-metadata-revisit.warc").read_bytes()
+    assert b"".join(members[1:]) == expected
+    info = members[0].decode()
+    assert info.startswith("WARC/1.1\r\n") and "WARC-Type: warcinfo\r\n" in info
+    assert f"software: archiver/{VERSION}" in info and "format: WARC File Format 1.1" in info
+    warcio_check(path)
