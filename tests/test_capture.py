@@ -295,14 +295,6 @@ def test_long_retry_after_is_not_waited_for(fresh_site, tmp_path, fast_options):
     assert time.monotonic() - t0 < 60
 
 
-def test_politeness_within_a_host(fresh_site, tmp_path, fast_options):
-    urls = [fresh_site.url(f"/page.html?n={i}") for i in range(4)]
-    capture(tmp_path, urls, dataclasses.replace(fast_options, host_delay=0.25, per_host=2))
-    starts = [t for t, path, _ in fresh_site.state.log if path == "/page.html"]
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert len(starts) == 4 and min(gaps) >= 0.2, gaps
-
-
 def test_at_most_two_connections_per_host(fresh_site, tmp_path, fast_options):
     urls = [fresh_site.url(f"/slowish?n={i}") for i in range(6)]
     capture(tmp_path, urls, dataclasses.replace(fast_options, per_host=2))

@@ -11,10 +11,12 @@ import httpx
 import pytest
 
 from archiver import FetchOptions
-from archiver.capture.fetch import Fetcher
+from archiver.capture.fetch import Fetcher, Timer
+from archiver.capture.netpolicy import NetworkPolicy
 from archiver.cleaning.payload import read_payload
 
-FAST = dict(host_delay=0.0, backoff=0.01, read_timeout=2.0, connect_timeout=2.0)
+# The mock transport's hosts are names nobody resolves: no network policy, so no DNS look-up.
+FAST = dict(host_delay=0.0, backoff=0.01, read_timeout=2.0, connect_timeout=2.0, network=NetworkPolicy("any"))
 
 
 class _Body(httpx.AsyncByteStream):
@@ -234,3 +236,93 @@ def test_a_broken_answer_is_described_in_a_readers_words():
     assert _describe(httpx.ReadError("")) == "the connection was reset"  # was "ReadError: ReadError"
     assert _describe(httpx.ReadError("[Errno 104] Connection reset by peer")) == \
         "ReadError: [Errno 104] Connection reset by peer"
+
+
+class FakeTimer(Timer):
+    """Politeness' clock in virtual time: a wait ends when virtual time
+    reaches it, and time jumps to the earliest wait once every task has
+    gone as far as it can (the mock transport answers at once). No
+    wall-clock time passes."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.waits: list[float] = []
+        self._due: list[tuple[float, int, asyncio.Future]] = []
+        self._driver: asyncio.Task | None = None
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        import heapq
+
+        self.waits.append(seconds)
+        fut = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._due, (self.t + seconds, id(fut), fut))
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.ensure_future(self._drive())
+        await fut
+
+    async def _drive(self) -> None:
+        import heapq
+
+        while self._due:
+            for _ in range(200):  # every other task runs until it waits again
+                await asyncio.sleep(0)
+            at, _, fut = heapq.heappop(self._due)
+            self.t = max(self.t, at)
+            fut.set_result(None)
+
+
+def _fetch_many(handler, urls: list[str], timer: FakeTimer, **options) -> list:
+    async def main():
+        opts = FetchOptions(**{**FAST, **options})
+        async with Fetcher(opts, transport=httpx.MockTransport(handler), timer=timer) as f:
+            return await asyncio.gather(*(f.fetch(u) for u in urls))
+
+    return asyncio.run(main())
+
+
+def test_requests_to_one_host_start_the_delay_apart_on_an_injected_clock():
+    timer = FakeTimer()
+    starts: dict[str, list[float]] = {}
+
+    def handler(request):
+        starts.setdefault(request.url.host, []).append(timer.now())
+        return answer(200, "<p>x</p>", headers={"Content-Type": "text/html"})
+
+    urls = [f"http://a.example/{i}" for i in range(4)] + [f"http://b.example/{i}" for i in range(2)]
+    t0 = time.monotonic()
+    got = _fetch_many(robots_allowing(handler), urls, timer, host_delay=10.0, per_host=2)
+    assert all(g.final.status_code == 200 for g in got)
+    # robots.txt at 0 (answered by the wrapper), then each page 10 s after the one before, per host:
+    # b's pages do not wait for a's.
+    assert starts["a.example"] == [10.0, 20.0, 30.0, 40.0], starts
+    assert starts["b.example"] == [10.0, 20.0], starts
+    assert time.monotonic() - t0 < 30  # no wall-clock waits: 50 s of politeness took none
+
+
+def test_a_429_doubles_the_hosts_delay_on_an_injected_clock():
+    timer = FakeTimer()
+    seen: list[tuple[str, float]] = []
+
+    def handler(request):
+        seen.append((request.url.path, timer.now()))
+        if request.url.path == "/busy" and sum(p == "/busy" for p, _ in seen) == 1:
+            return answer(429, headers={"Retry-After": "3"})
+        return answer(200, "<p>x</p>", headers={"Content-Type": "text/html"})
+
+    async def main():
+        opts = FetchOptions(**{**FAST, "host_delay": 2.0, "per_host": 1})
+        async with Fetcher(opts, transport=httpx.MockTransport(robots_allowing(handler)), timer=timer) as f:
+            first = await f.fetch("http://c.example/busy")
+            second = await f.fetch("http://c.example/after")
+            return first, second
+
+    first, second = asyncio.run(main())
+    assert first.final.status_code == 200 and second.final.status_code == 200
+    times = dict(seen[1:2] + seen[-1:])
+    busy = [t for p, t in seen if p == "/busy"]
+    assert 3.0 in timer.waits  # Retry-After was honoured on the injected clock
+    # After the 429 the host's delay doubled (2 s -> 4 s): the next request starts 4 s after the retry.
+    assert times["/after"] - busy[-1] == 4.0, seen

@@ -59,12 +59,24 @@ class RobotsCache(Protocol):
     def put(self, key: str, status: int, body: bytes) -> None: ...
 
 
+class Timer:
+    """The clock politeness keeps: when a host's next request may start,
+    and the waits for it (and for a retry). Tests hand in their own."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 @dataclass
 class _Host:
     """Politeness state of one scheme://host:port."""
 
     delay: float
     gate: asyncio.Semaphore
+    timer: Timer = field(default_factory=Timer)
     tls: bool = False  # an https:// host
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     robots_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -87,11 +99,11 @@ class _Host:
 
     async def wait_turn(self) -> None:
         async with self.lock:
-            now = time.monotonic()
+            now = self.timer.now()
             start = max(now, self.next_start)
             self.next_start = start + self.delay
         if start > now:
-            await asyncio.sleep(start - now)
+            await self.timer.sleep(start - now)
 
 
 def _b32_sha1(digest: bytes) -> str:
@@ -191,8 +203,10 @@ class Fetcher:
         browser: BrowserSession | None = None,
         use_browser: Callable[[str], bool] | None = None,
         credentials: Callable[[str], Any] | None = None,
+        timer: Timer | None = None,
     ) -> None:
         self.options = options or FetchOptions()
+        self._timer = timer or Timer()
         # The credential set (auth.CredentialSet) a URL is fetched with, if any.
         self._credentials = credentials
         # Pages that need JavaScript load in `browser`; robots.txt and
@@ -241,7 +255,7 @@ class Fetcher:
         host = self._hosts.get(key)
         if host is None:
             host = _Host(delay=self.options.host_delay, gate=asyncio.Semaphore(self.options.per_host),
-                         tls=key.startswith("https:"))
+                         timer=self._timer, tls=key.startswith("https:"))
             self._hosts[key] = host
         return host
 
@@ -431,7 +445,7 @@ class Fetcher:
                 ex.close()
             attempt += 1
             fetched.spent += delay
-            await asyncio.sleep(delay)
+            await self._timer.sleep(delay)
 
     # -- robots.txt -------------------------------------------------------
 
