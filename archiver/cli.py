@@ -1201,7 +1201,8 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
     import ipaddress
 
     from .web.replay import ReplayServer, pywb_available
-    from .web.app import create_app, run_server
+    from .web.app import create_app
+    from .web.server import run_server
 
     if token_file:
         try:

@@ -22,7 +22,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archiver import Archive, Verdict
 from archiver.cli import cli
-from archiver.web.app import CSP, create_app
+from archiver.web.app import create_app
+from archiver.web.security import CSP
 from ferrypages import FERRY, LONG, page
 
 TOKEN = "a-test-token-that-is-long-enough"
@@ -218,7 +219,7 @@ def test_a_word_repeated_in_a_query_is_searched_once_and_long_queries_are_refuse
 
 
 def test_a_catalog_query_past_its_time_limit_is_stopped_not_waited_for(made, monkeypatch):
-    from archiver.web import app as web
+    from archiver.web import reads as web
 
     monkeypatch.setattr(web, "QUERY_TIME_LIMIT", 0.0)
     monkeypatch.setattr(web, "_PROGRESS_STEPS", 1)  # the time looked at after every instruction
@@ -248,7 +249,7 @@ def test_a_query_whose_client_left_or_whose_server_stops_is_stopped(made, free_p
     import uvicorn
 
     from archiver.archive.catalog import Catalog
-    from archiver.web import app as web
+    from archiver.web import reads as web
 
     stopped: list[str] = []
     monkeypatch.setattr(Catalog, "search", _endless_search(stopped))

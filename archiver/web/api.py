@@ -1,0 +1,115 @@
+"""The JSON API: reads whose answers are the CLI's `--json`, and writes
+(add a watch, capture now) that need the server's token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..errors import ArchiverError, ConfigError
+from ..models import Capture, Watch
+from ..schedule.runner import add_watch
+from .site import Site
+
+__all__ = ["add_watch_from", "capture_urls", "captures", "diff", "post_captures", "post_watches", "search",
+           "snapshot", "watches"]
+
+
+# -- reads (run by Site.route) ---------------------------------------------------
+
+def captures(site: Site, request: Request) -> Response:
+    found = site.archive.history(site.need(request, "url"), catalog=site.reads.catalog())
+    return JSONResponse([c.history_json() for c in found])
+
+
+def snapshot(site: Site, request: Request) -> Response:
+    shown = site.archive.show(site.need(request, "url"), request.query_params.get("at") or None,
+                              catalog=site.reads.catalog())
+    return JSONResponse(shown.to_json())
+
+
+def diff(site: Site, request: Request) -> Response:
+    d = site.archive.diff(site.need(request, "url"), request.query_params.get("from") or None,
+                          request.query_params.get("to") or None, catalog=site.reads.catalog())
+    return JSONResponse(d.to_json())
+
+
+def search(site: Site, request: Request) -> Response:
+    hits = site.reads.catalog().search(site.need(request, "q"), site.number(request, "limit", 20, high=1000))
+    return JSONResponse([h.to_json() for h in hits])
+
+
+def watches(site: Site, request: Request) -> Response:
+    return JSONResponse([w.to_json() for w in site.reads.catalog().watches()])
+
+
+# -- writes: only with a token -------------------------------------------------------
+
+def add_watch_from(site: Site, data: dict[str, Any]) -> Watch:
+    """A watch from a JSON object or a form's fields (public addresses only, unless allowed)."""
+    tags = data.get("tags", data.get("tag"))
+    if isinstance(tags, list):
+        tags = ",".join(str(t) for t in tags) or None
+    if tags is not None and not isinstance(tags, str):
+        raise ConfigError("tags must be a string or a list of strings")
+    for key in ("url", "every", "cron"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ConfigError(f"{key} must be a string")
+    return add_watch(site.archive, site.public_only(data.get("url") or ""), every=data.get("every"),
+                     cron=data.get("cron"), tag=tags, browser=bool(data.get("browser", False)))
+
+
+def capture_urls(site: Site, urls: Any) -> list[Capture]:
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls) or len(urls) > 1000:
+        raise ConfigError("urls must be a list of 1 to 1000 URLs")
+    return site.capturer.capture([site.public_only(u) for u in urls])
+
+
+def _refused(site: Site, request: Request) -> Response | None:
+    if site.token is None:
+        return JSONResponse({"error": "this server is read-only (start it with --token to allow writes)"},
+                            status_code=403)
+    value = request.headers.get("authorization", "")
+    if not site.allowed(value[7:].strip() if value[:7].lower() == "bearer " else None):
+        return JSONResponse({"error": "a valid 'Authorization: Bearer TOKEN' header is needed"},
+                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    return None
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise ConfigError("send JSON (Content-Type: application/json)")
+    try:
+        data = json.loads(await request.body())
+    except ValueError:
+        raise ConfigError("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ConfigError("the body must be a JSON object")
+    return data
+
+
+async def _write(site: Site, request: Request, work: Callable[[dict[str, Any]], Any], status: int = 200) -> Response:
+    """A JSON API write: the token checked, the body read, `work` done off
+    the event loop; its result (a JSON value) answered with `status`."""
+    refused = _refused(site, request)
+    if refused is not None:
+        return refused
+    try:
+        data = await _json_body(request)
+        result = await run_in_threadpool(work, data)
+    except ArchiverError as exc:
+        return site.fail(request, exc, api=True)
+    return JSONResponse(result, status_code=status)
+
+
+async def post_watches(site: Site, request: Request) -> Response:
+    return await _write(site, request, lambda data: add_watch_from(site, data).to_json(), status=201)
+
+
+async def post_captures(site: Site, request: Request) -> Response:
+    return await _write(site, request, lambda data: [c.to_json() for c in capture_urls(site, data.get("urls"))])

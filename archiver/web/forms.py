@@ -1,0 +1,58 @@
+"""The dashboard's HTML forms (add a watch, capture now): writes that need
+the server's token, a per-browser CSRF token, and a post from this origin."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..errors import ArchiverError
+from .api import add_watch_from, capture_urls
+from .site import CSRF_COOKIE, Site, read_form
+
+__all__ = ["post_capture", "post_watch", "same_origin"]
+
+
+def same_origin(request: Request) -> bool:
+    """A form post must come from a page of this server: Sec-Fetch-Site
+    or Origin say where the browser sent it from."""
+    fetched_from = request.headers.get("sec-fetch-site")
+    if fetched_from is not None:
+        return fetched_from in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None and request.headers.get("referer", "").startswith(str(request.base_url))
+    return urlsplit(origin).netloc == request.url.netloc
+
+
+async def _write(site: Site, request: Request, action: Callable[[Any], Any]) -> Response:
+    if site.token is None:
+        return site.page("error.html", request, status=403, message="this server is read-only")
+    form = await read_form(request)
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = str(form.get("csrf", ""))
+    if not same_origin(request) or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
+        return site.page("error.html", request, status=403, message="the form did not come from this site")
+    if not site.allowed(str(form.get("token", ""))):
+        return site.page("error.html", request, status=401, message="wrong token")
+    try:
+        await run_in_threadpool(action, form)
+    except ArchiverError as exc:
+        return site.fail(request, exc, api=False)
+    return RedirectResponse("/", status_code=303)
+
+
+async def post_watch(site: Site, request: Request) -> Response:
+    return await _write(site, request, lambda f: add_watch_from(site, {
+        "url": f.get("url"), "every": f.get("every") or None, "cron": f.get("cron") or None,
+        "tags": f.get("tag") or None, "browser": f.get("browser") == "on"}))
+
+
+async def post_capture(site: Site, request: Request) -> Response:
+    return await _write(site, request, lambda f: capture_urls(site, [str(f.get("url", ""))]))

@@ -1,0 +1,136 @@
+"""The interface's HTML pages (and its Atom feed and WARC record downloads):
+each a view over the Site, run in a worker thread by `Site.route`."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from ..capture.warc import read_record_bytes
+from ..errors import ConfigError, SnapshotNotFound
+from ..urls import canonical_url
+from .site import CSRF_COOKIE, MARKS, PAGE, SEARCH_PAGE, SEEN_COOKIE, XML_BAD, Site, day_bound
+
+__all__ = ["dashboard", "diff", "favicon", "feed", "health", "record", "search", "snapshot", "timeline"]
+
+
+def dashboard(site: Site, request: Request) -> Response:
+    n = site.number(request, "p", 1)
+    cat = site.reads.catalog()
+    rows, total = cat.url_rows(limit=PAGE, offset=(n - 1) * PAGE)
+    seen = request.cookies.get(SEEN_COOKIE, "")
+    seen = seen if seen.isdigit() and len(seen) == 14 else ""
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    resp = site.page("dashboard.html", request, rows=rows, total=total, page_no=n,
+                     pages=max(1, math.ceil(total / PAGE)), seen=seen, csrf=csrf)
+    # Changes newer than this visit are unseen until the next one.
+    now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    if n == 1:
+        resp.set_cookie(SEEN_COOKIE, now, max_age=400 * 86400, httponly=True, samesite="strict")
+    resp.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+    return resp
+
+
+def timeline(site: Site, request: Request) -> Response:
+    url = site.need(request, "url")
+    n = site.number(request, "p", 1)
+    cat = site.reads.catalog()
+    captures = site.archive.history(url, catalog=cat)
+    newest = list(reversed(captures))
+    return site.page("timeline.html", request, url=url, captures=newest[(n - 1) * PAGE : n * PAGE],
+                     total=len(captures), page_no=n, pages=max(1, math.ceil(len(captures) / PAGE)),
+                     months=_months(cat.capture_days(url)), watch=cat.watch(url))
+
+
+def snapshot(site: Site, request: Request) -> Response:
+    url = site.need(request, "url")
+    shown = site.archive.show(url, request.query_params.get("at") or None, catalog=site.reads.catalog())
+    return site.page("snapshot.html", request, url=url, shown=shown, snap=shown.snapshot,
+                     record=(shown.snapshot.warc or {}).get("record_id"))
+
+
+def diff(site: Site, request: Request) -> Response:
+    url = site.need(request, "url")
+    cat = site.reads.catalog()
+    view = request.query_params.get("view", "side")
+    unit = request.query_params.get("unit", "words")
+    if view not in ("side", "inline") or unit not in ("words", "lines"):
+        raise ConfigError("view is side or inline; unit is words or lines")
+    ignore = request.query_params.get("ws") == "ignore"
+    d = site.archive.diff(url, request.query_params.get("from") or None, request.query_params.get("to") or None,
+                          catalog=cat, ignore_space=ignore)
+    return site.page("diff.html", request, url=url, d=d, view=view, unit=unit, ignore=ignore,
+                     choices=list(reversed(cat.good_captures(url))))
+
+
+def search(site: Site, request: Request) -> Response:
+    q = request.query_params.get("q", "").strip()
+    where = request.query_params.get("site", "").strip() or None
+    since, until = request.query_params.get("since", ""), request.query_params.get("until", "")
+    n = site.number(request, "p", 1)
+    hits = []
+    if q:
+        hits = site.reads.catalog().search(q, SEARCH_PAGE + 1, site=where, since=day_bound(since),
+                                           until=day_bound(until, end=True), offset=(n - 1) * SEARCH_PAGE,
+                                           marks=MARKS)
+    return site.page("search.html", request, q=q, site=where or "", since=since, until=until, page_no=n,
+                     hits=hits[:SEARCH_PAGE], more=len(hits) > SEARCH_PAGE)
+
+
+def feed(site: Site, request: Request) -> Response:
+    url = canonical_url(request.query_params.get("url") or "") or None
+    tag = request.query_params.get("tag") or None
+    rows = site.reads.catalog().changes(url=url, tag=tag, limit=site.number(request, "limit", 50, high=500))
+    base = str(request.base_url).rstrip("/")
+    what = f"changes of {url}" if url else f"changes of watches tagged {tag}" if tag else "all changes"
+    entries = [{k: (XML_BAD.sub("", v) if isinstance(v, str) else v) for k, v in dict(r).items()} for r in rows]
+    xml = site.env.get_template("feed.xml").render(
+        entries=entries, base=base, what=what, self_url=str(request.url),
+        updated=_iso(entries[0]["captured_at"]) if entries else "1970-01-01T00:00:00Z", iso=_iso)
+    return Response(xml, media_type="application/atom+xml; charset=utf-8")
+
+
+def record(site: Site, request: Request) -> Response:
+    """One WARC record, as the gzip member it is stored as (the evidence, downloadable)."""
+    rid = site.need(request, "id")
+    loc = site.reads.catalog().record(rid)
+    if loc is None:
+        raise SnapshotNotFound(f"no record {rid} in this archive")
+    data = read_record_bytes(site.archive.warc_dir / loc.warc_file, loc.offset, loc.length)
+    name = f"{loc.warc_file.removesuffix('.warc.gz')}-{loc.offset}.warc.gz"
+    return Response(data, media_type="application/warc", headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def health(request: Request) -> Response:
+    return PlainTextResponse("ok\n")
+
+
+def favicon(request: Request) -> Response:
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
+def _iso(captured_at: str) -> str:
+    return (captured_at or "1970-01-01T00:00:00")[:19] + "Z"
+
+
+def _months(days: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
+    """The capture calendar: one row per month (the last 24 with captures),
+    a cell per day, shaded by how many captures it had, red when any failed."""
+    by_month: dict[str, dict[int, tuple[int, int]]] = {}
+    for day, count, good in days:
+        by_month.setdefault(day[:6], {})[int(day[6:8])] = (count, good)
+    rows = []
+    for month in sorted(by_month)[-24:]:
+        cells = []
+        for d in range(1, 32):
+            count, good = by_month[month].get(d, (0, 0))
+            level = 0 if count == 0 else 1 if count == 1 else 2 if count <= 3 else 3
+            cells.append({"day": d, "count": count, "level": level, "errors": count - good})
+        rows.append({"label": f"{month[:4]}-{month[4:]}", "cells": cells})
+    return rows
