@@ -30,7 +30,8 @@ from ..config import BrowserOptions, CleanOptions, FetchOptions, WarcOptions, ar
 from .diff import Diff, diff_snapshots
 from ..errors import SnapshotNotFound, StoreError
 from ..models import Capture, SearchHit, StoredSnapshot
-from .catalog import Catalog, read_snapshot
+from .catalog import Catalog
+from .snapshots import read_snapshot
 from .layout import CATALOG, WARC_DIR
 from ..timeutil import iso_seconds, utc_now
 from ..urls import canonical_url, check_url

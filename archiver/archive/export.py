@@ -23,7 +23,7 @@ from ..config import VERSION, WarcOptions
 from ..errors import ConfigError, SnapshotNotFound, StoreError
 from ..evidence.fixity import sha256_file
 from ..evidence.signing import Signer, sign_package_digest
-from .catalog import temp_file
+from .snapshots import temp_file
 from .layout import WARC_DIR
 from ..timeutil import iso_seconds, utc_now
 from ..urls import canonical_url

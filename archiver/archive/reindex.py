@@ -20,7 +20,8 @@ from ..evidence.fixity import read_manifest
 from ..models import Capture
 from ..capture.recorder import capture_from_fields, update_current
 from .layout import CATALOG, WARC_DIR, WATCH_FILE
-from .catalog import Catalog, read_snapshot
+from .catalog import Catalog
+from .snapshots import read_snapshot
 from ..timeutil import parse_warc_date, timestamp14, utc_now
 from ..urls import canonical_url
 from ..capture.warc import RecordLocation, decode_fields, iter_complete_records

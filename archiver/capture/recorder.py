@@ -26,7 +26,8 @@ from ..errors import ArchiverError, StoreError, WarcError
 from ..models import Attachment, Capture, Exchange, Snapshot, StoredSnapshot, Verdict
 from ..verdict import against_history
 from ..archive.diff import ChangeSummary, summarize_change
-from ..archive.catalog import Catalog, read_snapshot, snapshot_digest, write_json_atomic
+from ..archive.catalog import Catalog
+from ..archive.snapshots import read_snapshot, snapshot_digest, write_json_atomic
 from ..archive.layout import WARC_DIR, text_file
 from ..timeutil import parse_iso, timestamp14, utc_now
 from ..urls import host_of

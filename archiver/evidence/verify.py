@@ -27,7 +27,8 @@ from typing import Any
 from ..errors import StoreError
 from .fixity import MANIFEST, FileFinding, append_manifest, check_warc_file, read_manifest
 from ..archive.layout import CATALOG, WARC_DIR
-from ..archive.catalog import Catalog, snapshot_digest
+from ..archive.catalog import Catalog
+from ..archive.snapshots import snapshot_digest
 from ..urls import canonical_url
 from ..capture.warc import OPEN_SUFFIX, WARC_SUFFIX, writer_alive
 
