@@ -27,12 +27,10 @@ META_FIELDS = ("title", "authors", "published", "language", "sitename", "canonic
 _TOKEN = re.compile(f"\\s+|[{UNSPACED_CHARS}]|[^\\W{UNSPACED_CHARS}]+|[^\\w\\s]")
 
 
-# difflib compares two sequences in time that grows with the product of
-# their lengths (worse when few distinct items repeat): one paragraph of
-# 20,000 words edited in places took 143 s, in the capturing process's
-# writer (each `changed` capture is summarised there). Up to this product,
-# sequences (words, paragraphs) are compared directly; longer ones are
-# aligned by runs of items first.
+# difflib's time grows with the product of the two lengths, and each
+# `changed` capture is summarised in the capturing process's writer: up to
+# this product, sequences are compared directly; longer ones are aligned by
+# runs of items first.
 DIFF_CELLS = 1_500_000
 _RUN_END = 8  # a pair of items whose CRC32 is 0 modulo this ends a run: cuts follow the text, not positions
 _RUN_MAX = 128  # items: a run ends here whatever they are

@@ -114,10 +114,8 @@ def count_words(text: str | None) -> int:
     return unspaced + sum(1 for w in rest.split() if _WORDLIKE.search(w))
 
 
-# A title or metadata field is one line: past this it is cut, with "…" (the
-# page's own bytes stay in the WARC). A hostile page's 8 MB <title> went
-# whole into the catalog and every listing, and cost seconds in each step
-# that reads titles.
+# A title or metadata field is one line, cut past this with "…": every
+# listing reads titles (the page's own bytes stay in the WARC).
 MAX_LINE_CHARS = 1000
 
 

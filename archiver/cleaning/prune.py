@@ -298,10 +298,9 @@ _BLOCKS = frozenset("div section article main aside header footer blockquote tab
                     "figure center nav address details".split())
 
 
-# An element with thousands of attributes: both parsers check each new one
-# against those before it (quadratic), and 200,000 on one element took 209 s
-# to clean. Past this many, the rest of the tag's attributes are dropped
-# before parsing (no real element has more than a few dozen).
+# Both parsers check each new attribute against those before it (quadratic):
+# past this many, the rest of a tag's are dropped before parsing (no real
+# element has more than a few dozen).
 MAX_ATTRIBUTES = 1000
 # One attribute as the HTML tokenizer reads it: separators (whitespace or
 # "/"), a name of anything up to whitespace, "/", ">" or "=" (an "=" may
@@ -313,9 +312,8 @@ MAX_ATTRIBUTES = 1000
 _ATTRIBUTE_SOURCE = (r"""[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+"""
                      r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >]++))?+""")
 _ATTRIBUTE = re.compile(_ATTRIBUTE_SOURCE)
-# A tag holding more than MAX_ATTRIBUTES of them (its name in group 1). End
-# tags too: the tokenizer reads their attributes (then drops them), and
-# Lexbor took 13 s over 200,000 on one `</article ...>`.
+# A tag holding more than MAX_ATTRIBUTES of them (its name in group 1); end
+# tags too, whose attributes the tokenizer reads before dropping them.
 _LONG_TAG = re.compile(r"(</?[a-zA-Z][^\t\n\f\r />]*+)(?:%s){%d}" % (_ATTRIBUTE_SOURCE, MAX_ATTRIBUTES + 1))
 
 
