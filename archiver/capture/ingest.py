@@ -28,7 +28,7 @@ from warcio.bufferedreaders import DecompressingBufferedReader
 
 from ..archive.archive import Archive
 from ..errors import ConfigError, brief
-from ..verdict import Observation, judge_cleaned, judge_response, verdict_of
+from ..verdict import Observation, judge_response, verdict_of
 from ..models import Capture, Verdict
 from ..cleaning.payload import decode_stream, document_kind
 from .recorder import Entry, Recorder, SourceRecord
@@ -287,16 +287,15 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
                 in_flight.append((batch, results))
             while in_flight and (drain or executor is None or len(in_flight) > 1):
                 batch, results = in_flight.pop(0)
-                write(batch, [r.result() if isinstance(r, Future) else r for r in results])
+                write(batch, [_outcome(r) for r in results])
 
-        def write(batch: list[_Item], cleaned: list[Cleaned | None]) -> None:
+        def write(batch: list[_Item], cleaned: list[Cleaned | BaseException | None]) -> None:
             entries = []
             for item, done in zip(batch, cleaned):
                 entry = Entry(records=[item.record], capture=item.capture)
                 if done is not None:
                     assert item.obs is not None
-                    entry.capture = judge_cleaned(item.obs, done.snapshot, problem=done.problem, reasons=item.reasons)
-                    entry.snapshot = done.snapshot if entry.capture.text_sha256 else None
+                    entry.judged(item.obs, done, item.reasons)
                 entries.append(entry)
             for capture in recorder.record(entries):
                 if capture is not None:
@@ -368,6 +367,17 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
             report.copied = recorder.copied
             report.skipped_known += recorder.known
     return report
+
+
+def _outcome(result: Future[Cleaned] | Cleaned | None) -> Cleaned | BaseException | None:
+    """A page's cleaning, or why it failed (a worker lost: that page's capture, not the ingest)."""
+    if not isinstance(result, Future):
+        return result
+    try:
+        return result.result()
+    except Exception as exc:
+        log.info("cleaning failed: %s", exc)  # its capture's reason says so
+        return exc
 
 
 def _read(record: Any, body: bytes | None, raw: bytes | None, *, path: Path, offset: int, length: int, gz: bool,

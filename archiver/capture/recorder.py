@@ -24,7 +24,8 @@ from typing import Any
 
 from ..errors import ArchiverError, StoreError, WarcError
 from ..models import Attachment, Capture, Exchange, Snapshot, StoredSnapshot, Verdict
-from ..verdict import against_history
+from ..verdict import Observation, against_history, judge_cleaned, verdict_of
+from .jobs import Cleaned
 from ..archive.diff import ChangeSummary, summarize_change
 from ..archive.catalog import Catalog
 from ..archive.snapshots import read_snapshot, snapshot_digest, write_json_atomic
@@ -74,6 +75,18 @@ class Entry:
     attachments: list[Attachment] = field(default_factory=list)  # its screenshot and rendered DOM
     browser: str | None = None  # "Chromium 150...", when a browser fetched it
     provenance: dict[str, str | None] = field(default_factory=dict)  # how it was fetched (evidence/provenance.py)
+
+    def judged(self, obs: Observation, cleaned: Cleaned | BaseException, reasons: tuple[str, ...] = ()) -> Entry:
+        """This entry with the verdict of a cleaned response, the one stage
+        capture and ingest share: the text kept when it has one, and a
+        cleaning that failed (a worker lost) a `failed` capture of this page."""
+        if isinstance(cleaned, BaseException):
+            why = f"{type(cleaned).__name__}: {cleaned}" if str(cleaned) else type(cleaned).__name__
+            self.capture = verdict_of(obs, Verdict.FAILED, reason=f"cleaning failed ({why})")
+            return self
+        self.capture = judge_cleaned(obs, cleaned.snapshot, problem=cleaned.problem, reasons=reasons)
+        self.snapshot = cleaned.snapshot if self.capture.text_sha256 else None
+        return self
 
 
 OnRecord = Callable[[Catalog, Capture], None]

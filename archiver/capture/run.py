@@ -30,7 +30,7 @@ from typing import Any
 from ..config import BrowserOptions, CleanOptions, FetchOptions
 from ..errors import StoreError
 from .fetch import Fetcher, first_error
-from ..verdict import Observation, judge_cleaned, judge_fetched, judge_response, observe, verdict_of
+from ..verdict import Observation, judge_fetched, judge_response, observe, verdict_of
 from ..models import Capture, Fetched, Verdict
 from ..cleaning.payload import decode_payload, document_kind
 from ..evidence.provenance import capture_settings, provenance_fields, software
@@ -360,15 +360,7 @@ class CaptureRun:
             return exc
 
     def _entry(self, item: _Waiting, cleaned: Cleaned | BaseException) -> Entry:
-        entry = _entry_of(item.fetched, self._settings, self._software)
-        if isinstance(cleaned, BaseException):
-            why = f"{type(cleaned).__name__}: {cleaned}" if str(cleaned) else type(cleaned).__name__
-            entry.capture = verdict_of(item.obs, Verdict.FAILED, reason=f"cleaning failed ({why})")
-            return entry
-        entry.capture = judge_cleaned(item.obs, cleaned.snapshot, problem=cleaned.problem, reasons=item.reasons)
-        if entry.capture.text_sha256:
-            entry.snapshot = cleaned.snapshot
-        return entry
+        return _entry_of(item.fetched, self._settings, self._software).judged(item.obs, cleaned, item.reasons)
 
 
 def _entry_of(fetched: Fetched, settings: tuple[str, str], software_line: str) -> Entry:
