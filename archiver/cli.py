@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -112,6 +113,10 @@ class ArchiverGroup(click.Group):
             return super().invoke(ctx)
         except ArchiverError as exc:
             raise CliError(str(exc)) from None
+        except sqlite3.Error as exc:  # a catalog query that failed on its way out: one line, no traceback
+            from .archive.catalog import catalog_error
+
+            raise CliError(str(catalog_error(exc))) from None
         except KeyboardInterrupt:
             raise _Stopped() from None
 

@@ -468,3 +468,25 @@ def test_verify_names_the_damaged_record_and_checks_the_ones_after_it(fresh_site
     assert any("broken gzip data" in w for w in about) and any("SHA-256" in w for w in about)
     assert all(urls[1] not in w and urls[2] not in w for w in about)  # nothing said of the records after it
     assert report.records == records - 1  # every other record read and checked
+
+
+def test_an_sqlite_error_on_the_way_out_is_one_line_not_a_traceback(fresh_site, tmp_path, fast_options, clock):
+    """A catalog edited by hand (a table dropped) under a command that reads
+    it: SQLite's error reaches the user as one line, exit 2, in one place."""
+    import sqlite3
+
+    from click.testing import CliRunner
+    from siteserver import article
+
+    from archiver.cli import cli
+
+    fresh_site.state.pages["/page/q"] = article("Query")
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    archive.capture([fresh_site.url("/page/q")])
+    db = sqlite3.connect(tmp_path / "arch" / "catalog.sqlite")
+    db.execute("DROP TABLE captures")
+    db.commit()
+    db.close()
+    res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "history", fresh_site.url("/page/q")])
+    assert res.exit_code == 2 and res.exception is None or isinstance(res.exception, SystemExit), res.output
+    assert res.stderr == "error: the catalog could not answer: no such table: captures\n", res.stderr

@@ -23,7 +23,7 @@ from .operations import OperationalTables
 from ..errors import StoreError
 from ..urls import canonical_url
 
-__all__ = ["Catalog", "SCHEMA_VERSION", "make_private"]
+__all__ = ["Catalog", "SCHEMA_VERSION", "catalog_error", "make_private"]
 
 
 BUSY_TIMEOUT_MS = 30_000
@@ -259,14 +259,7 @@ class Catalog(IndexTables, EvidenceTables, OperationalTables):
             self.db.create_function("canonical_url", 1, _canonical, deterministic=True)
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            reason = str(exc)
-            if "full" in reason or "disk I/O" in reason:
-                why = "the disk is full" if _disk_full(self.path.parent) else "the disk failed"
-                raise StoreError(f"cannot write to {self.path.parent}: {why} ({reason}); nothing was changed") from exc
-            if "readonly" in reason or "read-only" in reason:
-                raise StoreError(f"{self.path}: the catalog is read-only ({reason})") from exc
-            raise StoreError(f"{self.path}: not a usable catalog ({reason}); if it is damaged,"
-                             " 'archiver reindex' rebuilds it from the WARC files") from exc
+            raise catalog_error(exc, self.path) from exc
 
     def _open_readonly(self) -> sqlite3.Connection:
         uri = self.path.resolve().as_uri()
@@ -373,6 +366,24 @@ def _statements(script: str) -> list[str]:
     if buf:
         parts.append("\n".join(buf))
     return parts
+
+
+def catalog_error(exc: sqlite3.Error, path: Path | None = None) -> StoreError:
+    """The one place an SQLite error becomes archiver's: one line in the
+    user's words (a full disk, a read-only or damaged catalog, a query that
+    failed), with what to do about it."""
+    reason = str(exc)
+    where = path or Path("catalog.sqlite")
+    if "full" in reason or "disk I/O" in reason:
+        why = "the disk is full" if _disk_full(where.parent) else "the disk failed"
+        return StoreError(f"cannot write to {where.parent}: {why} ({reason}); nothing was changed")
+    if "readonly" in reason or "read-only" in reason:
+        return StoreError(f"{where}: the catalog is read-only ({reason})")
+    if isinstance(exc, sqlite3.DatabaseError) and ("malformed" in reason or "not a database" in reason
+                                                   or path is not None):
+        return StoreError(f"{where}: not a usable catalog ({reason}); if it is damaged,"
+                          " 'archiver reindex' rebuilds it from the WARC files")
+    return StoreError(f"the catalog could not answer: {reason}")
 
 
 def _disk_full(directory: Path) -> bool:

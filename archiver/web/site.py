@@ -26,9 +26,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from ..archive.archive import Archive
+from ..archive.catalog import catalog_error
 from ..capture.netpolicy import Origin, PrivateAddress, address_of
 from ..config import VERSION
-from ..errors import ArchiverError, ConfigError, SnapshotNotFound, StoreError
+from ..errors import ArchiverError, ConfigError, SnapshotNotFound
 from ..models import Verdict
 from ..urls import canonical_url, check_url
 from .reads import QueryStopped, Reads, watch_client
@@ -96,7 +97,7 @@ class Site:
                 return await run_in_threadpool(self.reads.run, bound, request, gone)
             except (ArchiverError, sqlite3.Error) as exc:
                 if isinstance(exc, sqlite3.Error):
-                    exc = StoreError(f"the catalog could not answer: {exc}")
+                    exc = catalog_error(exc)
                 return self.fail(request, exc, api=api)
             finally:
                 if watcher is not None:
