@@ -8,7 +8,7 @@ from functools import cached_property
 from datetime import datetime
 from typing import IO, Any
 
-__all__ = ["Verdict", "SnapshotStatus", "Attachment", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
+__all__ = ["Verdict", "SnapshotStatus", "DashboardRow", "schedule_text", "Attachment", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
            "Watch", "Notification", "WarcFileRow", "RecordLocation"]
 
 
@@ -376,13 +376,7 @@ class Watch:
 
     @property
     def schedule(self) -> str:
-        if self.cron:
-            return f"cron {self.cron}"
-        seconds = self.every_seconds or 0
-        for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-            if seconds and seconds % size == 0:
-                return f"every {seconds // size}{unit}"
-        return f"every {seconds}s"
+        return schedule_text(self.every_seconds, self.cron)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -406,6 +400,36 @@ class Watch:
             "headers": [h.split(":", 1)[0] for h in self.headers],  # names only
             "cookies": self.cookies,
         }
+
+
+def schedule_text(every_seconds: int | None, cron: str | None) -> str:
+    """A watch's schedule as a person reads it: "every 6h", "cron 0 */6 * * *"."""
+    if cron:
+        return f"cron {cron}"
+    seconds = every_seconds or 0
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"every {seconds // size}{unit}"
+    return f"every {seconds}s"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardRow:
+    """One URL on the dashboard: its last capture, its current text, its watch."""
+
+    url: str
+    title: str  # what a person knows it by: the current text's title, else the last capture's, else the URL
+    last_capture: str | None  # 14 digits
+    changed: str | None  # when its current text came
+    verdict: Verdict | None  # of the last capture
+    reason: str | None
+    watched: bool = False
+    schedule: str | None = None
+    tag: str | None = None
+    failures: int = 0
+    rule_rot: tuple[str, ...] = ()
+    problem: str | None = None
+    browser: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,13 +10,14 @@ import sqlite3
 
 from ..cleaning.normalize import fold, learned_suffixes
 from ..errors import StoreError
-from ..models import Capture, RecordLocation, SearchHit, Verdict
+from ..models import Capture, DashboardRow, RecordLocation, SearchHit, Verdict, schedule_text
 from .cjk import has_cjk, index_terms, query_phrases
 
 __all__ = ["IndexTables", "MAX_QUERY_CHARS", "MAX_QUERY_TERMS"]
 
 # The verdicts of captures with a clean text, as SQL (migrations keep their own words).
 _WITH_TEXT = ", ".join(f"'{v.value}'" for v in Verdict if v.has_text)
+_VERDICTS = frozenset(v.value for v in Verdict)
 MAX_QUERY_CHARS = 4096  # a search query's length
 MAX_QUERY_TERMS = 32  # different words in one search query
 
@@ -304,7 +305,7 @@ class IndexTables:
                 " ORDER BY ch.timestamp DESC LIMIT ?", (tag, limit)).fetchall()
         return self.db.execute("SELECT * FROM changes ORDER BY timestamp DESC LIMIT ?", (limit,)).fetchall()
 
-    def url_rows(self, *, limit: int, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+    def url_rows(self, *, limit: int, offset: int = 0) -> tuple[list[DashboardRow], int]:
         """The dashboard: every URL captured or watched, the latest text change
         first (watches not captured yet at the end), with its last capture and
         watch state; and how many there are."""
@@ -323,10 +324,17 @@ class IndexTables:
             LEFT JOIN watches AS w ON w.url = page.url
             ORDER BY page.sort_key DESC, page.url
             """, (limit, offset)).fetchall()
+        out = [DashboardRow(
+            url=r["url"], title=r["current_title"] or r["capture_title"] or r["url"], last_capture=r["last_capture"],
+            changed=r["changed"], verdict=Verdict(r["verdict"]) if r["verdict"] in _VERDICTS else None,
+            reason=r["reason"], watched=bool(r["watched"]),
+            schedule=schedule_text(r["every_seconds"], r["cron"]) if r["watched"] else None, tag=r["tag"],
+            failures=r["failures"] or 0, rule_rot=tuple(json.loads(r["rule_rot"] or "[]")), problem=r["problem"],
+            browser=bool(r["browser"])) for r in rows]
         total = self.db.execute(
             "SELECT (SELECT count(*) FROM latest)"
             " + (SELECT count(*) FROM watches WHERE url NOT IN (SELECT url FROM latest))").fetchone()[0]
-        return rows, total
+        return out, total
 
     def capture_days(self, url: str) -> list[tuple[str, int, int]]:
         """(YYYYMMDD, captures, of them with a text) for each day `url` was captured."""

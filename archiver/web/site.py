@@ -10,7 +10,6 @@ import copy
 import dataclasses
 import functools
 import hmac
-import json
 import re
 import sqlite3
 import threading
@@ -30,7 +29,6 @@ from ..archive.catalog import catalog_error
 from ..capture.netpolicy import Origin, PrivateAddress, address_of
 from ..config import VERSION
 from ..errors import ArchiverError, ConfigError, SnapshotNotFound
-from ..models import Verdict
 from ..urls import canonical_url, check_url
 from .reads import QueryStopped, Reads, watch_client
 
@@ -67,8 +65,7 @@ class Site:
         self.env.filters["ts"] = ts_text
         self.env.filters["marked"] = marked
         self.env.globals.update(version=VERSION, replay=replay_url, writable=token is not None,
-                                good=lambda c: c.verdict.has_text, has_text=has_text,
-                                rule_rot=lambda raw: len(json.loads(raw or "[]")),
+                                good=lambda c: c.verdict.has_text,
                                 qs=lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}))
 
     # -- answers ------------------------------------------------------------
@@ -160,14 +157,6 @@ async def read_form(request: Request) -> dict[str, str]:
             return {}
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {k: v[0] for k, v in fields.items()}
-
-
-def has_text(verdict: str | None) -> bool:
-    """A verdict as the catalog stores it: one of a capture with a clean text?"""
-    try:
-        return Verdict(verdict).has_text
-    except ValueError:
-        return False
 
 
 def ts_text(ts: str | None) -> str:
