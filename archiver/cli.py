@@ -443,7 +443,7 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
             click.echo(json.dumps(c.to_json(), ensure_ascii=False))
 
     if valid:
-        from .workers.distributed import dask_executor
+        from .workers.cluster import dask_executor
         with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
             if not as_json and err.is_terminal and len(valid) > 1:
                 with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -873,7 +873,7 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_fi
         for problem in summary.unscheduled:
             err_out.print(termout.line("warning: watch set aside:", problem), crop=False)
 
-    from .workers.distributed import dask_executor
+    from .workers.cluster import dask_executor
     with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
         if loop:
             run_loop(archive, notify=notify, on_summary=report, executor=executor)
@@ -922,7 +922,7 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
     archive = _archive(ctx, opts)
     err = Console(stderr=True)
     started = time.perf_counter()
-    from .workers.distributed import dask_executor
+    from .workers.cluster import dask_executor
     from .capture.ingest import ingest_warcs
     with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
         if err.is_terminal and not as_json:

@@ -200,7 +200,7 @@ def start_up_costs() -> dict[str, float]:
         "interpreter": statistics.median(cpu_of("pass") for _ in range(5)),
         "capture's modules": statistics.median(cpu_of(timed.format(
             "import archiver.cli, archiver.archive.archive, archiver.capture.run, archiver.capture.fetch, archiver.capture.recorder,"
-            " archiver.capture.warc, archiver.workers.distributed")) for _ in range(5)),
+            " archiver.capture.warc, archiver.workers.pool")) for _ in range(5)),
         "the cleaner, warm": statistics.median(cpu_of(timed.format(
             "from archiver.capture.jobs import warm_up; warm_up()")) for _ in range(5)),
     }

@@ -27,7 +27,7 @@ from pageserver import serve_bodies  # noqa: E402
 from quality import DATA  # noqa: E402
 
 from archiver import Archive  # noqa: E402
-from archiver.workers.distributed import dask_executor  # noqa: E402
+from archiver.workers.cluster import dask_executor  # noqa: E402
 from archiver.capture.ingest import ingest_warcs  # noqa: E402
 
 

@@ -17,7 +17,11 @@ import psutil
 import pytest
 from procutil import still_running
 
-from archiver.workers.distributed import Batching, ForkedPool, WorkerLost, cleaning_pool, dask_executor
+from archiver.workers.cluster import Batching, dask_executor
+
+from archiver.workers.pool import ForkedPool, cleaning_pool
+
+from archiver.workers.processes import WorkerLost
 from archiver.errors import ConfigError
 
 
@@ -177,7 +181,7 @@ def test_local_cluster_keeps_dask_out_of_the_capturing_process(tmp_path):
     competing with fetching for the interpreter)."""
     printed = _run_script(tmp_path / "local.py", """
         import sys
-        from archiver.workers.distributed import dask_executor
+        from archiver.workers.cluster import dask_executor
 
         with dask_executor("local", workers=1) as executor:
             assert executor.submit(abs, -3).result(timeout=120) == 3
@@ -272,7 +276,8 @@ def test_helpers_fork_from_a_caller_with_one_thread_and_start_fresh_beside_other
     printed = _run_script(tmp_path / "how.py", """
         import threading, time
         import psutil
-        from archiver.workers.distributed import cleaning_pool, dask_executor
+        from archiver.workers.cluster import dask_executor
+        from archiver.workers.pool import cleaning_pool
 
         def helpers():
             return ["_helper_main" in " ".join(p.cmdline()) for p in psutil.Process().children()]
@@ -297,7 +302,7 @@ def test_a_helper_started_fresh_ignores_modules_in_the_working_directory(tmp_pat
     # The script's own folder is on its path, not the working directory.
     printed = _run_script(tmp_path / "threads.py", """
         import threading, time
-        from archiver.workers.distributed import cleaning_pool
+        from archiver.workers.pool import cleaning_pool
 
         threading.Thread(target=time.sleep, args=(600,), daemon=True).start()  # so the helper starts fresh
         with cleaning_pool(1) as pool:
@@ -314,7 +319,8 @@ def test_helpers_start_while_another_thread_is_stuck_writing(tmp_path, opening):
     cluster's did, at once: Dask flushes before it forks a worker)."""
     printed = _run_script(tmp_path / "stuck.py", f"""
         import io, os, sys, threading, time
-        from archiver.workers.distributed import cleaning_pool, dask_executor
+        from archiver.workers.cluster import dask_executor
+        from archiver.workers.pool import cleaning_pool
 
         r, w = os.pipe()  # nobody reads r: the writer blocks once the pipe is full
         sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(w, "w"), 1 << 16))
@@ -343,7 +349,8 @@ def _killed_holder_leaves_no_process(tmp_path, opening: str, at_least: int, busy
     script.write_text(textwrap.dedent(f"""
         import time
         import psutil
-        from archiver.workers.distributed import cleaning_pool, dask_executor
+        from archiver.workers.cluster import dask_executor
+        from archiver.workers.pool import cleaning_pool
 
         with {opening} as executor:
             assert executor.submit(abs, -3).result(timeout=120) == 3

@@ -157,7 +157,7 @@ def snapshots_of(archive: Archive) -> list[tuple]:
 
 
 def test_dask_local_cluster_gives_the_same_snapshots(tmp_path):
-    from archiver.workers.distributed import dask_executor
+    from archiver.workers.cluster import dask_executor
 
     src = tmp_path / "src.warc.gz"
     make_warc(src)

@@ -40,7 +40,7 @@ from ..urls import canonical_url, check_url
 # imported by the methods that do so: `history`, `search`, `diff` and `watch`
 # start in half the time without it.
 if TYPE_CHECKING:
-    from ..workers.distributed import ForkedPool
+    from ..workers.pool import ForkedPool
     from ..capture.recorder import OnRecord
     from .reindex import ReindexReport
     from ..evidence.verify import VerifyReport
@@ -206,7 +206,7 @@ class Archive:
     def cleaning_pool(self) -> contextlib.AbstractContextManager[ForkedPool]:
         """A pool of this archive's `workers` cleaning processes, with its
         cleaning time limit (for capture, and for ingest)."""
-        from ..workers.distributed import cleaning_pool
+        from ..workers.pool import cleaning_pool
 
         return cleaning_pool(self.workers, time_limit=self.clean_options.time_limit,
                              memory_limit=self.clean_options.memory_limit)

@@ -947,7 +947,7 @@ def clean_pdf(data: bytes, url: str | None = None) -> Snapshot:
         if not pages:
             return Snapshot(url=url, status="not_html", error=f"PDF not read: {exc}")
         notes.append(f"reading stopped after page {len(pages)}: {exc}")
-    except MemoryError:  # a cleaning process's ceiling (see distributed._MemoryCeiling)
+    except MemoryError:  # a cleaning process's ceiling (see workers/pool.py's _MemoryCeiling)
         if not pages:
             return Snapshot(url=url, status="not_html", error="PDF not read: reading it took more memory than a"
                                                                " cleaning process may take")
