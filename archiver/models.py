@@ -8,7 +8,7 @@ from functools import cached_property
 from datetime import datetime
 from typing import IO, Any
 
-__all__ = ["Verdict", "SnapshotStatus", "DashboardRow", "schedule_text", "Attachment", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
+__all__ = ["Verdict", "SnapshotStatus", "Change", "DashboardRow", "schedule_text", "Attachment", "Exchange", "Fetched", "Capture", "Snapshot", "StoredSnapshot", "SearchHit",
            "Watch", "Notification", "WarcFileRow", "RecordLocation"]
 
 
@@ -411,6 +411,23 @@ def schedule_text(every_seconds: int | None, cron: str | None) -> str:
         if seconds and seconds % size == 0:
             return f"every {seconds // size}{unit}"
     return f"every {seconds}s"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """A new text of a URL, with the words it added and removed, worked out
+    once when it was recorded (feeds and messages read it, never recompute)."""
+
+    url: str
+    timestamp: str  # the capture that brought the text
+    captured_at: str
+    verdict: Verdict  # new | changed
+    title: str | None = None
+    previous: str | None = None  # timestamp of the text it replaced
+    added: str | None = None  # words added, in order, "…" between runs
+    removed: str | None = None
+    words_added: int | None = None
+    words_removed: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

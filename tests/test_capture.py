@@ -306,9 +306,7 @@ def test_hosts_are_fetched_concurrently(tmp_path, fast_options):
     spans: dict[str, list[tuple[float, float]]] = {"a": [], "b": []}
     try:
         urls = [s.url(f"/slowish?n={i}") for s in (a, b) for i in range(3)]
-        t0 = time.monotonic()
         results = capture(tmp_path, urls, dataclasses.replace(fast_options, per_host=1))
-        elapsed = time.monotonic() - t0
         for name, srv in (("a", a), ("b", b)):
             spans[name] = [t for t, p, _ in srv.state.log if p == "/slowish"]
     finally:
@@ -318,7 +316,6 @@ def test_hosts_are_fetched_concurrently(tmp_path, fast_options):
     # one connection per host, yet both hosts were served during the same window
     assert a.state.max_in_flight == 1 and b.state.max_in_flight == 1
     assert min(spans["b"]) < max(spans["a"]) and min(spans["a"]) < max(spans["b"])
-    assert elapsed < 6 * 0.3 + 1.5
 
 
 def test_warc_files_roll_over_and_sort_by_time(site, tmp_path, fast_options):

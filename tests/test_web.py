@@ -312,10 +312,10 @@ def test_feed_words_are_stored_at_capture_time(made):
     archive, url, _, steps = made
     with archive.reader() as cat:
         rows = cat.changes(url=url)
-    assert rows[0]["timestamp"] == steps[3].timestamp
-    assert rows[0]["added"] == "for now … five" and rows[0]["removed"] == "5 … , amended,"
-    assert (rows[0]["words_added"], rows[0]["words_removed"]) == (3, 2)
-    assert rows[0]["previous"] == steps[1].timestamp
+    assert rows[0].timestamp == steps[3].timestamp
+    assert rows[0].added == "for now … five" and rows[0].removed == "5 … , amended,"
+    assert (rows[0].words_added, rows[0].words_removed) == (3, 2)
+    assert rows[0].previous == steps[1].timestamp
 
 
 def test_api_answers_are_the_clis_json(client, made):

@@ -10,7 +10,7 @@ import sqlite3
 
 from ..cleaning.normalize import fold, learned_suffixes
 from ..errors import StoreError
-from ..models import Capture, DashboardRow, RecordLocation, SearchHit, Verdict, schedule_text
+from ..models import Capture, Change, DashboardRow, RecordLocation, SearchHit, Verdict, schedule_text
 from .cjk import has_cjk, index_terms, query_phrases
 
 __all__ = ["IndexTables", "MAX_QUERY_CHARS", "MAX_QUERY_TERMS"]
@@ -294,16 +294,20 @@ class IndexTables:
             " words_added, words_removed) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (url, timestamp, captured_at, verdict, title, previous, added, removed, words_added, words_removed))
 
-    def changes(self, *, url: str | None = None, tag: str | None = None, limit: int = 50) -> list[sqlite3.Row]:
+    def changes(self, *, url: str | None = None, tag: str | None = None, limit: int = 50) -> list[Change]:
         """The newest new texts, of one URL, of the watches with a tag, or of all."""
         if url is not None:
-            return self.db.execute("SELECT * FROM changes WHERE url = ? ORDER BY timestamp DESC LIMIT ?",
+            rows = self.db.execute("SELECT * FROM changes WHERE url = ? ORDER BY timestamp DESC LIMIT ?",
                                    (url, limit)).fetchall()
-        if tag is not None:
-            return self.db.execute(
+        elif tag is not None:
+            rows = self.db.execute(
                 "SELECT ch.* FROM changes AS ch JOIN watches AS w ON w.url = ch.url WHERE w.tag = ?"
                 " ORDER BY ch.timestamp DESC LIMIT ?", (tag, limit)).fetchall()
-        return self.db.execute("SELECT * FROM changes ORDER BY timestamp DESC LIMIT ?", (limit,)).fetchall()
+        else:
+            rows = self.db.execute("SELECT * FROM changes ORDER BY timestamp DESC LIMIT ?", (limit,)).fetchall()
+        return [Change(url=r["url"], timestamp=r["timestamp"], captured_at=r["captured_at"], verdict=Verdict(r["verdict"]),
+                       title=r["title"], previous=r["previous"], added=r["added"], removed=r["removed"],
+                       words_added=r["words_added"], words_removed=r["words_removed"]) for r in rows]
 
     def url_rows(self, *, limit: int, offset: int = 0) -> tuple[list[DashboardRow], int]:
         """The dashboard: every URL captured or watched, the latest text change

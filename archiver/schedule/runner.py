@@ -436,10 +436,10 @@ def _capture_message(capture: Capture) -> dict[str, Any]:
 
 def _words(catalog: Catalog, capture: Capture) -> dict[str, Any]:
     """The words added and removed, as the capture stored them (changes table)."""
-    for row in catalog.changes(url=capture.url, limit=3):
-        if row["timestamp"] == capture.timestamp:
-            return {"words_added": row["words_added"], "words_removed": row["words_removed"],
-                    "added": row["added"], "removed": row["removed"]}
+    for change in catalog.changes(url=capture.url, limit=3):
+        if change.timestamp == capture.timestamp:
+            return {"words_added": change.words_added, "words_removed": change.words_removed,
+                    "added": change.added, "removed": change.removed}
     return {}
 
 

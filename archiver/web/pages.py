@@ -3,6 +3,7 @@ each a view over the Site, run in a worker thread by `Site.route`."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 from datetime import datetime, timezone
@@ -88,10 +89,12 @@ def feed(site: Site, request: Request) -> Response:
     rows = site.reads.catalog().changes(url=url, tag=tag, limit=site.number(request, "limit", 50, high=500))
     base = str(request.base_url).rstrip("/")
     what = f"changes of {url}" if url else f"changes of watches tagged {tag}" if tag else "all changes"
-    entries = [{k: (XML_BAD.sub("", v) if isinstance(v, str) else v) for k, v in dict(r).items()} for r in rows]
+    # XML 1.0 has no place for some characters a page's title may hold.
+    entries = [dataclasses.replace(c, **{k: XML_BAD.sub("", v) for k, v in dataclasses.asdict(c).items()
+                                         if isinstance(v, str) and k != "verdict"}) for c in rows]
     xml = site.env.get_template("feed.xml").render(
         entries=entries, base=base, what=what, self_url=str(request.url),
-        updated=_iso(entries[0]["captured_at"]) if entries else "1970-01-01T00:00:00Z", iso=_iso)
+        updated=_iso(entries[0].captured_at) if entries else "1970-01-01T00:00:00Z", iso=_iso)
     return Response(xml, media_type="application/atom+xml; charset=utf-8")
 
 
