@@ -48,10 +48,26 @@ from quality import DATA, as_written, load  # noqa: E402
 
 from archiver import Archive, FetchOptions, Verdict  # noqa: E402
 
-CHROME = ["links rotated", "digits outside", "names hashed", "hashes redrawn", "banner before", "chrome between"]
+CHROME = ["links rotated", "digits outside", "hashed classes", "hashes redrawn", "banner before", "chrome between"]
 EDITS = ["paragraph added", "paragraph removed", "word changed", "number changed"]
 BLOCKS = {"div", "article", "main", "section", "td", "body", "form", "span", "center"}
 NUMBER = re.compile(r"\d+")
+
+
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def _generated_name(rnd: random.Random) -> str:
+    """A class name as CSS-in-JS and CSS modules generate them: emotion's
+    css-1q2w3e, styled-components' sc-bdVaJa, a module's _3xX2a_ or a bare hash."""
+    style = rnd.randrange(4)
+    if style == 0:
+        return "css-" + "".join(rnd.choice(_ALNUM[:26].lower() + "0123456789") for _ in range(6))
+    if style == 1:
+        return "sc-" + "".join(rnd.choice(_ALNUM[:52]) for _ in range(6))
+    if style == 2:
+        return "_" + "".join(rnd.choice(_ALNUM) for _ in range(5)) + "_"
+    return "".join(rnd.choice("0123456789abcdef") for _ in range(8))
 
 
 def _norm(text: str) -> str:
@@ -122,12 +138,12 @@ def variant(html: str, truth: str, kind: str, rnd: random.Random, others: list[s
                 el.tail, changed = bump(el.tail), True
         if not changed:
             return None
-    elif kind in ("names hashed", "hashes redrawn"):
+    elif kind in ("hashed classes", "hashes redrawn"):
         for el in tree.iter():
             if not isinstance(el.tag, str):
                 continue
             if el.get("class") is not None or rnd.random() < 0.5:
-                el.set("class", " ".join(f"css-{rnd.getrandbits(32):08x}" for _ in range(rnd.randint(1, 2))))
+                el.set("class", f"{el.get('class') or ''} {_generated_name(rnd)}".strip())
             el.set(f"data-v-{rnd.getrandbits(16):04x}", "")
             if el.tag == "script":
                 el.set("nonce", f"{rnd.getrandbits(64):016x}")

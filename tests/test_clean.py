@@ -390,3 +390,50 @@ def test_a_page_past_the_size_limit_is_cleaned_in_part_and_says_so():
     snap = clean_page(text, "https://example.org/notice.txt", options=options, content_type="text/plain")
     assert snap.partial == "only its first 1500 bytes were cleaned (the rest is past the size limit)"
     assert clean_page(page, "https://example.org/long").partial is None  # within the default limit
+
+
+def test_generated_class_names_are_told_from_meaningful_ones():
+    from archiver.cleaning.markup import generated_name
+
+    for token in ("css-1q2w3e", "sc-bdVaJa", "sc-AxjAm", "_3xX2a_", "1f8e9a0c", "jsx-2847472", "e1x2y3"):
+        assert generated_name(token), token
+    for token in ("article-body", "content2", "col-md-6", "h2", "nav", "share-bar", "mt-4", "post_content",
+                  "btnPrimary", "NavBar", "iPhone", "h2title", "fn1", "cite_note-3", "css-content", "sc-header",
+                  "entry-content", "wp-block-paragraph", "ad", "footer", "MsoFootnoteReference",
+                  "MsoNormal", "getElementById", "fbRegisterFormX"):
+        assert not generated_name(token), token
+
+
+def test_markup_churn_cannot_move_the_snapshot():
+    """The same page with generated class names and ids added to its own
+    (as a CSS-in-JS site ships them, new at every deploy): the same text,
+    however the names happen to spell "ad", "nav" or "share"."""
+    import random
+    import re
+
+    page = (
+        "<html><head><title>Harbour board minutes | Gazette</title></head><body>"
+        "<nav class='menu'><a href='/'>Home</a> <a href='/news'>News</a></nav>"
+        "<article class='post'><h1>Harbour board minutes</h1>"
+        + "".join(f"<p>Paragraph {i}: the harbour board met on Tuesday and agreed the new tolls for the "
+                  f"ferry, the fishing fleet and the visiting yachts, to be reviewed in the spring.</p>"
+                  for i in range(8))
+        + "</article><footer class='site-footer'>© Gazette</footer></body></html>")
+    baseline = archiver.clean(page, "https://gazette.example/minutes")
+    spelled = ["sc-AdNavX", "css-nav1ad", "_sh4rE9_", "sc-ShareAd", "css-comment2x", "sc-FooterAd", "jsx-1235813"]
+    for seed in range(6):
+        rnd = random.Random(seed)
+
+        def churn(m: re.Match) -> str:
+            name = rnd.choice(spelled) if rnd.random() < 0.5 else f"css-{rnd.getrandbits(24):06x}9"
+            tag, attrs = m.group(1), m.group(2) or ""
+            if "class=" in attrs:
+                attrs = re.sub(r"class='([^']*)'", lambda c: f"class='{c.group(1)} {name}'", attrs)
+            else:
+                attrs += f" class='{name}' id='{rnd.choice(spelled)}'"
+            return f"<{tag}{attrs} data-v-{rnd.getrandbits(16):04x}>"
+
+        churned = re.sub(r"<(p|div|h1|article|nav|footer|a|body)((?:\s[^>]*)?)>", churn, page)
+        assert churned != page
+        snap = archiver.clean(churned, "https://gazette.example/minutes")
+        assert snap.text == baseline.text and snap.title == baseline.title, seed

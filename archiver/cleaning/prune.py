@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from .markup import drop_generated_names
 from .normalize import MAX_LINE_CHARS, count_words
 from .rules import Rule
 
@@ -452,6 +453,7 @@ def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, 
     tree = LexborHTMLParser(flatten_source(limit_options(limit_attributes(html))))
     if tree.css_first(_DEEP) is not None:
         _flatten_tree(tree)
+    drop_generated_names(tree)  # markup churn must not move what is article and what is chrome
     root = tree.css_first("html")
     lang = None
     if root is not None:

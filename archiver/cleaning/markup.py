@@ -1,0 +1,59 @@
+"""Generated names in markup: the class names and ids that CSS-in-JS,
+CSS modules and front-end frameworks make up (css-1q2w3e, sc-bdVaJa,
+_3xX2a_, a bare hash). They say nothing about what is article and what is
+chrome, change at every deploy, and can spell by chance what extraction
+reads as chrome ("ad", "nav"): they are taken out before rules and
+extraction see the page, so that the same text in gives the same snapshot."""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborHTMLParser
+
+__all__ = ["drop_generated_names", "generated_name"]
+
+# A generator's prefix, then the hash it made.
+_PREFIXED = re.compile(r"^(?:css|sc|jsx|emotion|styled|svelte|astro|tw|chakra|mui|jss)-([A-Za-z0-9_-]{4,})$")
+_BARE = re.compile(r"^_*([A-Za-z0-9]{5,})_*$")
+_RUNS = re.compile(r"[0-9]+|[a-z]+|[A-Z]+")
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _hashlike(body: str) -> bool:
+    """Digits and letters, or lower and upper case, switching back and forth
+    as only a hash does ("1q2w3e", "bdVaJa", "3xX2a"; not "content2",
+    "NavBar", "iPhone", "h2title"), or a long hex number."""
+    runs = _RUNS.findall(body)
+    digit_switches = sum(1 for a, b in zip(runs, runs[1:]) if a[0].isdigit() != b[0].isdigit())
+    case_switches = sum(1 for a, b in zip(runs, runs[1:]) if a[0].islower() and b[0].isupper())
+    hex_number = len(body) >= 8 and _HEX.fullmatch(body) is not None and any(c.isdigit() for c in body)
+    # Words in CamelCase ("MsoFootnoteReference") switch case too, but between
+    # runs of several letters; a hash's runs are a letter or two.
+    short_runs = case_switches >= 2 and len(body) < 2 * len(runs)
+    return digit_switches >= 3 or short_runs or hex_number
+
+
+def generated_name(token: str) -> bool:
+    """Whether a class name or id looks made up by a generator."""
+    m = _PREFIXED.match(token)
+    if m:  # after a generator's prefix, a digit or a capital is the hash's, not a word's
+        return any(c.isdigit() or c.isupper() for c in m.group(1))
+    m = _BARE.match(token)
+    return bool(m) and _hashlike(m.group(1))
+
+
+def drop_generated_names(tree: LexborHTMLParser) -> None:
+    """Remove generated class names (and generated ids) from every element."""
+    for node in tree.css("[class]"):
+        value = node.attributes.get("class") or ""
+        tokens = value.split()
+        kept = [t for t in tokens if not generated_name(t)]
+        if len(kept) != len(tokens):
+            if kept:
+                node.attrs["class"] = " ".join(kept)
+            else:
+                del node.attrs["class"]
+    for node in tree.css("[id]"):
+        if generated_name(node.attributes.get("id") or ""):
+            del node.attrs["id"]
