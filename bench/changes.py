@@ -269,22 +269,18 @@ def main() -> None:
             results[name][kind].append(judge(i, first, second))
     print(f"captured {2 * len(pairs)} times in {elapsed:.1f} s\n")
     header = f"{'second version':<22}" + "".join(f"{name:>38}" for name in judges)
-    print("judged changed (chrome only: false changes; lower is better)")
-    print(header)
-    for kind in CHROME + ["all chrome-only"]:
-        row = f"{kind:<22}"
-        for name in judges:
-            vals = [v for k in (CHROME if kind == "all chrome-only" else [kind]) for v in results[name][k]]
-            row += f"{(100 * sum(vals) / len(vals) if vals else 0):>36.1f} %"
-        print(row)
-    print("\nmissed (article edits judged unchanged; lower is better)")
-    print(header)
-    for kind in EDITS + ["all article edits"]:
-        row = f"{kind:<22}"
-        for name in judges:
-            vals = [v for k in (EDITS if kind == "all article edits" else [kind]) for v in results[name][k]]
-            row += f"{(100 * (len(vals) - sum(vals)) / len(vals) if vals else 0):>36.1f} %"
-        print(row)
+    tables = (("judged changed (chrome only: false changes; lower is better)", CHROME, "all chrome-only", True),
+              ("\nmissed (article edits judged unchanged; lower is better)", EDITS, "all article edits", False))
+    for caption, kinds_of, total, count_changed in tables:
+        print(caption)
+        print(header)
+        for kind in kinds_of + [total]:
+            row = f"{kind:<22}"
+            for name in judges:
+                vals = [v for k in (kinds_of if kind == total else [kind]) for v in results[name][k]]
+                hits = sum(vals) if count_changed else len(vals) - sum(vals)
+                row += f"{(100 * hits / len(vals) if vals else 0):>36.1f} %"
+            print(row)
     print("\n(archiver's column: the second capture's verdict in the catalog; a verdict other than"
           " changed/unchanged, an error, counts as not changed)")
 
