@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from ..config import BROWSER_ENV, SPOOL_IN_MEMORY, BrowserOptions, FetchOptions
 from ..errors import BrowserUnavailable
 from ..models import Attachment, Exchange, Fetched
-from .netpolicy import Origin, PrivateAddress, address_of
+from .netpolicy import Origin, PrivateAddress
 
 if TYPE_CHECKING:
     from .credentials import CredentialSet
@@ -240,12 +240,8 @@ class _NetworkLog:
 
     async def _reachable(self, url: str) -> bool:
         assert self.reach is not None
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
-            return True  # data:, blob: and the like never leave the browser
-        port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
         try:
-            self.reach.admit(url, await address_of(self.reach.policy, parts.hostname, port), first=False)
+            await self.reach.admit_url(url, first=False)
         except PrivateAddress as exc:
             self.refused.append(str(exc))
             return False

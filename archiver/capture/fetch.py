@@ -31,7 +31,7 @@ from protego import Protego
 from ..config import SPOOL_IN_MEMORY, FetchOptions
 from ..errors import ArchiverError, ConfigError, FetchError
 from ..models import Exchange, Fetched
-from .netpolicy import Origin, PrivateAddress, address_of
+from .netpolicy import Origin, PrivateAddress
 from ..cleaning.payload import read_payload
 from ..timeutil import utc_now
 from ..urls import check_url, host_key
@@ -580,12 +580,8 @@ class Fetcher:
     async def _admitted(self, origin: Origin, url: str, fetched: Fetched, *, first: bool) -> bool:
         """Whether the network policy lets this hop's host be reached (checked
         on the address its name resolves to); if not, the capture is blocked."""
-        if origin.policy.mode == "any":
-            return True
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            origin.admit(url, await address_of(origin.policy, parts.hostname or "", port), first=first)
+            await origin.admit_url(url, first=first)
         except PrivateAddress as exc:
             fetched.blocked = str(exc)
             return False

@@ -17,6 +17,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 __all__ = ["NetworkPolicy", "Origin", "PrivateAddress", "address_of"]
 
@@ -24,6 +25,7 @@ __all__ = ["NetworkPolicy", "Origin", "PrivateAddress", "address_of"]
 # public address to a private one; "public": nothing private at all;
 # "any": no checks.
 Mode = Literal["typed", "public", "any"]
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 class PrivateAddress(Exception):
@@ -74,6 +76,17 @@ class Origin:
             return
         if private and (self.policy.mode == "public" or not self.private_start):
             raise PrivateAddress(f"{url} is at a private address ({address}), reached from a public one: refused")
+
+    async def admit_url(self, url: str, *, first: bool) -> None:
+        """`admit` on the address `url`'s host resolves to (before anything is
+        sent to it); a URL that leaves no machine (data:, blob:) passes."""
+        if self.policy.mode == "any":
+            return
+        parts = urlsplit(url)
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            return
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        self.admit(url, await address_of(self.policy, parts.hostname, port), first=first)
 
 
 async def address_of(policy: NetworkPolicy, host: str, port: int) -> str | None:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 import jinja2
 from markupsafe import Markup, escape
@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from ..archive.archive import Archive
 from ..archive.catalog import catalog_error
-from ..capture.netpolicy import Origin, PrivateAddress, address_of
+from ..capture.netpolicy import Origin, PrivateAddress
 from ..config import VERSION
 from ..errors import ArchiverError, ConfigError, SnapshotNotFound
 from ..urls import canonical_url, check_url
@@ -135,14 +135,10 @@ class Site:
     def public_only(self, url: str) -> str:
         """A URL to capture for someone else: its host must not resolve to a private address."""
         url = check_url(url)
-        if self.policy.mode == "public":
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            address = asyncio.run(address_of(self.policy, parts.hostname or "", port))
-            try:
-                Origin(self.policy).admit(url, address, first=True)
-            except PrivateAddress as exc:
-                raise ConfigError(str(exc)) from None
+        try:
+            asyncio.run(Origin(self.policy).admit_url(url, first=True))
+        except PrivateAddress as exc:
+            raise ConfigError(str(exc)) from None
         return url
 
 
