@@ -21,6 +21,7 @@ from cdxj_indexer.main import CDXJIndexer
 from .archive import Archive
 from ..config import VERSION, WarcOptions
 from ..errors import ConfigError, SnapshotNotFound, StoreError
+from ..models import Capture
 from ..evidence.fixity import sha256_file
 from ..evidence.signing import Signer, sign_package_digest
 from .snapshots import temp_file
@@ -146,18 +147,19 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
                 page_rows = catalog.all_captures()
             on_disk = {p.name for p in archive.warc_dir.glob("*" + WARC_SUFFIX)}
             on_disk |= {p.name.removesuffix(OPEN_SUFFIX) for p in archive.warc_dir.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)}
-            gone = sorted(set(catalog.record_files()) - on_disk)
-        lost = [c for c in page_rows if c.warc_file and Path(c.warc_file).name in gone]
-        if gone and urls:
-            gone = sorted({Path(c.warc_file).name for c in lost if c.warc_file})
+            missing = set(catalog.record_files()) - on_disk
+        kept: list[Capture] = []
+        lost: list[Capture] = []
+        for c in page_rows:
+            (lost if c.warc_file and Path(c.warc_file).name in missing else kept).append(c)
+        # Of a URL subset, only the files its own captures were recorded in matter.
+        gone = sorted({Path(c.warc_file).name for c in lost if c.warc_file} if urls else missing)
         if gone and not skip_missing:
             names = ", ".join(f"{WARC_DIR}/{n}" for n in gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
             raise StoreError(f"{len(gone)} WARC file(s) the catalog points into are missing ({names}): {len(lost)}"
                              " capture(s) would be listed without their records. Restore the files, or export with"
                              " --skip-missing to leave those captures out")
-        if lost:
-            dropped = {id(c) for c in lost}
-            page_rows = [c for c in page_rows if id(c) not in dropped]
+        page_rows = kept
         if urls:
             (work / "archive").mkdir()
             warcs, records = _subset(archive, selected, work / "archive")
