@@ -45,15 +45,15 @@ def generated_name(token: str) -> bool:
 
 def drop_generated_names(tree: LexborHTMLParser) -> None:
     """Remove generated class names (and generated ids) from every element."""
-    for node in tree.css("[class]"):
-        value = node.attributes.get("class") or ""
-        tokens = value.split()
-        kept = [t for t in tokens if not generated_name(t)]
-        if len(kept) != len(tokens):
-            if kept:
-                node.attrs["class"] = " ".join(kept)
-            else:
-                del node.attrs["class"]
-    for node in tree.css("[id]"):
-        if generated_name(node.attributes.get("id") or ""):
+    for node in tree.css("[class], [id]"):  # one walk of the tree: this runs on every page
+        attributes = node.attributes
+        if "class" in attributes:
+            tokens = (attributes["class"] or "").split()
+            kept = [t for t in tokens if not generated_name(t)]
+            if len(kept) != len(tokens):
+                if kept:
+                    node.attrs["class"] = " ".join(kept)
+                else:
+                    del node.attrs["class"]
+        if generated_name(attributes.get("id") or ""):
             del node.attrs["id"]
