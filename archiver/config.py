@@ -6,12 +6,13 @@ the CLI builds them from its flags in one place.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
+from typing import Literal
 from pathlib import Path
 
 from .errors import ConfigError
-from .capture.netpolicy import NetworkPolicy
 
 __all__ = [
     "BrowserOptions",
@@ -43,6 +44,38 @@ DEFAULT_WARC_MAX_SIZE = 1024**3
 DEFAULT_WARC_MAX_AGE = 3600.0  # a `run --loop` starts at most one file an hour
 # Bodies stay in memory up to this size, then spill to disk.
 SPOOL_IN_MEMORY = 1024 * 1024
+
+
+# "typed": the URL given may be private, what it leads to may not go from a
+# public address to a private one; "public": nothing private at all;
+# "any": no checks.
+NetworkMode = Literal["typed", "public", "any"]
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Which addresses a capture may reach (capture/netpolicy.py applies it)."""
+
+    mode: NetworkMode = "typed"
+    # Networks to treat as public although they are not globally routable
+    # (a reverse proxy's side of a private network, or a test's loopback).
+    public: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("typed", "public", "any"):
+            raise ValueError(f"unknown network policy {self.mode!r}")
+
+    def is_private(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if any(ip in ipaddress.ip_network(net, strict=False) for net in self.public):
+            return False
+        return not ip.is_global or ip.is_multicast
+
 
 
 @dataclass(frozen=True, kw_only=True)

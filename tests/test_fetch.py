@@ -12,7 +12,7 @@ import pytest
 
 from archiver import FetchOptions
 from archiver.capture.fetch import Fetcher, Timer
-from archiver.capture.netpolicy import NetworkPolicy
+from archiver.config import NetworkPolicy
 from archiver.cleaning.payload import read_payload
 
 # The mock transport's hosts are names nobody resolves: no network policy, so no DNS look-up.

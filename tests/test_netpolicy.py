@@ -19,7 +19,8 @@ from warcutil import read_all
 
 from archiver import Archive, FetchOptions, Verdict
 from archiver.config import BrowserOptions
-from archiver.capture.netpolicy import NetworkPolicy, Origin, PrivateAddress
+from archiver.capture.netpolicy import Origin, PrivateAddress
+from archiver.config import NetworkPolicy
 from archiver.web.app import create_app
 
 TOKEN = "a-token-of-at-least-16-characters"

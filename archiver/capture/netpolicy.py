@@ -16,43 +16,17 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import urlsplit
 
-__all__ = ["NetworkPolicy", "Origin", "PrivateAddress", "address_of"]
+from ..config import NetworkPolicy
 
-# "typed": the URL given may be private, what it leads to may not go from a
-# public address to a private one; "public": nothing private at all;
-# "any": no checks.
-Mode = Literal["typed", "public", "any"]
+__all__ = ["Origin", "PrivateAddress", "address_of"]
+
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 class PrivateAddress(Exception):
     """A request the network policy refuses (its message says why)."""
-
-
-@dataclass(frozen=True)
-class NetworkPolicy:
-    mode: Mode = "typed"
-    # Networks to treat as public although they are not globally routable
-    # (a reverse proxy's side of a private network, or a test's loopback).
-    public: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("typed", "public", "any"):
-            raise ValueError(f"unknown network policy {self.mode!r}")
-
-    def is_private(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if any(ip in ipaddress.ip_network(net, strict=False) for net in self.public):
-            return False
-        return not ip.is_global or ip.is_multicast
 
 
 @dataclass
