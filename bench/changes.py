@@ -47,6 +47,7 @@ from pageserver import serve_bodies  # noqa: E402
 from quality import DATA, as_written, load  # noqa: E402
 
 from archiver import Archive, FetchOptions, Verdict  # noqa: E402
+from archiver.archive.diff import render_unified  # noqa: E402
 
 CHROME = ["links rotated", "digits outside", "hashed classes", "hashes redrawn", "banner before", "chrome between"]
 EDITS = ["paragraph added", "paragraph removed", "word changed", "number changed"]
@@ -127,14 +128,27 @@ def variant(html: str, truth: str, kind: str, rnd: random.Random, others: list[s
         def bump(value: str) -> str:
             return NUMBER.sub(lambda m: str((int(m.group()) + 7) % 10 ** len(m.group())).zfill(len(m.group())), value)
 
+        # Outside the article: outside its element, and not in the ground truth either (the element
+        # holds most of the article, and a page may keep some of it elsewhere, a caption or a footer).
+        # The headline and the standfirst are the article's too, wherever the page prints them.
+        heads = [_norm(t) for t in tree.xpath("//title/text() | //h1//text() | //meta[@property='og:title' or"
+                                              " @name='description' or @property='og:description']/@content")]
+        article_text = _norm(truth) + " " + " ".join(heads)
+
+        def outside(el: etree._Element) -> bool:
+            if _inside(el, art) or el.tag in ("title", "h1", "meta"):
+                return False
+            own = _norm(el.text_content())
+            return len(own) < 15 or own not in article_text
+
         changed = False
         for el in tree.iter():
             if not isinstance(el.tag, str) or el.tag in ("script", "style"):
                 continue
-            if el.text and not _inside(el, art) and NUMBER.search(el.text):
+            if el.text and NUMBER.search(el.text) and outside(el):
                 el.text, changed = bump(el.text), True
             parent = el.getparent()  # a tail is its parent's text
-            if el.tail and parent is not None and not _inside(parent, art) and NUMBER.search(el.tail):
+            if el.tail and parent is not None and NUMBER.search(el.tail) and outside(parent):
                 el.tail, changed = bump(el.tail), True
         if not changed:
             return None
@@ -210,12 +224,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--pages", type=int, default=0, help="only the first N pages (0: all)")
+    ap.add_argument("--show", action="append", default=[], metavar="KIND",
+                    help="print the diff of each pair of this kind that archiver got wrong (repeatable)")
+    ap.add_argument("--kinds", default="", help="only these kinds, comma-separated")
     args = ap.parse_args()
     pages = load(args.data)
     if args.pages:
         pages = pages[: args.pages]
     titles = [t.split("\n")[0][:80] for *_, t in pages]
-    kinds = CHROME + EDITS
+    kinds = [k for k in CHROME + EDITS if not args.kinds or k in args.kinds.split(",")]
     pairs: list[tuple[str, str, str, str]] = []  # (page id, kind, first, second)
     skipped: dict[str, int] = defaultdict(int)
     for pid, _url, html, truth in pages:
@@ -239,22 +256,43 @@ def main() -> None:
             pairs.append((pid, kind, first, second))
     print(f"{len(pages)} pages, {len(pairs)} pairs ({', '.join(f'{k}: {n} pages without one' for k, n in skipped.items()) or 'none skipped'})")
 
+    # Each page is its own site (its own loopback address), and each kind of second version goes to an
+    # archive of its own: the variants of one page share its article, and an archive holding them side
+    # by side would learn that article as the site's template.
+    page_ids = sorted({p[0] for p in pairs})
+    host_of_page = {pid: n for n, pid in enumerate(page_ids)}
     bodies = [p[2].encode() for p in pairs]
-    [server] = serve_bodies(bodies)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    servers = serve_bodies(bodies, hosts=len(page_ids))
+    urls = [f"http://127.0.0.{host_of_page[pid] + 1}:{servers[host_of_page[pid]].server_address[1]}/p/{i}"
+            for i, (pid, *_) in enumerate(pairs)]
     work = Path(tempfile.mkdtemp(prefix="bench-changes-"))
     t0 = time.perf_counter()
+    ours: dict[str, Verdict] = {}
     try:
-        archive = Archive(work / "arch", fetch_options=FetchOptions(host_delay=0, retries=0, concurrency=16,
-                                                                     per_host=2))
-        urls = [f"{base}/p/{i}" for i in range(len(pairs))]
-        archive.capture(urls)
-        for i, (_, _, _, second) in enumerate(pairs):
-            bodies[i] = second.encode()
-        seconds = archive.capture(urls)
-        ours = {c.url: c.verdict for c in seconds}
+        for kind in kinds:
+            mine = [urls[i] for i, p in enumerate(pairs) if p[1] == kind]
+            if not mine:
+                continue
+            archive = Archive(work / kind.replace(" ", "-"),
+                              fetch_options=FetchOptions(host_delay=0, retries=0, concurrency=16, per_host=2))
+            archive.capture(mine)
+            for i, p in enumerate(pairs):
+                if p[1] == kind:
+                    bodies[i] = p[3].encode()
+            for c in archive.capture(mine):
+                ours[c.url] = c.verdict
+            if kind in args.show:
+                wrong = Verdict.CHANGED if kind in CHROME else Verdict.UNCHANGED
+                for url in mine:
+                    if ours[url] is wrong or (kind in EDITS and ours[url] is not Verdict.CHANGED):
+                        print(f"--- {kind}: {url} ({ours[url].value})")
+                        try:
+                            print(render_unified(archive.diff(url))[:3000])
+                        except Exception as exc:  # noqa: BLE001 - a bench's look at its misses
+                            print(f"(no diff: {exc})")
     finally:
-        server.shutdown()
+        for server in servers:
+            server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     plain = as_written(lambda h: trafilatura.extract(h, favor_precision=True, include_comments=False) or "")
