@@ -16,6 +16,7 @@ from ..config import CleanOptions
 from .extract import extract_article
 from ..models import Snapshot
 from ..urls import host_of
+from .chromelines import drop_chrome_lines
 from .normalize import clean_field, clean_title, count_words, drop_repeats, iso_date, language_code, normalize_text, split_authors
 from .documents import clean_pdf, clean_text, looks_like_pdf
 from .payload import charset_from_content_type, decode_html, document_kind
@@ -96,7 +97,7 @@ def clean_page(
     extracted = extract_article(pruned.html, url=url, visible_words=pruned.visible_words, options=options,
                                 meta_html=pruned.meta_html)
     t2 = time.perf_counter()
-    paragraphs = drop_repeats(normalize_text(extracted.text))
+    paragraphs = drop_chrome_lines(drop_repeats(normalize_text(extracted.text)))
     text = "\n\n".join(paragraphs)
     words = count_words(text)
     host = host_of(url)
