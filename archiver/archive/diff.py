@@ -172,18 +172,22 @@ def summarize_change(old: str, new: str) -> ChangeSummary:
     b = [p for p in new.split("\n\n") if p]
     added: list[str] = []
     removed: list[str] = []
-    for tag, i1, i2, j1, j2 in _opcodes(a, b):
+    ops = _opcodes(a, b)
+    moved_to, moved_from = _moves(a, b, ops)  # a paragraph moved is no words added or removed
+    for tag, i1, i2, j1, j2 in ops:
         if tag == "equal":
             continue
-        pairs = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        olds = [a[i] for i in range(i1, i2) if i not in moved_to]
+        news = [b[j] for j in range(j1, j2) if j not in moved_from]
+        pairs = min(len(olds), len(news)) if tag == "replace" else 0
         for k in range(pairs):
-            for op, text in word_diff(a[i1 + k], b[j1 + k]):
+            for op, text in word_diff(olds[k], news[k]):
                 if op == "insert" and text.strip():
                     added.append(text.strip())
                 elif op == "delete" and text.strip():
                     removed.append(text.strip())
-        removed += a[i1 + pairs : i2]
-        added += b[j1 + pairs : j2]
+        removed += olds[pairs:]
+        added += news[pairs:]
 
     def joined(runs: list[str]) -> str:
         text = " … ".join(runs)
@@ -255,22 +259,51 @@ def diff_snapshots(old: StoredSnapshot, new: StoredSnapshot, *, older: Capture, 
     if ignore_space:
         a, b = [" ".join(p.split()) for p in a], [" ".join(p.split()) for p in b]
     matcher = _Matcher(None, a, b, autojunk=False)
+    groups = list(matcher.get_grouped_opcodes(context))
+    moved_to, moved_from = _moves(a, b, [op for group in groups for op in group])
     hunks: list[list[Change]] = []
-    for group in matcher.get_grouped_opcodes(context):
+    for group in groups:
         changes: list[Change] = []
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
                 changes += [Change("equal", a[i], b[j], i, j) for i, j in zip(range(i1, i2), range(j1, j2))]
                 continue
-            olds, news = list(range(i1, i2)), list(range(j1, j2))
+            olds = [i for i in range(i1, i2) if i not in moved_to]
+            news = [j for j in range(j1, j2) if j not in moved_from]
             pairs = min(len(olds), len(news)) if tag == "replace" else 0
+            for i in range(i1, i2):
+                if i in moved_to:
+                    changes.append(Change("moved_out", a[i], None, i, moved_to[i]))
             for k in range(pairs):
                 i, j = olds[k], news[k]
                 changes.append(Change("replace", a[i], b[j], i, j, words=word_diff(a[i], b[j])))
             changes += [Change("delete", a[i], None, i, None) for i in olds[pairs:]]
             changes += [Change("insert", None, b[j], None, j) for j in news[pairs:]]
+            for j in range(j1, j2):
+                if j in moved_from:
+                    changes.append(Change("moved_in", None, b[j], moved_from[j], j))
         hunks.append(changes)
     return Diff(url=older.url, older=older, newer=newer, metadata=meta, hunks=hunks)
+
+
+def _moves(a: list[str], b: list[str], ops: list[Opcode]) -> tuple[dict[int, int], dict[int, int]]:
+    """Paragraphs that left one place and arrived whole at another: old index
+    -> new index, and new -> old. A paragraph moved is shown as moved, not
+    as deleted here and added there."""
+    gone: dict[str, list[int]] = {}
+    for tag, i1, i2, _j1, _j2 in ops:
+        if tag in ("delete", "replace"):
+            for i in range(i1, i2):
+                gone.setdefault(a[i], []).append(i)
+    to: dict[int, int] = {}
+    came: dict[int, int] = {}
+    for tag, _i1, _i2, j1, j2 in ops:
+        if tag in ("insert", "replace"):
+            for j in range(j1, j2):
+                if gone.get(b[j]):
+                    i = gone[b[j]].pop(0)
+                    to[i], came[j] = j, i
+    return to, came
 
 
 # -- renderings -------------------------------------------------------------
@@ -298,7 +331,8 @@ def _hunk_line(hunk: list[Change]) -> str:
 
 
 def render_unified(d: Diff) -> str:
-    """Paragraph-level unified diff: one paragraph per line."""
+    """Paragraph-level unified diff: one paragraph per line; a paragraph
+    that moved is "<" where it was and ">" where it is now."""
     lines = _header(d)
     for hunk in d.hunks:
         lines.append(_hunk_line(hunk) + " (paragraphs)")
@@ -309,6 +343,10 @@ def render_unified(d: Diff) -> str:
                 lines.append(f"-{c.old}")
             if c.op in ("insert", "replace"):
                 lines.append(f"+{c.new}")
+            if c.op == "moved_out":
+                lines.append(f"<{c.old}")
+            if c.op == "moved_in":
+                lines.append(f">{c.new}")
     return "\n".join(lines) + "\n"
 
 
@@ -335,6 +373,10 @@ def render_words(d: Diff, *, color: bool = False) -> str:
                 out.append(mark("delete", c.old or ""))
             elif c.op == "insert":
                 out.append(mark("insert", c.new or ""))
+            elif c.op == "moved_out":
+                out.append(f"{dim}(moved to paragraph {(c.new_index or 0) + 1}) {c.old}{end}")
+            elif c.op == "moved_in":
+                out.append(f"(moved here from paragraph {(c.old_index or 0) + 1}) {c.new}")
             else:
                 out.append("".join(mark(op, text) for op, text in c.words or []))
         out.append("")
@@ -347,7 +389,8 @@ h1{font-size:1.3em}.meta{font:13px/1.4 sans-serif;color:#555}
 table{border-collapse:collapse;width:100%;table-layout:fixed}td{vertical-align:top;padding:.4em .8em;width:50%}
 th{font:13px sans-serif;text-align:left;padding:.4em .8em;border-bottom:1px solid #ccc}
 tr.equal td{color:#777}tr.gap td{text-align:center;color:#aaa;font:12px sans-serif}
-td.del{background:#fff0f0}td.ins{background:#f0fff0}
+td.del{background:#fff0f0}td.ins{background:#f0fff0}td.mov{background:#f0f4ff}
+tr.moved td{color:#555}.note{font:12px sans-serif;color:#336;background:#e6ecff;padding:0 .3em}
 del{background:#fcc;text-decoration:line-through}ins{background:#cfc;text-decoration:none}
 """
 
@@ -380,6 +423,12 @@ def render_html(d: Diff) -> str:
                 rows.append(f'<tr><td class="del" dir="auto"><del>{e(c.old or "")}</del></td><td dir="auto"></td></tr>')
             elif c.op == "insert":
                 rows.append(f'<tr><td dir="auto"></td><td class="ins" dir="auto"><ins>{e(c.new or "")}</ins></td></tr>')
+            elif c.op == "moved_out":
+                rows.append(f'<tr class="moved"><td dir="auto"><span class="note">moved to paragraph {(c.new_index or 0) + 1}</span>'
+                            f' {e(c.old or "")}</td><td dir="auto"></td></tr>')
+            elif c.op == "moved_in":
+                rows.append(f'<tr class="moved"><td dir="auto"></td><td class="mov" dir="auto"><span class="note">moved here'
+                            f' from paragraph {(c.old_index or 0) + 1}</span> {e(c.new or "")}</td></tr>')
             else:
                 rows.append(f'<tr><td class="del" dir="auto">{words(c, "old")}</td><td class="ins" dir="auto">{words(c, "new")}</td></tr>')
     meta = "".join(f"<li>{e(k)}: <del><bdi>{e(str(o))}</bdi></del> → <ins><bdi>{e(str(n))}</bdi></ins></li>" for k, (o, n) in d.metadata.items())
