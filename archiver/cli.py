@@ -49,11 +49,12 @@ from .config import (
 )
 from .archive.diff import render_html, render_unified, render_words
 from .errors import ArchiverError, ConfigError
+from .significance import ChangeRules
 from .models import Capture, Snapshot, Verdict
 from .cleaning.payload import read_source
 from .capture.credentials import credential_set, inline_set
 from .termout import Column
-from .urls import check_url
+from .urls import check_url, host_of
 
 # Fetching, ingest, rules and Dask are imported by the commands that use
 # them (as `archive/archive.py` does for capture): commands that only read the
@@ -313,6 +314,16 @@ BROWSER_FLAGS = (
 )
 
 
+CHANGE_FLAGS = (
+    click.option("--ignore", "ignore", metavar="TEXT|/REGEX/", multiple=True,
+                 help="Lines holding this text (case ignored) or matching /REGEX/ do not make a change (repeatable)."),
+    click.option("--trigger", "trigger", metavar="TEXT|/REGEX/", multiple=True,
+                 help="Judge a capture changed only when an added line holds this text or matches /REGEX/ (repeatable)."),
+    click.option("--min-words", "min_words", type=click.IntRange(min=0), default=0,
+                 help="Judge a capture changed only when at least this many words changed."),
+)
+
+
 def flags(*options: Any) -> Any:
     """Apply a group of shared options to a command."""
 
@@ -349,6 +360,8 @@ def _archive(ctx: click.Context, opts: dict[str, Any]) -> Archive:
                       workers=opts.get("workers"))
     if opts.get("auth_name") and (opts.get("headers") or opts.get("cookies_file")):
         raise ConfigError("--auth names a whole credential set: give it, or --header/--cookies, not both")
+    archive.change_rules = ChangeRules.make(opts.get("ignore") or (), opts.get("trigger") or (),
+                                            opts.get("min_words") or 0)
     if opts.get("auth_name"):
         archive.credentials = credential_set(opts["auth_name"], archive.path)
     else:
@@ -412,7 +425,7 @@ def _read_url_lines(path: str) -> tuple[list[tuple[str, str]], list[str]]:
 @click.option("--browser", "use_browser", is_flag=True,
               help="Load the pages in Chromium (pages that build their text with JavaScript): every exchange,"
               " a screenshot and the rendered DOM go into the WARC.")
-@flags(*FETCH_FLAGS, *AUTH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
+@flags(*FETCH_FLAGS, *AUTH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS, *CHANGE_FLAGS)
 @click.pass_context
 def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_json: bool, use_browser: bool,
             **opts: Any) -> None:
@@ -685,24 +698,30 @@ def watch() -> None:
               help="A cookies.txt it is captured with (the catalog keeps its path, not its content).")
 @click.option("--between", metavar="HH:MM-HH:MM", help="Capture it only in these hours (e.g. 08:00-20:00).")
 @click.option("--tz", metavar="ZONE", help="The time zone of --between (e.g. Asia/Hong_Kong; default UTC).")
+@flags(*CHANGE_FLAGS)
 @click.pass_context
 def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None, tag: str | None,
               use_browser: bool, apprise_urls: tuple[str, ...], notify_file: str | None, auth_name: str | None,
               headers: tuple[str, ...],
-              cookies_file: str | None, between: str | None, tz: str | None) -> None:
+              cookies_file: str | None, between: str | None, tz: str | None, ignore: tuple[str, ...],
+              trigger: tuple[str, ...], min_words: int) -> None:
     """Watch a URL on a schedule (it is due at once)."""
     from .schedule.runner import add_watch
 
     w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser,
                   notify=apprise_urls + _notify_lines(notify_file), auth=auth_name, between=between, tz=tz,
-                  headers=headers,
-                  cookies=cookies_file)
+                  headers=headers, cookies=cookies_file,
+                  change_rules=ChangeRules.make(ignore, trigger, min_words))
     how = ", in the browser" if w.browser else ""
     how += f", between {w.active_hours} {w.tz or 'UTC'}" if w.active_hours else ""
     how += f", credentials {w.auth}" if w.auth else ""
     how += ", its own cookies" if w.cookies else ""
     how += f", {len(w.headers)} header(s)" if w.headers else ""
     how += f", notifying {len(w.notify)} target(s)" if w.notify else ""
+    rules = w.change_rules
+    how += f", ignoring {len(rules['ignore'])} pattern(s)" if rules.get("ignore") else ""
+    how += f", {len(rules['trigger'])} trigger(s)" if rules.get("trigger") else ""
+    how += f", at least {rules['min_words']} words" if rules.get("min_words") else ""
     click.echo(termout.safe(f"watching {w.url} ({w.schedule}{', tag ' + w.tag if w.tag else ''}{how})"))
 
 
@@ -819,7 +838,7 @@ def watch_import(ctx: click.Context, file: str, every: str | None, cron: str | N
 @click.option("--base-url", metavar="URL", default=lambda: os.environ.get("ARCHIVER_BASE_URL"),
               help="Where 'archiver serve' is reachable: messages link the diff page ($ARCHIVER_BASE_URL).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary per run.")
-@flags(*FETCH_FLAGS, *AUTH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS)
+@flags(*FETCH_FLAGS, *AUTH_FLAGS, *BROWSER_FLAGS, *WORK_FLAGS, *CHANGE_FLAGS)
 @click.pass_context
 def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_file: str | None,
         notify_urls: tuple[str, ...],
@@ -914,7 +933,7 @@ def notify_test(url: str) -> None:
 @archive_option
 @click.argument("warcs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per capture added.")
-@flags(_CONTACT, *WORK_FLAGS)
+@flags(_CONTACT, *WORK_FLAGS, *CHANGE_FLAGS)
 @click.pass_context
 def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     """Add snapshots from WARC files written by other tools (wget, Heritrix,
@@ -1115,7 +1134,19 @@ def rules_check(directory: str | None, as_json: bool) -> None:
         sys.exit(EXIT_USAGE)
 
 
+def _template_report(ctx: click.Context, url: str | None, text: str) -> dict[str, Any] | None:
+    """What the archive has learned of the page's site template (None without an archive or a URL)."""
+    from .significance import TEMPLATE_PAGES
+
+    archive = Archive(ctx.obj.get("archive") if ctx.obj else None)
+    if not url or not text or not archive.exists():
+        return None
+    pages, lines = archive.template_lines(url, text)
+    return {"site": host_of(url, site=True), "pages": pages, "min_pages": TEMPLATE_PAGES, "lines": lines}
+
+
 @rules.command("explain")
+@archive_option
 @click.argument("path_or_url")
 @click.option("--url", help="The page's URL, when PATH_OR_URL is a saved file.")
 @_RULES
@@ -1154,6 +1185,7 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
                   for s in ex.pruned.signs],
         "title": ex.snapshot.title,
         "word_count": ex.snapshot.word_count,
+        "template": _template_report(ctx, url, ex.snapshot.text),
     }
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
@@ -1176,6 +1208,14 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
     else:
         out.print(termout.line(f"status: {ex.snapshot.status}; title:", repr(ex.snapshot.title) + ";",
                                f"{ex.snapshot.word_count} words"), crop=False)
+    template = report["template"]
+    if template is not None:
+        out.print(termout.line(Text("site template:", style="bold"),
+                               f"{len(template['lines'])} line(s) of this page are on {template['min_pages']} or more"
+                               f" other pages of {template['site']} in the archive ({template['pages']} pages);"
+                               " they never make a capture changed"), crop=False)
+        for line in template["lines"][:20]:
+            out.print(termout.line("  ", line[:200]), crop=False)
     for sign in report["signs"]:
         if ex.snapshot.status != "error_stub":
             out.print(termout.line("note: error sign ignored on a page with article text:", sign["rule"], sign["where"],

@@ -373,6 +373,7 @@ class Watch:
     tz: str | None = None  # the zone of active_hours (default UTC)
     headers: tuple[str, ...] = ()  # its own request headers ("Name: value"; never credentials)
     cookies: str | None = None  # the path of its cookies.txt
+    change_rules: dict[str, Any] = field(default_factory=dict)  # --ignore, --trigger, --min-words (significance.ChangeRules)
 
     @property
     def schedule(self) -> str:
@@ -399,6 +400,9 @@ class Watch:
             "tz": self.tz,
             "headers": [h.split(":", 1)[0] for h in self.headers],  # names only
             "cookies": self.cookies,
+            "ignore": list(self.change_rules.get("ignore") or []),
+            "trigger": list(self.change_rules.get("trigger") or []),
+            "min_words": self.change_rules.get("min_words") or 0,
         }
 
 

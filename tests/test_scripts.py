@@ -195,7 +195,8 @@ def test_catalog_from_before_the_cjk_index_is_migrated(fresh_site, tmp_path, fas
                      " ALTER TABLE watches DROP COLUMN active_hours; ALTER TABLE watches DROP COLUMN tz;"
                      " ALTER TABLE notifications DROP COLUMN next_try; ALTER TABLE watches DROP COLUMN headers;"
                      " ALTER TABLE watches DROP COLUMN cookies;"
-                     " ALTER TABLE texts DROP COLUMN snapshot_sha256; PRAGMA user_version = 5;")
+                     " ALTER TABLE texts DROP COLUMN snapshot_sha256; DROP TABLE text_lines; DROP TABLE site_lines;"
+                     " ALTER TABLE watches DROP COLUMN change_rules; PRAGMA user_version = 5;")
     db.close()
     reopened = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
     assert [h.url for h in reopened.search(P.ZH_WORD, 10)] == [url]

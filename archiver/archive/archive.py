@@ -29,12 +29,13 @@ from ..capture.credentials import CredentialSet, credential_set
 from ..config import BrowserOptions, CleanOptions, FetchOptions, WarcOptions, archive_dir
 from .diff import Diff, diff_snapshots
 from ..errors import SnapshotNotFound, StoreError
+from ..significance import ChangeRules
 from ..models import Capture, SearchHit, StoredSnapshot
 from .catalog import Catalog
 from .snapshots import read_snapshot
 from .layout import CATALOG, WARC_DIR
 from ..timeutil import iso_seconds, utc_now
-from ..urls import canonical_url, check_url
+from ..urls import host_of, canonical_url, check_url
 
 # What captures, writes or checks WARC files (httpx, warcio, the cleaner) is
 # imported by the methods that do so: `history`, `search`, `diff` and `watch`
@@ -87,6 +88,8 @@ class Archive:
         self._pool_executor: ForkedPool | None = None
         # The credential set the command line gave (--header, --cookies, --auth), for every URL without its own.
         self.credentials: CredentialSet | None = None
+        # What makes a differing text a change, besides each watch's own (significance.py).
+        self.change_rules = ChangeRules()
 
     @property
     def warc_dir(self) -> Path:
@@ -289,7 +292,7 @@ class Archive:
                              fetch_options=self.fetch_options, clean_options=self.clean_options, clock=self.clock,
                              executor=executor or self._executor(stack, len(checked)), on_capture=on_capture,
                              on_record=on_record, browser_options=self.browser_options, use_browser=use_browser,
-                             credentials=credentials.get)
+                             credentials=credentials.get, change_rules=self.change_rules)
             return run.run(checked)
 
     def _credentials_for(self, urls: list[str], named: Mapping[str, str | CredentialSet]) -> dict[str, CredentialSet]:
@@ -324,6 +327,22 @@ class Archive:
             return
         with self.reader() as own:
             yield own
+
+    def template_lines(self, url: str, text: str, *, catalog: Catalog | None = None) -> tuple[int, list[str]]:
+        """The lines of `text` (a page of `url`'s site) that are the site's
+        template in this archive, and how many pages of the site it holds:
+        lines found on `significance.TEMPLATE_PAGES` or more other pages."""
+        from ..significance import TEMPLATE_PAGES, line_key, text_lines
+
+        site = host_of(url, site=True)
+        if not site:
+            return 0, []
+        url = canonical_url(url)
+        lines = text_lines(text)
+        with self._reading(catalog) as cat:
+            found = cat.template_lines(site, {line_key(x) for x in lines}, url=url, pages=TEMPLATE_PAGES)
+            pages = cat.site_pages(site)
+        return pages, [x for x in lines if line_key(x) in found]
 
     def history(self, url: str, *, catalog: Catalog | None = None) -> list[Capture]:
         """Every capture of `url`, oldest first."""

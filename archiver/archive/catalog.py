@@ -231,6 +231,24 @@ MIGRATIONS: list[str] = [
     -- title, authors and dates a snapshot shows are evidence too.
     ALTER TABLE texts ADD COLUMN snapshot_sha256 TEXT;
     """,
+    """
+    -- The lines of each distinct text, and which pages of a site hold each
+    -- line (significance.line_key): what tells an edit of the article from
+    -- lines that come and go and from the site's template. Derived data.
+    CREATE TABLE text_lines (
+        sha256 TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        PRIMARY KEY (sha256, line)
+    ) WITHOUT ROWID;
+    CREATE TABLE site_lines (
+        site TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        PRIMARY KEY (site, line, url)
+    ) WITHOUT ROWID;
+    -- A watch's --ignore, --trigger and --min-words (JSON). Operational state.
+    ALTER TABLE watches ADD COLUMN change_rules TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

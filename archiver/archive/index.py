@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 
 from ..cleaning.normalize import fold, learned_suffixes
 from ..errors import StoreError
@@ -359,6 +360,47 @@ class IndexTables:
 
     def last_record_rowid(self) -> int:
         return self.db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
+
+    # -- lines of texts, for verdicts (significance.py) ---------------------------
+
+    def add_lines(self, sha256: str, keys: Iterable[int], *, url: str, site: str | None) -> None:
+        """Record the line keys of a text, and that `url` (of `site`) holds them."""
+        keys = list(keys)
+        self.db.executemany("INSERT OR IGNORE INTO text_lines (sha256, line) VALUES (?,?)",
+                            ((sha256, k) for k in keys))
+        if site:
+            self.db.executemany("INSERT OR IGNORE INTO site_lines (site, line, url) VALUES (?,?,?)",
+                                ((site, k, url) for k in keys))
+
+    def text_line_keys(self, sha256: str) -> frozenset[int] | None:
+        """The line keys of a text; None when they were never recorded."""
+        rows = self.db.execute("SELECT line FROM text_lines WHERE sha256 = ?", (sha256,)).fetchall()
+        return frozenset(r[0] for r in rows) if rows else None
+
+    def template_lines(self, site: str, keys: Iterable[int], *, url: str, pages: int) -> set[int]:
+        """Which of `keys` are on `pages` or more pages of `site` other than `url`."""
+        keys = list(set(keys))
+        found: set[int] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows = self.db.execute(
+                f"SELECT line FROM site_lines WHERE site = ? AND line IN ({','.join('?' * len(chunk))}) AND url != ?"
+                " GROUP BY line HAVING count(*) >= ?", (site, *chunk, url, pages)).fetchall()
+            found.update(r[0] for r in rows)
+        return found
+
+    def site_pages(self, site: str) -> int:
+        """How many pages of `site` the archive holds a text of."""
+        return self.db.execute("SELECT count(DISTINCT url) FROM site_lines WHERE site = ?", (site,)).fetchone()[0]
+
+    def distinct_texts(self, url: str, *, limit: int) -> list[str]:
+        """The SHA-256 of the page's good texts in the order they were
+        captured, a text captured again in a row counted once; the last `limit`."""
+        out: list[str] = []
+        for capture in self.good_captures(url):
+            if capture.text_sha256 and (not out or out[-1] != capture.text_sha256):
+                out.append(capture.text_sha256)
+        return out[-limit:]
 
     # -- titles as pages gave them (kept by reindex) ---------------------------
 

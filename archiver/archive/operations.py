@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 from ..models import Capture, Notification, Watch
 
@@ -29,7 +30,8 @@ class OperationalTables:
     # The derived part: what `reindex` makes anew from the files. Everything
     # else (watches and their leases, the notification outbox, the robots.txt
     # cache) is operational state that no file holds.
-    DERIVED_TABLES = ("search", "search_cjk", "current", "texts", "captures", "latest", "records")
+    DERIVED_TABLES = ("search", "search_cjk", "current", "texts", "captures", "latest", "records", "text_lines",
+                      "site_lines")
 
     # -- watches (operational state: kept by reindex) -------------------------
 
@@ -42,26 +44,29 @@ class OperationalTables:
             rule_rot=tuple(json.loads(row["rule_rot"] or "[]")), problem=row["problem"], browser=bool(row["browser"]),
             notify=tuple(json.loads(row["notify"] or "[]")), auth=row["auth"], active_hours=row["active_hours"],
             tz=row["tz"], headers=tuple(json.loads(row["headers"] or "[]")), cookies=row["cookies"],
+            change_rules=json.loads(row["change_rules"] or "{}"),
         )
 
     def put_watch(self, url: str, *, every_seconds: int | None, cron: str | None, tag: str | None, added_at: str,
                   next_due: float, browser: bool = False, notify: tuple[str, ...] = (), auth: str | None = None,
                   active_hours: str | None = None, tz: str | None = None, headers: tuple[str, ...] = (),
-                  cookies: str | None = None) -> Watch:
+                  cookies: str | None = None, change_rules: dict[str, Any] | None = None) -> Watch:
         """Add a watch (due at `next_due`) or change its schedule; a changed
         schedule clears a scheduling problem."""
         with self.transaction():
             self.db.execute(
                 "INSERT INTO watches (url, every_seconds, cron, tag, added_at, next_due, browser, notify, auth,"
-                " active_hours, tz, headers, cookies) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " active_hours, tz, headers, cookies, change_rules) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(url) DO UPDATE SET every_seconds = excluded.every_seconds, cron = excluded.cron,"
                 " tag = coalesce(excluded.tag, watches.tag), problem = NULL, browser = excluded.browser,"
                 " notify = excluded.notify, auth = excluded.auth, active_hours = excluded.active_hours,"
                 " tz = excluded.tz, headers = excluded.headers, cookies = excluded.cookies,"
+                " change_rules = excluded.change_rules,"
                 " next_due = CASE WHEN watches.problem IS NULL THEN watches.next_due ELSE excluded.next_due END",
                 (url, every_seconds, cron, tag, added_at, next_due, int(browser),
                  json.dumps(list(notify)) if notify else None, auth, active_hours, tz,
-                 json.dumps(list(headers)) if headers else None, cookies),
+                 json.dumps(list(headers)) if headers else None, cookies,
+                 json.dumps(change_rules) if change_rules else None),
             )
             watch = self.watch(url)
         assert watch is not None

@@ -23,7 +23,8 @@ from .layout import CATALOG, WARC_DIR, WATCH_FILE
 from .catalog import Catalog
 from .snapshots import read_snapshot
 from ..timeutil import parse_warc_date, timestamp14, utc_now
-from ..urls import canonical_url
+from ..urls import canonical_url, host_of
+from ..significance import line_keys
 from ..capture.warc import RecordLocation, decode_fields, iter_complete_records
 from .watchfile import read_watch_file, restore_watches, save_watch_file, watches_in_catalog_file
 
@@ -108,6 +109,7 @@ def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: Reind
         catalog.add_text(sha, rel, title=snap.title, word_count=snap.word_count, url=capture.url,
                          timestamp=capture.timestamp, snapshot_sha256=digest)
         report.texts += 1
+    catalog.add_lines(sha, line_keys(snap.text), url=capture.url, site=host_of(capture.url, site=True))
     update_current(catalog, capture, title=snap.title, text=snap.text)
 
 

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from ..models import Watch
 from .layout import WATCH_FILE
 from ..urls import canonical_url
@@ -30,13 +30,14 @@ FORMAT = "archiver-watches-1"
 # A watch's settings, as the catalog's columns name them (runtime state such
 # as failures and leases is not kept: it is rebuilt by the next runs).
 _SETTINGS = ("url", "every_seconds", "cron", "tag", "added_at", "browser", "notify", "auth", "active_hours", "tz",
-             "headers", "cookies")
+             "headers", "cookies", "change_rules")
 
 
 def _settings(w: Watch) -> dict[str, Any]:
     return {"url": w.url, "every_seconds": w.every_seconds, "cron": w.cron, "tag": w.tag, "added_at": w.added_at,
             "browser": w.browser, "notify": list(w.notify), "auth": w.auth, "active_hours": w.active_hours,
-            "tz": w.tz, "headers": list(w.headers), "cookies": w.cookies}
+            "tz": w.tz, "headers": list(w.headers), "cookies": w.cookies,
+            **({"change_rules": w.change_rules} if w.change_rules else {})}
 
 
 def read_watch_file(root: Path) -> list[dict[str, Any]]:
@@ -98,11 +99,11 @@ def watches_in_catalog_file(path: Path) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         entry: dict[str, Any] = {k: row[k] for k in (*_SETTINGS, "next_due") if k in columns}
-        for k in ("notify", "headers"):
+        for k, empty in (("notify", "[]"), ("headers", "[]"), ("change_rules", "{}")):
             try:
-                entry[k] = json.loads(entry.get(k) or "[]")
+                entry[k] = json.loads(entry.get(k) or empty)
             except ValueError:
-                entry[k] = []
+                entry[k] = json.loads(empty)
         out.append(entry)
     return [e for e in out if isinstance(e.get("url"), str)]
 
@@ -113,6 +114,16 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _change_rules(value: Any) -> dict[str, Any] | None:
+    """A watch's change rules as the file gives them, if they still parse (else none: the watch comes back without them)."""
+    from ..significance import ChangeRules
+
+    try:
+        return ChangeRules.from_json(value).to_json() if value else None
+    except ConfigError:
+        return None
 
 
 def restore_watches(catalog: Any, entries: list[dict[str, Any]], *, now: float) -> list[str]:
@@ -134,7 +145,8 @@ def restore_watches(catalog: Any, entries: list[dict[str, Any]], *, now: float) 
                           next_due=float(due) if isinstance(due, (int, float)) else now,
                           notify=_strings(e.get("notify")), auth=_text(e.get("auth")),
                           active_hours=_text(e.get("active_hours")), tz=_text(e.get("tz")),
-                          headers=_strings(e.get("headers")), cookies=_text(e.get("cookies")))
+                          headers=_strings(e.get("headers")), cookies=_text(e.get("cookies")),
+                          change_rules=_change_rules(e.get("change_rules")))
         have.add(url)
         restored.append(url)
     return restored

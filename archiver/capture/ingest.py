@@ -264,7 +264,7 @@ def ingest_warcs(archive: Archive, paths: list[str], *, executor: Executor | Non
         writer = archive.new_writer({"operator": archive.fetch_options.contact,
                                      "description": "records ingested from other WARC files"})
         stack.callback(writer.close)
-        recorder = Recorder(archive.path, catalog, writer)
+        recorder = Recorder(archive.path, catalog, writer, change_rules=archive.change_rules)
         if executor is None and archive.workers > 0:
             executor = stack.enter_context(archive.cleaning_pool())
         pending: list[_Item] = []

@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import ArchiverError, StoreError, WarcError
 from ..models import Attachment, Capture, Exchange, Snapshot, StoredSnapshot, Verdict
 from ..verdict import Observation, against_history, judge_cleaned, verdict_of
+from ..significance import HISTORY_TEXTS, TEMPLATE_PAGES, ChangeRules, Significance, judge_change, line_keys
 from .jobs import Cleaned
 from ..archive.diff import ChangeSummary, summarize_change
 from ..archive.catalog import Catalog
@@ -95,8 +96,10 @@ OnRecord = Callable[[Catalog, Capture], None]
 class Recorder:
     """The single writer of an archive's WARC records, snapshot files and catalog rows."""
 
-    def __init__(self, root: Path, catalog: Catalog, writer: WarcWriter, *, on_record: OnRecord | None = None) -> None:
+    def __init__(self, root: Path, catalog: Catalog, writer: WarcWriter, *, on_record: OnRecord | None = None,
+                 change_rules: ChangeRules | None = None) -> None:
         self.root = root
+        self.change_rules = change_rules or ChangeRules()  # the command line's; a watch's own are added to them
         self.catalog = catalog
         self.writer = writer
         self.on_record = on_record
@@ -250,6 +253,12 @@ class Recorder:
             sha = capture.text_sha256
             current = catalog.current_sha(capture.url)
             verdict = against_history(current, sha)
+            why = None
+            if verdict is Verdict.CHANGED and current is not None:
+                significance = self._significance(capture.url, current, snap.text)
+                if significance is not None and not significance.changed:
+                    verdict = Verdict.UNCHANGED
+                why = significance.reason if significance is not None else None
             path = catalog.text_path(sha)
             if path is None:
                 path = text_file(sha)
@@ -264,7 +273,9 @@ class Recorder:
             else:
                 digest = catalog.snapshot_digest(sha)
             extra = {**extra, "snapshot-sha256": digest}
-            capture = replace(capture, verdict=verdict, snapshot_file=path)
+            catalog.add_lines(sha, line_keys(snap.text), url=capture.url, site=host_of(capture.url, site=True))
+            reason = "; ".join(r for r in (capture.reason, why) if r) or None
+            capture = replace(capture, verdict=verdict, snapshot_file=path, reason=reason)
             previous = catalog.current_changed(capture.url) if verdict is Verdict.CHANGED else None
             old_path = catalog.text_path(current) if verdict is Verdict.CHANGED and current else None
             update_current(catalog, capture, title=snap.title, text=snap.text)
@@ -281,6 +292,49 @@ class Recorder:
         catalog.add_record(meta, url=capture.url, timestamp=capture.timestamp, status_code=None, content_type=None,
                            payload_digest=None)
         return replace(capture, warc_file=warc_file or f"{WARC_DIR}/{meta.warc_file}"), meta.record_id
+
+
+    def _lines_of(self, sha: str) -> frozenset[int] | None:
+        """A text's line keys, from the catalog, else from its file (texts stored before lines were kept)."""
+        keys = self.catalog.text_line_keys(sha)
+        if keys is None:
+            path = self.catalog.text_path(sha)
+            try:
+                keys = line_keys(read_snapshot(self.root / path).text) if path else None
+            except StoreError:
+                return None
+            if keys:
+                self.catalog.add_lines(sha, keys, url="", site=None)
+        return keys
+
+    def _significance(self, url: str, current: str, new_text: str) -> Significance | None:
+        """Whether a text that differs from the current one is a change of
+        the article (significance.py); None when the current text cannot be read."""
+        old_path = self.catalog.text_path(current)
+        try:
+            old_text = read_snapshot(self.root / old_path).text if old_path else None
+        except StoreError as exc:
+            log.warning("%s: the current text cannot be read (%s); judged changed", url, exc)
+            return None
+        if old_text is None:
+            return None
+        shas = self.catalog.distinct_texts(url, limit=HISTORY_TEXTS + 1)
+        if shas and shas[-1] == current:
+            shas = shas[:-1]
+        earlier = [keys for keys in (self._lines_of(s) for s in shas) if keys is not None]
+        site = host_of(url, site=True)
+        watch = self.catalog.watch(url)
+        rules = self.change_rules
+        if watch is not None and watch.change_rules:
+            try:
+                rules = rules.merged(ChangeRules.from_json(watch.change_rules))
+            except ArchiverError as exc:
+                log.warning("%s: the watch's change rules are not usable (%s); left out", url, exc)
+
+        def template(keys: set[int]) -> set[int]:
+            return self.catalog.template_lines(site, keys, url=url, pages=TEMPLATE_PAGES) if site else set()
+
+        return judge_change(old_text, new_text, earlier=earlier, template=template, rules=rules)
 
 
 def _summary(root: Path, old_path: str | None, new_text: str) -> ChangeSummary | None:

@@ -31,6 +31,7 @@ from ..config import BrowserOptions, CleanOptions, FetchOptions
 from ..errors import StoreError
 from .fetch import Fetcher, first_error
 from ..verdict import Observation, judge_fetched, judge_response, observe, verdict_of
+from ..significance import ChangeRules
 from ..models import Capture, Fetched, Verdict
 from ..cleaning.payload import decode_payload, document_kind
 from ..evidence.provenance import capture_settings, provenance_fields, software
@@ -88,8 +89,9 @@ class CaptureRun:
                  on_capture: Callable[[Capture], None] | None = None, on_record: OnRecord | None = None,
                  max_pending: int = 64, browser_options: BrowserOptions | None = None,
                  use_browser: Callable[[str], bool] | None = None,
-                 credentials: Callable[[str], Any] | None = None) -> None:
+                 credentials: Callable[[str], Any] | None = None, change_rules: ChangeRules | None = None) -> None:
         self.root = root
+        self.change_rules = change_rules  # the command line's --ignore, --trigger, --min-words
         self.credentials = credentials  # the credential set each URL is fetched with (capture/credentials.py)
         self.catalog_path = catalog_path
         self.writer = writer
@@ -239,7 +241,8 @@ class CaptureRun:
 
         try:
             catalog = Catalog(self.catalog_path)
-            recorder = self.recorder = Recorder(self.root, catalog, self.writer, on_record=self.on_record)
+            recorder = self.recorder = Recorder(self.root, catalog, self.writer, on_record=self.on_record,
+                                                change_rules=self.change_rules)
             while feeding or waiting:
                 take(self.inbox.get())
                 # Then whatever else has arrived. Pages come back from the

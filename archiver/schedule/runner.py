@@ -35,6 +35,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 
 from ..archive.archive import Archive
 from ..errors import ConfigError, SnapshotNotFound, StoreError
+from ..significance import ChangeRules
 from ..models import Capture, Verdict, Watch
 from ..capture.credentials import SECRET_HEADERS, CredentialSet, credential_set, inline_set
 from .notify import check_apprise_url, deliver, mask_url, render
@@ -215,11 +216,12 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
               tag: str | None = None, browser: bool = False, notify: tuple[str, ...] | list[str] = (),
               auth: str | None = None, between: str | None = None, tz: str | None = None,
               headers: tuple[str, ...] | list[str] = (), cookies: str | None = None,
-              save_file: bool = True) -> Watch:
+              change_rules: ChangeRules | None = None, save_file: bool = True) -> Watch:
     """Watch `url` (or change its schedule). Due at once if new. `browser`:
     capture it in Chromium; `notify`: its own Apprise URLs; `auth`: the
     credential set it is captured with, or `headers` and `cookies` (a
-    cookies.txt path) of its own; `between`/`tz`: its active hours."""
+    cookies.txt path) of its own; `between`/`tz`: its active hours;
+    `change_rules`: its --ignore, --trigger and --min-words."""
     if auth is not None and (headers or cookies):
         raise ConfigError("--auth names a whole credential set: give it, or --header/--cookies, not both")
     headers, cookies = watch_credentials(headers, cookies)
@@ -236,7 +238,8 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
     with archive.catalog() as catalog:
         watch = catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
                                   added_at=iso_seconds(now), next_due=to_epoch(now), browser=browser, notify=urls,
-                                  auth=auth, active_hours=hours, tz=zone, headers=headers, cookies=cookies)
+                                  auth=auth, active_hours=hours, tz=zone, headers=headers, cookies=cookies,
+                                  change_rules=change_rules.to_json() if change_rules else None)
         if save_file:
             save_watch_file(archive.path, catalog.watches())
         return watch

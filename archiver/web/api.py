@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import ArchiverError, ConfigError
+from ..significance import ChangeRules
 from ..models import Capture, Watch
 from ..schedule.runner import add_watch
 from .site import Site
@@ -60,8 +61,9 @@ def add_watch_from(site: Site, data: dict[str, Any]) -> Watch:
     for key in ("url", "every", "cron"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise ConfigError(f"{key} must be a string")
+    rules = ChangeRules.from_json({k: data.get(k) for k in ("ignore", "trigger", "min_words")})
     return add_watch(site.archive, site.public_only(data.get("url") or ""), every=data.get("every"),
-                     cron=data.get("cron"), tag=tags, browser=bool(data.get("browser", False)))
+                     cron=data.get("cron"), tag=tags, browser=bool(data.get("browser", False)), change_rules=rules)
 
 
 def capture_urls(site: Site, urls: Any) -> list[Capture]:
