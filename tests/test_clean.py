@@ -395,12 +395,15 @@ def test_a_page_past_the_size_limit_is_cleaned_in_part_and_says_so():
 def test_generated_class_names_are_told_from_meaningful_ones():
     from archiver.cleaning.markup import generated_name
 
-    for token in ("css-1q2w3e", "sc-bdVaJa", "sc-AxjAm", "_3xX2a_", "1f8e9a0c", "jsx-2847472", "e1x2y3"):
+    # Letters-only emotion hashes as real pages ship them (css-mzqdl ...) are hashes too.
+    for token in ("css-1q2w3e", "sc-bdVaJa", "sc-AxjAm", "_3xX2a_", "1f8e9a0c", "jsx-2847472", "e1x2y3",
+                  "css-mzqdl", "css-vhteyv", "css-xkpumc", "css-bufxhs", "css-uqyvli"):
         assert generated_name(token), token
     for token in ("article-body", "content2", "col-md-6", "h2", "nav", "share-bar", "mt-4", "post_content",
                   "btnPrimary", "NavBar", "iPhone", "h2title", "fn1", "cite_note-3", "css-content", "sc-header",
                   "entry-content", "wp-block-paragraph", "ad", "footer", "MsoFootnoteReference",
-                  "MsoNormal", "getElementById", "fbRegisterFormX"):
+                  "MsoNormal", "getElementById", "fbRegisterFormX", "css-header", "sc-wrapper", "css-article",
+                  "sc-strong", "css-nightly", "css-sticky", "css-layout", "css-masthead", "sc-children"):
         assert not generated_name(token), token
 
 

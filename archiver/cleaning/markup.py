@@ -34,11 +34,38 @@ def _hashlike(body: str) -> bool:
     return digit_switches >= 3 or short_runs or hex_number
 
 
+# Generators whose prefix is followed by a bare hash (emotion's css-, styled-components' sc-, styled-jsx,
+# svelte): a hash in base 36 is letters only one time in seven (css-mzqdl), and is told from a
+# word (css-content) by consonants no word puts together.
+_HASH_PREFIXES = frozenset({"css", "sc", "jsx", "emotion", "svelte"})
+_CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]{3,}")
+_CLUSTERS = frozenset("str scr spr spl thr chr sch shr phr nch rch tch lch ght nts nds ngs rst mpl mps nst rts rds "
+                      "lds lts rks cks sts ndl ntr nct pts xtr rth nth lth rsh ssw ckl ckn ffl ffr ttl ngl ngr mbl "
+                      "mbr ndr nsp nsf rtf rtl wsl htl sth ldr gth ngt rgh nkl ntl stl lls rns rms lms tts pps ssl "
+                      "rld rdl ncl nfl nfr mpt rpr stm stn wnl ckg kgr ckb ckt rdp dpr llw ntw dth".split())
+
+
+def _unlike_a_word(body: str) -> bool:
+    """Letters no word spells: a q without its u, or three or more consonants
+    in a row that no common cluster makes ("mzqdl", "vhteyv"; not "content", "header")."""
+    body = body.lower()
+    if re.search(r"q(?!u)", body):
+        return True
+    for run in _CONSONANT_RUN.findall(body):
+        if any(run[i:i + 3] not in _CLUSTERS for i in range(len(run) - 2)):
+            return True
+    return False
+
+
 def generated_name(token: str) -> bool:
     """Whether a class name or id looks made up by a generator."""
     m = _PREFIXED.match(token)
     if m:  # after a generator's prefix, a digit or a capital is the hash's, not a word's
-        return any(c.isdigit() or c.isupper() for c in m.group(1))
+        body = m.group(1)
+        if any(c.isdigit() or c.isupper() for c in body):
+            return True
+        prefix = token.split("-", 1)[0]
+        return prefix in _HASH_PREFIXES and 5 <= len(body) <= 8 and body.isalpha() and _unlike_a_word(body)
     m = _BARE.match(token)
     return bool(m) and _hashlike(m.group(1))
 
