@@ -182,7 +182,13 @@ def variant(html: str, truth: str, kind: str, rnd: random.Random, others: list[s
         new = lxml.html.fragment_fromstring(
             "<p>Update: this article was amended after publication to correct the figures given for the second"
             " quarter and to add a response from the ministry, which disputes the findings.</p>")
-        paras[-1].addnext(new)
+        # At the end of the article's body: after the last paragraph of the element holding most of
+        # them (the last paragraph of all may sit in a box of its own, a disclaimer or a credit line).
+        parents: dict[etree._Element, int] = defaultdict(int)
+        for para in paras:
+            parents[para.getparent()] += 1
+        body = max(parents, key=lambda el: parents[el])
+        [p for p in paras if p.getparent() is body][-1].addnext(new)
     elif kind == "paragraph removed":
         if len(paras) < 3:
             return None
@@ -285,7 +291,10 @@ def main() -> None:
                 wrong = Verdict.CHANGED if kind in CHROME else Verdict.UNCHANGED
                 for url in mine:
                     if ours[url] is wrong or (kind in EDITS and ours[url] is not Verdict.CHANGED):
-                        print(f"--- {kind}: {url} ({ours[url].value})")
+                        print(f"--- {kind}: {url} ({ours[url].value}; page {pairs[urls.index(url)][0][:12]})")
+                        for c in archive.history(url):
+                            print(f"    {c.timestamp} {c.verdict.value} {c.word_count} {c.text_sha256 and c.text_sha256[:12]}"
+                                  f" {c.reason or ''}")
                         try:
                             print(render_unified(archive.diff(url))[:3000])
                         except Exception as exc:  # noqa: BLE001 - a bench's look at its misses
