@@ -104,7 +104,30 @@ def _article_paragraphs(art: lxml.html.HtmlElement, truth: str) -> list[lxml.htm
     return [p for p in art.iter("p") if len(_norm(p.text_content())) >= 40 and _norm(p.text_content())[:50] in text]
 
 
-def variant(html: str, truth: str, kind: str, rnd: random.Random, others: list[str]) -> str | None:
+# The chrome inserted, in the wording the rules were written beside ("dev") and in wording held out
+# from them ("alt": other words, other markup, other languages), to see whether the rules hold for
+# the family of chrome or only for these examples.
+BANNERS = {
+    "dev": '<div class="consent-banner" role="dialog"><p>We use cookies to improve your experience and to show'
+           ' you personalised advertising. By continuing to browse you agree to our use of cookies.</p>'
+           '<button>Accept all</button> <button>Manage settings</button></div>',
+    "alt": '<div class="gdpr-layer"><div><strong>Ihre Privatsphäre ist uns wichtig</strong></div><div>Wir und unsere'
+           ' Partner speichern Informationen auf Ihrem Gerät, etwa Cookies, und verarbeiten personenbezogene'
+           ' Daten für Anzeigen und Analysen.</div><span>Zustimmen</span> <span>Einstellungen</span></div>',
+}
+BOXES = {
+    "dev": ['<div class="ad-slot"><span>Advertisement</span></div>',
+            '<div class="share-bar"><a href="#">Share</a> <span>1,204 shares</span> <a href="#">Tweet</a></div>',
+            '<aside class="newsletter"><h4>Get our newsletter</h4><p>Sign up for the morning briefing,'
+            ' delivered to your inbox every weekday.</p><button>Subscribe</button></aside>'],
+    "alt": ['<div class="dfp-unit"><small>Publicidad</small></div>',
+            '<div class="engagement"><span>87 comentários</span> <a href="#">Compartilhar</a></div>',
+            '<div class="promo-box"><p>Don\'t miss a story: our free daily email brings you the top stories'
+            ' each morning.</p><a href="/email">Join now</a></div>'],
+}
+
+
+def variant(html: str, truth: str, kind: str, rnd: random.Random, others: list[str], wording: str = "dev") -> str | None:
     """The page's second version of this kind, or None when the page has nothing to change that way."""
     tree = lxml.html.fromstring(html)
     art = article_element(tree, truth)
@@ -162,18 +185,12 @@ def variant(html: str, truth: str, kind: str, rnd: random.Random, others: list[s
             if el.tag == "script":
                 el.set("nonce", f"{rnd.getrandbits(64):016x}")
     elif kind == "banner before":
-        banner = lxml.html.fragment_fromstring(
-            '<div class="consent-banner" role="dialog"><p>We use cookies to improve your experience and to show'
-            ' you personalised advertising. By continuing to browse you agree to our use of cookies.</p>'
-            '<button>Accept all</button> <button>Manage settings</button></div>')
+        banner = lxml.html.fragment_fromstring(BANNERS[wording])
         art.addprevious(banner)
     elif kind == "chrome between":
         if len(paras) < 3:
             return None
-        boxes = ['<div class="ad-slot"><span>Advertisement</span></div>',
-                 '<div class="share-bar"><a href="#">Share</a> <span>1,204 shares</span> <a href="#">Tweet</a></div>',
-                 '<aside class="newsletter"><h4>Get our newsletter</h4><p>Sign up for the morning briefing,'
-                 ' delivered to your inbox every weekday.</p><button>Subscribe</button></aside>']
+        boxes = BOXES[wording]
         for i, box in enumerate(boxes):
             paras[(i + 1) * len(paras) // 4].addnext(lxml.html.fragment_fromstring(box))
     elif kind == "paragraph added":
@@ -233,6 +250,8 @@ def main() -> None:
     ap.add_argument("--show", action="append", default=[], metavar="KIND",
                     help="print the diff of each pair of this kind that archiver got wrong (repeatable)")
     ap.add_argument("--kinds", default="", help="only these kinds, comma-separated")
+    ap.add_argument("--wording", choices=sorted(BANNERS), default="dev",
+                    help="the chrome's wording: the one the rules were written beside, or one held out from them")
     args = ap.parse_args()
     pages = load(args.data)
     if args.pages:
@@ -245,7 +264,7 @@ def main() -> None:
         for kind in kinds:
             rnd = random.Random(f"{pid}:{kind}")
             try:
-                second = variant(html, truth, kind, rnd, titles)
+                second = variant(html, truth, kind, rnd, titles, args.wording)
             except (ValueError, etree.ParserError):
                 second = None
             if second is None:

@@ -132,6 +132,15 @@ def test_prose_that_uses_the_same_words_is_article(line):
     assert chrome_line(line) is None
 
 
+def test_a_consent_notice_goes_with_its_heading_and_buttons_and_nothing_else():
+    from archiver.cleaning.chromelines import drop_chrome_lines
+
+    paragraphs = [PARAS[0], "Your privacy matters", "We and our partners store information on your device, such as"
+                  " cookies, to measure audiences and show personalised ads.", "Accept all\nSettings", PARAS[1],
+                  "Short line one", "Short line two"]
+    assert drop_chrome_lines(paragraphs) == [PARAS[0], PARAS[1], "Short line one", "Short line two"]
+
+
 def test_chrome_lines_inside_the_article_leave_the_text_and_the_article_stays():
     inside = ("<p>Related: Council to vote on ferry subsidy</p><p>Tempo de leitura: 2 minutos</p>"
               "<p>Sign up for our morning newsletter and get the news in your inbox.</p><p>Advertisement</p>"

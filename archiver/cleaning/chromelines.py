@@ -122,15 +122,35 @@ def chrome_line(line: str) -> str | None:
     return None
 
 
+_NOTICE_PART_WORDS = 8  # a consent notice's heading and its buttons, beside it: short, no sentence
+
+
+def _notice_part(line: str) -> bool:
+    text = line.strip()
+    return bool(text) and _words(text) <= _NOTICE_PART_WORDS and not re.search(r"[.!?。！？]$", text)
+
+
 def drop_chrome_lines(paragraphs: list[str]) -> list[str]:
     """The paragraphs without chrome lines (a paragraph of several lines, a
-    list, loses only its chrome lines)."""
-    out = []
-    for paragraph in paragraphs:
-        lines = paragraph.split("\n")
-        kept = [line for line in lines if chrome_line(line) is None]
-        if len(kept) == len(lines):
-            out.append(paragraph)
-        elif kept:
-            out.append("\n".join(kept))
-    return out
+    list, loses only its chrome lines). A consent notice goes with the short
+    lines right before and after it (its heading, its buttons)."""
+    lines = [(n, line) for n, paragraph in enumerate(paragraphs) for line in paragraph.split("\n")]
+    kinds = [chrome_line(line) for _, line in lines]
+    drop = [k is not None for k in kinds]
+    for i, kind in enumerate(kinds):
+        if kind != "consent":
+            continue
+        for step in (-1, 1):
+            j = i + step
+            for _ in range(2):
+                if not 0 <= j < len(lines) or kinds[j] == "consent" or not _notice_part(lines[j][1]):
+                    break
+                drop[j] = True
+                j += step
+    if not any(drop):
+        return paragraphs
+    kept: dict[int, list[str]] = {}
+    for (n, line), gone in zip(lines, drop):
+        if not gone:
+            kept.setdefault(n, []).append(line)
+    return ["\n".join(kept[n]) for n in sorted(kept)]
