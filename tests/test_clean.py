@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import archiver
-from archiver import CleanOptions
+from archiver import CleanOptions, clean
 
 FIX = Path(__file__).parent / "fixtures" / "clean"
 sys_path = str(FIX)
@@ -440,3 +440,24 @@ def test_markup_churn_cannot_move_the_snapshot():
         assert churned != page
         snap = archiver.clean(churned, "https://gazette.example/minutes")
         assert snap.text == baseline.text and snap.title == baseline.title, seed
+
+
+def test_an_article_printed_in_chunks_is_extracted_whole():
+    """A magazine layout: the body in several containers alike, an ad and an
+    embed between them. Extraction alone takes the first chunk; the snapshot
+    holds every chunk, in order, and not what stands between them."""
+    paragraphs = [f"Paragraph {n} of the feature tells part {n} of the story of the harbour, with enough words"
+                  f" in it to read as prose rather than as a caption or a label." for n in range(1, 10)]
+
+    def chunk(ps: list[str]) -> str:
+        return ("<div class='grid'><div class='grid--item body body__container article__body'>"
+                + "".join(f"<p>{p}</p>" for p in ps) + "</div></div>")
+
+    html = ("<html><head><title>The harbour feature</title></head><body><article class='article main-content'>"
+            "<h1>The harbour feature</h1><div class='article__chunks'>"
+            + chunk(paragraphs[:3]) + "<div class='ad-slot'>Shop the look: boots from $99</div>"
+            + chunk(paragraphs[3:6]) + "<div class='newsletter-signup'><p>Get the weekly letter.</p></div>"
+            + chunk(paragraphs[6:]) + "</div></article></body></html>")
+    snap = clean(html, url="https://magazine.example/story/harbour")
+    assert [p for p in snap.text.split("\n\n") if p.startswith("Paragraph")] == paragraphs
+    assert "Shop the look" not in snap.text and "weekly letter" not in snap.text

@@ -9,6 +9,7 @@ gets a go, and the longer of the two texts wins, within reason.
 from __future__ import annotations
 
 import logging
+from html import escape as html_escape
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -153,6 +154,14 @@ def _extract(html: str, *, url: str | None, visible_words: int, options: CleanOp
         deduplicate=False,
     )
     text = (doc.text if doc is not None else "") or ""
+    chunks = _article_chunks(tree, text)
+    if chunks is not None:
+        whole = bare_extraction(chunks, url=url, fast=options.fast, favor_precision=options.favor_precision,
+                                include_comments=False, include_tables=options.include_tables, with_metadata=False,
+                                deduplicate=False)
+        joined = (whole.text if whole is not None else "") or ""
+        if _words(joined) > CHUNKS_GAIN * _words(text):
+            text = joined
     result.text = text
     if options.fallback_ratio > 0 and visible_words > 0 and not result.fallback:
         kept = _words(text)
@@ -165,6 +174,49 @@ def _extract(html: str, *, url: str | None, visible_words: int, options: CleanOp
                 result.text = other
                 result.fallback = True
     return result
+
+
+CHUNKS_GAIN = 1.25  # the article's chunks together must say clearly more than the one extraction chose
+_CHUNK_PROSE_WORDS = 20  # a chunk holds at least one paragraph this long
+
+
+def _article_chunks(tree: Any, text: str) -> Any | None:
+    """An article the page prints in chunks (containers alike, with ads or
+    embeds between them), of which extraction took one: the chunks in one
+    `<article>`, to extract again; None for an article in one piece.
+    The chunks are the elements with the tag and class of the container of
+    the paragraphs extracted, each holding a paragraph of prose."""
+    if tree is None or not text:
+        return None
+    starts = {line[:60] for line in (" ".join(x.split()) for x in text.splitlines()) if len(line) >= 40}
+    if len(starts) < 2:
+        return None
+    holders: dict[Any, int] = {}
+    for para in tree.iter("p"):
+        line = " ".join(para.text_content().split())
+        if len(line) >= 40 and line[:60] in starts:
+            parent = para.getparent()
+            if parent is not None:
+                holders[parent] = holders.get(parent, 0) + 1
+    if not holders:
+        return None
+    body = max(holders, key=lambda el: holders[el])
+    name = body.get("class")
+    if holders[body] < 2 or not name:
+        return None
+    alike = [el for el in tree.iter(body.tag) if el.get("class") == name]
+    if len(alike) < 2:
+        return None
+    alike_set = set(alike)
+    outer = [el for el in alike if not any(a in alike_set for a in el.iterancestors())]
+    prose = [el for el in outer
+             if any(len(p.text_content().split()) >= _CHUNK_PROSE_WORDS for p in el.iter("p"))]
+    if len(prose) < 2:
+        return None
+    # The chunks' content without their own elements: extraction would take the first one again.
+    parts = "".join(html_escape(el.text or "") + "".join(lxml.html.tostring(child, encoding="unicode")
+                                                          for child in el) for el in prose)
+    return lxml.html.fromstring(f"<html><body><article>{parts}</article></body></html>")
 
 
 def _add_metadata(result: Extracted, tree: Any, url: str | None) -> None:
