@@ -744,6 +744,8 @@ def watch_list(ctx: click.Context, tag: str | None, as_json: bool) -> None:
         notes: Text | str = Text(f"rule rot: {len(w.rule_rot)} selector(s)", style="yellow") if w.rule_rot else ""
         if w.problem:
             notes = Text(f"set aside: {w.problem}", style="red")
+        if w.paused:
+            notes = Text("paused", style="yellow")
         fails = Text(str(w.failures), style="red") if w.failures else "0"
         rows.append([w.url, w.schedule, data["next_due"].replace("T", " ").rstrip("Z"), w.last_verdict or "-",
                      w.last_good or "-", fails, w.tag or "", notes])
@@ -797,6 +799,30 @@ def watch_remove(ctx: click.Context, url: str) -> None:
 
     remove_watch(Archive(ctx.obj["archive"]), url)
     click.echo(f"no longer watching {url}")
+
+
+@watch.command("pause")
+@archive_option
+@click.argument("url")
+@click.pass_context
+def watch_pause(ctx: click.Context, url: str) -> None:
+    """Stop capturing a watched URL for now (the watch and its captures stay)."""
+    from .schedule.runner import edit_watch
+
+    w = edit_watch(Archive(ctx.obj["archive"]), url, {"paused": True})
+    click.echo(termout.safe(f"paused {w.url} ('archiver watch resume' it)"))
+
+
+@watch.command("resume")
+@archive_option
+@click.argument("url")
+@click.pass_context
+def watch_resume(ctx: click.Context, url: str) -> None:
+    """Capture a paused watch again (at once, if it fell due while paused)."""
+    from .schedule.runner import edit_watch
+
+    w = edit_watch(Archive(ctx.obj["archive"]), url, {"paused": False})
+    click.echo(termout.safe(f"resumed {w.url} ({w.schedule})"))
 
 
 @watch.command("import")

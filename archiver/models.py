@@ -374,10 +374,17 @@ class Watch:
     headers: tuple[str, ...] = ()  # its own request headers ("Name: value"; never credentials)
     cookies: str | None = None  # the path of its cookies.txt
     change_rules: dict[str, Any] = field(default_factory=dict)  # --ignore, --trigger, --min-words (significance.ChangeRules)
+    paused: bool = False  # kept, not captured, until resumed
 
     @property
     def schedule(self) -> str:
         return schedule_text(self.every_seconds, self.cron)
+
+    def schedule_parts(self) -> tuple[str | None, str | None]:
+        """(every, cron) as `watch add` takes them: "6h" or a cron expression."""
+        if self.cron:
+            return None, self.cron
+        return schedule_text(self.every_seconds, None).removeprefix("every "), None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -403,6 +410,7 @@ class Watch:
             "ignore": list(self.change_rules.get("ignore") or []),
             "trigger": list(self.change_rules.get("trigger") or []),
             "min_words": self.change_rules.get("min_words") or 0,
+            "paused": self.paused,
         }
 
 
@@ -451,6 +459,8 @@ class DashboardRow:
     rule_rot: tuple[str, ...] = ()
     problem: str | None = None
     browser: bool = False
+    paused: bool = False
+    texts: int = 0  # distinct texts so far: a diff needs two
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -246,8 +246,10 @@ MIGRATIONS: list[str] = [
         url TEXT NOT NULL,
         PRIMARY KEY (site, line, url)
     ) WITHOUT ROWID;
-    -- A watch's --ignore, --trigger and --min-words (JSON). Operational state.
+    -- A watch's --ignore, --trigger and --min-words (JSON), and whether it is
+    -- paused (kept, not captured). Operational state.
     ALTER TABLE watches ADD COLUMN change_rules TEXT;
+    ALTER TABLE watches ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -310,35 +310,67 @@ class IndexTables:
                        title=r["title"], previous=r["previous"], added=r["added"], removed=r["removed"],
                        words_added=r["words_added"], words_removed=r["words_removed"]) for r in rows]
 
-    def url_rows(self, *, limit: int, offset: int = 0) -> tuple[list[DashboardRow], int]:
+    def url_rows(self, *, limit: int, offset: int = 0, find: str | None = None, tag: str | None = None,
+                 verdict: str | None = None, changed_since: str | None = None) -> tuple[list[DashboardRow], int]:
         """The dashboard: every URL captured or watched, the latest text change
         first (watches not captured yet at the end), with its last capture and
-        watch state; and how many there are."""
+        watch state; and how many there are. Filters: `find` in the URL or
+        title (case ignored), a watch `tag`, the last capture's `verdict`, a
+        text changed at or after `changed_since` (14 digits or a prefix)."""
+        filters, args = [], []
+        if find:
+            filters.append("(instr(lower(a.url), ?) OR instr(lower(coalesce(cur.title, c.title, '')), ?))")
+            args += [find.lower(), find.lower()]
+        if tag:
+            filters.append("instr(',' || coalesce(w.tag, '') || ',', ',' || ? || ',')")
+            args.append(tag)
+        if verdict:
+            filters.append("c.verdict = ?")
+            args.append(verdict)
+        if changed_since:
+            filters.append("cur.changed >= ?")
+            args.append(changed_since)
+        where = " AND ".join(filters) or "1"
         rows = self.db.execute(
-            """
-            WITH page AS (SELECT url, capture_id, timestamp, sort_key FROM latest
-                          UNION ALL SELECT url, NULL, NULL, '' FROM watches WHERE url NOT IN (SELECT url FROM latest)
-                          ORDER BY sort_key DESC, url LIMIT ? OFFSET ?)
+            f"""
+            WITH everyone AS (SELECT url, capture_id, timestamp, sort_key FROM latest
+                              UNION ALL SELECT url, NULL, NULL, '' FROM watches WHERE url NOT IN (SELECT url FROM latest)),
+            page AS (SELECT a.url, a.capture_id, a.timestamp, a.sort_key FROM everyone AS a
+                     LEFT JOIN captures AS c ON c.id = a.capture_id
+                     LEFT JOIN current AS cur ON cur.url = a.url
+                     LEFT JOIN watches AS w ON w.url = a.url
+                     WHERE {where}
+                     ORDER BY a.sort_key DESC, a.url LIMIT ? OFFSET ?)
             SELECT page.url, page.timestamp AS last_capture, cur.changed, cur.title AS current_title,
                    c.verdict, c.reason, c.title AS capture_title, c.status_code,
                    w.url IS NOT NULL AS watched, w.every_seconds, w.cron, w.tag, w.failures, w.rule_rot,
-                   w.problem, w.next_due, w.browser
+                   w.problem, w.next_due, w.browser, w.paused,
+                   (SELECT count(DISTINCT text_sha256) FROM captures WHERE url = page.url
+                    AND text_sha256 IS NOT NULL) AS texts
             FROM page
             LEFT JOIN captures AS c ON c.id = page.capture_id
             LEFT JOIN current AS cur ON cur.url = page.url
             LEFT JOIN watches AS w ON w.url = page.url
             ORDER BY page.sort_key DESC, page.url
-            """, (limit, offset)).fetchall()
+            """, (*args, limit, offset)).fetchall()
         out = [DashboardRow(
             url=r["url"], title=r["current_title"] or r["capture_title"] or r["url"], last_capture=r["last_capture"],
             changed=r["changed"], verdict=Verdict(r["verdict"]) if r["verdict"] in _VERDICTS else None,
             reason=r["reason"], watched=bool(r["watched"]),
             schedule=schedule_text(r["every_seconds"], r["cron"]) if r["watched"] else None, tag=r["tag"],
             failures=r["failures"] or 0, rule_rot=tuple(json.loads(r["rule_rot"] or "[]")), problem=r["problem"],
-            browser=bool(r["browser"])) for r in rows]
-        total = self.db.execute(
-            "SELECT (SELECT count(*) FROM latest)"
-            " + (SELECT count(*) FROM watches WHERE url NOT IN (SELECT url FROM latest))").fetchone()[0]
+            browser=bool(r["browser"]), paused=bool(r["paused"]), texts=r["texts"] or 0) for r in rows]
+        if filters:
+            total = self.db.execute(
+                f"""WITH everyone AS (SELECT url, capture_id FROM latest
+                                      UNION ALL SELECT url, NULL FROM watches WHERE url NOT IN (SELECT url FROM latest))
+                    SELECT count(*) FROM everyone AS a LEFT JOIN captures AS c ON c.id = a.capture_id
+                    LEFT JOIN current AS cur ON cur.url = a.url LEFT JOIN watches AS w ON w.url = a.url
+                    WHERE {where}""", args).fetchone()[0]
+        else:
+            total = self.db.execute(
+                "SELECT (SELECT count(*) FROM latest)"
+                " + (SELECT count(*) FROM watches WHERE url NOT IN (SELECT url FROM latest))").fetchone()[0]
         return out, total
 
     def capture_days(self, url: str) -> list[tuple[str, int, int]]:

@@ -44,7 +44,7 @@ class OperationalTables:
             rule_rot=tuple(json.loads(row["rule_rot"] or "[]")), problem=row["problem"], browser=bool(row["browser"]),
             notify=tuple(json.loads(row["notify"] or "[]")), auth=row["auth"], active_hours=row["active_hours"],
             tz=row["tz"], headers=tuple(json.loads(row["headers"] or "[]")), cookies=row["cookies"],
-            change_rules=json.loads(row["change_rules"] or "{}"),
+            change_rules=json.loads(row["change_rules"] or "{}"), paused=bool(row["paused"]),
         )
 
     def put_watch(self, url: str, *, every_seconds: int | None, cron: str | None, tag: str | None, added_at: str,
@@ -82,6 +82,14 @@ class OperationalTables:
             sql, args = sql + " WHERE tag = ?", (tag,)
         return [self._watch(r) for r in self.db.execute(sql + " ORDER BY next_due, url", args)]
 
+    def pause_watch(self, url: str, paused: bool, *, now: float) -> bool:
+        """Pause a watch (kept, not captured) or resume it (due at once if it
+        fell due while paused); False when there is no such watch."""
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE watches SET paused = ?, next_due = CASE WHEN ? AND next_due < ? THEN ? ELSE next_due END"
+                " WHERE url = ?", (int(paused), not paused, now, now, url)).rowcount > 0
+
     def remove_watch(self, url: str) -> bool:
         with self.transaction():
             return self.db.execute("DELETE FROM watches WHERE url = ?", (url,)).rowcount > 0
@@ -90,7 +98,7 @@ class OperationalTables:
         """Lease every due watch nobody holds to `owner` until `until`."""
         with self.transaction():
             rows = self.db.execute(
-                "SELECT * FROM watches WHERE next_due <= ? AND problem IS NULL"
+                "SELECT * FROM watches WHERE next_due <= ? AND problem IS NULL AND NOT paused"
                 " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_due", (now, now)).fetchall()
             self.db.executemany("UPDATE watches SET lease_owner = ?, lease_until = ? WHERE url = ?",
                                 [(owner, until, r["url"]) for r in rows])
@@ -132,7 +140,7 @@ class OperationalTables:
                                 " WHERE url = ? AND lease_owner = ?", [(due, url, owner) for url, due in moves])
 
     def next_due(self) -> float | None:
-        row = self.db.execute("SELECT min(next_due) FROM watches WHERE problem IS NULL").fetchone()
+        row = self.db.execute("SELECT min(next_due) FROM watches WHERE problem IS NULL AND NOT paused").fetchone()
         return row[0] if row and row[0] is not None else None
 
     # -- the notification outbox (operational state) --------------------------

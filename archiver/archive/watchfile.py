@@ -30,14 +30,14 @@ FORMAT = "archiver-watches-1"
 # A watch's settings, as the catalog's columns name them (runtime state such
 # as failures and leases is not kept: it is rebuilt by the next runs).
 _SETTINGS = ("url", "every_seconds", "cron", "tag", "added_at", "browser", "notify", "auth", "active_hours", "tz",
-             "headers", "cookies", "change_rules")
+             "headers", "cookies", "change_rules", "paused")
 
 
 def _settings(w: Watch) -> dict[str, Any]:
     return {"url": w.url, "every_seconds": w.every_seconds, "cron": w.cron, "tag": w.tag, "added_at": w.added_at,
             "browser": w.browser, "notify": list(w.notify), "auth": w.auth, "active_hours": w.active_hours,
             "tz": w.tz, "headers": list(w.headers), "cookies": w.cookies,
-            **({"change_rules": w.change_rules} if w.change_rules else {})}
+            **({"change_rules": w.change_rules} if w.change_rules else {}), **({"paused": True} if w.paused else {})}
 
 
 def read_watch_file(root: Path) -> list[dict[str, Any]]:
@@ -147,6 +147,8 @@ def restore_watches(catalog: Any, entries: list[dict[str, Any]], *, now: float) 
                           active_hours=_text(e.get("active_hours")), tz=_text(e.get("tz")),
                           headers=_strings(e.get("headers")), cookies=_text(e.get("cookies")),
                           change_rules=_change_rules(e.get("change_rules")))
+        if e.get("paused") is True or e.get("paused") == 1:
+            catalog.pause_watch(url, True, now=now)
         have.add(url)
         restored.append(url)
     return restored

@@ -254,6 +254,45 @@ def remove_watch(archive: Archive, url: str) -> None:
         save_watch_file(archive.path, catalog.watches(), removed=(url, key))
 
 
+EDITABLE = frozenset({"every", "cron", "tag", "browser", "paused", "ignore", "trigger", "min_words"})
+
+
+def edit_watch(archive: Archive, url: str, changes: dict[str, Any]) -> Watch:
+    """Change some of a watch's settings (`EDITABLE`), the others kept;
+    checked as `add_watch` checks them, nothing changed when one is bad."""
+    unknown = sorted(set(changes) - EDITABLE)
+    if unknown:
+        raise ConfigError(f"cannot change {', '.join(unknown)}; a watch's editable fields: {', '.join(sorted(EDITABLE))}")
+    key = canonical_url(url)
+    with archive.reader() if archive.exists() else contextlib.nullcontext(None) as catalog:
+        watch = catalog.watch(key) if catalog is not None else None
+    if watch is None:
+        raise SnapshotNotFound(f"{url} is not watched")
+    every, cron = watch.schedule_parts()
+    if "every" in changes or "cron" in changes:
+        every, cron = changes.get("every"), changes.get("cron")
+    for name in ("every", "cron", "tag"):
+        if changes.get(name) is not None and not isinstance(changes[name], str):
+            raise ConfigError(f"{name} must be a string")
+    rules = dict(watch.change_rules)
+    for name in ("ignore", "trigger", "min_words"):
+        if name in changes:
+            rules[name] = changes[name]
+    paused = changes.get("paused", watch.paused)
+    if not isinstance(paused, bool) or not isinstance(changes.get("browser", watch.browser), bool):
+        raise ConfigError("paused and browser are true or false")
+    edited = add_watch(archive, key, every=every, cron=cron, tag=changes.get("tag", watch.tag),
+                       browser=changes.get("browser", watch.browser), notify=watch.notify, auth=watch.auth,
+                       between=watch.active_hours, tz=watch.tz, headers=watch.headers, cookies=watch.cookies,
+                       change_rules=ChangeRules.from_json(rules), save_file=False)
+    with archive.catalog() as catalog:
+        if paused != edited.paused:
+            catalog.pause_watch(key, paused, now=to_epoch(archive.clock()))
+        save_watch_file(archive.path, catalog.watches())
+        edited = catalog.watch(key) or edited
+    return edited
+
+
 def list_watches(archive: Archive, *, tag: str | None = None) -> list[Watch]:
     if not archive.exists():
         return []
@@ -928,7 +967,7 @@ def check_watches(archive: Archive, *, failing_after: int = 3) -> list[WatchFlag
             flags.append(WatchFlag("failing", w.url, f"{w.failures} failed captures in a row (last: {w.last_verdict})"))
         if w.rule_rot:
             flags.append(WatchFlag("rule_rot", w.url, "rules that stopped matching: " + ", ".join(w.rule_rot)))
-    overdue = [w for w in watches if not w.problem and w.next_due < to_epoch(now) - OVERDUE_GRACE]
+    overdue = [w for w in watches if not w.problem and not w.paused and w.next_due < to_epoch(now) - OVERDUE_GRACE]
     live = [b for b in beats if b["stopped"] is None and b["mode"] == "loop"]
     last = max((b["beat"] for b in beats), default=None)
     for b in live:

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from ..errors import ArchiverError, ConfigError
 from ..significance import ChangeRules
 from ..models import Capture, Watch
-from ..schedule.runner import add_watch
+from ..schedule.runner import add_watch, edit_watch, remove_watch
 from .site import Site
 
 __all__ = ["add_watch_from", "capture_urls", "captures", "diff", "post_captures", "post_watches", "search",
@@ -111,6 +111,29 @@ async def _write(site: Site, request: Request, work: Callable[[dict[str, Any]], 
 
 async def post_watches(site: Site, request: Request) -> Response:
     return await _write(site, request, lambda data: add_watch_from(site, data).to_json(), status=201)
+
+
+async def patch_watches(site: Site, request: Request) -> Response:
+    url = request.query_params.get("url", "")
+    return await _write(site, request, lambda data: edit_watch(site.archive, _watched(url), data).to_json())
+
+
+async def delete_watches(site: Site, request: Request) -> Response:
+    """A watch removed; its captures are kept. Answers 204."""
+    refused = _refused(site, request)
+    if refused is not None:
+        return refused
+    try:
+        await run_in_threadpool(remove_watch, site.archive, _watched(request.query_params.get("url", "")))
+    except ArchiverError as exc:
+        return site.fail(request, exc, api=True)
+    return Response(status_code=204)
+
+
+def _watched(url: str) -> str:
+    if not url:
+        raise ConfigError("say which watch: ?url=URL")
+    return url
 
 
 async def post_captures(site: Site, request: Request) -> Response:

@@ -6,17 +6,19 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..errors import ArchiverError
+from ..errors import ConfigError
+from ..schedule.runner import edit_watch, remove_watch
 from .api import add_watch_from, capture_urls
 from .site import CSRF_COOKIE, Site, read_form
 
-__all__ = ["post_capture", "post_watch", "same_origin"]
+__all__ = ["post_capture", "post_watch", "post_watch_edit", "same_origin"]
 
 
 def same_origin(request: Request) -> bool:
@@ -31,7 +33,8 @@ def same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.url.netloc
 
 
-async def _write(site: Site, request: Request, action: Callable[[Any], Any]) -> Response:
+async def _write(site: Site, request: Request, action: Callable[[Any], Any],
+                 done: Callable[[Any], str] = lambda form: "/") -> Response:
     if site.token is None:
         return site.page("error.html", request, status=403, message="this server is read-only")
     form = await read_form(request)
@@ -45,7 +48,7 @@ async def _write(site: Site, request: Request, action: Callable[[Any], Any]) -> 
         await run_in_threadpool(action, form)
     except ArchiverError as exc:
         return site.fail(request, exc, api=False)
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse(done(form), status_code=303)
 
 
 async def post_watch(site: Site, request: Request) -> Response:
@@ -56,3 +59,33 @@ async def post_watch(site: Site, request: Request) -> Response:
 
 async def post_capture(site: Site, request: Request) -> Response:
     return await _write(site, request, lambda f: capture_urls(site, [str(f.get("url", ""))]))
+
+
+def _patterns(value: Any) -> list[str]:
+    return [part.strip() for part in str(value or "").split(" | ") if part.strip()]
+
+
+def _edit(site: Site, form: Any) -> None:
+    url, action = str(form.get("url", "")), str(form.get("action", "save"))
+    if action == "delete":
+        remove_watch(site.archive, url)
+    elif action in ("pause", "resume"):
+        edit_watch(site.archive, url, {"paused": action == "pause"})
+    elif action == "save":
+        try:
+            min_words = int(str(form.get("min_words") or 0))
+        except ValueError:
+            raise ConfigError("min. words is a whole number") from None
+        every, cron = str(form.get("every") or "").strip() or None, str(form.get("cron") or "").strip() or None
+        edit_watch(site.archive, url, {"every": every if not cron else None, "cron": cron,
+                                       "tag": str(form.get("tag") or "").strip() or None,
+                                       "browser": form.get("browser") == "on", "ignore": _patterns(form.get("ignore")),
+                                       "trigger": _patterns(form.get("trigger")), "min_words": min_words})
+    else:
+        raise ConfigError(f"unknown action {action!r}")
+
+
+async def post_watch_edit(site: Site, request: Request) -> Response:
+    """Change, pause, resume or stop a watch from its timeline."""
+    return await _write(site, request, lambda f: _edit(site, f),
+                        done=lambda f: "/timeline?" + urlencode({"url": str(f.get("url", ""))}))

@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from ..capture.warc import read_record_bytes
 from ..errors import ConfigError, SnapshotNotFound
+from ..models import Verdict
 from ..urls import canonical_url
 from .site import CSRF_COOKIE, MARKS, PAGE, SEARCH_PAGE, SEEN_COOKIE, XML_BAD, Site, day_bound
 
@@ -23,12 +24,23 @@ __all__ = ["dashboard", "diff", "favicon", "feed", "health", "record", "search",
 def dashboard(site: Site, request: Request) -> Response:
     n = site.number(request, "p", 1)
     cat = site.reads.catalog()
-    rows, total = cat.url_rows(limit=PAGE, offset=(n - 1) * PAGE)
+    q = request.query_params
+    find = q.get("find", "").strip()[:200] or None
+    tag = q.get("tag", "").strip()[:100] or None
+    verdict = q.get("verdict", "").strip() or None
+    if verdict is not None and verdict not in {v.value for v in Verdict}:
+        raise ConfigError(f"verdict is one of {', '.join(v.value for v in Verdict)}")
+    since = q.get("since", "").strip() or None
+    changed_since = day_bound(since) if since else None
+    filters = {k: v for k, v in (("find", find), ("tag", tag), ("verdict", verdict), ("since", since)) if v}
+    rows, total = cat.url_rows(limit=PAGE, offset=(n - 1) * PAGE, find=find, tag=tag, verdict=verdict,
+                               changed_since=changed_since)
     seen = request.cookies.get(SEEN_COOKIE, "")
     seen = seen if seen.isdigit() and len(seen) == 14 else ""
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     resp = site.page("dashboard.html", request, rows=rows, total=total, page_no=n,
-                     pages=max(1, math.ceil(total / PAGE)), seen=seen, csrf=csrf)
+                     pages=max(1, math.ceil(total / PAGE)), seen=seen, csrf=csrf, filters=filters,
+                     verdicts=[v.value for v in Verdict])
     # Changes newer than this visit are unseen until the next one.
     now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
     if n == 1:
@@ -43,9 +55,13 @@ def timeline(site: Site, request: Request) -> Response:
     cat = site.reads.catalog()
     captures = site.archive.history(url, catalog=cat)
     newest = list(reversed(captures))
-    return site.page("timeline.html", request, url=url, captures=newest[(n - 1) * PAGE : n * PAGE],
+    texts = len({c.text_sha256 for c in captures if c.text_sha256})
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    resp = site.page("timeline.html", request, url=url, captures=newest[(n - 1) * PAGE : n * PAGE],
                      total=len(captures), page_no=n, pages=max(1, math.ceil(len(captures) / PAGE)),
-                     months=_months(cat.capture_days(url)), watch=cat.watch(url))
+                     months=_months(cat.capture_days(url)), watch=cat.watch(url), texts=texts, csrf=csrf)
+    resp.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+    return resp
 
 
 def snapshot(site: Site, request: Request) -> Response:

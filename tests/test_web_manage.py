@@ -1,0 +1,157 @@
+"""The web interface, second round (#30): finding URLs on the dashboard,
+managing watches from the interface and the API (edit, pause, resume,
+stop), and links that never lead to a 404. Driven with Starlette's
+TestClient over an archive captured from a local server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from siteserver import SiteServer, article
+from starlette.testclient import TestClient
+
+from archiver import Archive
+from archiver.archive.catalog import Catalog
+from archiver.cli import cli
+from archiver.schedule.runner import add_watch, run_due
+from archiver.web.app import create_app
+
+TOKEN = "a-management-token-long-enough"
+
+
+@pytest.fixture
+def world(tmp_path, fast_options, clock):
+    server = SiteServer().start()
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock, workers=0)
+    pages = server.state.pages
+    pages["/page/ferry"] = article("Ferry keeps running", "The council kept the ferry running for two more years.")
+    pages["/page/bridge"] = article("Bridge opens in spring", "The new bridge opens in the spring, the council said.")
+    archive.capture([server.url("/page/ferry"), server.url("/page/bridge"), server.url("/missing")])
+    clock.advance(hours=2)
+    pages["/page/ferry"] = article("Ferry keeps running", "The council kept the ferry running for three more years.")
+    archive.capture([server.url("/page/ferry")])
+    add_watch(archive, server.url("/page/ferry"), every="6h", tag="transport,harbour")
+    add_watch(archive, server.url("/page/bridge"), every="1d", tag="roads")
+    yield archive, server
+    server.stop()
+
+
+@pytest.fixture
+def client(world):
+    with TestClient(create_app(world[0], token=TOKEN, allowed_hosts=("testserver",), allow_private=True)) as c:
+        yield c
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_the_dashboard_finds_by_url_title_tag_verdict_and_change_date(client, world):
+    _, server = world
+    everything = client.get("/").text
+    assert "3 URLs" in everything
+    by_title = client.get("/", params={"find": "BRIDGE opens"}).text
+    assert server.url("/page/bridge") in by_title and server.url("/page/ferry") not in by_title
+    assert "1 URL match" in by_title
+    assert server.url("/missing") in client.get("/", params={"find": "/missing"}).text
+    tagged = client.get("/", params={"tag": "harbour"}).text  # one of a watch's tags
+    assert server.url("/page/ferry") in tagged and server.url("/page/bridge") not in tagged
+    errors = client.get("/", params={"verdict": "http_error"}).text
+    assert server.url("/missing") in errors and server.url("/page/ferry") not in errors
+    assert "No URL matches" in client.get("/", params={"find": "nothing like this"}).text
+    assert "2 URLs match" in client.get("/", params={"since": "2000-01-01"}).text  # /missing never had a text
+    assert "No URL matches" in client.get("/", params={"since": "2999-01-01"}).text
+    bad = client.get("/", params={"verdict": "sideways"})
+    assert bad.status_code == 400 and "verdict is one of" in bad.text and "<!DOCTYPE html>" in bad.text
+
+
+def test_links_to_a_diff_or_a_text_appear_only_where_there_is_one(client, world):
+    _, server = world
+    dashboard = client.get("/").text
+    # The ferry has two texts: its last change links a diff; the bridge has one: no link to a 404.
+    assert f'/diff?url={server.url("/page/ferry").replace(":", "%3A").replace("/", "%2F")}' in dashboard
+    assert f'/diff?url={server.url("/page/bridge").replace(":", "%3A").replace("/", "%2F")}' not in dashboard
+    assert "(first text)" in dashboard
+    missing = client.get("/timeline", params={"url": server.url("/missing")}).text
+    assert "current text" not in missing and "last change" not in missing
+    bridge = client.get("/timeline", params={"url": server.url("/page/bridge")}).text
+    assert "current text" in bridge and "last change" not in bridge
+    for link in ("/snapshot", "/diff"):
+        assert client.get(link, params={"url": server.url("/page/ferry")}).status_code == 200
+
+
+def test_the_api_edits_pauses_and_deletes_watches_and_keeps_the_captures(client, world):
+    archive, server = world
+    url = server.url("/page/ferry")
+    assert client.patch("/api/watches", params={"url": url}, json={"every": "2h"}).status_code == 401
+    r = client.patch("/api/watches", params={"url": url}, headers=auth(),
+                     json={"every": "2h", "tag": "boats", "ignore": ["Last updated"], "min_words": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["schedule"], body["tag"], body["ignore"], body["min_words"], body["paused"]) == \
+        ("every 2h", "boats", ["Last updated"], 3, False)
+    assert client.patch("/api/watches", params={"url": url}, headers=auth(), json={"paused": True}).json()["paused"]
+    [listed] = [w for w in client.get("/api/watches").json() if w["url"] == url]
+    assert listed["paused"] and listed["schedule"] == "every 2h"  # the rest kept
+    bad = client.patch("/api/watches", params={"url": url}, headers=auth(), json={"colour": "blue"})
+    assert bad.status_code == 400 and "cannot change colour" in bad.json()["error"]
+    bad = client.patch("/api/watches", params={"url": url}, headers=auth(), json={"every": "soon"})
+    assert bad.status_code == 400 and client.get("/api/watches").json()[0]["schedule"] in ("every 2h", "every 1d")
+    nobody = client.patch("/api/watches", params={"url": server.url("/page/none")}, headers=auth(), json={})
+    assert nobody.status_code == 404
+    assert client.delete("/api/watches", params={"url": url}).status_code == 401
+    assert client.delete("/api/watches", params={"url": url}, headers=auth()).status_code == 204
+    assert url not in [w["url"] for w in client.get("/api/watches").json()]
+    assert len(client.get("/api/captures", params={"url": url}).json()) == 2  # captures are kept
+    assert client.delete("/api/watches", params={"url": url}, headers=auth()).status_code == 404
+
+
+def test_a_watch_is_changed_paused_resumed_and_stopped_from_its_timeline(client, world, clock):
+    archive, server = world
+    url = server.url("/page/bridge")
+    page = client.get("/timeline", params={"url": url})
+    assert "Change this watch" in page.text and "every 1d" in page.text
+    csrf = page.cookies.get("archiver_csrf") or client.cookies.get("archiver_csrf")
+    form = {"csrf": csrf, "url": url, "token": TOKEN, "every": "12h", "cron": "", "tag": "roads",
+            "ignore": "Last updated | /^Photo:/", "trigger": "", "min_words": "2"}
+    saved = client.post("/watches/edit", data={**form, "action": "save"}, headers={"Origin": "http://testserver"},
+                        follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        watch = catalog.watch(url)
+    assert watch.schedule == "every 12h" and watch.change_rules["ignore"] == ["Last updated", "/^Photo:/"]
+    paused = client.post("/watches/edit", data={**form, "action": "pause"}, headers={"Origin": "http://testserver"},
+                         follow_redirects=False)
+    assert paused.status_code == 303
+    assert "paused" in client.get("/timeline", params={"url": url}).text
+    with Catalog(archive.path / "catalog.sqlite") as catalog, catalog.transaction():
+        catalog.db.execute("UPDATE watches SET next_due = 0")
+    clock.advance(days=2)
+    assert [c.url for c in run_due(archive).captures] == [server.url("/page/ferry")]  # not the paused one
+    client.post("/watches/edit", data={**form, "action": "resume"}, headers={"Origin": "http://testserver"})
+    clock.advance(days=1)
+    assert url in [c.url for c in run_due(archive).captures]
+    forged = client.post("/watches/edit", data={**form, "action": "delete"}, headers={"Origin": "http://evil.example"})
+    assert forged.status_code == 403
+    client.post("/watches/edit", data={**form, "action": "delete"}, headers={"Origin": "http://testserver"})
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        assert catalog.watch(url) is None and catalog.captures(url)
+
+
+def test_watch_pause_and_resume_on_the_command_line(world):
+    archive, server = world
+    url = server.url("/page/bridge")
+    run = lambda *a: CliRunner().invoke(cli, ["--archive", str(archive.path), *a])  # noqa: E731
+    out = run("watch", "pause", url)
+    assert out.exit_code == 0 and "paused" in out.output
+    [w] = [w for w in json.loads(run("watch", "list", "--json").output) if w["url"] == url]
+    assert w["paused"] is True
+    assert "paused" in run("watch", "list").output
+    kept = json.loads((archive.path / "watches.json").read_text())
+    assert any(e.get("paused") for e in kept["watches"] if e["url"] == url)
+    assert run("watch", "resume", url).exit_code == 0
+    nobody = run("watch", "pause", server.url("/page/none"))
+    assert nobody.exit_code == 2 and "is not watched" in nobody.output
+
