@@ -155,3 +155,33 @@ def test_reading_the_archive_in_a_browser(served, tmp_path):
         Path(keep).mkdir(parents=True, exist_ok=True)
         for png in shots.glob("*.png"):
             shutil.copy(png, Path(keep) / png.name)
+
+
+def test_every_page_is_usable_on_a_360_px_screen(served, tmp_path):
+    """A phone: nothing runs past the screen's edge, and a title wraps
+    between words, not every few letters (list rows become labelled cards)."""
+    from playwright.sync_api import sync_playwright
+
+    ui, url = served["ui"], served["url"]
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as p:
+        args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        for name, path in (("dashboard", "/"), ("timeline", f"/timeline?url={url}"),
+                           ("snapshot", f"/snapshot?url={url}"), ("diff", f"/diff?url={url}"),
+                           ("search", "/search?q=ferry")):
+            page.goto(ui + path)
+            assert page.evaluate("document.documentElement.scrollWidth <= 360"), name
+            page.screenshot(path=str(shots / f"{name}-360.png"), full_page=True)
+        page.goto(ui + "/")
+        title = page.get_by_role("link", name="Ferry to keep running for now").bounding_box()
+        assert title is not None and title["width"] > 200 and title["height"] < 80  # two lines at most
+        verdict = page.locator("td[data-label='last verdict']").first
+        assert "last verdict" in verdict.evaluate("e => getComputedStyle(e, '::before').content")
+        browser.close()
+    keep = os.environ.get("ARCHIVER_SCREENSHOTS")
+    if keep:
+        for png in shots.glob("*.png"):
+            shutil.copy(png, Path(keep) / png.name)

@@ -155,3 +155,14 @@ def test_watch_pause_and_resume_on_the_command_line(world):
     nobody = run("watch", "pause", server.url("/page/none"))
     assert nobody.exit_code == 2 and "is not watched" in nobody.output
 
+
+
+def test_unknown_paths_and_methods_are_answered_in_the_interfaces_words(client):
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and "there is no page at /no/such/page" in page.text
+    assert "<!DOCTYPE html>" in page.text and "default-src 'none'" in page.headers["content-security-policy"]
+    assert "Not Found" not in page.text
+    api = client.get("/api/nothing")
+    assert api.status_code == 404 and "no API endpoint at /api/nothing" in api.json()["error"]
+    wrong = client.put("/api/watches", json={})
+    assert wrong.status_code == 405 and "PUT is not how /api/watches is used" in wrong.json()["error"]

@@ -27,6 +27,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ..archive.archive import Archive
@@ -95,6 +97,24 @@ def create_app(archive: Archive, *, token: str | None = None,
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         yield
 
+    async def not_here(request: Request, exc: Exception) -> Response:
+        """Unknown paths and methods, and what failed unforeseen, in the interface's words."""
+        status = getattr(exc, "status_code", 500)
+        api = request.url.path.startswith("/api/")
+        if status == 404 and api:
+            message = f"there is no API endpoint at {request.url.path} (the API: /api/captures, /api/snapshot,"\
+                      " /api/diff, /api/search, /api/watches)"
+        elif status == 404:
+            message = (f"there is no page at {request.url.path}: the dashboard lists every archived URL, and"
+                       " search finds them by their words")
+        elif status == 405:
+            message = f"{request.method} is not how {request.url.path} is used"
+        else:
+            status, message = 500, "something went wrong on the server; what was archived is untouched"
+        if api:
+            return JSONResponse({"error": message}, status_code=status)
+        return site.page("error.html", request, status=status, message=message)
+
     names = frozenset(h.strip().lower().rstrip(".") for h in allowed_hosts if h.strip())
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), Middleware(HostCheck, allowed=names)],
-                     lifespan=lifespan)
+                     lifespan=lifespan, exception_handlers={404: not_here, 405: not_here, 500: not_here})
