@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from urllib.parse import urlsplit
 import logging
 import os
 import re
@@ -1263,11 +1264,17 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
 @click.option("--allowed-host", "allowed_hosts", metavar="NAME", multiple=True,
               help="A host name the server is reached by (a reverse proxy's, repeatable). Requests for other names"
               " are refused (DNS rebinding); IP addresses and localhost always answer.")
+@click.option("--base-url", metavar="URL", help="Where people reach the interface, when a reverse proxy is in front"
+              " of it (https://archive.example.org/, or under a path: .../archiver/): links and feeds use it, and"
+              " its host name is allowed.")
+@click.option("--replay-base-url", metavar="URL", help="Where people reach replay behind the proxy (an origin of its"
+              " own, e.g. https://replay.example.org): the replay links use it.")
 @click.option("--allow-private", is_flag=True, help="Let captures and watches asked for through the interface reach"
               " private, loopback and link-local addresses (refused by default: the server captures for others).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay: bool, token: str | None,
-          token_file: str | None, workers: int | None, allowed_hosts: tuple[str, ...], allow_private: bool) -> None:
+          token_file: str | None, workers: int | None, base_url: str | None, replay_base_url: str | None,
+          allowed_hosts: tuple[str, ...], allow_private: bool) -> None:
     """Serve the archive in a browser: dashboard, timelines, diffs, search, feeds, JSON API."""
     import ipaddress
 
@@ -1293,7 +1300,19 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
     except ValueError:
         loopback = host == "localhost"
         allowed_hosts = (*allowed_hosts, host)  # served under the name it listens on
+    for name, value in (("--base-url", base_url), ("--replay-base-url", replay_base_url)):
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise ConfigError(f"{name} {value!r}: an http(s) URL with a host (and maybe a path), nothing more")
+    if base_url and replay_base_url and urlsplit(base_url).netloc == urlsplit(replay_base_url).netloc:
+        raise ConfigError("--replay-base-url must be another origin than --base-url: archived pages never run on"
+                          " the interface's origin")
     err = termout.console(stderr=True)
+    unspecified = host in ("0.0.0.0", "::")
+    if unspecified and not no_replay and not replay_base_url:
+        err.print(termout.line(f"warning: replay links would point at {host}: give --replay-base-url with the"
+                               " address people reach replay at"), crop=False)
     if not loopback and token is None:
         err.print(termout.line("warning: serving on", host, "for anyone who can reach it: the archive is readable"
                                " by all of them (writes stay off without --token)"), crop=False)
@@ -1311,17 +1330,21 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
                       crop=False)
     create_app(archive)  # the catalog migrated once, before any server process opens it
     workers = workers or max(1, min(os.cpu_count() or 1, 4))
+    if replay is not None and replay_base_url:
+        replay.public_url = replay_base_url.rstrip("/")
     replay_url = replay.url_for if replay else None
     shown = f"[{host}]" if ":" in host else host
 
     def listening() -> None:
         click.echo(f"serving {archive.path} on http://{shown}:{port}/"
-                   + (f" (replay on {replay.base_url}/)" if replay else "") + "; Ctrl-C stops")
+                   + (f" (reached at {base_url})" if base_url else "")
+                   + (f" (replay on {replay.base_url}/{', reached at ' + replay_base_url if replay_base_url else ''})"
+                      if replay else "") + "; Ctrl-C stops")
         sys.stdout.flush()
 
     try:
         run_server(lambda: create_app(archive, token=token, replay_url=replay_url, allowed_hosts=allowed_hosts,
-                                      allow_private=allow_private),
+                                      allow_private=allow_private, base_url=base_url),
                    host=host, port=port,
                    workers=workers, started=replay.keep_current if replay else None, listening=listening)
     finally:

@@ -166,3 +166,29 @@ def test_unknown_paths_and_methods_are_answered_in_the_interfaces_words(client):
     assert api.status_code == 404 and "no API endpoint at /api/nothing" in api.json()["error"]
     wrong = client.put("/api/watches", json={})
     assert wrong.status_code == 405 and "PUT is not how /api/watches is used" in wrong.json()["error"]
+
+
+def test_serve_checks_its_base_urls_before_it_starts(world):
+    archive, _ = world
+    run = lambda *a: CliRunner().invoke(cli, ["--archive", str(archive.path), "serve", "--no-replay", *a])  # noqa: E731
+    same = run("--base-url", "https://archive.example.org/", "--replay-base-url", "https://archive.example.org/r")
+    assert same.exit_code == 2 and "another origin" in same.output
+    bad = run("--base-url", "archive.example.org")
+    assert bad.exit_code == 2 and "an http(s) URL with a host" in bad.output
+
+
+def test_links_redirects_and_feeds_follow_the_base_url(world):
+    archive, server = world
+    app = create_app(archive, token=TOKEN, allowed_hosts=("testserver",), allow_private=True,
+                     base_url="https://archive.example.org/archiver/")
+    with TestClient(app, base_url="https://archive.example.org") as c:
+        page = c.get("/")
+        assert page.status_code == 200  # the base URL's host is allowed
+        assert 'href="/archiver/static/app.css"' in page.text and 'href="/timeline' not in page.text
+        feed = c.get("/feed.atom").text
+        assert "https://archive.example.org/archiver/diff?" in feed
+        url = server.url("/page/bridge")
+        csrf = c.get("/timeline", params={"url": url}).cookies.get("archiver_csrf") or c.cookies.get("archiver_csrf")
+        moved = c.post("/watches/edit", data={"csrf": csrf, "url": url, "token": TOKEN, "action": "pause"},
+                       headers={"Origin": "https://archive.example.org"}, follow_redirects=False)
+        assert moved.status_code == 303 and moved.headers["location"].startswith("/archiver/timeline?")

@@ -23,6 +23,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -49,16 +50,19 @@ WORKER_THREADS = 2
 
 def create_app(archive: Archive, *, token: str | None = None,
                replay_url: Callable[[str, str], str] | None = None,
-               allowed_hosts: tuple[str, ...] = (), allow_private: bool = False) -> Starlette:
+               allowed_hosts: tuple[str, ...] = (), allow_private: bool = False,
+               base_url: str | None = None) -> Starlette:
     """The web interface over `archive`. `token`: writes allowed to whoever
     presents it. `replay_url(timestamp, url)`: where pywb replays a capture
     (None: replay is off, and pages say so). `allowed_hosts`: host names
     requests may carry besides IP addresses and localhost. Captures and
     watches asked for through it are of public addresses only, unless
-    `allow_private`."""
+    `allow_private`. `base_url`: where people reach the interface (behind
+    a reverse proxy, maybe under a path): links and feeds use it, and its
+    host name is allowed."""
     if archive.exists() and not archive.read_only():
         Catalog(Layout.of(archive.path).catalog).close()  # migrate once, before the readers open
-    site = Site(archive, token=token, replay_url=replay_url, allow_private=allow_private)
+    site = Site(archive, token=token, replay_url=replay_url, allow_private=allow_private, base_url=base_url)
 
     def write(view: Callable[[Site, Any], Any]) -> Callable[[Any], Any]:
         return functools.partial(view, site)
@@ -72,7 +76,7 @@ def create_app(archive: Archive, *, token: str | None = None,
         Route("/feed.atom", site.route(pages.feed)),
         Route("/record", site.route(pages.record)),
         Route("/healthz", pages.health),
-        Route("/favicon.ico", pages.favicon),
+        Route("/favicon.ico", functools.partial(pages.favicon, site)),
         Route("/api/captures", site.route(api.captures, api=True), methods=["GET"]),
         Route("/api/captures", write(api.post_captures), methods=["POST"]),
         Route("/api/snapshot", site.route(api.snapshot, api=True)),
@@ -115,6 +119,8 @@ def create_app(archive: Archive, *, token: str | None = None,
             return JSONResponse({"error": message}, status_code=status)
         return site.page("error.html", request, status=status, message=message)
 
+    if base_url:
+        allowed_hosts = (*allowed_hosts, urlsplit(base_url).hostname or "")
     names = frozenset(h.strip().lower().rstrip(".") for h in allowed_hosts if h.strip())
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), Middleware(HostCheck, allowed=names)],
                      lifespan=lifespan, exception_handlers={404: not_here, 405: not_here, 500: not_here})

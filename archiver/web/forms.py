@@ -21,26 +21,30 @@ from .site import CSRF_COOKIE, Site, read_form
 __all__ = ["post_capture", "post_watch", "post_watch_edit", "same_origin"]
 
 
-def same_origin(request: Request) -> bool:
+def same_origin(request: Request, base_url: str | None = None) -> bool:
     """A form post must come from a page of this server: Sec-Fetch-Site
-    or Origin say where the browser sent it from."""
+    or Origin say where the browser sent it from (the request's own host,
+    or the public `base_url` in front of it)."""
     fetched_from = request.headers.get("sec-fetch-site")
     if fetched_from is not None:
         return fetched_from in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        return origin is None and request.headers.get("referer", "").startswith(str(request.base_url))
-    return urlsplit(origin).netloc == request.url.netloc
+        referer = request.headers.get("referer", "")
+        return origin is None and (referer.startswith(str(request.base_url))
+                                   or (base_url is not None and referer.startswith(base_url + "/")))
+    netloc = urlsplit(origin).netloc
+    return netloc == request.url.netloc or (base_url is not None and netloc == urlsplit(base_url).netloc)
 
 
 async def _write(site: Site, request: Request, action: Callable[[Any], Any],
-                 done: Callable[[Any], str] = lambda form: "/") -> Response:
+                 done: Callable[[Any], str] = lambda form: "") -> Response:
     if site.token is None:
         return site.page("error.html", request, status=403, message="this server is read-only")
     form = await read_form(request)
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = str(form.get("csrf", ""))
-    if not same_origin(request) or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
+    if not same_origin(request, site.base_url) or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
         return site.page("error.html", request, status=403, message="the form did not come from this site")
     if not site.allowed(str(form.get("token", ""))):
         return site.page("error.html", request, status=401, message="wrong token")
@@ -48,7 +52,7 @@ async def _write(site: Site, request: Request, action: Callable[[Any], Any],
         await run_in_threadpool(action, form)
     except ArchiverError as exc:
         return site.fail(request, exc, api=False)
-    return RedirectResponse(done(form), status_code=303)
+    return RedirectResponse(f"{site.root}/{done(form).lstrip('/')}", status_code=303)
 
 
 async def post_watch(site: Site, request: Request) -> Response:
@@ -88,4 +92,4 @@ def _edit(site: Site, form: Any) -> None:
 async def post_watch_edit(site: Site, request: Request) -> Response:
     """Change, pause, resume or stop a watch from its timeline."""
     return await _write(site, request, lambda f: _edit(site, f),
-                        done=lambda f: "/timeline?" + urlencode({"url": str(f.get("url", ""))}))
+                        done=lambda f: "timeline?" + urlencode({"url": str(f.get("url", ""))}))

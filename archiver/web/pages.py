@@ -103,7 +103,7 @@ def feed(site: Site, request: Request) -> Response:
     url = canonical_url(request.query_params.get("url") or "") or None
     tag = request.query_params.get("tag") or None
     rows = site.reads.catalog().changes(url=url, tag=tag, limit=site.number(request, "limit", 50, high=500))
-    base = str(request.base_url).rstrip("/")
+    base = site.public_base(request)
     what = f"changes of {url}" if url else f"changes of watches tagged {tag}" if tag else "all changes"
     # XML 1.0 has no place for some characters a page's title may hold.
     entries = [dataclasses.replace(c, **{k: XML_BAD.sub("", v) for k, v in dataclasses.asdict(c).items()
@@ -130,8 +130,8 @@ def health(request: Request) -> Response:
     return PlainTextResponse("ok\n")
 
 
-def favicon(request: Request) -> Response:
-    return RedirectResponse("/static/favicon.svg", status_code=301)
+def favicon(site: Site, request: Request) -> Response:
+    return RedirectResponse(f"{site.root}/static/favicon.svg", status_code=301)
 
 
 def _iso(captured_at: str) -> str:

@@ -91,14 +91,17 @@ class ReplayServer:
         self._thread: threading.Thread | None = None
         self._indexed = -1
         self._links: set[str] = set()
+        self.public_url: str | None = None  # --replay-base-url
 
     @property
     def base_url(self) -> str:
+        """Where replay listens."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     def url_for(self, timestamp: str, url: str) -> str:
-        return f"{self.base_url}/{COLLECTION}/{timestamp}/{url}"
+        """A capture's replay, as people reach it: `public_url` (a reverse proxy in front), else where it listens."""
+        return f"{self.public_url or self.base_url}/{COLLECTION}/{timestamp}/{url}"
 
     def start(self, *, wait: float = 60.0, keep_current: bool = True) -> ReplayServer:
         exe = _wayback()

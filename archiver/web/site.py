@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jinja2
 from markupsafe import Markup, escape
@@ -50,8 +50,11 @@ class Site:
     """One interface over one archive."""
 
     def __init__(self, archive: Archive, *, token: str | None, replay_url: Callable[[str, str], str] | None,
-                 allow_private: bool) -> None:
+                 allow_private: bool, base_url: str | None = None) -> None:
         self.archive = archive
+        # Where people reach the interface (a reverse proxy, maybe under a path): links and feeds use it.
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.root = urlsplit(self.base_url).path if self.base_url else ""
         self.token = token
         self.reads = Reads(archive)
         self.policy = dataclasses.replace(archive.fetch_options.network, mode="any" if allow_private else "public")
@@ -64,7 +67,7 @@ class Site:
                                       auto_reload=False)  # package files: no stat of each template per request
         self.env.filters["ts"] = ts_text
         self.env.filters["marked"] = marked
-        self.env.globals.update(version=VERSION, replay=replay_url, writable=token is not None,
+        self.env.globals.update(version=VERSION, replay=replay_url, writable=token is not None, root=self.root,
                                 good=lambda c: c.verdict.has_text,
                                 qs=lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}))
 
@@ -74,6 +77,10 @@ class Site:
         context.setdefault("csrf", request.cookies.get(CSRF_COOKIE) or "")
         html = self.env.get_template(name).render(request=request, **context)
         return HTMLResponse(html, status_code=status)
+
+    def public_base(self, request: Request) -> str:
+        """The interface's address as people reach it: --base-url, else the request's own."""
+        return self.base_url or str(request.base_url).rstrip("/")
 
     def fail(self, request: Request, exc: Exception, *, api: bool) -> Response:
         status = 404 if isinstance(exc, SnapshotNotFound) else 503 if isinstance(exc, QueryStopped) else 400
