@@ -449,8 +449,10 @@ def test_an_article_printed_in_chunks_is_extracted_whole():
     paragraphs = [f"Paragraph {n} of the feature tells part {n} of the story of the harbour, with enough words"
                   f" in it to read as prose rather than as a caption or a label." for n in range(1, 10)]
 
+    hashes = iter(["qzkvbx", "wrtplm", "xvbnqk"])  # a name drawn for each element, that reads as no hash
+
     def chunk(ps: list[str]) -> str:
-        return ("<div class='grid'><div class='grid--item body body__container article__body'>"
+        return (f"<div class='grid'><div class='grid--item body body__container article__body {next(hashes)}'>"
                 + "".join(f"<p>{p}</p>" for p in ps) + "</div></div>")
 
     html = ("<html><head><title>The harbour feature</title></head><body><article class='article main-content'>"

@@ -184,8 +184,8 @@ def _article_chunks(tree: Any, text: str) -> Any | None:
     """An article the page prints in chunks (containers alike, with ads or
     embeds between them), of which extraction took one: the chunks in one
     `<article>`, to extract again; None for an article in one piece.
-    The chunks are the elements with the tag and class of the container of
-    the paragraphs extracted, each holding a paragraph of prose."""
+    The chunks are the elements with the tag and the (shared) class names of
+    the container of the paragraphs extracted, each holding a paragraph of prose."""
     if tree is None or not text:
         return None
     starts = {line[:60] for line in (" ".join(x.split()) for x in text.splitlines()) if len(line) >= 40}
@@ -201,10 +201,18 @@ def _article_chunks(tree: Any, text: str) -> Any | None:
     if not holders:
         return None
     body = max(holders, key=lambda el: holders[el])
-    name = body.get("class")
-    if holders[body] < 2 or not name:
+    if holders[body] < 2 or not body.get("class"):
         return None
-    alike = [el for el in tree.iter(body.tag) if el.get("class") == name]
+    # The body's class names that other elements carry too: a name only one element has
+    # (a hash drawn for each element) says nothing about which containers are alike.
+    uses: dict[str, int] = {}
+    for el in tree.iter(body.tag):
+        for token in set((el.get("class") or "").split()):
+            uses[token] = uses.get(token, 0) + 1
+    shared = {t for t in body.get("class", "").split() if uses.get(t, 0) >= 2}
+    if not shared:
+        return None
+    alike = [el for el in tree.iter(body.tag) if shared <= set((el.get("class") or "").split())]
     if len(alike) < 2:
         return None
     alike_set = set(alike)
