@@ -304,3 +304,32 @@ def test_a_playwright_storage_state_from_a_credential_set(site, tmp_path, fast_o
     [c] = archive.capture([site.url("/members/cookie")], browser=True, auth={site.url("/members/cookie"): "members"})
     assert c.verdict is Verdict.NEW and c.title == "Members only"
     assert archive.show(site.url("/members/cookie")).provenance["credentials"] == "members"
+
+
+def test_a_browser_capture_is_seen_in_the_interface_screenshot_and_records_from_the_warc(js, tmp_path, fast_options):
+    from starlette.testclient import TestClient
+
+    from archiver.web.app import create_app
+
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, browser_options=FAST)
+    [c] = archive.capture([js.url("/js/article")], browser=True)
+    [plain] = archive.capture([js.url("/static/article")])
+    assert c.verdict is Verdict.NEW and plain.verdict is Verdict.NEW
+    stored = [body for rtype, uri, _h, body in records(archive.path) if rtype == "resource" and uri.startswith("urn:screenshot:")]
+    with TestClient(create_app(archive, allowed_hosts=("testserver",))) as client:
+        shot = client.get("/screenshot", params={"url": js.url("/js/article")})
+        assert shot.status_code == 200 and shot.headers["content-type"] == "image/png"
+        assert shot.content in stored  # the bytes of the WARC's resource record, not a new rendering
+        at = client.get("/screenshot", params={"url": js.url("/js/article"), "at": c.precise_timestamp})
+        assert at.content == shot.content
+        none = client.get("/screenshot", params={"url": js.url("/static/article")})
+        assert none.status_code == 404 and "capture --browser" in none.text
+        page = client.get("/snapshot", params={"url": js.url("/js/article")}).text
+        assert '<figure class="screenshot">' in page and "/screenshot?url=" in page
+        for role in ("response", "screenshot", "dom", "metadata"):
+            assert f">{role}</a>" in page, role
+        assert "HTTP/1.1 200" in page and "Content-Type: text/html" in page  # the response's headers
+        plain_page = client.get("/snapshot", params={"url": js.url("/static/article")}).text
+        assert '<figure class="screenshot">' not in plain_page and ">response</a>" in plain_page
+        timeline = client.get("/timeline", params={"url": js.url("/js/article")}).text
+        assert 'class="thumb"' in timeline

@@ -20,7 +20,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from ..config import BrowserOptions, CleanOptions, FetchOptions, WarcOptions, ar
 from .diff import Diff, diff_snapshots
 from ..errors import SnapshotNotFound, StoreError
 from ..significance import ChangeRules
-from ..models import Capture, SearchHit, StoredSnapshot
+from ..models import Capture, RecordLocation, SearchHit, StoredSnapshot
 from .catalog import Catalog
 from .snapshots import read_snapshot
 from .layout import CATALOG, WARC_DIR
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["Archive", "Shown"]
 
 log = logging.getLogger(__name__)
+
+MAX_SCREENSHOT_BYTES = 64 << 20  # a full-page screenshot is a few MB; a record past this is no screenshot of ours
 
 
 
@@ -412,6 +414,65 @@ class Archive:
             return None
         return provenance_from_fields(decode_fields(body))
 
+    def capture_records(self, url: str, at: str | None = None, *,
+                        catalog: Catalog | None = None) -> tuple[Capture, dict[str, Any] | None, list[RecordView]]:
+        """A capture (`at`, else the latest), how it was made, and its WARC
+        records: response (with its HTTP headers), metadata, screenshot, DOM."""
+        from ..capture.warc import read_record_at
+
+        with self._reading(catalog) as cat:
+            url = canonical_url(url)
+            if at:
+                capture = self._resolve(cat, url, at)
+            else:
+                every = cat.captures(url)
+                if not every:
+                    raise self._not_found(cat, url)
+                capture = every[-1]
+            prov = self._provenance(cat, capture)
+            meta = cat.metadata_record(capture.id) if capture.id is not None else None
+            named = [("response", (prov or {}).get("response_record")), ("screenshot", (prov or {}).get("screenshot_record")),
+                     ("dom", (prov or {}).get("dom_record"))]
+            views: list[RecordView] = []
+            for role, rid in named:
+                loc = cat.record(rid) if rid else None
+                if loc is None:
+                    continue
+                headers: list[tuple[str, str]] = []
+                if role == "response":
+                    try:
+                        http, _ = read_record_at(self.warc_dir / loc.warc_file, loc.offset, 0, record_id=loc.record_id)
+                        if http is not None:
+                            headers = [("", http.protocol + " " + http.statusline), *http.headers]
+                    except Exception as exc:  # a damaged record: listed, its headers unread ('verify' says why)
+                        log.warning("%s: the record at %d is unreadable: %s", loc.warc_file, loc.offset, exc)
+                views.append(RecordView(role=role, location=loc, headers=headers, digest=cat.record_digest(loc.record_id)))
+            if meta is not None:
+                views.append(RecordView(role="metadata", location=meta))
+        return capture, prov, views
+
+    def screenshot(self, url: str, at: str | None = None, *, catalog: Catalog | None = None) -> tuple[Capture, bytes]:
+        """A browser capture's screenshot (PNG) as the WARC holds it: the
+        capture at `at`, else the latest capture that has one."""
+        from ..capture.warc import read_record_at
+
+        with self._reading(catalog) as cat:
+            if at:
+                candidates = [self._resolve(cat, canonical_url(url), at)]
+            else:
+                candidates = [c for c in reversed(cat.captures(canonical_url(url))) if c.via == "browser"][:20]
+                if not candidates and not cat.captures(canonical_url(url)):
+                    raise self._not_found(cat, canonical_url(url))
+            for capture in candidates:
+                prov = self._provenance(cat, capture) or {}
+                loc = cat.record(prov["screenshot_record"]) if prov.get("screenshot_record") else None
+                if loc is not None:
+                    _http, data = read_record_at(self.warc_dir / loc.warc_file, loc.offset, MAX_SCREENSHOT_BYTES,
+                                                 record_id=loc.record_id)
+                    return capture, data
+        raise SnapshotNotFound(f"no screenshot of {url}" + (f" at {at}" if at else "")
+                               + ": only captures made in a browser (capture --browser) have one")
+
     def diff(self, url: str, a: str | None = None, b: str | None = None, *, catalog: Catalog | None = None,
              context: int = 1, ignore_space: bool = False) -> Diff:
         """What changed between two snapshots of `url`: by default the last two
@@ -486,6 +547,16 @@ class Archive:
         near = catalog.similar_url(url)
         hint = f" (did you mean {near}?)" if near else ""
         return SnapshotNotFound(f"{url} is not in the archive{hint}")
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """One WARC record of a capture, as the snapshot page lists it."""
+
+    role: str  # response | metadata | screenshot | dom
+    location: RecordLocation
+    headers: list[tuple[str, str]] = field(default_factory=list)  # a response's HTTP status line and headers
+    digest: str | None = None  # WARC-Payload-Digest
 
 
 @dataclass

@@ -384,6 +384,11 @@ class IndexTables:
         """Any record the catalog lists (request, response, metadata, resource ...)."""
         return _location(self.db.execute("SELECT * FROM records WHERE record_id = ?", (record_id,)).fetchone())
 
+    def record_digest(self, record_id: str) -> str | None:
+        """A record's payload digest as its WARC header gives it (None for records without a payload digest)."""
+        row = self.db.execute("SELECT payload_digest FROM records WHERE record_id = ?", (record_id,)).fetchone()
+        return row[0] if row else None
+
     def cdxj_rows(self) -> sqlite3.Cursor:
         """The records pywb replays (responses and revisits), for its index."""
         return self.db.execute(

@@ -122,6 +122,10 @@ def provenance_from_fields(fields: dict[str, str]) -> dict[str, Any]:
         # A capture ingested from another tool's WARC: where its record came from.
         "ingested_from": fields.get("source"),
         "refused_requests": _json_list(fields.get("refused")),
+        # The capture's own WARC records: its response, and a browser capture's screenshot and DOM.
+        "response_record": fields.get("record-id"),
+        "screenshot_record": fields.get("screenshot"),
+        "dom_record": fields.get("dom"),
     }
 
 

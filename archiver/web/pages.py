@@ -18,7 +18,7 @@ from ..models import Verdict
 from ..urls import canonical_url
 from .site import CSRF_COOKIE, MARKS, PAGE, SEARCH_PAGE, SEEN_COOKIE, XML_BAD, Site, day_bound
 
-__all__ = ["dashboard", "diff", "favicon", "feed", "health", "record", "search", "snapshot", "timeline"]
+__all__ = ["dashboard", "diff", "favicon", "feed", "health", "record", "screenshot", "search", "snapshot", "timeline"]
 
 
 def dashboard(site: Site, request: Request) -> Response:
@@ -66,9 +66,23 @@ def timeline(site: Site, request: Request) -> Response:
 
 def snapshot(site: Site, request: Request) -> Response:
     url = site.need(request, "url")
-    shown = site.archive.show(url, request.query_params.get("at") or None, catalog=site.reads.catalog())
+    cat = site.reads.catalog()
+    shown = site.archive.show(url, request.query_params.get("at") or None, catalog=cat)
+    _capture, _prov, records = site.archive.capture_records(url, shown.capture.precise_timestamp, catalog=cat)
     return site.page("snapshot.html", request, url=url, shown=shown, snap=shown.snapshot,
-                     record=(shown.snapshot.warc or {}).get("record_id"))
+                     record=(shown.snapshot.warc or {}).get("record_id"), records=records,
+                     screenshot=any(r.role == "screenshot" for r in records))
+
+
+def screenshot(site: Site, request: Request) -> Response:
+    """A browser capture's screenshot, read from the WARC (never the live page)."""
+    url = site.need(request, "url")
+    capture, data = site.archive.screenshot(url, request.query_params.get("at") or None, catalog=site.reads.catalog())
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise SnapshotNotFound(f"the screenshot record of {url} at {capture.timestamp} holds no PNG image")
+    return Response(data, media_type="image/png", headers={
+        "Cache-Control": "private, max-age=86400",  # a capture's screenshot never changes
+        "Content-Disposition": f'inline; filename="screenshot-{capture.timestamp}.png"'})
 
 
 def diff(site: Site, request: Request) -> Response:
