@@ -641,11 +641,14 @@ def diff(ctx: click.Context, url: str, from_ts: str | None, to_ts: str | None, f
 @archive_option
 @click.argument("query")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--all-versions", "versions", is_flag=True,
+              help="Search every text each page has had, not only its current one (each hit: the first capture"
+              " of that text).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
+def search(ctx: click.Context, query: str, limit: int, versions: bool, as_json: bool) -> None:
     """Full-text search over the current snapshots (article text and titles)."""
-    hits = Archive(ctx.obj["archive"]).search(query, limit)
+    hits = Archive(ctx.obj["archive"]).search(query, limit, versions=versions)
     if as_json:
         click.echo(json.dumps([h.to_json() for h in hits], ensure_ascii=False))
         return

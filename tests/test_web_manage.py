@@ -192,3 +192,43 @@ def test_links_redirects_and_feeds_follow_the_base_url(world):
         moved = c.post("/watches/edit", data={"csrf": csrf, "url": url, "token": TOKEN, "action": "pause"},
                        headers={"Origin": "https://archive.example.org"}, follow_redirects=False)
         assert moved.status_code == 303 and moved.headers["location"].startswith("/archiver/timeline?")
+
+
+def test_search_finds_words_of_every_version_and_links_the_capture_that_had_them(client, world, clock):
+    archive, server = world
+    url = server.url("/page/ferry")
+    assert "Nothing found" in client.get("/search", params={"q": "two more years"}).text  # no longer current
+    old = client.get("/search", params={"q": "two more years", "versions": "all"}).text
+    assert url in old and "first captured" in old
+    first = archive.history(url)[0]
+    assert f"at={first.timestamp}" in old.replace("&amp;", "&")
+    shown = client.get("/snapshot", params={"url": url, "at": first.timestamp}).text
+    assert "two more years" in shown
+    [hit] = client.get("/api/search", params={"q": "two more years", "versions": "all"}).json()
+    assert hit["url"] == url and hit["timestamp"] == first.timestamp
+    assert client.get("/api/search", params={"q": "x", "versions": "some"}).status_code == 400
+    cli_hits = json.loads(CliRunner().invoke(cli, ["--archive", str(archive.path), "search", "two more years",
+                                                   "--all-versions", "--json"]).output)
+    assert [h["url"] for h in cli_hits] == [url]
+    # Chinese words of an older text, through the pair index.
+    server.state.pages["/page/zh"] = article("渡轮", "市政府表示渡轮将继续运营直到新桥开通。")
+    archive.capture([server.url("/page/zh")])
+    clock.advance(hours=1)
+    server.state.pages["/page/zh"] = article("渡轮", "市政府表示渡轮服务将在春季结束。")
+    archive.capture([server.url("/page/zh")])
+    assert archive.search("新桥", versions=True)[0].url == server.url("/page/zh")
+    assert archive.search("新桥") == []
+
+
+def test_an_archive_from_before_the_versions_index_gets_its_current_texts_and_reindex_the_rest(world):
+    import sqlite3
+
+    archive, server = world
+    db = sqlite3.connect(archive.path / "catalog.sqlite")
+    db.executescript("DROP TABLE versions; DROP TABLE search_versions; DROP TABLE search_versions_cjk;"
+                     " PRAGMA user_version = 14;")
+    db.close()
+    assert [h.url for h in archive.search("three more years", versions=True)] == [server.url("/page/ferry")]
+    assert archive.search("two more years", versions=True) == []  # an older text: not until a reindex
+    archive.reindex()
+    assert [h.url for h in archive.search("two more years", versions=True)] == [server.url("/page/ferry")]

@@ -509,11 +509,12 @@ class Archive:
             raise SnapshotNotFound(f"no good capture of {url} at or before {asked.timestamp}")
         return good[-1]
 
-    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+    def search(self, query: str, limit: int = 20, *, versions: bool = False) -> list[SearchHit]:
+        """Full-text search over the current texts; `versions`: over every text each URL has had."""
         if limit < 1:
             raise StoreError("limit must be at least 1")
         with self.reader() as catalog:
-            return catalog.search(query, limit)
+            return catalog.search(query, limit, versions=versions)
 
     def reindex(self) -> ReindexReport:
         """Rebuild the captures part of the catalog from the WARC and snapshot

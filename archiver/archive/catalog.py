@@ -251,6 +251,27 @@ MIGRATIONS: list[str] = [
     ALTER TABLE watches ADD COLUMN change_rules TEXT;
     ALTER TABLE watches ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    -- Every distinct text of every URL, searchable (search --all-versions,
+    -- /search?versions=all), with the first capture that had it. Derived data:
+    -- the current texts are indexed now; 'archiver reindex' adds the older ones.
+    CREATE TABLE versions (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        text_sha256 TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        title TEXT,
+        UNIQUE (url, text_sha256)
+    );
+    CREATE VIRTUAL TABLE search_versions USING fts5(title, text, tokenize = 'unicode61 remove_diacritics 2');
+    CREATE VIRTUAL TABLE search_versions_cjk USING fts5(title, text, tokenize = 'unicode61');
+    INSERT INTO versions (id, url, text_sha256, timestamp, title)
+        SELECT rowid, url, text_sha256, changed, title FROM current WHERE changed IS NOT NULL;
+    INSERT INTO search_versions (rowid, title, text) SELECT s.rowid, s.title, s.text FROM search AS s
+        WHERE s.rowid IN (SELECT id FROM versions);
+    INSERT INTO search_versions_cjk (rowid, title, text) SELECT k.rowid, k.title, k.text FROM search_cjk AS k
+        WHERE k.rowid IN (SELECT id FROM versions);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..cleaning.normalize import fold, learned_suffixes
 from ..errors import StoreError
@@ -209,6 +209,24 @@ class IndexTables:
         if cjk_title or cjk_text:
             self.db.execute("INSERT INTO search_cjk (rowid, title, text) VALUES (?,?,?)", (rowid, cjk_title, cjk_text))
 
+    def add_version(self, url: str, *, sha256: str, timestamp: str, title: str | None, text: str | Callable[[], str]) -> None:
+        """A text of `url` into the every-version index (once per URL and text,
+        dated by its first capture). `text` may be a function, to read it only when it is new."""
+        row = self.db.execute("SELECT id, timestamp FROM versions WHERE url = ? AND text_sha256 = ?",
+                              (url, sha256)).fetchone()
+        if row is not None:
+            if timestamp < row[1]:  # an older capture of the same text came in (ingest, reindex)
+                self.db.execute("UPDATE versions SET timestamp = ? WHERE id = ?", (timestamp, row[0]))
+            return
+        rowid = self.db.execute("INSERT INTO versions (url, text_sha256, timestamp, title) VALUES (?,?,?,?)",
+                                (url, sha256, timestamp, title)).lastrowid
+        title, body = fold(title or ""), fold(text() if callable(text) else text)
+        self.db.execute("INSERT INTO search_versions (rowid, title, text) VALUES (?,?,?)", (rowid, title, body))
+        cjk_title, cjk_text = index_terms(title), index_terms(body)
+        if cjk_title or cjk_text:
+            self.db.execute("INSERT INTO search_versions_cjk (rowid, title, text) VALUES (?,?,?)",
+                            (rowid, cjk_title, cjk_text))
+
     def touch_current(self, url: str, timestamp: str) -> None:
         self.db.execute("UPDATE current SET timestamp = max(timestamp, ?) WHERE url = ?", (timestamp, url))
 
@@ -222,12 +240,16 @@ class IndexTables:
         return row[0] if row else None
 
     def search(self, query: str, limit: int, *, site: str | None = None, since: str | None = None,
-               until: str | None = None, offset: int = 0, marks: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
+               until: str | None = None, offset: int = 0, marks: tuple[str, str] = ("[", "]"),
+               versions: bool = False) -> list[SearchHit]:
         """Ranked full-text search over current snapshots, with snippets. Words
         go to the word index; Chinese, Japanese and Korean runs to the pair
         index (archiver/archive/cjk.py); a page must match every term. `site` keeps
         pages of that host (and its subdomains); `since`/`until` (14-digit
-        prefixes) bound when the current text was captured."""
+        prefixes) bound when the current text was captured. `versions`: every
+        text each URL has had (dated by its first capture), not only the current ones."""
+        words_t, cjk_t, rows_t = ("search_versions", "search_versions_cjk", "versions") if versions else \
+            ("search", "search_cjk", "current")
         if len(query) > MAX_QUERY_CHARS:
             raise StoreError(f"a search query is at most {MAX_QUERY_CHARS} characters (this one has {len(query)})")
         # A term given twice finds nothing more; FTS5's cost grows with each repeat.
@@ -260,26 +282,27 @@ class IndexTables:
             # Rank first, then make snippets for the page of hits only: in one
             # query SQLite would make a snippet for every match before sorting.
             ranked = [r[0] for r in self.db.execute(
-                "SELECT search.rowid FROM search JOIN current AS c ON c.rowid = search.rowid"
-                f" WHERE search MATCH ?{where} ORDER BY bm25(search, 5.0, 1.0) LIMIT ? OFFSET ?",
+                f"SELECT {words_t}.rowid FROM {words_t} JOIN {rows_t} AS c ON c.rowid = {words_t}.rowid"
+                f" WHERE {words_t} MATCH ?{where} ORDER BY bm25({words_t}, 5.0, 1.0) LIMIT ? OFFSET ?",
                 (match, *args, limit, offset))]
             if not ranked:
                 return []
             marks_at = ",".join("?" * len(ranked))
             rows = {r["rowid"]: r for r in self.db.execute(
-                "SELECT search.rowid AS rowid, c.url, c.timestamp, c.title,"
-                " snippet(search, 1, ?, ?, '…', 12) AS snippet FROM search JOIN current AS c ON c.rowid = search.rowid"
-                f" WHERE search MATCH ? AND search.rowid IN ({marks_at})", (*marks, match, *ranked))}
+                f"SELECT {words_t}.rowid AS rowid, c.url, c.timestamp, c.title,"
+                f" snippet({words_t}, 1, ?, ?, '…', 12) AS snippet FROM {words_t} JOIN {rows_t} AS c"
+                f" ON c.rowid = {words_t}.rowid"
+                f" WHERE {words_t} MATCH ? AND {words_t}.rowid IN ({marks_at})", (*marks, match, *ranked))}
             return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"], snippet=r["snippet"])
                     for r in (rows[i] for i in ranked if i in rows)]
-        sql = ("SELECT c.url, c.timestamp, c.title, s.text FROM search_cjk AS k"
-               " JOIN current AS c ON c.rowid = k.rowid JOIN search AS s ON s.rowid = k.rowid"
-               " WHERE search_cjk MATCH ?")
+        sql = (f"SELECT c.url, c.timestamp, c.title, s.text FROM {cjk_t} AS k"
+               f" JOIN {rows_t} AS c ON c.rowid = k.rowid JOIN {words_t} AS s ON s.rowid = k.rowid"
+               f" WHERE {cjk_t} MATCH ?")
         head: list[object] = [" AND ".join(phrases)]
         if words:
-            sql += " AND k.rowid IN (SELECT rowid FROM search WHERE search MATCH ?)"
+            sql += f" AND k.rowid IN (SELECT rowid FROM {words_t} WHERE {words_t} MATCH ?)"
             head.append(match)
-        rows = self.db.execute(sql + where + " ORDER BY bm25(search_cjk, 5.0, 1.0) LIMIT ? OFFSET ?",
+        rows = self.db.execute(sql + where + f" ORDER BY bm25({cjk_t}, 5.0, 1.0) LIMIT ? OFFSET ?",
                                (*head, *args, limit, offset))
         needles = [t for t in terms if has_cjk(t)]
         return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"],

@@ -31,7 +31,7 @@ class OperationalTables:
     # else (watches and their leases, the notification outbox, the robots.txt
     # cache) is operational state that no file holds.
     DERIVED_TABLES = ("search", "search_cjk", "current", "texts", "captures", "latest", "records", "text_lines",
-                      "site_lines")
+                      "site_lines", "versions", "search_versions", "search_versions_cjk")
 
     # -- watches (operational state: kept by reindex) -------------------------
 

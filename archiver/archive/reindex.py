@@ -111,6 +111,7 @@ def _index_text(catalog: Catalog, archive: Path, capture: Capture, report: Reind
         report.texts += 1
     catalog.add_lines(sha, line_keys(snap.text), url=capture.url, site=host_of(capture.url, site=True))
     update_current(catalog, capture, title=snap.title, text=snap.text)
+    catalog.add_version(capture.url, sha256=sha, timestamp=capture.timestamp, title=snap.title, text=snap.text)
 
 
 def rebuild_catalog(archive: Path, catalog_name: str = CATALOG) -> ReindexReport:

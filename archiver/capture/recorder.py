@@ -279,6 +279,7 @@ class Recorder:
             previous = catalog.current_changed(capture.url) if verdict is Verdict.CHANGED else None
             old_path = catalog.text_path(current) if verdict is Verdict.CHANGED and current else None
             update_current(catalog, capture, title=snap.title, text=snap.text)
+            catalog.add_version(capture.url, sha256=sha, timestamp=capture.timestamp, title=snap.title, text=snap.text)
             if verdict in (Verdict.NEW, Verdict.CHANGED):
                 self._note_change(capture, snap, old_path, previous)
             host = host_of(capture.url, site=True)

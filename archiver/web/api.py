@@ -41,7 +41,11 @@ def diff(site: Site, request: Request) -> Response:
 
 
 def search(site: Site, request: Request) -> Response:
-    hits = site.reads.catalog().search(site.need(request, "q"), site.number(request, "limit", 20, high=1000))
+    versions = request.query_params.get("versions", "current")
+    if versions not in ("current", "all"):
+        raise ConfigError("versions is current or all")
+    hits = site.reads.catalog().search(site.need(request, "q"), site.number(request, "limit", 20, high=1000),
+                                       versions=versions == "all")
     return JSONResponse([h.to_json() for h in hits])
 
 

@@ -104,13 +104,17 @@ def search(site: Site, request: Request) -> Response:
     where = request.query_params.get("site", "").strip() or None
     since, until = request.query_params.get("since", ""), request.query_params.get("until", "")
     n = site.number(request, "p", 1)
+    versions = request.query_params.get("versions", "current")
+    if versions not in ("current", "all"):
+        raise ConfigError("versions is current (the texts pages have now) or all (every text they have had)")
     hits = []
     if q:
         hits = site.reads.catalog().search(q, SEARCH_PAGE + 1, site=where, since=day_bound(since),
                                            until=day_bound(until, end=True), offset=(n - 1) * SEARCH_PAGE,
-                                           marks=MARKS)
+                                           marks=MARKS, versions=versions == "all")
     return site.page("search.html", request, q=q, site=where or "", since=since, until=until, page_no=n,
-                     hits=hits[:SEARCH_PAGE], more=len(hits) > SEARCH_PAGE)
+                     hits=hits[:SEARCH_PAGE], more=len(hits) > SEARCH_PAGE,
+                     versions="all" if versions == "all" else "")
 
 
 def feed(site: Site, request: Request) -> Response:
