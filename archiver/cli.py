@@ -33,6 +33,7 @@ from rich.text import Text
 # worker processes.
 from . import termout
 from .archive.archive import Archive
+from .archive.catalog import Catalog
 from .archive.layout import Layout
 from .config import (
     DEFAULT_BROWSER_TIMEOUT,
@@ -1332,6 +1333,9 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
             err.print(termout.line("warning: replay is off: pywb is not installed (pip install 'archiver[serve]')"),
                       crop=False)
     create_app(archive)  # the catalog migrated once, before any server process opens it
+    if not archive.read_only():
+        with Catalog(Layout.of(archive.path).catalog) as catalog:
+            catalog.abandon_jobs(now=time.time())  # a job the last server left running will never end
     workers = workers or max(1, min(os.cpu_count() or 1, 4))
     if replay is not None and replay_base_url:
         replay.public_url = replay_base_url.rstrip("/")

@@ -58,6 +58,7 @@ class SiteState:
         self.log: list[tuple[float, str, dict[str, str]]] = []  # (time, path, headers)
         self.posts: list[tuple[str, bytes]] = []  # (path, body) of every POST
         self.in_flight = 0
+        self.gate = threading.Event()  # /held answers once it is set
         self.max_in_flight = 0
         self._bomb: bytes | None = None
 
@@ -192,6 +193,10 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(3)
             self.html(article("Slow"))
+        elif path == "/held":
+            # Answers once the test opens the gate: a capture that is under way for as long as a test needs.
+            state.gate.wait(60)
+            self.html(article("Held", "A page that answered when it was let go."))
         elif path == "/slowish":
             time.sleep(0.3)
             self.html(article("Slowish"))

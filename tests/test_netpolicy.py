@@ -106,13 +106,13 @@ def test_the_web_interface_captures_public_addresses_only_unless_allowed(private
         assert r.status_code == 400 and "private address" in r.json()["error"]
         # A public page that redirects inside is blocked, its redirect kept.
         public_site.state.redirects["/goto/in"] = secret
-        r = c.post("/api/captures", json={"urls": [public_site.url("/goto/in")]}, headers=auth)
+        r = c.post("/api/captures", json={"urls": [public_site.url("/goto/in")], "wait": True}, headers=auth)
         assert r.status_code == 200 and r.json()[0]["verdict"] == "blocked"
-        assert r.status_code == 200 and c.post("/api/captures", json={"urls": [public_site.url("/page/open")]},
+        assert r.status_code == 200 and c.post("/api/captures", json={"urls": [public_site.url("/page/open")], "wait": True},
                                                headers=auth).json()[0]["verdict"] == "unchanged"
     assert private_site.state.hits == {}
     with TestClient(create_app(archive, token=TOKEN, allowed_hosts=("testserver",), allow_private=True)) as c:
-        r = c.post("/api/captures", json={"urls": [secret]}, headers=auth)
+        r = c.post("/api/captures", json={"urls": [secret], "wait": True}, headers=auth)
         assert r.status_code == 200 and r.json()[0]["verdict"] == "new"
 
 

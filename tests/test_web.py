@@ -358,7 +358,7 @@ def test_writes_need_a_token(client, writer, made, site):
     assert bad.status_code == 400 and "invalid URL" in bad.json()["error"]
     form = writer.post("/api/watches", data={"url": site.url("/page.html")}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert form.status_code == 400  # JSON only: a cross-site form cannot send it
-    done = writer.post("/api/captures", json={"urls": [site.url("/page.html")]},
+    done = writer.post("/api/captures", json={"urls": [site.url("/page.html")], "wait": True},
                        headers={"Authorization": f"Bearer {TOKEN}"})
     assert done.status_code == 200 and done.json()[0]["verdict"] in ("new", "unchanged")
 

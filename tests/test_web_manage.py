@@ -226,9 +226,61 @@ def test_an_archive_from_before_the_versions_index_gets_its_current_texts_and_re
     archive, server = world
     db = sqlite3.connect(archive.path / "catalog.sqlite")
     db.executescript("DROP TABLE versions; DROP TABLE search_versions; DROP TABLE search_versions_cjk;"
-                     " PRAGMA user_version = 14;")
+                     " DROP TABLE jobs; PRAGMA user_version = 14;")
     db.close()
     assert [h.url for h in archive.search("three more years", versions=True)] == [server.url("/page/ferry")]
     assert archive.search("two more years", versions=True) == []  # an older text: not until a reindex
     archive.reindex()
     assert [h.url for h in archive.search("two more years", versions=True)] == [server.url("/page/ferry")]
+
+
+def test_capture_now_runs_in_the_background_with_a_page_that_shows_its_progress(client, world):
+    import time as _time
+
+    archive, server = world
+    urls = [server.url("/page/bridge"), server.url("/held")]
+    r = client.post("/api/captures", json={"urls": urls}, headers=auth())
+    assert r.status_code == 202, r.text
+    job = r.json()["job"]
+    assert r.json()["url"] == f"/jobs/{job}"
+
+    def state() -> dict:
+        return client.get(f"/api/jobs/{job}").json()
+
+    deadline = _time.monotonic() + 60
+    while state()["done"] < 1 and _time.monotonic() < deadline:  # the first page is in; /held waits for the gate
+        _time.sleep(0.05)
+    running = state()
+    assert running["state"] == "running" and running["done"] == 1 and running["total"] == 2
+    page = client.get(f"/jobs/{job}").text
+    assert 'http-equiv="refresh"' in page and "1 of 2 captured" in page and "waiting" in page
+    server.state.gate.set()
+    while state()["state"] == "running" and _time.monotonic() < deadline:
+        _time.sleep(0.05)
+    finished = state()
+    assert finished["state"] == "done" and [c["url"] for c in finished["captures"]] == urls
+    assert [c["verdict"] for c in finished["captures"]] == ["unchanged", "new"]
+    page = client.get(f"/jobs/{job}").text
+    assert 'http-equiv="refresh"' not in page and "2 of 2 captured" in page and "Held" in page
+    assert len(archive.history(server.url("/held"))) == 1
+    # Checked before it starts: a bad request makes no job.
+    assert client.post("/api/captures", json={"urls": ["not a url"]}, headers=auth()).status_code == 400
+    assert client.post("/api/captures", json={"urls": urls, "browser": "yes"}, headers=auth()).status_code == 400
+    missing = client.get("/jobs/0123456789abcdef")
+    assert missing.status_code == 404 and "no job" in missing.text
+
+
+def test_capture_now_from_the_dashboard_form_goes_to_its_job_and_a_server_restart_ends_stale_jobs(client, world):
+    archive, server = world
+    dash = client.get("/")
+    assert 'name="browser"' in dash.text.split('action="/captures"')[1].split("</form>")[0]
+    csrf = client.cookies.get("archiver_csrf")
+    r = client.post("/captures", data={"csrf": csrf, "token": TOKEN, "url": server.url("/page/bridge")},
+                    headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        catalog.add_job("feedfacecafebeef", [server.url("/page/ferry")], browser=False, now=0)
+        catalog.job_state("feedfacecafebeef", "running")
+        assert catalog.abandon_jobs(now=1) >= 1
+    page = client.get("/jobs/feedfacecafebeef").text
+    assert "failed" in page and "the server stopped before this job ended" in page

@@ -272,6 +272,22 @@ MIGRATIONS: list[str] = [
     INSERT INTO search_versions_cjk (rowid, title, text) SELECT k.rowid, k.title, k.text FROM search_cjk AS k
         WHERE k.rowid IN (SELECT id FROM versions);
     """,
+    """
+    -- Captures asked for through the web interface, run in the background:
+    -- their progress, for /jobs/ID. Operational state.
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        urls TEXT NOT NULL,                                   -- JSON list
+        browser INTEGER NOT NULL DEFAULT 0,
+        total INTEGER NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,                                  -- queued | running | done | failed
+        error TEXT,
+        captures TEXT NOT NULL DEFAULT '[]',                  -- JSON list of capture objects, as recorded
+        finished REAL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -167,6 +167,38 @@ class OperationalTables:
 
     # -- runners' heartbeats (operational state) ------------------------------
 
+    # -- background captures asked for through the web interface ----------------
+
+    def add_job(self, job_id: str, urls: list[str], *, browser: bool, now: float) -> None:
+        with self.transaction():
+            self.db.execute("INSERT INTO jobs (id, created, urls, browser, total, state) VALUES (?,?,?,?,?, 'queued')",
+                            (job_id, now, json.dumps(urls), int(browser), len(urls)))
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        return {"id": row["id"], "created": row["created"], "urls": json.loads(row["urls"]), "browser": bool(row["browser"]),
+                "total": row["total"], "done": row["done"], "state": row["state"], "error": row["error"],
+                "captures": json.loads(row["captures"]), "finished": row["finished"]}
+
+    def job_state(self, job_id: str, state: str, *, error: str | None = None, now: float | None = None) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE jobs SET state = ?, error = coalesce(?, error), finished = coalesce(?, finished)"
+                            " WHERE id = ?", (state, error, now, job_id))
+
+    def job_progress(self, job_id: str, capture: dict[str, Any]) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE jobs SET done = done + 1, captures = json_insert(captures, '$[#]', json(?))"
+                            " WHERE id = ?", (json.dumps(capture), job_id))
+
+    def abandon_jobs(self, *, now: float) -> int:
+        """Jobs a server that stopped left queued or running: failed, and said why."""
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE jobs SET state = 'failed', finished = ?, error = 'the server stopped before this job ended;"
+                " what it had captured is kept' WHERE state IN ('queued', 'running')", (now,)).rowcount
+
     def heartbeat(self, runner: str, *, host: str, pid: int, mode: str, now: float, stopped: bool = False) -> None:
         with self.transaction():
             self.db.execute(

@@ -11,10 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import ArchiverError, ConfigError
+from ..errors import ArchiverError, ConfigError, SnapshotNotFound
 from ..significance import ChangeRules
 from ..models import Capture, Watch
 from ..schedule.runner import add_watch, edit_watch, remove_watch
+from .jobs import MAX_JOB_URLS
 from .site import Site
 
 __all__ = ["add_watch_from", "capture_urls", "captures", "diff", "post_captures", "post_watches", "search",
@@ -70,10 +71,31 @@ def add_watch_from(site: Site, data: dict[str, Any]) -> Watch:
                      cron=data.get("cron"), tag=tags, browser=bool(data.get("browser", False)), change_rules=rules)
 
 
-def capture_urls(site: Site, urls: Any) -> list[Capture]:
-    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls) or len(urls) > 1000:
-        raise ConfigError("urls must be a list of 1 to 1000 URLs")
-    return site.capturer.capture([site.public_only(u) for u in urls])
+def checked_urls(site: Site, urls: Any) -> list[str]:
+    """The URLs of a capture request, each one a URL of a public address (unless allowed)."""
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls) or len(urls) > MAX_JOB_URLS:
+        raise ConfigError(f"urls must be a list of 1 to {MAX_JOB_URLS} URLs")
+    return [site.public_only(u) for u in urls]
+
+
+def capture_urls(site: Site, urls: Any, *, browser: bool = False) -> list[Capture]:
+    """Capture now, answering when done (a request that says "wait": true)."""
+    return site.capturer.capture(checked_urls(site, urls), browser=browser)
+
+
+def start_job(site: Site, data: dict[str, Any]) -> str:
+    """A background capture job for a request's URLs (checked before it starts); its ID."""
+    browser = data.get("browser", False)
+    if not isinstance(browser, bool):
+        raise ConfigError("browser is true or false")
+    return site.jobs.submit(checked_urls(site, data.get("urls")), browser=browser)
+
+
+def job(site: Site, request: Request) -> Response:
+    found = site.reads.catalog().job(request.path_params["job"])
+    if found is None:
+        raise SnapshotNotFound(f"no job {request.path_params['job']} on this server")
+    return JSONResponse(found)
 
 
 def _refused(site: Site, request: Request) -> Response | None:
@@ -141,4 +163,17 @@ def _watched(url: str) -> str:
 
 
 async def post_captures(site: Site, request: Request) -> Response:
-    return await _write(site, request, lambda data: [c.to_json() for c in capture_urls(site, data.get("urls"))])
+    """202 and a job to follow at /jobs/ID; with "wait": true, 200 and the captures when they are done."""
+    refused = _refused(site, request)
+    if refused is not None:
+        return refused
+    try:
+        data = await _json_body(request)
+        if data.get("wait") is True:
+            done = await run_in_threadpool(capture_urls, site, data.get("urls"), browser=data.get("browser") is True)
+            return JSONResponse([c.to_json() for c in done])
+        job_id = await run_in_threadpool(start_job, site, data)
+    except ArchiverError as exc:
+        return site.fail(request, exc, api=True)
+    return JSONResponse({"job": job_id, "url": f"{site.root}/jobs/{job_id}", "api": f"{site.root}/api/jobs/{job_id}"},
+                        status_code=202)

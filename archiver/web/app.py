@@ -76,6 +76,8 @@ def create_app(archive: Archive, *, token: str | None = None,
         Route("/feed.atom", site.route(pages.feed)),
         Route("/record", site.route(pages.record)),
         Route("/screenshot", site.route(pages.screenshot)),
+        Route("/jobs/{job}", site.route(pages.job)),
+        Route("/api/jobs/{job}", site.route(api.job, api=True)),
         Route("/healthz", pages.health),
         Route("/favicon.ico", functools.partial(pages.favicon, site)),
         Route("/api/captures", site.route(api.captures, api=True), methods=["GET"]),
@@ -100,7 +102,10 @@ def create_app(archive: Archive, *, token: str | None = None,
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
-        yield
+        try:
+            yield
+        finally:
+            site.jobs.close()
 
     async def not_here(request: Request, exc: Exception) -> Response:
         """Unknown paths and methods, and what failed unforeseen, in the interface's words."""

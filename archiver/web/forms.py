@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from ..errors import ArchiverError
 from ..errors import ConfigError
 from ..schedule.runner import edit_watch, remove_watch
-from .api import add_watch_from, capture_urls
+from .api import add_watch_from, start_job
 from .site import CSRF_COOKIE, Site, read_form
 
 __all__ = ["post_capture", "post_watch", "post_watch_edit", "same_origin"]
@@ -62,7 +62,13 @@ async def post_watch(site: Site, request: Request) -> Response:
 
 
 async def post_capture(site: Site, request: Request) -> Response:
-    return await _write(site, request, lambda f: capture_urls(site, [str(f.get("url", ""))]))
+    """Capture now, in the background: answered with the job's page."""
+    started: dict[str, str] = {}
+
+    def start(f: Any) -> None:
+        started["job"] = start_job(site, {"urls": [str(f.get("url", ""))], "browser": f.get("browser") == "on"})
+
+    return await _write(site, request, start, done=lambda f: f"jobs/{started.get('job', '')}")
 
 
 def _patterns(value: Any) -> list[str]:

@@ -18,7 +18,8 @@ from ..models import Verdict
 from ..urls import canonical_url
 from .site import CSRF_COOKIE, MARKS, PAGE, SEARCH_PAGE, SEEN_COOKIE, XML_BAD, Site, day_bound
 
-__all__ = ["dashboard", "diff", "favicon", "feed", "health", "record", "screenshot", "search", "snapshot", "timeline"]
+__all__ = ["dashboard", "diff", "favicon", "feed", "health", "job", "record", "screenshot", "search", "snapshot",
+           "timeline"]
 
 
 def dashboard(site: Site, request: Request) -> Response:
@@ -72,6 +73,14 @@ def snapshot(site: Site, request: Request) -> Response:
     return site.page("snapshot.html", request, url=url, shown=shown, snap=shown.snapshot,
                      record=(shown.snapshot.warc or {}).get("record_id"), records=records,
                      screenshot=any(r.role == "screenshot" for r in records))
+
+
+def job(site: Site, request: Request) -> Response:
+    """A background capture's progress: refreshed every 2 s until it ends."""
+    found = site.reads.catalog().job(request.path_params["job"])
+    if found is None:
+        raise SnapshotNotFound(f"no job {request.path_params['job']} on this server")
+    return site.page("job.html", request, job=found, running=found["state"] in ("queued", "running"))
 
 
 def screenshot(site: Site, request: Request) -> Response:

@@ -61,6 +61,9 @@ class Site:
         # Captures asked for here run under that policy.
         self.capturer = copy.copy(archive)
         self.capturer.fetch_options = dataclasses.replace(archive.fetch_options, network=self.policy)
+        from .jobs import JobRunner
+
+        self.jobs = JobRunner(self)
         self.env = jinja2.Environment(loader=jinja2.PackageLoader("archiver.web", "templates"),
                                       autoescape=jinja2.select_autoescape(["html", "xml"], default=True),
                                       undefined=jinja2.StrictUndefined,
