@@ -26,21 +26,19 @@ def _outward(href: str | None) -> bool:
     return bool(href) and not href.startswith(("#", "javascript:", "mailto:", "tel:"))
 
 
-def _item_target(item: LexborNode) -> str | None:
+def _item_target(item: LexborNode, text: str) -> str | None:
     """The page a teaser item links to, or None when the item is not one:
-    a short text that is (nearly) all the text of links to one other page."""
-    text = "".join(item.text(deep=True).split())
-    if not text:
+    a short text that is (nearly) all the text of links to one other page.
+    `text` is the item's text."""
+    if len(text.split()) > TEASER_WORDS:
         return None
-    words = len(item.text(deep=True, separator=" ").split())
-    if words > TEASER_WORDS:
-        return None
+    letters = len("".join(text.split()))
     links = item.css("a[href]") if item.tag != "a" else [item]
     targets = {(a.attributes.get("href") or "").strip() for a in links if _outward(a.attributes.get("href"))}
     if len(targets) != 1:
         return None
     inside = sum(len("".join(a.text(deep=True).split())) for a in links)
-    if inside < _LINK_SHARE * len(text):
+    if inside < _LINK_SHARE * letters:
         return None
     return targets.pop()
 
@@ -51,25 +49,38 @@ def drop_teaser_lists(body: LexborNode, *, total_chars: int, limit_share: float)
     limit = limit_share * max(total_chars, 1)
     doomed: list[LexborNode] = []
     for group in body.css(_GROUPS):
-        items = [c for c in group.iter() if c.tag not in ("-text", "-comment", "br")]
-        items = [c for c in items if c.text(deep=True).strip()]
-        if len(items) < TEASER_ITEMS:
+        # A wrapper of one or two elements is no list: counted before any text is read (wrappers nest deep).
+        elements = 0
+        for child in group.iter():
+            if child.tag not in ("-text", "-comment", "br"):
+                elements += 1
+                if elements >= TEASER_ITEMS:
+                    break
+        if elements < TEASER_ITEMS:
+            continue
+        # Items one by one, stopping at the first that is no teaser: most groups are prose and stop at once.
+        targets: list[str] = []
+        held = 0
+        for item in group.iter():
+            if item.tag in ("-text", "-comment", "br"):
+                continue
+            text = item.text(deep=True)
+            if not text.strip():
+                continue
+            target = _item_target(item, text)
+            if target is None:
+                targets = []
+                break
+            targets.append(target)
+            held += len("".join(text.split()))
+        if len(targets) < TEASER_ITEMS or len(set(targets)) < TEASER_ITEMS:
             continue
         # The group's own text, between its items, is next to nothing: items
         # with words between them are links in a sentence, not a list.
-        whole = len("".join(group.text(deep=True).split()))
-        held = sum(len("".join(i.text(deep=True).split())) for i in items)
-        if held < _LINK_SHARE * whole:
+        whole_text = group.text(deep=True)
+        if held < _LINK_SHARE * len("".join(whole_text.split())) or len(whole_text) > limit:
             continue
-        targets = []
-        for item in items:
-            target = _item_target(item)
-            if target is None:
-                break
-            targets.append(target)
-        else:
-            if len(set(targets)) >= TEASER_ITEMS and len(group.text(deep=True)) <= limit:
-                doomed.append(group)
+        doomed.append(group)
     removed = 0
     gone: set[int] = set()
     for node in doomed:
