@@ -806,16 +806,20 @@ def watch_remove(ctx: click.Context, url: str) -> None:
     click.echo(f"no longer watching {url}")
 
 
+def _set_paused(ctx: click.Context, url: str, paused: bool) -> None:
+    from .schedule.runner import edit_watch
+
+    w = edit_watch(Archive(ctx.obj["archive"]), url, {"paused": paused})
+    click.echo(termout.safe(f"paused {w.url} ('archiver watch resume' it)" if paused else f"resumed {w.url} ({w.schedule})"))
+
+
 @watch.command("pause")
 @archive_option
 @click.argument("url")
 @click.pass_context
 def watch_pause(ctx: click.Context, url: str) -> None:
     """Stop capturing a watched URL for now (the watch and its captures stay)."""
-    from .schedule.runner import edit_watch
-
-    w = edit_watch(Archive(ctx.obj["archive"]), url, {"paused": True})
-    click.echo(termout.safe(f"paused {w.url} ('archiver watch resume' it)"))
+    _set_paused(ctx, url, True)
 
 
 @watch.command("resume")
@@ -824,10 +828,7 @@ def watch_pause(ctx: click.Context, url: str) -> None:
 @click.pass_context
 def watch_resume(ctx: click.Context, url: str) -> None:
     """Capture a paused watch again (at once, if it fell due while paused)."""
-    from .schedule.runner import edit_watch
-
-    w = edit_watch(Archive(ctx.obj["archive"]), url, {"paused": False})
-    click.echo(termout.safe(f"resumed {w.url} ({w.schedule})"))
+    _set_paused(ctx, url, False)
 
 
 @watch.command("import")
