@@ -333,3 +333,33 @@ def test_a_browser_capture_is_seen_in_the_interface_screenshot_and_records_from_
         assert '<figure class="screenshot">' not in plain_page and ">response</a>" in plain_page
         timeline = client.get("/timeline", params={"url": js.url("/js/article")}).text
         assert 'class="thumb"' in timeline
+
+
+def test_two_screenshots_compared_mark_where_the_page_looks_different(fresh_site, tmp_path, fast_options, clock):
+    from starlette.testclient import TestClient
+
+    from archiver.web.app import create_app
+
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, browser_options=FAST, clock=clock)
+    url = fresh_site.url("/page/look")
+    body = "<p>The harbour authority kept the night ferry running until the bridge opens in the spring.</p>" * 6
+    fresh_site.state.pages["/page/look"] = (f"<html><body style='margin:0;background:#fff'><h1>Ferry</h1>{body}"
+                                            "</body></html>").encode()
+    archive.capture([url], browser=True)
+    clock.advance(hours=1)
+    banner = "<div style='background:#c00;color:#fff;height:120px;width:300px'>Service suspended</div>"
+    fresh_site.state.pages["/page/look"] = (f"<html><body style='margin:0;background:#fff'><h1>Ferry</h1>{body}"
+                                            f"{banner}</body></html>").encode()
+    archive.capture([url], browser=True)
+    with TestClient(create_app(archive, allowed_hosts=("testserver",))) as client:
+        data = client.get("/api/diff", params={"url": url, "view": "visual"}).json()
+        assert 0 < data["changed_area"] < 0.5 and data["regions"]
+        x, y, w, h = max(data["regions"], key=lambda r: r[2] * r[3])
+        assert w >= 250 and h >= 100  # the red block, found where it was drawn (below the text)
+        page = client.get("/diff", params={"url": url, "view": "visual"})
+        assert page.status_code == 200 and "looks different" in page.text and "marked_from=" in page.text
+        plain = client.get("/screenshot", params={"url": url}).content
+        marked_url = page.text.split('src="')[2].split('"')[0].replace("&amp;", "&")
+        marked = client.get(marked_url)
+        assert marked.headers["content-type"] == "image/png" and marked.content != plain
+        assert 'view=visual' in client.get("/timeline", params={"url": url}).text

@@ -284,3 +284,31 @@ def test_capture_now_from_the_dashboard_form_goes_to_its_job_and_a_server_restar
         assert catalog.abandon_jobs(now=1) >= 1
     page = client.get("/jobs/feedfacecafebeef").text
     assert "failed" in page and "the server stopped before this job ended" in page
+
+
+def test_screenshots_compared_pixel_by_pixel():
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from archiver.archive.visual import compare_screenshots, mark_regions
+
+    def png(draw: bool, height: int = 600) -> bytes:
+        img = Image.new("RGB", (1280, height), "white")
+        if draw:
+            ImageDraw.Draw(img).rectangle((100, 200, 499, 299), fill=(200, 0, 0))
+        if height > 600:  # what the page grew by has text in it
+            ImageDraw.Draw(img).rectangle((100, 650, 899, 699), fill=(0, 0, 0))
+        out = io.BytesIO()
+        img.save(out, format="PNG")
+        return out.getvalue()
+
+    same = compare_screenshots(png(False), png(False))
+    assert same.changed_area == 0 and same.regions == []
+    v = compare_screenshots(png(False), png(True))
+    [(x, y, w, h)] = v.regions
+    assert 80 <= x <= 100 and 180 <= y <= 200 and 400 <= w <= 440 and 100 <= h <= 140  # in the newer's pixels
+    assert abs(v.changed_area - (400 * 100) / (1280 * 600)) < 0.01
+    longer = compare_screenshots(png(False), png(False, height=800))
+    assert longer.regions and longer.regions[0][1] >= 630  # what the page grew by
+    assert mark_regions(png(True), v.regions) != png(True)

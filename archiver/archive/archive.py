@@ -41,6 +41,7 @@ from ..urls import host_of, canonical_url, check_url
 # imported by the methods that do so: `history`, `search`, `diff` and `watch`
 # start in half the time without it.
 if TYPE_CHECKING:
+    from .visual import VisualDiff
     from ..workers.pool import ForkedPool
     from ..capture.recorder import OnRecord
     from .reindex import ReindexReport
@@ -450,6 +451,30 @@ class Archive:
             if meta is not None:
                 views.append(RecordView(role="metadata", location=meta))
         return capture, prov, views
+
+    def visual_diff(self, url: str, a: str | None = None, b: str | None = None, *,
+                    catalog: Catalog | None = None) -> tuple[Capture, Capture, VisualDiff]:
+        """Two browser captures' screenshots compared (archive/visual.py): by
+        default the last two captures with a screenshot; `a`/`b` pick them."""
+        from .visual import compare_screenshots
+
+        with self._reading(catalog) as cat:
+            key = canonical_url(url)
+            newer, new_png = self.screenshot(key, b, catalog=cat)
+            if a:
+                older, old_png = self.screenshot(key, a, catalog=cat)
+            else:
+                earlier = [c for c in reversed(cat.captures(key)) if c.via == "browser" and
+                           (c.timestamp, c.id or 0) < (newer.timestamp, newer.id or 0)]
+                for capture in earlier[:20]:
+                    try:
+                        older, old_png = self.screenshot(key, capture.precise_timestamp, catalog=cat)
+                        break
+                    except SnapshotNotFound:
+                        continue
+                else:
+                    raise SnapshotNotFound(f"{url} has one screenshot so far: nothing to compare")
+        return older, newer, compare_screenshots(old_png, new_png)
 
     def screenshot(self, url: str, at: str | None = None, *, catalog: Catalog | None = None) -> tuple[Capture, bytes]:
         """A browser capture's screenshot (PNG) as the WARC holds it: the

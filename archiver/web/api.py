@@ -36,8 +36,13 @@ def snapshot(site: Site, request: Request) -> Response:
 
 
 def diff(site: Site, request: Request) -> Response:
-    d = site.archive.diff(site.need(request, "url"), request.query_params.get("from") or None,
-                          request.query_params.get("to") or None, catalog=site.reads.catalog())
+    """= diff --format json; with view=visual, the two screenshots compared."""
+    url, a, b = site.need(request, "url"), request.query_params.get("from") or None, request.query_params.get("to") or None
+    if request.query_params.get("view") == "visual":
+        older, newer, v = site.archive.visual_diff(url, a, b, catalog=site.reads.catalog())
+        return JSONResponse({"url": url, "from": {"timestamp": older.timestamp, "captured_at": older.captured_at},
+                             "to": {"timestamp": newer.timestamp, "captured_at": newer.captured_at}, **v.to_json()})
+    d = site.archive.diff(url, a, b, catalog=site.reads.catalog())
     return JSONResponse(d.to_json())
 
 

@@ -84,11 +84,20 @@ def job(site: Site, request: Request) -> Response:
 
 
 def screenshot(site: Site, request: Request) -> Response:
-    """A browser capture's screenshot, read from the WARC (never the live page)."""
+    """A browser capture's screenshot, read from the WARC (never the live page);
+    with `marked_from=TS`, the regions that changed since that capture outlined."""
     url = site.need(request, "url")
-    capture, data = site.archive.screenshot(url, request.query_params.get("at") or None, catalog=site.reads.catalog())
+    at = request.query_params.get("at") or None
+    since = request.query_params.get("marked_from") or None
+    capture, data = site.archive.screenshot(url, at, catalog=site.reads.catalog())
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise SnapshotNotFound(f"the screenshot record of {url} at {capture.timestamp} holds no PNG image")
+    if since:
+        from ..archive.visual import mark_regions
+
+        _older, _newer, v = site.archive.visual_diff(url, since, at or capture.precise_timestamp,
+                                                     catalog=site.reads.catalog())
+        data = mark_regions(data, v.regions)
     return Response(data, media_type="image/png", headers={
         "Cache-Control": "private, max-age=86400",  # a capture's screenshot never changes
         "Content-Disposition": f'inline; filename="screenshot-{capture.timestamp}.png"'})
@@ -99,13 +108,23 @@ def diff(site: Site, request: Request) -> Response:
     cat = site.reads.catalog()
     view = request.query_params.get("view", "side")
     unit = request.query_params.get("unit", "words")
+    if view == "visual":
+        return _visual_diff(site, request, url)
     if view not in ("side", "inline") or unit not in ("words", "lines"):
-        raise ConfigError("view is side or inline; unit is words or lines")
+        raise ConfigError("view is side, inline or visual; unit is words or lines")
     ignore = request.query_params.get("ws") == "ignore"
     d = site.archive.diff(url, request.query_params.get("from") or None, request.query_params.get("to") or None,
                           catalog=cat, ignore_space=ignore)
     return site.page("diff.html", request, url=url, d=d, view=view, unit=unit, ignore=ignore,
                      choices=list(reversed(cat.good_captures(url))))
+
+
+def _visual_diff(site: Site, request: Request, url: str) -> Response:
+    older, newer, v = site.archive.visual_diff(url, request.query_params.get("from") or None,
+                                               request.query_params.get("to") or None,
+                                               catalog=site.reads.catalog())
+    return site.page("diff_visual.html", request, url=url, older=older, newer=newer, v=v,
+                     percent=f"{100 * v.changed_area:.1f}")
 
 
 def search(site: Site, request: Request) -> Response:
