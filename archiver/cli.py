@@ -1269,6 +1269,9 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
 @click.option("--allowed-host", "allowed_hosts", metavar="NAME", multiple=True,
               help="A host name the server is reached by (a reverse proxy's, repeatable). Requests for other names"
               " are refused (DNS rebinding); IP addresses and localhost always answer.")
+@click.option("--viewer-token", envvar="ARCHIVER_VIEWER_TOKEN", help="Reads need this token too (given once on"
+              " the login page, or as Authorization: Bearer); without it the archive is readable by all who reach it.")
+@click.option("--viewer-token-file", type=click.Path(dir_okay=False), help="Read the viewer token from this file.")
 @click.option("--base-url", metavar="URL", help="Where people reach the interface, when a reverse proxy is in front"
               " of it (https://archive.example.org/, or under a path: .../archiver/): links and feeds use it, and"
               " its host name is allowed.")
@@ -1278,8 +1281,9 @@ def rules_explain(ctx: click.Context, path_or_url: str, url: str | None, rules_d
               " private, loopback and link-local addresses (refused by default: the server captures for others).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay: bool, token: str | None,
-          token_file: str | None, workers: int | None, base_url: str | None, replay_base_url: str | None,
-          allowed_hosts: tuple[str, ...], allow_private: bool) -> None:
+          token_file: str | None, workers: int | None, viewer_token: str | None, viewer_token_file: str | None,
+          base_url: str | None, replay_base_url: str | None, allowed_hosts: tuple[str, ...],
+          allow_private: bool) -> None:
     """Serve the archive in a browser: dashboard, timelines, diffs, search, feeds, JSON API."""
     import ipaddress
 
@@ -1292,9 +1296,15 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
             token = open(token_file, encoding="utf-8").read().strip()
         except OSError as exc:
             raise ConfigError(f"cannot read token file {token_file}: {exc.strerror}") from None
-    if token is not None and len(token) < 16:
-        raise ConfigError("the token must be at least 16 characters (e.g. python -c 'import secrets;"
-                          " print(secrets.token_urlsafe())')")
+    if viewer_token_file:
+        try:
+            viewer_token = open(viewer_token_file, encoding="utf-8").read().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read viewer token file {viewer_token_file}: {exc.strerror}") from None
+    for name, value in (("the token", token), ("the viewer token", viewer_token)):
+        if value is not None and len(value) < 16:
+            raise ConfigError(f"{name} must be at least 16 characters (e.g. python -c 'import secrets;"
+                              " print(secrets.token_urlsafe())')")
     if replay_port == port and not no_replay:
         raise ConfigError("--replay-port must differ from --port: replay needs an origin of its own")
     archive = Archive(ctx.obj["archive"])
@@ -1318,9 +1328,10 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
     if unspecified and not no_replay and not replay_base_url:
         err.print(termout.line(f"warning: replay links would point at {host}: give --replay-base-url with the"
                                " address people reach replay at"), crop=False)
-    if not loopback and token is None:
+    if not loopback and viewer_token is None:
         err.print(termout.line("warning: serving on", host, "for anyone who can reach it: the archive is readable"
-                               " by all of them (writes stay off without --token)"), crop=False)
+                               " by all of them (--viewer-token asks for a login; writes stay off without --token)"),
+                  crop=False)
     replay = None
     if not no_replay:
         if pywb_available():
@@ -1352,7 +1363,7 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
 
     try:
         run_server(lambda: create_app(archive, token=token, replay_url=replay_url, allowed_hosts=allowed_hosts,
-                                      allow_private=allow_private, base_url=base_url),
+                                      allow_private=allow_private, base_url=base_url, viewer_token=viewer_token),
                    host=host, port=port,
                    workers=workers, started=replay.keep_current if replay else None, listening=listening)
     finally:

@@ -175,6 +175,8 @@ def test_serve_checks_its_base_urls_before_it_starts(world):
     assert same.exit_code == 2 and "another origin" in same.output
     bad = run("--base-url", "archive.example.org")
     assert bad.exit_code == 2 and "an http(s) URL with a host" in bad.output
+    short = run("--viewer-token", "short")
+    assert short.exit_code == 2 and "the viewer token must be at least 16 characters" in short.output
 
 
 def test_links_redirects_and_feeds_follow_the_base_url(world):
@@ -312,3 +314,35 @@ def test_screenshots_compared_pixel_by_pixel():
     longer = compare_screenshots(png(False), png(False, height=800))
     assert longer.regions and longer.regions[0][1] >= 630  # what the page grew by
     assert mark_regions(png(True), v.regions) != png(True)
+
+
+VIEWER = "a-viewer-token-long-enough-too"
+
+
+def test_reads_behind_a_viewer_token_people_log_in_once_and_scripts_send_it(world):
+    archive, server = world
+    app = create_app(archive, token=TOKEN, allowed_hosts=("testserver",), allow_private=True, viewer_token=VIEWER)
+    with TestClient(app) as c:
+        asked = c.get("/timeline", params={"url": server.url("/page/ferry")}, follow_redirects=False)
+        assert asked.status_code == 303 and asked.headers["location"].startswith("/login?next=%2Ftimeline%3Furl%3D")
+        assert c.get("/api/captures", params={"url": server.url("/page/ferry")}).status_code == 401
+        assert c.get("/static/app.css").status_code == 200 and c.get("/healthz").status_code == 200
+        assert "viewer token" in c.get("/login").text
+        wrong = c.post("/login", data={"token": "guess", "next": "/"}, headers={"Origin": "http://testserver"})
+        assert wrong.status_code == 401 and "not the viewer token" in wrong.text
+        far = c.post("/login", data={"token": VIEWER, "next": "https://evil.example/"},
+                     headers={"Origin": "http://testserver"}, follow_redirects=False)
+        assert far.status_code == 303 and far.headers["location"] == "/"  # never sent to another site
+        assert c.get("/").status_code == 200 and "Log out" in c.get("/").text  # the session cookie reads
+        c.post("/logout", headers={"Origin": "http://testserver"})
+        assert c.get("/", follow_redirects=False).status_code == 303
+    with TestClient(app) as script:
+        for token in (VIEWER, TOKEN):  # the write token reads too
+            r = script.get("/api/watches", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200 and len(r.json()) == 2
+        assert script.get("/api/watches", headers={"Authorization": "Bearer nope"}).status_code == 401
+    # Another server with another viewer token: the old session is worth nothing there.
+    from archiver.web.viewers import make_session, session_valid
+
+    assert session_valid(make_session(VIEWER), VIEWER) and not session_valid(make_session(VIEWER), VIEWER + "x")
+    assert not session_valid(make_session(VIEWER, now=0), VIEWER)  # expired

@@ -37,6 +37,7 @@ from ..archive.catalog import Catalog
 from ..archive.layout import Layout
 from . import api, forms, pages
 from .security import HostCheck, SecurityHeaders
+from .viewers import ViewerGate
 from .site import Site
 
 __all__ = ["create_app"]
@@ -51,7 +52,7 @@ WORKER_THREADS = 2
 def create_app(archive: Archive, *, token: str | None = None,
                replay_url: Callable[[str, str], str] | None = None,
                allowed_hosts: tuple[str, ...] = (), allow_private: bool = False,
-               base_url: str | None = None) -> Starlette:
+               base_url: str | None = None, viewer_token: str | None = None) -> Starlette:
     """The web interface over `archive`. `token`: writes allowed to whoever
     presents it. `replay_url(timestamp, url)`: where pywb replays a capture
     (None: replay is off, and pages say so). `allowed_hosts`: host names
@@ -59,10 +60,11 @@ def create_app(archive: Archive, *, token: str | None = None,
     watches asked for through it are of public addresses only, unless
     `allow_private`. `base_url`: where people reach the interface (behind
     a reverse proxy, maybe under a path): links and feeds use it, and its
-    host name is allowed."""
+    host name is allowed. `viewer_token`: reads need it too (viewers.py)."""
     if archive.exists() and not archive.read_only():
         Catalog(Layout.of(archive.path).catalog).close()  # migrate once, before the readers open
-    site = Site(archive, token=token, replay_url=replay_url, allow_private=allow_private, base_url=base_url)
+    site = Site(archive, token=token, replay_url=replay_url, allow_private=allow_private, base_url=base_url,
+                viewer_token=viewer_token)
 
     def write(view: Callable[[Site, Any], Any]) -> Callable[[Any], Any]:
         return functools.partial(view, site)
@@ -92,6 +94,9 @@ def create_app(archive: Archive, *, token: str | None = None,
         Route("/watches", write(forms.post_watch), methods=["POST"]),
         Route("/watches/edit", write(forms.post_watch_edit), methods=["POST"]),
         Route("/captures", write(forms.post_capture), methods=["POST"]),
+        Route("/login", write(forms.login_page), methods=["GET"]),
+        Route("/login", write(forms.post_login), methods=["POST"]),
+        Route("/logout", write(forms.post_logout), methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("archiver.web", "static")]), name="static"),
     ]
 
@@ -128,5 +133,6 @@ def create_app(archive: Archive, *, token: str | None = None,
     if base_url:
         allowed_hosts = (*allowed_hosts, urlsplit(base_url).hostname or "")
     names = frozenset(h.strip().lower().rstrip(".") for h in allowed_hosts if h.strip())
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), Middleware(HostCheck, allowed=names)],
+    gate = Middleware(ViewerGate, viewer_token=viewer_token, write_token=token, root=site.root)
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), Middleware(HostCheck, allowed=names), gate],
                      lifespan=lifespan, exception_handlers={404: not_here, 405: not_here, 500: not_here})

@@ -17,8 +17,9 @@ from ..errors import ConfigError
 from ..schedule.runner import edit_watch, remove_watch
 from .api import add_watch_from, start_job
 from .site import CSRF_COOKIE, Site, read_form
+from .viewers import SESSION_COOKIE, SESSION_SECONDS, make_session, safe_next
 
-__all__ = ["post_capture", "post_watch", "post_watch_edit", "same_origin"]
+__all__ = ["login_page", "post_capture", "post_login", "post_logout", "post_watch", "post_watch_edit", "same_origin"]
 
 
 def same_origin(request: Request, base_url: str | None = None) -> bool:
@@ -99,3 +100,29 @@ async def post_watch_edit(site: Site, request: Request) -> Response:
     """Change, pause, resume or stop a watch from its timeline."""
     return await _write(site, request, lambda f: _edit(site, f),
                         done=lambda f: "timeline?" + urlencode({"url": str(f.get("url", ""))}))
+
+
+async def login_page(site: Site, request: Request) -> Response:
+    return site.page("login.html", request, next=safe_next(request.query_params.get("next"), site.root), failed=False)
+
+
+async def post_login(site: Site, request: Request) -> Response:
+    """The viewer token once, for a session cookie (30 days, or until the token changes)."""
+    form = await read_form(request)
+    target = safe_next(str(form.get("next", "")), site.root)
+    given = str(form.get("token", ""))
+    if not same_origin(request, site.base_url):
+        return site.page("error.html", request, status=403, message="the form did not come from this site")
+    tokens = [t for t in (site.viewer_token, site.token) if t is not None]
+    if site.viewer_token is None or not any(hmac.compare_digest(given.encode(), t.encode()) for t in tokens):
+        return site.page("login.html", request, status=401, next=target, failed=True)
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(SESSION_COOKIE, make_session(site.viewer_token), max_age=SESSION_SECONDS, httponly=True,
+                    samesite="lax", secure=(site.base_url or "").startswith("https:"), path=(site.root or "/"))
+    return resp
+
+
+async def post_logout(site: Site, request: Request) -> Response:
+    resp = RedirectResponse(f"{site.root}/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path=(site.root or "/"))
+    return resp

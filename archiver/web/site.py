@@ -50,8 +50,9 @@ class Site:
     """One interface over one archive."""
 
     def __init__(self, archive: Archive, *, token: str | None, replay_url: Callable[[str, str], str] | None,
-                 allow_private: bool, base_url: str | None = None) -> None:
+                 allow_private: bool, base_url: str | None = None, viewer_token: str | None = None) -> None:
         self.archive = archive
+        self.viewer_token = viewer_token  # reads need it (viewers.py), when set
         # Where people reach the interface (a reverse proxy, maybe under a path): links and feeds use it.
         self.base_url = base_url.rstrip("/") if base_url else None
         self.root = urlsplit(self.base_url).path if self.base_url else ""
@@ -71,6 +72,7 @@ class Site:
         self.env.filters["ts"] = ts_text
         self.env.filters["marked"] = marked
         self.env.globals.update(version=VERSION, replay=replay_url, writable=token is not None, root=self.root,
+                                login=viewer_token is not None,
                                 good=lambda c: c.verdict.has_text,
                                 qs=lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}))
 
