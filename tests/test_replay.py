@@ -62,3 +62,39 @@ def test_pywb_replays_redirect_hops(site, tmp_path, fast_options, replay):
     hop = client.get(f"/coll/{cap.timestamp}id_/{site.url('/redirect/1')}", follow_redirects=False)
     assert hop.status_code == 302
     assert hop.headers["Location"].endswith("/redirect/2")
+
+
+def test_the_replay_index_grows_by_small_files_as_captures_arrive(fresh_site, tmp_path, fast_options, free_port):
+    """What is captured while the server runs is indexed by appending a file
+    of the new records, not by writing the whole index again; every few
+    dozen such files are folded back into one."""
+    from archiver.web import replay as replay_module
+    from archiver.web.replay import ReplayServer
+
+    arch = tmp_path / "arch"
+    archive = Archive(arch, fetch_options=fast_options, workers=0)
+    fresh_site.state.pages["/page/one"] = article("One", "The first page of the index.")
+    [one] = archive.capture([fresh_site.url("/page/one")])
+    server = ReplayServer(arch, arch / "catalog.sqlite", port=free_port).start(keep_current=False)
+    try:
+        indexes = server.work / "indexes"
+        whole = (indexes / "index.cdxj").read_text()
+        fresh_site.state.pages["/page/two"] = article("Two", "The second page, captured later.")
+        [two] = archive.capture([fresh_site.url("/page/two")])
+        assert server.refresh() and not server.refresh()  # nothing new the second time
+        [delta] = sorted(indexes.glob("delta-*.cdxj"))
+        assert (indexes / "index.cdxj").read_text() == whole  # the whole index was not written again
+        assert "/page/one" not in delta.read_text() and "/page/two" in delta.read_text()
+        with httpx.Client(base_url=server.base_url, trust_env=False, timeout=20) as client:
+            for cap, title in ((one, "One"), (two, "Two")):
+                raw = client.get(f"/archive/{cap.timestamp}id_/{cap.url}")
+                assert raw.status_code == 200 and f"<title>{title}</title>".encode() in raw.content
+        # Past MAX_DELTAS files, one whole index again.
+        for n in range(replay_module.MAX_DELTAS):
+            fresh_site.state.pages[f"/page/n{n}"] = article(f"N{n}", "Another page.")
+            archive.capture([fresh_site.url(f"/page/n{n}")])
+            server.refresh()
+        assert len(list(indexes.glob("delta-*.cdxj"))) < replay_module.MAX_DELTAS
+        assert "/page/n0" in (indexes / "index.cdxj").read_text()
+    finally:
+        server.stop()

@@ -412,11 +412,13 @@ class IndexTables:
         row = self.db.execute("SELECT payload_digest FROM records WHERE record_id = ?", (record_id,)).fetchone()
         return row[0] if row else None
 
-    def cdxj_rows(self) -> sqlite3.Cursor:
-        """The records pywb replays (responses and revisits), for its index."""
+    def cdxj_rows(self, *, after: int = 0, upto: int | None = None) -> sqlite3.Cursor:
+        """The records pywb replays (responses and revisits), for its index;
+        those listed after catalog row `after` (and up to `upto`) only."""
         return self.db.execute(
             "SELECT url, timestamp, record_type, status_code, content_type, payload_digest, length, offset, warc_file"
-            " FROM records WHERE record_type IN ('response', 'revisit') AND damaged IS NULL")
+            " FROM records WHERE record_type IN ('response', 'revisit') AND damaged IS NULL AND id > ? AND id <= ?",
+            (after, upto if upto is not None else 2**62))
 
     def last_record_rowid(self) -> int:
         return self.db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]

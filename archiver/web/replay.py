@@ -60,11 +60,14 @@ def _key(url: str) -> str:
         return url
 
 
-def write_cdxj(catalog: Catalog, out: Path) -> int:
-    """The catalog's responses and revisits as a sorted CDXJ file at `out`
-    (atomically). Returns the number of lines."""
+MAX_DELTAS = 32  # index files added since the whole index was written: past this, one again
+
+
+def write_cdxj(catalog: Catalog, out: Path, *, after: int = 0, upto: int | None = None) -> int:
+    """The catalog's responses and revisits (those after row `after`, up to
+    `upto`) as a sorted CDXJ file at `out` (atomically). Returns the number of lines."""
     lines = []
-    for url, ts, kind, status, ctype, digest, length, offset, warc_file in catalog.cdxj_rows():
+    for url, ts, kind, status, ctype, digest, length, offset, warc_file in catalog.cdxj_rows(after=after, upto=upto):
         fields = {"url": url, "mime": "warc/revisit" if kind == "revisit" else (ctype or "unk"),
                   "status": str(status) if status is not None else "-", "digest": digest or "-",
                   "length": str(length), "offset": str(offset), "filename": warc_file}
@@ -90,6 +93,7 @@ class ReplayServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._indexed = -1
+        self._deltas = 0
         self._links: set[str] = set()
         self.public_url: str | None = None  # --replay-base-url
 
@@ -143,15 +147,26 @@ class ReplayServer:
             self._thread.start()
 
     def refresh(self) -> bool:
-        """Rewrite the index if the catalog lists records it does not; link
-        the WARC files being written. True when it rewrote."""
+        """Index what the catalog lists that the index does not, as a small
+        file of its own beside the others (pywb reads every file in its index
+        folder), and fold them all into one when they are many; link the
+        WARC files being written. True when something was added."""
         assert self.work is not None
         self._link_open_files()
+        indexes = self.work / "indexes"
         with Catalog(self.catalog_path, readonly=True) as catalog:
             last = catalog.last_record_rowid()
             if last == self._indexed:
                 return False
-            write_cdxj(catalog, self.work / "indexes" / "index.cdxj")
+            deltas = sorted(indexes.glob("delta-*.cdxj"))
+            if self._indexed < 0 or last < self._indexed or len(deltas) >= MAX_DELTAS:
+                # The whole index anew: at start, after a reindex (rows renumbered), or to fold the deltas.
+                write_cdxj(catalog, indexes / "index.cdxj", upto=last)
+                for delta in deltas:
+                    delta.unlink(missing_ok=True)
+            else:
+                self._deltas += 1
+                write_cdxj(catalog, indexes / f"delta-{self._deltas:08d}.cdxj", after=self._indexed, upto=last)
         self._indexed = last
         return True
 
