@@ -346,3 +346,26 @@ def test_reads_behind_a_viewer_token_people_log_in_once_and_scripts_send_it(worl
 
     assert session_valid(make_session(VIEWER), VIEWER) and not session_valid(make_session(VIEWER), VIEWER + "x")
     assert not session_valid(make_session(VIEWER, now=0), VIEWER)  # expired
+
+
+def test_the_snapshot_page_warns_when_replay_would_mix_times_or_miss_files(tmp_path, fast_options, clock):
+    server = SiteServer().start()
+    try:
+        archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock, workers=0)
+        url = server.url("/page/pics")
+        server.state.pages["/page/pics"] = article("Pictures", "The ferry at dawn, and the quay at night, in pictures.") \
+            .replace(b"</article>", b"<img src='/page/dawn'><img src='/page/night'><link rel='stylesheet'"
+                                    b" href='/page/style'></article>")
+        archive.capture([url])
+        clock.advance(hours=2)
+        server.state.pages["/page/dawn"] = article("Dawn", "not really an image")
+        archive.capture([server.url("/page/dawn")])
+        app = create_app(archive, allowed_hosts=("testserver",), replay_url=lambda ts, u: f"http://127.0.0.1:9/a/{ts}/{u}")
+        with TestClient(app) as c:
+            page = c.get("/snapshot", params={"url": url}).text
+        assert "with 0 of the 3 files it embeds from the same visit" in page
+        assert "1 come from other captures (up to 2.0 hours away)" in page
+        assert "2 were never captured" in page and server.url("/page/night") in page
+        assert "a browser capture records them" in page
+    finally:
+        server.stop()

@@ -52,6 +52,16 @@ __all__ = ["Archive", "Shown"]
 
 log = logging.getLogger(__name__)
 
+
+def _seconds(timestamp: str) -> float:
+    try:
+        return datetime.strptime(timestamp[:14], "%Y%m%d%H%M%S").timestamp()
+    except ValueError:
+        return 0.0
+
+SAME_VISIT_SECONDS = 60  # an embedded file captured this close to its page is of the same visit
+MAX_CHECKED_HTML = 4 << 20  # bytes of a page read for its embedded files
+MAX_CHECKED_EMBEDS = 500
 MAX_SCREENSHOT_BYTES = 64 << 20  # a full-page screenshot is a few MB; a record past this is no screenshot of ours
 
 
@@ -476,6 +486,38 @@ class Archive:
                     raise SnapshotNotFound(f"{url} has one screenshot so far: nothing to compare")
         return older, newer, compare_screenshots(old_png, new_png)
 
+    def replay_check(self, capture: Capture, *, catalog: Catalog | None = None) -> ReplayCheck | None:
+        """What replay will show with a captured page: which of the files it
+        embeds (images, scripts, styles, frames, media) the archive holds from
+        the same visit, which only from other times, which not at all. None
+        when the page's HTML cannot be read."""
+        from ..capture.warc import read_record_at
+        from .embeds import embedded_urls
+
+        with self._reading(catalog) as cat:
+            prov = self._provenance(cat, capture) or {}
+            loc = cat.record(prov["response_record"]) if prov.get("response_record") else None
+            if loc is None or loc.record_type != "response":
+                return None
+            try:
+                _http, body = read_record_at(self.warc_dir / loc.warc_file, loc.offset, MAX_CHECKED_HTML,
+                                             record_id=loc.record_id)
+            except Exception as exc:  # a damaged record: no check ('verify' says why)
+                log.warning("%s: the record at %d is unreadable: %s", loc.warc_file, loc.offset, exc)
+                return None
+            check = ReplayCheck()
+            for embed in embedded_urls(body, capture.final_url or capture.url)[:MAX_CHECKED_EMBEDS]:
+                nearest = cat.nearest_record(embed, capture.timestamp)
+                if nearest is None:
+                    check.missing.append(embed)
+                    continue
+                apart = abs(_seconds(nearest) - _seconds(capture.timestamp))
+                if apart <= SAME_VISIT_SECONDS:
+                    check.same_visit += 1
+                else:
+                    check.other_times.append((embed, nearest, apart))
+            return check
+
     def screenshot(self, url: str, at: str | None = None, *, catalog: Catalog | None = None) -> tuple[Capture, bytes]:
         """A browser capture's screenshot (PNG) as the WARC holds it: the
         capture at `at`, else the latest capture that has one."""
@@ -573,6 +615,19 @@ class Archive:
         near = catalog.similar_url(url)
         hint = f" (did you mean {near}?)" if near else ""
         return SnapshotNotFound(f"{url} is not in the archive{hint}")
+
+
+@dataclass
+class ReplayCheck:
+    """The files a captured page embeds, by when the archive holds them."""
+
+    same_visit: int = 0  # captured within SAME_VISIT_SECONDS of the page
+    other_times: list[tuple[str, str, float]] = field(default_factory=list)  # (url, nearest timestamp, seconds apart)
+    missing: list[str] = field(default_factory=list)  # never captured
+
+    @property
+    def total(self) -> int:
+        return self.same_visit + len(self.other_times) + len(self.missing)
 
 
 @dataclass(frozen=True)

@@ -407,6 +407,17 @@ class IndexTables:
         """Any record the catalog lists (request, response, metadata, resource ...)."""
         return _location(self.db.execute("SELECT * FROM records WHERE record_id = ?", (record_id,)).fetchone())
 
+    def nearest_record(self, url: str, timestamp: str) -> str | None:
+        """The timestamp of the response or revisit of `url` nearest to `timestamp` (None: never captured)."""
+        before = self.db.execute("SELECT max(timestamp) FROM records WHERE url = ? AND timestamp <= ?"
+                                 " AND record_type IN ('response', 'revisit') AND damaged IS NULL", (url, timestamp)).fetchone()[0]
+        after = self.db.execute("SELECT min(timestamp) FROM records WHERE url = ? AND timestamp > ?"
+                                " AND record_type IN ('response', 'revisit') AND damaged IS NULL", (url, timestamp)).fetchone()[0]
+        found = [t for t in (before, after) if t]
+        if not found:
+            return None
+        return min(found, key=lambda t: abs(_seconds(t) - _seconds(timestamp)))
+
     def record_digest(self, record_id: str) -> str | None:
         """A record's payload digest as its WARC header gives it (None for records without a payload digest)."""
         row = self.db.execute("SELECT payload_digest FROM records WHERE record_id = ?", (record_id,)).fetchone()
@@ -491,6 +502,15 @@ class IndexTables:
         """Empty the derived tables (inside the caller's transaction)."""
         for table in self.DERIVED_TABLES:
             self.db.execute(f"DELETE FROM {table}")
+
+
+def _seconds(timestamp: str) -> float:
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.strptime(timestamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _location(row: sqlite3.Row | None) -> RecordLocation | None:
