@@ -461,6 +461,7 @@ class DashboardRow:
     browser: bool = False
     paused: bool = False
     texts: int = 0  # distinct texts so far: a diff needs two
+    cursor: str = ""  # where the dashboard's next page starts after this row (keyset paging)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -369,3 +369,23 @@ def test_the_snapshot_page_warns_when_replay_would_mix_times_or_miss_files(tmp_p
         assert "a browser capture records them" in page
     finally:
         server.stop()
+
+
+def test_the_dashboard_pages_by_keyset_and_filters_by_site(client, world):
+    archive, server = world
+    for n in range(5):
+        add_watch(archive, f"https://news{n}.example/story", every="1d")  # watched, never captured: sort last
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        everything, total = catalog.url_rows(limit=100)
+        seen, after = [], None
+        while True:
+            rows, _ = catalog.url_rows(limit=2, after=after)
+            if not rows:
+                break
+            seen += [r.url for r in rows]
+            after = tuple(rows[-1].cursor.split("|", 1))
+    assert seen == [r.url for r in everything] and total == len(seen) == 8
+    page = client.get("/", params={"host": "news3.example"}).text
+    assert "https://news3.example/story" in page and "news1.example" not in page and "1 URL match" in page
+    assert "site</a>" in client.get("/").text
+    assert client.get("/", params={"after": "no cursor"}).status_code == 400

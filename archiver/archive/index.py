@@ -334,12 +334,15 @@ class IndexTables:
                        words_added=r["words_added"], words_removed=r["words_removed"]) for r in rows]
 
     def url_rows(self, *, limit: int, offset: int = 0, find: str | None = None, tag: str | None = None,
-                 verdict: str | None = None, changed_since: str | None = None) -> tuple[list[DashboardRow], int]:
+                 verdict: str | None = None, changed_since: str | None = None, host: str | None = None,
+                 after: tuple[str, str] | None = None) -> tuple[list[DashboardRow], int]:
         """The dashboard: every URL captured or watched, the latest text change
         first (watches not captured yet at the end), with its last capture and
         watch state; and how many there are. Filters: `find` in the URL or
         title (case ignored), a watch `tag`, the last capture's `verdict`, a
-        text changed at or after `changed_since` (14 digits or a prefix)."""
+        text changed at or after `changed_since` (14 digits or a prefix), a
+        `host` (and its subdomains). `after` (a row's `cursor`): the rows
+        that come after it, found by the index rather than counted past."""
         filters, args = [], []
         if find:
             filters.append("(instr(lower(a.url), ?) OR instr(lower(coalesce(cur.title, c.title, '')), ?))")
@@ -353,6 +356,16 @@ class IndexTables:
         if changed_since:
             filters.append("cur.changed >= ?")
             args.append(changed_since)
+        if host:
+            name = host.strip().lower().removeprefix("www.")
+            filters.append("(instr(a.url, '://' || ?) > 0 OR instr(a.url, '://www.' || ?) > 0"
+                           " OR instr(a.url, '.' || ? || '/') > 0 OR instr(a.url, '.' || ? || ':') > 0)")
+            args += [name + "/", name + "/", name, name]
+        counted = " AND ".join(filters) or "1"
+        if after is not None:
+            filters.append("(a.sort_key < ? OR (a.sort_key = ? AND a.url > ?))")
+            args += [after[0], after[0], after[1]]
+            offset = 0
         where = " AND ".join(filters) or "1"
         rows = self.db.execute(
             f"""
@@ -364,7 +377,7 @@ class IndexTables:
                      LEFT JOIN watches AS w ON w.url = a.url
                      WHERE {where}
                      ORDER BY a.sort_key DESC, a.url LIMIT ? OFFSET ?)
-            SELECT page.url, page.timestamp AS last_capture, cur.changed, cur.title AS current_title,
+            SELECT page.url, page.sort_key, page.timestamp AS last_capture, cur.changed, cur.title AS current_title,
                    c.verdict, c.reason, c.title AS capture_title, c.status_code,
                    w.url IS NOT NULL AS watched, w.every_seconds, w.cron, w.tag, w.failures, w.rule_rot,
                    w.problem, w.next_due, w.browser, w.paused,
@@ -382,14 +395,15 @@ class IndexTables:
             reason=r["reason"], watched=bool(r["watched"]),
             schedule=schedule_text(r["every_seconds"], r["cron"]) if r["watched"] else None, tag=r["tag"],
             failures=r["failures"] or 0, rule_rot=tuple(json.loads(r["rule_rot"] or "[]")), problem=r["problem"],
-            browser=bool(r["browser"]), paused=bool(r["paused"]), texts=r["texts"] or 0) for r in rows]
-        if filters:
+            browser=bool(r["browser"]), paused=bool(r["paused"]), texts=r["texts"] or 0,
+            cursor=f"{r['sort_key']}|{r['url']}") for r in rows]
+        if counted != "1":
             total = self.db.execute(
                 f"""WITH everyone AS (SELECT url, capture_id FROM latest
                                       UNION ALL SELECT url, NULL FROM watches WHERE url NOT IN (SELECT url FROM latest))
                     SELECT count(*) FROM everyone AS a LEFT JOIN captures AS c ON c.id = a.capture_id
                     LEFT JOIN current AS cur ON cur.url = a.url LEFT JOIN watches AS w ON w.url = a.url
-                    WHERE {where}""", args).fetchone()[0]
+                    WHERE {counted}""", args[:len(args) - (3 if after is not None else 0)]).fetchone()[0]
         else:
             total = self.db.execute(
                 "SELECT (SELECT count(*) FROM latest)"

@@ -32,16 +32,26 @@ def dashboard(site: Site, request: Request) -> Response:
     if verdict is not None and verdict not in {v.value for v in Verdict}:
         raise ConfigError(f"verdict is one of {', '.join(v.value for v in Verdict)}")
     since = q.get("since", "").strip() or None
+    host = q.get("host", "").strip()[:255] or None
     changed_since = day_bound(since) if since else None
-    filters = {k: v for k, v in (("find", find), ("tag", tag), ("verdict", verdict), ("since", since)) if v}
-    rows, total = cat.url_rows(limit=PAGE, offset=(n - 1) * PAGE, find=find, tag=tag, verdict=verdict,
-                               changed_since=changed_since)
+    filters = {k: v for k, v in (("find", find), ("tag", tag), ("verdict", verdict), ("since", since), ("host", host))
+               if v}
+    after = None
+    if q.get("after"):
+        key, sep, last_url = q["after"].partition("|")
+        if not sep or len(q["after"]) > 5000:
+            raise ConfigError("after is a cursor the dashboard's 'older' link gives")
+        after = (key, last_url)
+    rows, total = cat.url_rows(limit=PAGE + 1, offset=(n - 1) * PAGE, find=find, tag=tag, verdict=verdict,
+                               changed_since=changed_since, host=host, after=after)
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
     seen = request.cookies.get(SEEN_COOKIE, "")
     seen = seen if seen.isdigit() and len(seen) == 14 else ""
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     resp = site.page("dashboard.html", request, rows=rows, total=total, page_no=n,
                      pages=max(1, math.ceil(total / PAGE)), seen=seen, csrf=csrf, filters=filters,
-                     verdicts=[v.value for v in Verdict])
+                     verdicts=[v.value for v in Verdict], more=more, paged=after is not None or n > 1)
     # Changes newer than this visit are unseen until the next one.
     now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
     if n == 1:
