@@ -389,3 +389,18 @@ def test_the_dashboard_pages_by_keyset_and_filters_by_site(client, world):
     assert "https://news3.example/story" in page and "news1.example" not in page and "1 URL match" in page
     assert "site</a>" in client.get("/").text
     assert client.get("/", params={"after": "no cursor"}).status_code == 400
+
+
+def test_a_pasted_list_becomes_watches_and_the_bad_lines_are_named(client, world):
+    archive, _ = world
+    csrf = client.get("/").cookies.get("archiver_csrf") or client.cookies.get("archiver_csrf")
+    pasted = "https://a.example/one\n# a comment\n\nnot a url\nhttps://b.example/two\n"
+    r = client.post("/watches/bulk", data={"csrf": csrf, "token": TOKEN, "urls": pasted, "every": "1d", "tag": "pasted"},
+                    headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert r.status_code == 400 and "2 of 3 watched" in r.text and "line 4" in r.text
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        tagged = {w.url for w in catalog.watches(tag="pasted")}
+    assert tagged == {"https://a.example/one", "https://b.example/two"}
+    ok = client.post("/watches/bulk", data={"csrf": csrf, "token": TOKEN, "urls": "https://c.example/\n", "every": "1d"},
+                     headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert ok.status_code == 303

@@ -19,7 +19,8 @@ from .api import add_watch_from, start_job
 from .site import CSRF_COOKIE, Site, read_form
 from .viewers import SESSION_COOKIE, SESSION_SECONDS, make_session, safe_next
 
-__all__ = ["login_page", "post_capture", "post_login", "post_logout", "post_watch", "post_watch_edit", "same_origin"]
+__all__ = ["login_page", "post_capture", "post_login", "post_logout", "post_watch", "post_watch_bulk", "post_watch_edit",
+           "same_origin"]
 
 
 def same_origin(request: Request, base_url: str | None = None) -> bool:
@@ -126,3 +127,32 @@ async def post_logout(site: Site, request: Request) -> Response:
     resp = RedirectResponse(f"{site.root}/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path=(site.root or "/"))
     return resp
+
+
+MAX_BULK_URLS = 1000
+
+
+def _bulk(site: Site, form: Any) -> None:
+    """Watches for a pasted list of URLs, one a line, all on one schedule:
+    the good lines are added; the others are said, with their line numbers."""
+    lines = [(n, line.strip()) for n, line in enumerate(str(form.get("urls", "")).splitlines(), 1)]
+    lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
+    if not lines:
+        raise ConfigError("paste one URL a line")
+    if len(lines) > MAX_BULK_URLS:
+        raise ConfigError(f"at most {MAX_BULK_URLS} URLs at a time")
+    problems = []
+    for n, line in lines:
+        try:
+            add_watch_from(site, {"url": line, "every": str(form.get("every") or "") or None,
+                                  "cron": str(form.get("cron") or "") or None, "tags": str(form.get("tag") or "") or None})
+        except ArchiverError as exc:
+            problems.append(f"line {n}: {exc}")
+    if problems:
+        added = len(lines) - len(problems)
+        raise ConfigError(f"{added} of {len(lines)} watched; not added: " + "; ".join(problems[:20])
+                          + (" …" if len(problems) > 20 else ""))
+
+
+async def post_watch_bulk(site: Site, request: Request) -> Response:
+    return await _write(site, request, lambda f: _bulk(site, f))
