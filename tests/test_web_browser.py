@@ -185,3 +185,72 @@ def test_every_page_is_usable_on_a_360_px_screen(served, tmp_path):
     if keep:
         for png in shots.glob("*.png"):
             shutil.copy(png, Path(keep) / png.name)
+
+
+def test_logging_in_finding_editing_a_watch_and_capturing_in_the_background(fresh_site, tmp_path, fast_options, clock):
+    """A person in Chromium on a server with a viewer login and a write token:
+    logs in, filters the dashboard, changes and pauses a watch from its
+    timeline, and captures a page in the background to its end."""
+    from playwright.sync_api import sync_playwright
+
+    from archiver.schedule.runner import add_watch
+
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
+    url = fresh_site.url("/page/ferry")
+    for body in FERRY[:2]:
+        clock.advance(hours=6)
+        fresh_site.state.pages["/page/ferry"] = body
+        archive.capture([url])
+    fresh_site.state.pages["/page/other"] = page("Bridge works begin")
+    archive.capture([fresh_site.url("/page/other")])
+    add_watch(archive, url, every="6h")
+    fresh_site.state.pages["/page/new"] = page("Quay reopens after repairs")
+    token, viewer = "write-token-for-the-browser-test", "viewer-token-for-the-browser-test"
+    ui = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "archiver", "serve", "--archive", str(archive.path), "--port", str(ui),
+                             "--no-replay", "--token", token, "--viewer-token", viewer, "--allow-private",
+                             "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(f"http://127.0.0.1:{ui}/healthz", proc)
+        base = f"http://127.0.0.1:{ui}"
+        with sync_playwright() as p:
+            args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+            pg = browser.new_page(viewport={"width": 1280, "height": 800})
+            pg.goto(base + "/")
+            assert "/login" in pg.url
+            pg.fill("input[name=token]", viewer)
+            pg.click("text=Log in")
+            pg.wait_for_selector("table.list")
+            # Finding: the filter keeps one of the two pages.
+            pg.fill("input[name=find]", "bridge")
+            pg.click("text=Filter")
+            pg.wait_for_url("**/?find=bridge**")
+            assert pg.locator("table.list tbody tr").count() == 1 and "1 URL match" in pg.inner_text("main")
+            # A watch changed, then paused, from its timeline.
+            pg.goto(base + "/timeline?url=" + url)
+            pg.click("text=Change this watch")
+            pg.fill("form[action$='/watches/edit'] input[name=every]", "2h")
+            pg.fill("form[action$='/watches/edit'] input[name=token]", token)
+            pg.click("button[value=save]")
+            pg.wait_for_selector("text=Watched every 2h")
+            pg.click("text=Change this watch")
+            pg.fill("form[action$='/watches/edit'] input[name=token]", token)
+            pg.click("button[value=pause]")
+            pg.wait_for_selector("section.watch strong.warn")
+            assert "paused" in pg.inner_text("section.watch")
+            # Capture now: a job page that refreshes itself until the capture is done.
+            pg.goto(base + "/")
+            pg.click("text=Add a watch or capture now")
+            form = "form[action$='/captures']"
+            pg.fill(f"{form} input[name=url]", fresh_site.url("/page/new"))
+            pg.fill(f"{form} input[name=token]", token)
+            pg.click(f"{form} button")
+            pg.wait_for_url("**/jobs/**")
+            pg.wait_for_selector("strong.job-done", timeout=60000)
+            assert "Quay reopens after repairs" in pg.inner_text("main")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert [c.verdict for c in archive.history(fresh_site.url("/page/new"))] == [Verdict.NEW]
