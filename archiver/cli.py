@@ -1335,7 +1335,9 @@ def serve(ctx: click.Context, host: str, port: int, replay_port: int, no_replay:
     replay = None
     if not no_replay:
         if pywb_available():
-            replay = ReplayServer(archive.path, Layout.of(archive.path).catalog, host=host, port=replay_port)
+            shown_host = f"[{host}]" if ":" in host else host
+            replay = ReplayServer(archive.path, Layout.of(archive.path).catalog, host=host, port=replay_port,
+                                  interface_url=base_url or f"http://{shown_host}:{port}/")
             try:
                 replay.start(keep_current=False)  # its thread starts after the server processes fork
             except RuntimeError as exc:

@@ -98,3 +98,19 @@ def test_the_replay_index_grows_by_small_files_as_captures_arrive(fresh_site, tm
         assert "/page/n0" in (indexes / "index.cdxj").read_text()
     finally:
         server.stop()
+
+
+def test_the_replay_banner_links_back_to_the_interface(fresh_site, tmp_path, fast_options, free_port):
+    from archiver.web.replay import ReplayServer
+
+    arch = tmp_path / "arch"
+    fresh_site.state.pages["/page/one"] = article("One", "A page to replay.")
+    [one] = Archive(arch, fetch_options=fast_options, workers=0).capture([fresh_site.url("/page/one")])
+    server = ReplayServer(arch, arch / "catalog.sqlite", port=free_port,
+                          interface_url="https://archive.example.org/archiver/").start(keep_current=False)
+    try:
+        with httpx.Client(base_url=server.base_url, trust_env=False, timeout=20) as client:
+            framed = client.get(f"/archive/{one.timestamp}/{one.url}")
+        assert framed.status_code == 200 and 'logoHomeUrl: "https://archive.example.org/archiver/"' in framed.text
+    finally:
+        server.stop()

@@ -83,8 +83,10 @@ def write_cdxj(catalog: Catalog, out: Path, *, after: int = 0, upto: int | None 
 class ReplayServer:
     """pywb over one archive, on `host:port`."""
 
-    def __init__(self, archive_path: Path, catalog_path: Path, *, host: str = "127.0.0.1", port: int = 8081) -> None:
+    def __init__(self, archive_path: Path, catalog_path: Path, *, host: str = "127.0.0.1", port: int = 8081,
+                 interface_url: str | None = None) -> None:
         self.archive_path = archive_path
+        self.interface_url = interface_url  # the replay banner's logo links back there
         self.catalog_path = catalog_path
         self.host = host
         self.port = port
@@ -122,6 +124,8 @@ class ReplayServer:
             }},
             "framed_replay": True,
         }
+        if self.interface_url:
+            config["ui"] = {"logo_home_url": self.interface_url}
         (self.work / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
         self.refresh()
         self._proc = subprocess.Popen([exe, "-b", self.host, "-p", str(self.port)], cwd=self.work,
