@@ -287,6 +287,8 @@ MIGRATIONS: list[str] = [
         captures TEXT NOT NULL DEFAULT '[]',                  -- JSON list of capture objects, as recorded
         finished REAL
     );
+    -- The dashboard's order, whole: a page of it read from the index, ties and all.
+    CREATE INDEX latest_order ON latest(sort_key, url);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -362,6 +362,8 @@ class IndexTables:
                            " OR instr(a.url, '.' || ? || '/') > 0 OR instr(a.url, '.' || ? || ':') > 0)")
             args += [name + "/", name + "/", name, name]
         counted = " AND ".join(filters) or "1"
+        if not filters:
+            return self._all_url_rows(limit=limit, offset=offset, after=after)
         if after is not None:
             filters.append("(a.sort_key < ? OR (a.sort_key = ? AND a.url > ?))")
             args += [after[0], after[0], after[1]]
@@ -377,6 +379,18 @@ class IndexTables:
                      LEFT JOIN watches AS w ON w.url = a.url
                      WHERE {where}
                      ORDER BY a.sort_key DESC, a.url LIMIT ? OFFSET ?)
+            {self._ROW_DETAILS}
+            """, (*args, limit, offset)).fetchall()
+        out = [self._dashboard_row(r) for r in rows]
+        total = self.db.execute(
+            f"""WITH everyone AS (SELECT url, capture_id FROM latest
+                                  UNION ALL SELECT url, NULL FROM watches WHERE url NOT IN (SELECT url FROM latest))
+                SELECT count(*) FROM everyone AS a LEFT JOIN captures AS c ON c.id = a.capture_id
+                LEFT JOIN current AS cur ON cur.url = a.url LEFT JOIN watches AS w ON w.url = a.url
+                WHERE {counted}""", args[:len(args) - (3 if after is not None else 0)]).fetchone()[0]
+        return out, total
+
+    _ROW_DETAILS = """
             SELECT page.url, page.sort_key, page.timestamp AS last_capture, cur.changed, cur.title AS current_title,
                    c.verdict, c.reason, c.title AS capture_title, c.status_code,
                    w.url IS NOT NULL AS watched, w.every_seconds, w.cron, w.tag, w.failures, w.rule_rot,
@@ -387,28 +401,47 @@ class IndexTables:
             LEFT JOIN captures AS c ON c.id = page.capture_id
             LEFT JOIN current AS cur ON cur.url = page.url
             LEFT JOIN watches AS w ON w.url = page.url
-            ORDER BY page.sort_key DESC, page.url
-            """, (*args, limit, offset)).fetchall()
-        out = [DashboardRow(
+            ORDER BY page.sort_key DESC, page.url"""
+
+    def _all_url_rows(self, *, limit: int, offset: int,
+                      after: tuple[str, str] | None) -> tuple[list[DashboardRow], int]:
+        """The dashboard unfiltered: a page read from the order's index (the
+        captured URLs, latest change first), then the watches not captured
+        yet; nothing sorted or joined beyond the page."""
+        in_latest = self.db.execute("SELECT count(*) FROM latest").fetchone()[0]
+        uncaptured = self.db.execute(
+            "SELECT count(*) FROM watches WHERE url NOT IN (SELECT url FROM latest)").fetchone()[0]
+        latest_where, latest_args, watch_where, watch_args = "", [], "", []
+        if after is not None:
+            if after[0]:
+                latest_where = "WHERE sort_key < ? OR (sort_key = ? AND url > ?)"
+                latest_args = [after[0], after[0], after[1]]
+            else:  # past every captured URL already: into the watches
+                latest_where = "WHERE 0"
+                watch_where, watch_args = "AND url > ?", [after[1]]
+            offset = 0
+        rows = self.db.execute(
+            f"""
+            WITH page AS (
+                SELECT * FROM (SELECT url, capture_id, timestamp, sort_key FROM latest {latest_where}
+                               ORDER BY sort_key DESC, url LIMIT ? OFFSET ?)
+                UNION ALL
+                SELECT * FROM (SELECT url, NULL AS capture_id, NULL AS timestamp, '' AS sort_key FROM watches
+                               WHERE url NOT IN (SELECT url FROM latest) {watch_where} ORDER BY url LIMIT ? OFFSET ?))
+            {self._ROW_DETAILS} LIMIT ?
+            """, (*latest_args, limit, offset, *watch_args, limit, max(0, offset - in_latest), limit)).fetchall()
+        return [self._dashboard_row(r) for r in rows], in_latest + uncaptured
+
+    @staticmethod
+    def _dashboard_row(r: sqlite3.Row) -> DashboardRow:
+        return DashboardRow(
             url=r["url"], title=r["current_title"] or r["capture_title"] or r["url"], last_capture=r["last_capture"],
             changed=r["changed"], verdict=Verdict(r["verdict"]) if r["verdict"] in _VERDICTS else None,
             reason=r["reason"], watched=bool(r["watched"]),
             schedule=schedule_text(r["every_seconds"], r["cron"]) if r["watched"] else None, tag=r["tag"],
             failures=r["failures"] or 0, rule_rot=tuple(json.loads(r["rule_rot"] or "[]")), problem=r["problem"],
             browser=bool(r["browser"]), paused=bool(r["paused"]), texts=r["texts"] or 0,
-            cursor=f"{r['sort_key']}|{r['url']}") for r in rows]
-        if counted != "1":
-            total = self.db.execute(
-                f"""WITH everyone AS (SELECT url, capture_id FROM latest
-                                      UNION ALL SELECT url, NULL FROM watches WHERE url NOT IN (SELECT url FROM latest))
-                    SELECT count(*) FROM everyone AS a LEFT JOIN captures AS c ON c.id = a.capture_id
-                    LEFT JOIN current AS cur ON cur.url = a.url LEFT JOIN watches AS w ON w.url = a.url
-                    WHERE {counted}""", args[:len(args) - (3 if after is not None else 0)]).fetchone()[0]
-        else:
-            total = self.db.execute(
-                "SELECT (SELECT count(*) FROM latest)"
-                " + (SELECT count(*) FROM watches WHERE url NOT IN (SELECT url FROM latest))").fetchone()[0]
-        return out, total
+            cursor=f"{r['sort_key']}|{r['url']}")
 
     def capture_days(self, url: str) -> list[tuple[str, int, int]]:
         """(YYYYMMDD, captures, of them with a text) for each day `url` was captured."""
