@@ -19,3 +19,14 @@ FERRY = [page("Ferry to keep running"),
          b"<html><head><title>Error</title></head><body><h1>Error</h1><p>The website encountered an"
          b" unexpected error. Please try again later.</p></body></html>",
          page("Ferry to keep running for now", LONG.replace("Sentence 5 of", "Sentence five of"))]
+
+
+def captured_ferry(archive, site, clock, versions: int = 2) -> str:
+    """The first `versions` of FERRY served by `site` and captured six hours
+    apart into `archive`; the page's URL."""
+    url = site.url("/page/ferry")
+    for body in FERRY[:versions]:
+        clock.advance(hours=6)
+        site.state.pages["/page/ferry"] = body
+        archive.capture([url])
+    return url

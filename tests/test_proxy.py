@@ -77,14 +77,10 @@ http {{
 
 @pytest.fixture
 def behind_nginx(fresh_site, tmp_path, fast_options, clock):
-    from ferrypages import FERRY
+    from ferrypages import captured_ferry
 
     archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
-    url = fresh_site.url("/page/ferry")
-    for body in FERRY[:2]:
-        clock.advance(hours=6)
-        fresh_site.state.pages["/page/ferry"] = body
-        archive.capture([url])
+    url = captured_ferry(archive, fresh_site, clock)
     ui, replay, front, replay_front = free_port(), free_port(), free_port(), free_port()
     base, replay_base = f"http://archive.test:{front}/archiver/", f"http://replay.test:{replay_front}"
     serve = subprocess.Popen([sys.executable, "-m", "archiver", "serve", "--archive", str(archive.path),

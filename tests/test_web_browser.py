@@ -22,7 +22,7 @@ pytest.importorskip("pywb")
 
 from archiver import Archive, Verdict  # noqa: E402
 from chromium import CHROMIUM, needs_chromium  # noqa: E402
-from ferrypages import FERRY, page  # noqa: E402
+from ferrypages import FERRY, captured_ferry, page  # noqa: E402
 
 pytestmark = needs_chromium
 
@@ -196,11 +196,7 @@ def test_logging_in_finding_editing_a_watch_and_capturing_in_the_background(fres
     from archiver.schedule.runner import add_watch
 
     archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
-    url = fresh_site.url("/page/ferry")
-    for body in FERRY[:2]:
-        clock.advance(hours=6)
-        fresh_site.state.pages["/page/ferry"] = body
-        archive.capture([url])
+    url = captured_ferry(archive, fresh_site, clock)
     fresh_site.state.pages["/page/other"] = page("Bridge works begin")
     archive.capture([fresh_site.url("/page/other")])
     add_watch(archive, url, every="6h")
