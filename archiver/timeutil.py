@@ -66,6 +66,15 @@ def parse_warc_date(value: str | None) -> datetime:
         raise ValueError(f"not a WARC-Date: {value!r}") from exc
 
 
+def seconds_between(a: str, b: str) -> float:
+    """How far apart two 14-digit timestamps are, in seconds (one that is not a timestamp counts as the epoch)."""
+    def epoch(value: str) -> float:
+        when = parse_timestamp14(value)
+        return to_epoch(when) if when is not None else 0.0
+
+    return abs(epoch(a) - epoch(b))
+
+
 def to_epoch(when: datetime) -> float:
     return when.replace(tzinfo=timezone.utc).timestamp()
 

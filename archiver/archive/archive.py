@@ -34,7 +34,7 @@ from ..models import Capture, RecordLocation, SearchHit, StoredSnapshot
 from .catalog import Catalog
 from .snapshots import read_snapshot
 from .layout import CATALOG, WARC_DIR
-from ..timeutil import iso_seconds, utc_now
+from ..timeutil import iso_seconds, seconds_between, utc_now
 from ..urls import host_of, canonical_url, check_url
 
 # What captures, writes or checks WARC files (httpx, warcio, the cleaner) is
@@ -51,13 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["Archive", "Shown"]
 
 log = logging.getLogger(__name__)
-
-
-def _seconds(timestamp: str) -> float:
-    try:
-        return datetime.strptime(timestamp[:14], "%Y%m%d%H%M%S").timestamp()
-    except ValueError:
-        return 0.0
 
 SAME_VISIT_SECONDS = 60  # an embedded file captured this close to its page is of the same visit
 MAX_CHECKED_HTML = 4 << 20  # bytes of a page read for its embedded files
@@ -511,7 +504,7 @@ class Archive:
                 if nearest is None:
                     check.missing.append(embed)
                     continue
-                apart = abs(_seconds(nearest) - _seconds(capture.timestamp))
+                apart = seconds_between(nearest, capture.timestamp)
                 if apart <= SAME_VISIT_SECONDS:
                     check.same_visit += 1
                 else:

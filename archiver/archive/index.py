@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from ..cleaning.normalize import fold, learned_suffixes
 from ..errors import StoreError
+from ..timeutil import seconds_between
 from ..models import Capture, Change, DashboardRow, RecordLocation, SearchHit, Verdict, schedule_text
 from .cjk import has_cjk, index_terms, query_phrases
 
@@ -463,7 +464,7 @@ class IndexTables:
         found = [t for t in (before, after) if t]
         if not found:
             return None
-        return min(found, key=lambda t: abs(_seconds(t) - _seconds(timestamp)))
+        return min(found, key=lambda t: seconds_between(t, timestamp))
 
     def record_digest(self, record_id: str) -> str | None:
         """A record's payload digest as its WARC header gives it (None for records without a payload digest)."""
@@ -549,15 +550,6 @@ class IndexTables:
         """Empty the derived tables (inside the caller's transaction)."""
         for table in self.DERIVED_TABLES:
             self.db.execute(f"DELETE FROM {table}")
-
-
-def _seconds(timestamp: str) -> float:
-    from datetime import datetime, timezone
-
-    try:
-        return datetime.strptime(timestamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def _location(row: sqlite3.Row | None) -> RecordLocation | None:
