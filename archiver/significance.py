@@ -148,12 +148,6 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def _words(lines: Sequence[str]) -> int:
-    from .cleaning.normalize import count_words
-
-    return sum(count_words(re.sub(r"[^\w\s]+", " ", line)) for line in lines)
-
-
 def judge_change(old_text: str, new_text: str, *, earlier: Sequence[frozenset[int]] = (),
                  template: Callable[[set[int]], set[int]] | None = None,
                  rules: ChangeRules = ChangeRules()) -> Significance:
@@ -161,10 +155,11 @@ def judge_change(old_text: str, new_text: str, *, earlier: Sequence[frozenset[in
     a change. `earlier`: the line keys of the page's distinct texts before
     the current one, oldest first. `template(keys)`: which of these line
     keys are the site's template."""
-    old, new = text_lines(old_text), text_lines(new_text)
-    old_keys, new_keys = {line_key(x) for x in old}, {line_key(x) for x in new}
-    added = [x for x in new if line_key(x) not in old_keys]
-    removed = [x for x in old if line_key(x) not in new_keys]
+    old = [(line, line_key(line)) for line in text_lines(old_text)]
+    new = [(line, line_key(line)) for line in text_lines(new_text)]
+    old_keys, new_keys = {k for _, k in old}, {k for _, k in new}
+    added = [(x, k) for x, k in new if k not in old_keys]
+    removed = [(x, k) for x, k in old if k not in new_keys]
     if not added and not removed:
         return Significance(False, "only the order or the spacing of lines changed")
     counts = {"ignored": 0, "template": 0, "returned": 0}
@@ -180,11 +175,12 @@ def judge_change(old_text: str, new_text: str, *, earlier: Sequence[frozenset[in
             return "returned"
         return None
 
-    site_template = template({line_key(x) for x in added + removed}) if template else set()
-    kept_added, kept_removed = [], []
+    site_template = template({k for _, k in added + removed}) if template else set()
+    kept_added: list[str] = []
+    kept_removed: list[str] = []
     for side, lines, kept in (("added", added, kept_added), ("removed", removed, kept_removed)):
-        for line in lines:
-            why = kind(line, line_key(line), side)
+        for line, key in lines:
+            why = kind(line, key, side)
             if why is None:
                 kept.append(line)
             else:
@@ -224,11 +220,11 @@ def _words_changed(removed: list[str], added: list[str]) -> int:
     """How many words differ between the removed and the added lines: a
     corrected word in a long paragraph is one word, not the paragraph; a
     word put in place of another counts once."""
-    from .archive.diff import word_diff
+    from .archive.diff import word_diff, words_in
 
     total, deleted = 0, 0
     for op, text in word_diff("\n".join(removed), "\n".join(added)):
-        words = _words([text]) if op != "equal" else 0
+        words = words_in([text]) if op != "equal" else 0
         if op == "delete":
             deleted = words
             total += words

@@ -18,7 +18,7 @@ from typing import Any
 from ..models import Capture, StoredSnapshot
 from ..cleaning.normalize import UNSPACED_CHARS, count_words
 
-__all__ = ["Diff", "Change", "ChangeSummary", "diff_snapshots", "summarize_change", "word_diff", "render_unified",
+__all__ = ["Diff", "Change", "ChangeSummary", "diff_snapshots", "summarize_change", "word_diff", "words_in", "render_unified",
            "render_words", "render_html"]
 
 META_FIELDS = ("title", "authors", "published", "language", "sitename", "canonical_url")
@@ -165,6 +165,11 @@ SUMMARY_CHARS = 4000
 _PUNCTUATION = re.compile(r"[^\w\s]+")
 
 
+def words_in(runs: list[str]) -> int:
+    """Words in runs of text; punctuation on its own is no word."""
+    return sum(count_words(_PUNCTUATION.sub(" ", r)) for r in runs)
+
+
 def summarize_change(old: str, new: str) -> ChangeSummary:
     """What a feed entry says about a change: paragraphs aligned first, then
     words within the paragraphs that were edited."""
@@ -193,11 +198,8 @@ def summarize_change(old: str, new: str) -> ChangeSummary:
         text = " … ".join(runs)
         return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
-    def words(runs: list[str]) -> int:  # punctuation on its own is no word
-        return sum(count_words(_PUNCTUATION.sub(" ", r)) for r in runs)
-
-    return ChangeSummary(added=joined(added), removed=joined(removed), words_added=words(added),
-                         words_removed=words(removed))
+    return ChangeSummary(added=joined(added), removed=joined(removed), words_added=words_in(added),
+                         words_removed=words_in(removed))
 
 
 @dataclass
