@@ -418,25 +418,18 @@ class Archive:
             return None
         return provenance_from_fields(decode_fields(body))
 
-    def capture_records(self, url: str, at: str | None = None, *,
-                        catalog: Catalog | None = None) -> tuple[Capture, dict[str, Any] | None, list[RecordView]]:
-        """A capture (`at`, else the latest), how it was made, and its WARC
-        records: response (with its HTTP headers), metadata, screenshot, DOM."""
+    def capture_records(self, capture: Capture, provenance: dict[str, Any] | None, *,
+                        catalog: Catalog | None = None) -> list[RecordView]:
+        """A capture's WARC records, as its metadata record (`provenance`)
+        names them: response (with its HTTP headers), screenshot, DOM, and
+        the metadata record itself."""
         from ..capture.warc import read_record_at
 
+        prov = provenance or {}
         with self._reading(catalog) as cat:
-            url = canonical_url(url)
-            if at:
-                capture = self._resolve(cat, url, at)
-            else:
-                every = cat.captures(url)
-                if not every:
-                    raise self._not_found(cat, url)
-                capture = every[-1]
-            prov = self._provenance(cat, capture)
             meta = cat.metadata_record(capture.id) if capture.id is not None else None
-            named = [("response", (prov or {}).get("response_record")), ("screenshot", (prov or {}).get("screenshot_record")),
-                     ("dom", (prov or {}).get("dom_record"))]
+            named = [("response", prov.get("response_record")), ("screenshot", prov.get("screenshot_record")),
+                     ("dom", prov.get("dom_record"))]
             views: list[RecordView] = []
             for role, rid in named:
                 loc = cat.record(rid) if rid else None
@@ -453,7 +446,7 @@ class Archive:
                 views.append(RecordView(role=role, location=loc, headers=headers, digest=cat.record_digest(loc.record_id)))
             if meta is not None:
                 views.append(RecordView(role="metadata", location=meta))
-        return capture, prov, views
+        return views
 
     def visual_diff(self, url: str, a: str | None = None, b: str | None = None, *,
                     catalog: Catalog | None = None) -> tuple[Capture, Capture, VisualDiff]:
@@ -469,26 +462,27 @@ class Archive:
             else:
                 earlier = [c for c in reversed(cat.captures(key)) if c.via == "browser" and
                            (c.timestamp, c.id or 0) < (newer.timestamp, newer.id or 0)]
-                for capture in earlier[:20]:
-                    try:
-                        older, old_png = self.screenshot(key, capture.precise_timestamp, catalog=cat)
+                for older in earlier[:20]:
+                    found = self._screenshot_of(cat, older)
+                    if found is not None:
+                        old_png = found
                         break
-                    except SnapshotNotFound:
-                        continue
                 else:
                     raise SnapshotNotFound(f"{url} has one screenshot so far: nothing to compare")
         return older, newer, compare_screenshots(old_png, new_png)
 
-    def replay_check(self, capture: Capture, *, catalog: Catalog | None = None) -> ReplayCheck | None:
+    def replay_check(self, capture: Capture, provenance: dict[str, Any] | None, *,
+                     catalog: Catalog | None = None) -> ReplayCheck | None:
         """What replay will show with a captured page: which of the files it
         embeds (images, scripts, styles, frames, media) the archive holds from
-        the same visit, which only from other times, which not at all. None
-        when the page's HTML cannot be read."""
+        the same visit, which only from other times, which not at all.
+        `provenance`: the capture's (names its response record). None when
+        the page's HTML cannot be read."""
         from ..capture.warc import read_record_at
         from .embeds import embedded_urls
 
+        prov = provenance or {}
         with self._reading(catalog) as cat:
-            prov = self._provenance(cat, capture) or {}
             loc = cat.record(prov["response_record"]) if prov.get("response_record") else None
             if loc is None or loc.record_type != "response":
                 return None
@@ -511,11 +505,21 @@ class Archive:
                     check.other_times.append((embed, nearest, apart))
             return check
 
+    def _screenshot_of(self, cat: Catalog, capture: Capture) -> bytes | None:
+        """The screenshot record's payload of a capture, or None when it has none."""
+        from ..capture.warc import read_record_at
+
+        prov = self._provenance(cat, capture) or {}
+        loc = cat.record(prov["screenshot_record"]) if prov.get("screenshot_record") else None
+        if loc is None:
+            return None
+        _http, data = read_record_at(self.warc_dir / loc.warc_file, loc.offset, MAX_SCREENSHOT_BYTES,
+                                     record_id=loc.record_id)
+        return data
+
     def screenshot(self, url: str, at: str | None = None, *, catalog: Catalog | None = None) -> tuple[Capture, bytes]:
         """A browser capture's screenshot (PNG) as the WARC holds it: the
         capture at `at`, else the latest capture that has one."""
-        from ..capture.warc import read_record_at
-
         with self._reading(catalog) as cat:
             if at:
                 candidates = [self._resolve(cat, canonical_url(url), at)]
@@ -524,11 +528,8 @@ class Archive:
                 if not candidates and not cat.captures(canonical_url(url)):
                     raise self._not_found(cat, canonical_url(url))
             for capture in candidates:
-                prov = self._provenance(cat, capture) or {}
-                loc = cat.record(prov["screenshot_record"]) if prov.get("screenshot_record") else None
-                if loc is not None:
-                    _http, data = read_record_at(self.warc_dir / loc.warc_file, loc.offset, MAX_SCREENSHOT_BYTES,
-                                                 record_id=loc.record_id)
+                data = self._screenshot_of(cat, capture)
+                if data is not None:
                     return capture, data
         raise SnapshotNotFound(f"no screenshot of {url}" + (f" at {at}" if at else "")
                                + ": only captures made in a browser (capture --browser) have one")

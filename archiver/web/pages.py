@@ -79,8 +79,8 @@ def snapshot(site: Site, request: Request) -> Response:
     url = site.need(request, "url")
     cat = site.reads.catalog()
     shown = site.archive.show(url, request.query_params.get("at") or None, catalog=cat)
-    _capture, _prov, records = site.archive.capture_records(url, shown.capture.precise_timestamp, catalog=cat)
-    check = site.archive.replay_check(shown.capture, catalog=cat) if site.env.globals.get("replay") else None
+    records = site.archive.capture_records(shown.capture, shown.provenance, catalog=cat)
+    check = site.archive.replay_check(shown.capture, shown.provenance, catalog=cat) if site.env.globals.get("replay") else None
     return site.page("snapshot.html", request, url=url, shown=shown, snap=shown.snapshot,
                      record=(shown.snapshot.warc or {}).get("record_id"), records=records,
                      screenshot=any(r.role == "screenshot" for r in records), check=check)
