@@ -140,26 +140,26 @@ def _extract(html: str, *, url: str | None, visible_words: int, options: CleanOp
         return result
     # Metadata first: trafilatura copies the tree it is handed, and prunes its copy.
     _add_metadata(result, tree if meta_html is None else load_html(meta_html), url)
-    doc = bare_extraction(
-        tree,
-        url=url,
-        # trafilatura's own fallbacks (readability, jusText) on every page cost
-        # ~40% of its time; ours below runs only where trafilatura came up short.
-        fast=options.fast,
-        date_extraction_params=_DATE_PARAMS,
-        favor_precision=options.favor_precision,
-        include_comments=False,
-        include_tables=options.include_tables,
-        with_metadata=False,
-        deduplicate=False,
-    )
-    text = (doc.text if doc is not None else "") or ""
+    def body_text(root: Any) -> str:
+        doc = bare_extraction(
+            root,
+            url=url,
+            # trafilatura's own fallbacks (readability, jusText) on every page cost
+            # ~40% of its time; ours below runs only where trafilatura came up short.
+            fast=options.fast,
+            date_extraction_params=_DATE_PARAMS,
+            favor_precision=options.favor_precision,
+            include_comments=False,
+            include_tables=options.include_tables,
+            with_metadata=False,
+            deduplicate=False,
+        )
+        return (doc.text if doc is not None else "") or ""
+
+    text = body_text(tree)
     chunks = _article_chunks(tree, text)
     if chunks is not None:
-        whole = bare_extraction(chunks, url=url, fast=options.fast, favor_precision=options.favor_precision,
-                                include_comments=False, include_tables=options.include_tables, with_metadata=False,
-                                deduplicate=False)
-        joined = (whole.text if whole is not None else "") or ""
+        joined = body_text(chunks)
         if _words(joined) > CHUNKS_GAIN * _words(text):
             text = joined
     result.text = text
