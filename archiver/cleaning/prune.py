@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .markup import drop_generated_names
-from .teasers import drop_teaser_lists
+from .teasers import find_teaser_lists
 from .normalize import MAX_LINE_CHARS, count_words
 from .rules import Rule
 
@@ -506,7 +506,8 @@ def prune_html(html: str, rules: list[Rule], *, status_code: int | None = None, 
 
     _rule_metadata(tree, rules, pruned)  # on the tree already parsed, not a second parse
     if body is not None:
-        drop_teaser_lists(body, total_chars=total_chars, limit_share=GUARD_SHARE)
+        teasers = find_teaser_lists(body, total_chars=total_chars, limit_share=GUARD_SHARE)
+        _guard_and_remove(teasers, total_chars, SelectorReport("default", "teaser lists"))
     main_node = None
     for rule in reversed(rules):  # the most specific rule's main wins
         if rule.main:

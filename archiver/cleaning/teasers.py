@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from selectolax.lexbor import LexborNode
 
-__all__ = ["drop_teaser_lists", "TEASER_ITEMS", "TEASER_WORDS"]
+__all__ = ["find_teaser_lists", "TEASER_ITEMS", "TEASER_WORDS"]
 
 TEASER_ITEMS = 3  # sibling items, each all link, make a teaser list
 TEASER_WORDS = 30  # an item longer than this is a paragraph, not a teaser
@@ -43,9 +43,10 @@ def _item_target(item: LexborNode, text: str) -> str | None:
     return targets.pop()
 
 
-def drop_teaser_lists(body: LexborNode, *, total_chars: int, limit_share: float) -> int:
-    """Remove every teaser list under `body` (none holding more than
-    `limit_share` of the page's text); how many were removed."""
+def find_teaser_lists(body: LexborNode, *, total_chars: int, limit_share: float) -> list[LexborNode]:
+    """Every teaser list under `body` (none holding more than `limit_share`
+    of the page's text), in document order; lists inside lists too (the
+    remover skips what is inside something it removes)."""
     limit = limit_share * max(total_chars, 1)
     doomed: list[LexborNode] = []
     for group in body.css(_GROUPS):
@@ -81,19 +82,4 @@ def drop_teaser_lists(body: LexborNode, *, total_chars: int, limit_share: float)
         if held < _LINK_SHARE * len("".join(whole_text.split())) or len(whole_text) > limit:
             continue
         doomed.append(group)
-    removed = 0
-    gone: set[int] = set()
-    for node in doomed:
-        parent, inside = node.parent, False
-        while parent is not None:
-            if parent.mem_id in gone:
-                inside = True
-                break
-            parent = parent.parent
-        if not inside:
-            gone.add(node.mem_id)
-    for node in doomed:
-        if node.mem_id in gone:
-            node.decompose()
-            removed += 1
-    return removed
+    return doomed
