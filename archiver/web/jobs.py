@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..archive.catalog import Catalog
 from ..archive.layout import Layout
@@ -65,7 +65,7 @@ class JobRunner:
             worker = threading.Thread(target=work, name=f"archiver-job-{job_id}", daemon=True)
             worker.start()
             while (capture := done.get()) is not None:
-                catalog.job_progress(job_id, _summary(capture))
+                catalog.job_progress(job_id, capture.to_json())
             worker.join()
             error = outcome.get("error")
             if error is None:
@@ -80,8 +80,3 @@ class JobRunner:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
 
-
-def _summary(capture: Capture) -> dict[str, Any]:
-    return {"url": capture.url, "verdict": capture.verdict.value, "timestamp": capture.timestamp,
-            "precise_timestamp": capture.precise_timestamp, "status_code": capture.status_code,
-            "title": capture.title, "reason": capture.reason}
