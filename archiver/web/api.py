@@ -126,18 +126,20 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-async def _write(site: Site, request: Request, work: Callable[[dict[str, Any]], Any], status: int = 200) -> Response:
-    """A JSON API write: the token checked, the body read, `work` done off
-    the event loop; its result (a JSON value) answered with `status`."""
+async def _write(site: Site, request: Request, work: Callable[[dict[str, Any]], Any], status: int = 200, *,
+                 body: bool = True) -> Response:
+    """A JSON API write: the token checked, the body read (when the method
+    has one), `work` done off the event loop; its result answered as JSON
+    with `status`, or as it is when it is a Response."""
     refused = _refused(site, request)
     if refused is not None:
         return refused
     try:
-        data = await _json_body(request)
+        data = await _json_body(request) if body else {}
         result = await run_in_threadpool(work, data)
     except ArchiverError as exc:
         return site.fail(request, exc, api=True)
-    return JSONResponse(result, status_code=status)
+    return result if isinstance(result, Response) else JSONResponse(result, status_code=status)
 
 
 async def post_watches(site: Site, request: Request) -> Response:
@@ -151,14 +153,13 @@ async def patch_watches(site: Site, request: Request) -> Response:
 
 async def delete_watches(site: Site, request: Request) -> Response:
     """A watch removed; its captures are kept. Answers 204."""
-    refused = _refused(site, request)
-    if refused is not None:
-        return refused
-    try:
-        await run_in_threadpool(remove_watch, site.archive, _watched(request.query_params.get("url", "")))
-    except ArchiverError as exc:
-        return site.fail(request, exc, api=True)
-    return Response(status_code=204)
+    url = request.query_params.get("url", "")
+
+    def remove(_data: dict[str, Any]) -> Response:
+        remove_watch(site.archive, _watched(url))
+        return Response(status_code=204)
+
+    return await _write(site, request, remove, body=False)
 
 
 def _watched(url: str) -> str:
@@ -169,16 +170,13 @@ def _watched(url: str) -> str:
 
 async def post_captures(site: Site, request: Request) -> Response:
     """202 and a job to follow at /jobs/ID; with "wait": true, 200 and the captures when they are done."""
-    refused = _refused(site, request)
-    if refused is not None:
-        return refused
-    try:
-        data = await _json_body(request)
+
+    def start(data: dict[str, Any]) -> Response:
         if data.get("wait") is True:
-            done = await run_in_threadpool(capture_urls, site, data.get("urls"), browser=data.get("browser") is True)
+            done = capture_urls(site, data.get("urls"), browser=data.get("browser") is True)
             return JSONResponse([c.to_json() for c in done])
-        job_id = await run_in_threadpool(start_job, site, data)
-    except ArchiverError as exc:
-        return site.fail(request, exc, api=True)
-    return JSONResponse({"job": job_id, "url": f"{site.root}/jobs/{job_id}", "api": f"{site.root}/api/jobs/{job_id}"},
-                        status_code=202)
+        job_id = start_job(site, data)
+        return JSONResponse({"job": job_id, "url": f"{site.root}/jobs/{job_id}", "api": f"{site.root}/api/jobs/{job_id}"},
+                            status_code=202)
+
+    return await _write(site, request, start)
