@@ -264,8 +264,10 @@ def edit_watch(archive: Archive, url: str, changes: dict[str, Any]) -> Watch:
     if unknown:
         raise ConfigError(f"cannot change {', '.join(unknown)}; a watch's editable fields: {', '.join(sorted(EDITABLE))}")
     key = canonical_url(url)
-    with archive.reader() if archive.exists() else contextlib.nullcontext(None) as catalog:
-        watch = catalog.watch(key) if catalog is not None else None
+    watch = None
+    if archive.exists():
+        with archive.reader() as catalog:
+            watch = catalog.watch(key)
     if watch is None:
         raise SnapshotNotFound(f"{url} is not watched")
     every, cron = watch.schedule_parts()
