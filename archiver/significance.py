@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cleaning.normalize import fold
 from .errors import ConfigError
 
 __all__ = ["TEMPLATE_PAGES", "HISTORY_TEXTS", "LinePattern", "ChangeRules", "Significance", "line_key", "text_lines",
@@ -38,7 +38,7 @@ _SPACE = re.compile(r"\s+")
 
 
 def _norm(line: str) -> str:
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", line)).strip()
+    return _SPACE.sub(" ", fold(line)).strip()
 
 
 def text_lines(text: str) -> list[str]:
