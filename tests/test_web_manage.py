@@ -93,6 +93,9 @@ def test_the_api_edits_pauses_and_deletes_watches_and_keeps_the_captures(client,
     assert (body["schedule"], body["tag"], body["ignore"], body["min_words"], body["paused"]) == \
         ("every 2h", "boats", ["Last updated"], 3, False)
     assert client.patch("/api/watches", params={"url": url}, headers=auth(), json={"paused": True}).json()["paused"]
+    untagged = client.patch("/api/watches", params={"url": url}, headers=auth(), json={"tag": None}).json()
+    assert untagged["tag"] is None and untagged["schedule"] == "every 2h"  # a tag can be taken off, not only changed
+    client.patch("/api/watches", params={"url": url}, headers=auth(), json={"tag": "boats"})
     [listed] = [w for w in client.get("/api/watches").json() if w["url"] == url]
     assert listed["paused"] and listed["schedule"] == "every 2h"  # the rest kept
     bad = client.patch("/api/watches", params={"url": url}, headers=auth(), json={"colour": "blue"})

@@ -82,6 +82,11 @@ class OperationalTables:
             sql, args = sql + " WHERE tag = ?", (tag,)
         return [self._watch(r) for r in self.db.execute(sql + " ORDER BY next_due, url", args)]
 
+    def clear_watch_tag(self, url: str) -> None:
+        """A watch without a tag (put_watch keeps the one it had when given none)."""
+        with self.transaction():
+            self.db.execute("UPDATE watches SET tag = NULL WHERE url = ?", (url,))
+
     def pause_watch(self, url: str, paused: bool, *, now: float) -> bool:
         """Pause a watch (kept, not captured) or resume it (due at once if it
         fell due while paused); False when there is no such watch."""

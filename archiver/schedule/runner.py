@@ -288,6 +288,8 @@ def edit_watch(archive: Archive, url: str, changes: dict[str, Any]) -> Watch:
                        between=watch.active_hours, tz=watch.tz, headers=watch.headers, cookies=watch.cookies,
                        change_rules=ChangeRules.from_json(rules), save_file=False)
     with archive.catalog() as catalog:
+        if "tag" in changes and not changes["tag"]:
+            catalog.clear_watch_tag(key)
         if paused != edited.paused:
             catalog.pause_watch(key, paused, now=to_epoch(archive.clock()))
         save_watch_file(archive.path, catalog.watches())
