@@ -97,7 +97,7 @@ def test_a_deflate_bomb_is_refused_before_it_is_inflated(wrap):
     assert len(bomb) < MAX_PDF_STREAM_BYTES // (40 if wrap == "rl" else 200)  # kilobytes (run-length: 64 to one)
     snap, peak = _cleaned_with_peak(bomb)
     assert snap.status == "not_html"
-    assert snap.error.startswith(f"PDF not read: its stream at byte ") and "decodes past" in snap.error
+    assert snap.error.startswith("PDF not read: its stream at byte ") and "decodes past" in snap.error
     assert peak < 16 << 20, peak  # never inflated whole
 
 

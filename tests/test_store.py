@@ -490,3 +490,29 @@ def test_an_sqlite_error_on_the_way_out_is_one_line_not_a_traceback(fresh_site, 
     res = CliRunner().invoke(cli, ["--archive", str(tmp_path / "arch"), "history", fresh_site.url("/page/q")])
     assert res.exit_code == 2 and res.exception is None or isinstance(res.exception, SystemExit), res.output
     assert res.stderr == "error: the catalog could not answer: no such table: captures\n", res.stderr
+
+
+def test_a_query_matching_more_pages_than_the_window_ranks_the_newest_and_filters_come_first(tmp_path, monkeypatch):
+    from archiver.archive import index
+    from archiver.archive.catalog import Catalog
+
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    with catalog.transaction():
+        # The oldest page is the best match; eight newer ones say "ferry" once.
+        catalog.set_current("https://old.example/best", sha256="0" * 64, timestamp="20250101000000",
+                            title="Ferry ferry", text="ferry ferry ferry ferry ferry timetable")
+        for i in range(8):
+            catalog.set_current(f"https://new.example/{i}", sha256=f"{i + 1:064d}", timestamp=f"2026010{i + 1}000000",
+                                title=f"Page {i}", text=f"a long page {i} that mentions the ferry once among many words")
+        catalog.set_current("https://han.example/", sha256="f" * 64, timestamp="20250101000000",
+                            title="渡轮", text="渡轮时刻表 渡轮 渡轮")
+    assert catalog.search("ferry", 3)[0].url == "https://old.example/best"
+    monkeypatch.setattr(index, "RANK_WINDOW", 4)
+    newest = catalog.search("ferry", 20)
+    assert len(newest) == 4 and {h.url for h in newest} == {f"https://new.example/{i}" for i in range(4, 8)}
+    # paging past the window widens it, and a filter narrows before the window is drawn
+    assert len(catalog.search("ferry", 20, offset=4)) == 4
+    assert [h.url for h in catalog.search("ferry", 20, site="old.example")] == ["https://old.example/best"]
+    assert [h.url for h in catalog.search("ferry", 20, until="20250102")] == ["https://old.example/best"]
+    assert [h.url for h in catalog.search("渡轮", 20)] == ["https://han.example/"]
+    catalog.close()

@@ -22,6 +22,13 @@ _WITH_TEXT = ", ".join(f"'{v.value}'" for v in Verdict if v.has_text)
 _VERDICTS = frozenset(v.value for v in Verdict)
 MAX_QUERY_CHARS = 4096  # a search query's length
 MAX_QUERY_TERMS = 32  # different words in one search query
+# A query matching more pages than this ranks the newest this many of them:
+# bm25 costs ~2 ms per 1,000 matches, and a word every page has would cost
+# a whole archive's worth per query (~200 ms at 100,000 pages).
+RANK_WINDOW = 2000
+# The window as a rowid range, which FTS5 walks instead of every match, and
+# as a list (unary + keeps SQLite from looking each rowid up in the index one by one).
+_IN_WINDOW = "{col} >= (SELECT min(rowid) FROM win) AND +{col} IN (SELECT rowid FROM win)"
 
 
 class IndexTables:
@@ -248,7 +255,8 @@ class IndexTables:
         index (archiver/archive/cjk.py); a page must match every term. `site` keeps
         pages of that host (and its subdomains); `since`/`until` (14-digit
         prefixes) bound when the current text was captured. `versions`: every
-        text each URL has had (dated by its first capture), not only the current ones."""
+        text each URL has had (dated by its first capture), not only the current ones.
+        Of more than RANK_WINDOW matches, the newest RANK_WINDOW (+ `offset`) are ranked."""
         words_t, cjk_t, rows_t = ("search_versions", "search_versions_cjk", "versions") if versions else \
             ("search", "search_cjk", "current")
         if len(query) > MAX_QUERY_CHARS:
@@ -282,10 +290,12 @@ class IndexTables:
         if not phrases:
             # Rank first, then make snippets for the page of hits only: in one
             # query SQLite would make a snippet for every match before sorting.
+            window = f"SELECT {words_t}.rowid FROM {words_t} JOIN {rows_t} AS c ON c.rowid = {words_t}.rowid" \
+                     f" WHERE {words_t} MATCH ?{where} ORDER BY {words_t}.rowid DESC LIMIT ?"
             ranked = [r[0] for r in self.db.execute(
-                f"SELECT {words_t}.rowid FROM {words_t} JOIN {rows_t} AS c ON c.rowid = {words_t}.rowid"
-                f" WHERE {words_t} MATCH ?{where} ORDER BY bm25({words_t}, 5.0, 1.0) LIMIT ? OFFSET ?",
-                (match, *args, limit, offset))]
+                f"WITH win AS MATERIALIZED ({window}) SELECT rowid FROM {words_t} WHERE {words_t} MATCH ?"
+                f" AND {_IN_WINDOW.format(col='rowid')} ORDER BY bm25({words_t}, 5.0, 1.0) LIMIT ? OFFSET ?",
+                (match, *args, RANK_WINDOW + offset, match, limit, offset))]
             if not ranked:
                 return []
             marks_at = ",".join("?" * len(ranked))
@@ -296,15 +306,18 @@ class IndexTables:
                 f" WHERE {words_t} MATCH ? AND {words_t}.rowid IN ({marks_at})", (*marks, match, *ranked))}
             return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"], snippet=r["snippet"])
                     for r in (rows[i] for i in ranked if i in rows)]
-        sql = (f"SELECT c.url, c.timestamp, c.title, s.text FROM {cjk_t} AS k"
-               f" JOIN {rows_t} AS c ON c.rowid = k.rowid JOIN {words_t} AS s ON s.rowid = k.rowid"
-               f" WHERE {cjk_t} MATCH ?")
+        joined = f" FROM {cjk_t} AS k JOIN {rows_t} AS c ON c.rowid = k.rowid"
+        matching = f" WHERE {cjk_t} MATCH ?"
         head: list[object] = [" AND ".join(phrases)]
         if words:
-            sql += f" AND k.rowid IN (SELECT rowid FROM {words_t} WHERE {words_t} MATCH ?)"
+            matching += f" AND k.rowid IN (SELECT rowid FROM {words_t} WHERE {words_t} MATCH ?)"
             head.append(match)
-        rows = self.db.execute(sql + where + f" ORDER BY bm25({cjk_t}, 5.0, 1.0) LIMIT ? OFFSET ?",
-                               (*head, *args, limit, offset))
+        window = f"SELECT k.rowid{joined}{matching}{where} ORDER BY k.rowid DESC LIMIT ?"
+        rows = self.db.execute(
+            f"WITH win AS MATERIALIZED ({window}) SELECT c.url, c.timestamp, c.title, s.text{joined}"
+            f" JOIN {words_t} AS s ON s.rowid = k.rowid{matching} AND {_IN_WINDOW.format(col='k.rowid')}"
+            f" ORDER BY bm25({cjk_t}, 5.0, 1.0) LIMIT ? OFFSET ?",
+            (*head, *args, RANK_WINDOW + offset, *head, limit, offset))
         needles = [t for t in terms if has_cjk(t)]
         return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"],
                           snippet=_snippet(r["text"] or "", needles, marks)) for r in rows]
