@@ -200,16 +200,22 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--archive", type=Path, help="an archive built by an earlier run of this bench (its urls.txt"
+                    " lists the URLs), to skip building one; captures are added to it")
     ap.add_argument("--httpx", action="store_true",
                     help="load with httpx clients (as before 2026-11-29: they took ~40%% of a 2-core machine's CPU)")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    work = args.archive or Path(tempfile.mkdtemp(prefix="bench-serve-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        t0 = time.perf_counter()
-        first = synthetic_archive(work, args.captures)
-        urls = list(first)
-        print(f"{args.captures:,} synthetic captures of {len(urls):,} URLs built in {time.perf_counter() - t0:.1f} s")
+        if args.archive and (args.archive / "urls.txt").exists():
+            urls = (args.archive / "urls.txt").read_text().split()
+            print(f"the archive at {args.archive} ({len(urls):,} synthetic URLs)")
+        else:
+            t0 = time.perf_counter()
+            urls = list(synthetic_archive(work, args.captures))
+            (work / "urls.txt").write_text("\n".join(urls) + "\n")
+            print(f"{args.captures:,} synthetic captures of {len(urls):,} URLs built in {time.perf_counter() - t0:.1f} s")
         port = free_port()
         procs.append(start_server(work, port))
         base = f"http://127.0.0.1:{port}"
@@ -256,7 +262,8 @@ def main() -> None:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.archive:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

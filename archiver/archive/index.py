@@ -303,7 +303,8 @@ class IndexTables:
                 f"SELECT {words_t}.rowid AS rowid, c.url, c.timestamp, c.title,"
                 f" snippet({words_t}, 1, ?, ?, '…', 12) AS snippet FROM {words_t} JOIN {rows_t} AS c"
                 f" ON c.rowid = {words_t}.rowid"
-                f" WHERE {words_t} MATCH ? AND {words_t}.rowid IN ({marks_at})", (*marks, match, *ranked))}
+                f" WHERE {words_t} MATCH ? AND {words_t}.rowid BETWEEN ? AND ? AND +{words_t}.rowid IN ({marks_at})",
+                (*marks, match, min(ranked), max(ranked), *ranked))}
             return [SearchHit(url=r["url"], timestamp=r["timestamp"], title=r["title"], snippet=r["snippet"])
                     for r in (rows[i] for i in ranked if i in rows)]
         joined = f" FROM {cjk_t} AS k JOIN {rows_t} AS c ON c.rowid = k.rowid"
