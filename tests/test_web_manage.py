@@ -111,6 +111,47 @@ def test_the_api_edits_pauses_and_deletes_watches_and_keeps_the_captures(client,
     assert client.delete("/api/watches", params={"url": url}, headers=auth()).status_code == 404
 
 
+def test_notification_targets_credential_set_and_hours_are_edited_and_hidden_keys_kept(client, world, tmp_path,
+                                                                                       monkeypatch):
+    archive, server = world
+    creds = tmp_path / "credentials.toml"
+    creds.write_text('[members]\nheaders = { "X-Member" = "yes" }\n')
+    monkeypatch.setenv("ARCHIVER_CREDENTIALS", str(creds))
+    url = server.url("/page/ferry")
+    secret = "ntfy://user:hunter2@ntfy.example/topic-secret"
+    r = client.patch("/api/watches", params={"url": url}, headers=auth(),
+                     json={"notify": [secret], "auth": "members", "between": "08:00-20:00", "tz": "Asia/Hong_Kong"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "hunter2" not in r.text and "topic-secret" not in r.text and len(body["notify"]) == 1
+    assert (body["auth"], body["active_hours"], body["tz"]) == ("members", "08:00-20:00", "Asia/Hong_Kong")
+    # The masked target given back keeps the real one; a new one is added beside it.
+    r = client.patch("/api/watches", params={"url": url}, headers=auth(),
+                     json={"notify": [body["notify"][0], "json://127.0.0.1:9/hook"]})
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        assert catalog.watch(url).notify == (secret, "json://127.0.0.1:9/hook")
+    for bad, says in (({"auth": "nobody"}, "nobody"), ({"notify": ["not a url"]}, "not a notification URL"),
+                      ({"notify": "json://x"}, "list of Apprise URLs"), ({"tz": "Mars/Olympus"}, "Mars/Olympus")):
+        r = client.patch("/api/watches", params={"url": url}, headers=auth(), json=bad)
+        assert r.status_code == 400 and says in r.json()["error"] and "hunter2" not in r.text, (bad, r.text)
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        assert catalog.watch(url).auth == "members" and len(catalog.watch(url).notify) == 2  # nothing changed
+    # From the timeline's form: the textarea shows the targets masked; saving them as shown keeps them.
+    page = client.get("/timeline", params={"url": url})
+    assert "hunter2" not in page.text and "notifies 2 targets" in page.text and "credential set members" in page.text
+    csrf = client.cookies.get("archiver_csrf")
+    shown = [m for m in body["notify"]] + ["json://127.0.0.1:9/hook"]
+    form = {"csrf": csrf, "url": url, "token": TOKEN, "every": "6h", "cron": "", "tag": "", "ignore": "",
+            "trigger": "", "min_words": "0", "notify": "\n".join(shown[:1]), "auth": "", "between": "", "tz": "",
+            "action": "save"}
+    saved = client.post("/watches/edit", data=form, headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        watch = catalog.watch(url)
+    assert watch.notify == (secret,) and watch.auth is None and watch.active_hours is None and watch.tz is None
+    assert secret in (archive.path / "watches.json").read_text()  # the watch file follows the catalog
+
+
 def test_a_watch_is_changed_paused_resumed_and_stopped_from_its_timeline(client, world, clock):
     archive, server = world
     url = server.url("/page/bridge")

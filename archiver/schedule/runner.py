@@ -254,7 +254,17 @@ def remove_watch(archive: Archive, url: str) -> None:
         save_watch_file(archive.path, catalog.watches(), removed=(url, key))
 
 
-EDITABLE = frozenset({"every", "cron", "tag", "browser", "paused", "ignore", "trigger", "min_words"})
+EDITABLE = frozenset({"every", "cron", "tag", "browser", "paused", "ignore", "trigger", "min_words", "notify",
+                      "auth", "between", "tz"})
+
+
+def _edited_targets(given: Any, kept: tuple[str, ...]) -> tuple[str, ...]:
+    """A watch's new notification targets. Targets are shown masked (their
+    keys hidden), so a masked one given back stands for the target it masks."""
+    if not isinstance(given, list) or not all(isinstance(u, str) for u in given):
+        raise ConfigError("notify is a list of Apprise URLs")
+    masked = {mask_url(u): u for u in kept}
+    return tuple(masked.get(u.strip(), u) for u in given if u.strip())
 
 
 def edit_watch(archive: Archive, url: str, changes: dict[str, Any]) -> Watch:
@@ -273,7 +283,7 @@ def edit_watch(archive: Archive, url: str, changes: dict[str, Any]) -> Watch:
     every, cron = watch.schedule_parts()
     if "every" in changes or "cron" in changes:
         every, cron = changes.get("every"), changes.get("cron")
-    for name in ("every", "cron", "tag"):
+    for name in ("every", "cron", "tag", "auth", "between", "tz"):
         if changes.get(name) is not None and not isinstance(changes[name], str):
             raise ConfigError(f"{name} must be a string")
     rules = dict(watch.change_rules)
@@ -283,9 +293,14 @@ def edit_watch(archive: Archive, url: str, changes: dict[str, Any]) -> Watch:
     paused = changes.get("paused", watch.paused)
     if not isinstance(paused, bool) or not isinstance(changes.get("browser", watch.browser), bool):
         raise ConfigError("paused and browser are true or false")
+    notify = _edited_targets(changes["notify"], watch.notify) if "notify" in changes else watch.notify
+    # An empty value takes a credential set or active hours off.
+    auth = changes["auth"] or None if "auth" in changes else watch.auth
+    between = changes["between"] or None if "between" in changes else watch.active_hours
+    tz = (changes["tz"] or None if "tz" in changes else watch.tz) if between else None
     edited = add_watch(archive, key, every=every, cron=cron, tag=changes.get("tag", watch.tag),
-                       browser=changes.get("browser", watch.browser), notify=watch.notify, auth=watch.auth,
-                       between=watch.active_hours, tz=watch.tz, headers=watch.headers, cookies=watch.cookies,
+                       browser=changes.get("browser", watch.browser), notify=notify, auth=auth,
+                       between=between, tz=tz, headers=watch.headers, cookies=watch.cookies,
                        change_rules=ChangeRules.from_json(rules), save_file=False)
     with archive.catalog() as catalog:
         if "tag" in changes and not changes["tag"]:

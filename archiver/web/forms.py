@@ -92,7 +92,11 @@ def _edit(site: Site, form: Any) -> None:
         edit_watch(site.archive, url, {"every": every if not cron else None, "cron": cron,
                                        "tag": str(form.get("tag") or "").strip() or None,
                                        "browser": form.get("browser") == "on", "ignore": _patterns(form.get("ignore")),
-                                       "trigger": _patterns(form.get("trigger")), "min_words": min_words})
+                                       "trigger": _patterns(form.get("trigger")), "min_words": min_words,
+                                       "notify": str(form.get("notify") or "").splitlines(),
+                                       "auth": str(form.get("auth") or "").strip(),
+                                       "between": str(form.get("between") or "").strip(),
+                                       "tz": str(form.get("tz") or "").strip()})
     else:
         raise ConfigError(f"unknown action {action!r}")
 
