@@ -272,7 +272,9 @@ def test_an_archive_from_before_the_versions_index_gets_its_current_texts_and_re
     archive, server = world
     db = sqlite3.connect(archive.path / "catalog.sqlite")
     db.executescript("DROP TABLE versions; DROP TABLE search_versions; DROP TABLE search_versions_cjk;"
-                     " DROP TABLE jobs; DROP INDEX latest_order; PRAGMA user_version = 14;")
+                     " DROP TABLE jobs; DROP INDEX latest_order; DROP INDEX latest_captured;"
+                     " ALTER TABLE latest DROP COLUMN verdict; ALTER TABLE latest DROP COLUMN title;"
+                     " ALTER TABLE latest DROP COLUMN changed; PRAGMA user_version = 14;")
     db.close()
     assert [h.url for h in archive.search("three more years", versions=True)] == [server.url("/page/ferry")]
     assert archive.search("two more years", versions=True) == []  # an older text: not until a reindex
@@ -433,6 +435,35 @@ def test_the_dashboard_pages_by_keyset_and_filters_by_site(client, world):
     assert "https://news3.example/story" in page and "news1.example" not in page and "1 URL match" in page
     assert "site</a>" in client.get("/").text
     assert client.get("/", params={"after": "no cursor"}).status_code == 400
+
+
+def test_the_dashboard_sorts_four_ways_and_pages_each_by_keyset_with_filters(client, world, clock):
+    archive, server = world
+    clock.advance(hours=1)
+    archive.capture([server.url("/page/bridge")])  # captured last; its one text came first
+    for n in range(3):
+        add_watch(archive, f"https://news{n}.example/story_{n}", every="1d")  # watched, never captured
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        whole = {sort: [r.url for r in catalog.url_rows(limit=100, sort=sort)[0]]
+                 for sort in ("changed", "stale", "captured", "url")}
+        assert whole["url"] == sorted(whole["url"]) and len(whole["url"]) == 6
+        assert whole["captured"][0] == server.url("/page/bridge") and whole["changed"][0] == server.url("/page/ferry")
+        assert whole["stale"][:3] == sorted(f"https://news{n}.example/story_{n}" for n in range(3))  # never captured
+        # /missing (never a text: its capture's time) and the bridge's text tie: by URL
+        assert whole["stale"][3:] == [server.url(p) for p in ("/missing", "/page/bridge", "/page/ferry")]
+        for sort, expected in whole.items():
+            for filters in ({}, {"find": "EXAMPLE/story"}, {"verdict": "new"}):
+                seen, after = [], None
+                while rows := catalog.url_rows(limit=2, after=after, sort=sort, **filters)[0]:
+                    seen += [r.url for r in rows]
+                    after = tuple(rows[-1].cursor.split("|", 1))
+                total = catalog.url_rows(limit=100, sort=sort, **filters)[1]
+                assert seen == [u for u in expected if u in seen] and len(seen) == total, (sort, filters, seen)
+        # "_" and "%" in what is looked for are letters, not wildcards
+        assert catalog.url_rows(limit=10, find="story_1")[1] == 1 and catalog.url_rows(limit=10, find="%")[1] == 0
+    page = client.get("/", params={"sort": "url"}).text
+    assert "by URL" in page and page.index("news0.example") < page.index("news2.example")
+    assert client.get("/", params={"sort": "sideways"}).status_code == 400
 
 
 def test_a_pasted_list_becomes_watches_and_the_bad_lines_are_named(client, world):

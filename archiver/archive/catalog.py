@@ -290,6 +290,18 @@ MIGRATIONS: list[str] = [
     -- The dashboard's order, whole: a page of it read from the index, ties and all.
     CREATE INDEX latest_order ON latest(sort_key, url);
     """,
+    """
+    -- What the dashboard filters on, beside each URL's latest capture: a
+    -- filter reads one table instead of joining three for every URL.
+    ALTER TABLE latest ADD COLUMN verdict TEXT;
+    ALTER TABLE latest ADD COLUMN title TEXT;
+    ALTER TABLE latest ADD COLUMN changed TEXT;
+    UPDATE latest SET verdict = (SELECT verdict FROM captures WHERE id = latest.capture_id),
+        title = coalesce((SELECT title FROM current WHERE url = latest.url),
+                         (SELECT title FROM captures WHERE id = latest.capture_id)),
+        changed = (SELECT changed FROM current WHERE url = latest.url);
+    CREATE INDEX latest_captured ON latest(timestamp, url);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

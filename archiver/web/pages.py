@@ -22,6 +22,11 @@ __all__ = ["dashboard", "diff", "favicon", "feed", "health", "job", "record", "s
            "timeline"]
 
 
+# The dashboard's orders (archive/index.py's DASHBOARD_SORTS) as a person reads them.
+SORTS = (("changed", "the latest change first"), ("stale", "the longest unchanged first"),
+         ("captured", "the latest captured first"), ("url", "by URL"))
+
+
 def dashboard(site: Site, request: Request) -> Response:
     n = site.number(request, "p", 1)
     cat = site.reads.catalog()
@@ -34,16 +39,19 @@ def dashboard(site: Site, request: Request) -> Response:
     since = q.get("since", "").strip() or None
     host = q.get("host", "").strip()[:255] or None
     changed_since = day_bound(since) if since else None
-    filters = {k: v for k, v in (("find", find), ("tag", tag), ("verdict", verdict), ("since", since), ("host", host))
-               if v}
+    sort = q.get("sort", "").strip() or "changed"
+    if sort not in dict(SORTS):
+        raise ConfigError(f"sort is one of {', '.join(dict(SORTS))}")
+    filters = {k: v for k, v in (("find", find), ("tag", tag), ("verdict", verdict), ("since", since), ("host", host),
+                                 ("sort", sort if sort != "changed" else None)) if v}
     after = None
     if q.get("after"):
         key, sep, last_url = q["after"].partition("|")
         if not sep or len(q["after"]) > 5000:
-            raise ConfigError("after is a cursor the dashboard's 'older' link gives")
+            raise ConfigError("after is a cursor the dashboard's 'next page' link gives")
         after = (key, last_url)
     rows, total = cat.url_rows(limit=PAGE + 1, offset=(n - 1) * PAGE, find=find, tag=tag, verdict=verdict,
-                               changed_since=changed_since, host=host, after=after)
+                               changed_since=changed_since, host=host, after=after, sort=sort)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     seen = request.cookies.get(SEEN_COOKIE, "")
@@ -51,7 +59,8 @@ def dashboard(site: Site, request: Request) -> Response:
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     resp = site.page("dashboard.html", request, rows=rows, total=total, page_no=n,
                      pages=max(1, math.ceil(total / PAGE)), seen=seen, csrf=csrf, filters=filters,
-                     verdicts=[v.value for v in Verdict], more=more, paged=after is not None or n > 1)
+                     verdicts=[v.value for v in Verdict], more=more, paged=after is not None or n > 1,
+                     sorts=SORTS, order_said=dict(SORTS)[sort], filtered=bool(filters.keys() - {"sort"}))
     # Changes newer than this visit are unseen until the next one.
     now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
     if n == 1:
