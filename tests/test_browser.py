@@ -333,6 +333,27 @@ def test_a_browser_capture_is_seen_in_the_interface_screenshot_and_records_from_
         assert '<figure class="screenshot">' not in plain_page and ">response</a>" in plain_page
         timeline = client.get("/timeline", params={"url": js.url("/js/article")}).text
         assert 'class="thumb"' in timeline
+        # The DOM, as the WARC holds it, rendered in a sandbox that fetches nothing.
+        [stored_dom] = [body for rtype, uri, _h, body in records(archive.path) if uri == f"urn:dom:{js.url('/js/article')}"]
+        assert "/dom?url=" in page
+        dom = client.get("/dom", params={"url": js.url("/js/article"), "at": c.precise_timestamp})
+        assert dom.status_code == 200 and dom.content == stored_dom and b"<script" in dom.content
+        csp = dom.headers["content-security-policy"]
+        assert csp.startswith("sandbox;") and "default-src 'none'" in csp and "script-src" not in csp
+        assert client.get("/dom", params={"url": js.url("/static/article")}).status_code == 404
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM)
+        tab = browser.new_page()
+        asked: list[str] = []
+        tab.on("request", lambda r: asked.append(r.url))
+        tab.route("http://interface.test/dom", lambda route: route.fulfill(
+            status=200, body=dom.content, headers={k: v for k, v in dom.headers.items() if k != "content-length"}))
+        tab.goto("http://interface.test/dom")
+        assert PARAS[2] in tab.inner_text("body")  # the text the page's scripts had built
+        assert asked == ["http://interface.test/dom"]  # its script, styles and images were not fetched
+        browser.close()
 
 
 def test_two_screenshots_compared_mark_where_the_page_looks_different(fresh_site, tmp_path, fast_options, clock):

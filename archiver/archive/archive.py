@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 SAME_VISIT_SECONDS = 60  # an embedded file captured this close to its page is of the same visit
 MAX_CHECKED_HTML = 4 << 20  # bytes of a page read for its embedded files
 MAX_CHECKED_EMBEDS = 500
-MAX_SCREENSHOT_BYTES = 64 << 20  # a full-page screenshot is a few MB; a record past this is no screenshot of ours
+MAX_SCREENSHOT_BYTES = 64 << 20  # a full-page screenshot or a DOM is a few MB; a record past this is none of ours
 
 
 
@@ -463,7 +463,7 @@ class Archive:
                 earlier = [c for c in reversed(cat.captures(key)) if c.via == "browser" and
                            (c.timestamp, c.id or 0) < (newer.timestamp, newer.id or 0)]
                 for older in earlier[:20]:
-                    found = self._screenshot_of(cat, older)
+                    found = self._attachment_of(cat, older, "screenshot")
                     if found is not None:
                         old_png = found
                         break
@@ -505,12 +505,12 @@ class Archive:
                     check.other_times.append((embed, nearest, apart))
             return check
 
-    def _screenshot_of(self, cat: Catalog, capture: Capture) -> bytes | None:
-        """The screenshot record's payload of a capture, or None when it has none."""
+    def _attachment_of(self, cat: Catalog, capture: Capture, role: str) -> bytes | None:
+        """The payload of a capture's screenshot or DOM record, or None when it has none."""
         from ..capture.warc import read_record_at
 
         prov = self._provenance(cat, capture) or {}
-        loc = cat.record(prov["screenshot_record"]) if prov.get("screenshot_record") else None
+        loc = cat.record(prov[f"{role}_record"]) if prov.get(f"{role}_record") else None
         if loc is None:
             return None
         _http, data = read_record_at(self.warc_dir / loc.warc_file, loc.offset, MAX_SCREENSHOT_BYTES,
@@ -520,6 +520,15 @@ class Archive:
     def screenshot(self, url: str, at: str | None = None, *, catalog: Catalog | None = None) -> tuple[Capture, bytes]:
         """A browser capture's screenshot (PNG) as the WARC holds it: the
         capture at `at`, else the latest capture that has one."""
+        return self._browser_attachment(url, at, "screenshot", catalog)
+
+    def dom(self, url: str, at: str | None = None, *, catalog: Catalog | None = None) -> tuple[Capture, bytes]:
+        """A browser capture's DOM (the HTML after scripts ran) as the WARC
+        holds it: the capture at `at`, else the latest capture that has one."""
+        return self._browser_attachment(url, at, "dom", catalog)
+
+    def _browser_attachment(self, url: str, at: str | None, role: str,
+                            catalog: Catalog | None) -> tuple[Capture, bytes]:
         with self._reading(catalog) as cat:
             if at:
                 candidates = [self._resolve(cat, canonical_url(url), at)]
@@ -528,10 +537,11 @@ class Archive:
                 if not candidates and not cat.captures(canonical_url(url)):
                     raise self._not_found(cat, canonical_url(url))
             for capture in candidates:
-                data = self._screenshot_of(cat, capture)
+                data = self._attachment_of(cat, capture, role)
                 if data is not None:
                     return capture, data
-        raise SnapshotNotFound(f"no screenshot of {url}" + (f" at {at}" if at else "")
+        what = "screenshot" if role == "screenshot" else "DOM"
+        raise SnapshotNotFound(f"no {what} of {url}" + (f" at {at}" if at else "")
                                + ": only captures made in a browser (capture --browser) have one")
 
     def diff(self, url: str, a: str | None = None, b: str | None = None, *, catalog: Catalog | None = None,

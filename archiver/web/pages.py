@@ -18,7 +18,7 @@ from ..models import Verdict
 from ..urls import canonical_url
 from .site import CSRF_COOKIE, MARKS, PAGE, SEARCH_PAGE, SEEN_COOKIE, XML_BAD, Site, day_bound
 
-__all__ = ["dashboard", "diff", "favicon", "feed", "health", "job", "record", "screenshot", "search", "snapshot",
+__all__ = ["dashboard", "diff", "dom", "favicon", "feed", "health", "job", "record", "screenshot", "search", "snapshot",
            "timeline"]
 
 
@@ -92,7 +92,8 @@ def snapshot(site: Site, request: Request) -> Response:
     check = site.archive.replay_check(shown.capture, shown.provenance, catalog=cat) if site.env.globals.get("replay") else None
     return site.page("snapshot.html", request, url=url, shown=shown, snap=shown.snapshot,
                      record=(shown.snapshot.warc or {}).get("record_id"), records=records,
-                     screenshot=any(r.role == "screenshot" for r in records), check=check)
+                     screenshot=any(r.role == "screenshot" for r in records),
+                     dom=any(r.role == "dom" for r in records), check=check)
 
 
 def job(site: Site, request: Request) -> Response:
@@ -121,6 +122,24 @@ def screenshot(site: Site, request: Request) -> Response:
     return Response(data, media_type="image/png", headers={
         "Cache-Control": "private, max-age=86400",  # a capture's screenshot never changes
         "Content-Disposition": f'inline; filename="screenshot-{capture.timestamp}.png"'})
+
+
+# The archived DOM is a page's own markup: shown in a sandbox (an origin of
+# its own, no script, no form, no navigation) that may fetch nothing, so no
+# byte of it comes from the live web and none of it can act as this site.
+DOM_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:;"
+           " form-action 'none'; frame-ancestors 'self'; base-uri 'none'")
+
+
+def dom(site: Site, request: Request) -> Response:
+    """A browser capture's DOM (the HTML after scripts ran), read from the WARC,
+    rendered without scripts and without anything fetched."""
+    url = site.need(request, "url")
+    capture, data = site.archive.dom(url, request.query_params.get("at") or None, catalog=site.reads.catalog())
+    return Response(data, media_type="text/html; charset=utf-8", headers={
+        "Content-Security-Policy": DOM_CSP, "X-Frame-Options": "SAMEORIGIN",
+        "Cache-Control": "private, max-age=86400",
+        "Content-Disposition": f'inline; filename="dom-{capture.timestamp}.html"'})
 
 
 def diff(site: Site, request: Request) -> Response:
