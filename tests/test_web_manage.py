@@ -210,6 +210,16 @@ def test_unknown_paths_and_methods_are_answered_in_the_interfaces_words(client):
     assert api.status_code == 404 and "no API endpoint at /api/nothing" in api.json()["error"]
     wrong = client.put("/api/watches", json={})
     assert wrong.status_code == 405 and "PUT is not how /api/watches is used" in wrong.json()["error"]
+    # Bad or missing parameters say what to give instead, styled, in words not SQLite's.
+    for path, params, says in (("/timeline", {}, "give the page&#39;s address, e.g. ?url="),
+                               ("/search", {"q": '"'}, "nothing to search for: give one or more words"),
+                               ("/search", {"q": "ferry", "since": "31/12/2024"}, "not a date (YYYY-MM-DD)"),
+                               ("/snapshot", {"url": "https://x.example/", "at": "noon"}, "use up to 14 digits"),
+                               ("/", {"sort": "random"}, "sort is one of changed, stale, captured, url"),
+                               ("/", {"p": "first"}, "?p= must be a whole number")):
+        r = client.get(path, params=params)
+        assert r.status_code == 400 and says in r.text and "<!DOCTYPE html>" in r.text, (path, r.text[-400:])
+        assert "sqlite" not in r.text.lower() and "Traceback" not in r.text
 
 
 def test_serve_checks_its_base_urls_before_it_starts(world):

@@ -269,7 +269,7 @@ class IndexTables:
         # A term given twice finds nothing more; FTS5's cost grows with each repeat.
         terms = list(dict.fromkeys(t for t in fold(query).split() if t.strip('"')))
         if not terms:
-            raise StoreError("empty search query")
+            raise StoreError("nothing to search for: give one or more words")
         if len(terms) > MAX_QUERY_TERMS:
             raise StoreError(f"a search query has at most {MAX_QUERY_TERMS} different words (this one has"
                              f" {len(terms)})")

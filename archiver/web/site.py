@@ -46,6 +46,12 @@ FORM_BYTES = 64 * 1024
 View = Callable[["Site", Request], Response]
 
 
+_WHAT_TO_GIVE = {"url": ": give the page's address, e.g. ?url=https://example.org/news/story (the dashboard links"
+                         " every archived page)",
+                 "q": ": give the words to look for, e.g. ?q=ferry timetable",
+                 "id": ": give the id its link or the API gave"}
+
+
 class Site:
     """One interface over one archive."""
 
@@ -120,7 +126,7 @@ class Site:
     def need(request: Request, name: str) -> str:
         value = request.query_params.get(name, "").strip()
         if not value:
-            raise ConfigError(f"missing ?{name}=")
+            raise ConfigError(f"missing ?{name}=" + _WHAT_TO_GIVE.get(name, ""))
         return canonical_url(value) if name == "url" else value
 
     @staticmethod
