@@ -123,3 +123,13 @@ def host_key(url: str) -> str:
     scheme = parts.scheme.lower()
     port = parts.port or (443 if scheme == "https" else 80)
     return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def site_key(name_or_url: str | None) -> str:
+    """A site's name with its labels reversed ("news.example.org" ->
+    "org.example.news"; "www." dropped): a site and its subdomains are one
+    range of these keys, so an index finds them. Takes a URL or a bare host."""
+    text = (name_or_url or "").strip().lower()
+    host = host_of(text, site=True) if "://" in text else text.rstrip(".").removeprefix("www.")
+    return ".".join(reversed((host or "").split(".")))
+

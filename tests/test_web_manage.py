@@ -282,9 +282,10 @@ def test_an_archive_from_before_the_versions_index_gets_its_current_texts_and_re
     archive, server = world
     db = sqlite3.connect(archive.path / "catalog.sqlite")
     db.executescript("DROP TABLE versions; DROP TABLE search_versions; DROP TABLE search_versions_cjk;"
-                     " DROP TABLE jobs; DROP INDEX latest_order; DROP INDEX latest_captured;"
+                     " DROP TABLE jobs; DROP INDEX latest_order; DROP INDEX latest_captured; DROP INDEX latest_verdict; DROP INDEX latest_site;"
                      " ALTER TABLE latest DROP COLUMN verdict; ALTER TABLE latest DROP COLUMN title;"
-                     " ALTER TABLE latest DROP COLUMN changed; PRAGMA user_version = 14;")
+                     " ALTER TABLE latest DROP COLUMN changed; ALTER TABLE latest DROP COLUMN site;"
+                     " PRAGMA user_version = 14;")
     db.close()
     assert [h.url for h in archive.search("three more years", versions=True)] == [server.url("/page/ferry")]
     assert archive.search("two more years", versions=True) == []  # an older text: not until a reindex
@@ -441,8 +442,15 @@ def test_the_dashboard_pages_by_keyset_and_filters_by_site(client, world):
             seen += [r.url for r in rows]
             after = tuple(rows[-1].cursor.split("|", 1))
     assert seen == [r.url for r in everything] and total == len(seen) == 8
+    add_watch(archive, "https://other.example/copies/news3.example/story", every="1d")  # the name in a path only
+    add_watch(archive, "https://www.live.news3.example/story", every="1d")  # a subdomain, with www.
     page = client.get("/", params={"host": "news3.example"}).text
-    assert "https://news3.example/story" in page and "news1.example" not in page and "1 URL match" in page
+    assert "https://news3.example/story" in page and "news1.example" not in page and "2 URLs match" in page
+    assert "live.news3.example" in page and "other.example" not in page
+    assert "3 URLs match" in client.get("/", params={"host": "127.0.0.1"}).text  # a host with a port: the captured pages
+    with Catalog(archive.path / "catalog.sqlite") as catalog:
+        assert catalog.url_rows(limit=10, host="www.news3.example")[1] == 2
+        assert catalog.url_rows(limit=10, host="ews3.example")[1] == 0  # a whole label, not a piece of one
     assert "site</a>" in client.get("/").text
     assert client.get("/", params={"after": "no cursor"}).status_code == 400
 

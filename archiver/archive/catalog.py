@@ -21,7 +21,7 @@ from .evidence_tables import EvidenceTables
 from .index import IndexTables
 from .operations import OperationalTables
 from ..errors import StoreError
-from ..urls import canonical_url
+from ..urls import canonical_url, site_key
 
 __all__ = ["Catalog", "SCHEMA_VERSION", "catalog_error", "make_private"]
 
@@ -300,7 +300,11 @@ MIGRATIONS: list[str] = [
         title = coalesce((SELECT title FROM current WHERE url = latest.url),
                          (SELECT title FROM captures WHERE id = latest.capture_id)),
         changed = (SELECT changed FROM current WHERE url = latest.url);
+    ALTER TABLE latest ADD COLUMN site TEXT;
+    UPDATE latest SET site = site_key(url);
     CREATE INDEX latest_captured ON latest(timestamp, url);
+    CREATE INDEX latest_verdict ON latest(verdict, sort_key);
+    CREATE INDEX latest_site ON latest(site);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -328,6 +332,7 @@ class Catalog(IndexTables, EvidenceTables, OperationalTables):
                 self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.create_function("cjk_terms", 1, _cjk_terms, deterministic=True)
             self.db.create_function("canonical_url", 1, _canonical, deterministic=True)
+            self.db.create_function("site_key", 1, _site_key, deterministic=True)
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise catalog_error(exc, self.path) from exc
@@ -418,6 +423,10 @@ class _Transaction:
 
 def _canonical(url: object) -> object:
     return canonical_url(url) if isinstance(url, str) else url
+
+
+def _site_key(url: object) -> str:
+    return site_key(url) if isinstance(url, str) else ""
 
 
 def _cjk_terms(text: object) -> str:

@@ -13,6 +13,7 @@ from ..cleaning.normalize import fold, learned_suffixes
 from ..errors import StoreError
 from ..timeutil import seconds_between
 from ..models import Capture, Change, DashboardRow, RecordLocation, SearchHit, Verdict, schedule_text
+from ..urls import site_key
 from .cjk import has_cjk, index_terms, query_phrases
 
 __all__ = ["IndexTables", "MAX_QUERY_CHARS", "MAX_QUERY_TERMS"]
@@ -95,13 +96,14 @@ class IndexTables:
         if cur.rowcount != 1:
             return None
         self.db.execute(
-            "INSERT INTO latest (url, capture_id, timestamp, sort_key, verdict, title, changed)"
-            " SELECT ?1, ?2, ?3, coalesce(cur.changed, ?3), ?4, coalesce(cur.title, ?5), cur.changed"
+            "INSERT INTO latest (url, capture_id, timestamp, sort_key, verdict, title, changed, site)"
+            " SELECT ?1, ?2, ?3, coalesce(cur.changed, ?3), ?4, coalesce(cur.title, ?5), cur.changed, ?6"
             " FROM (SELECT 1) LEFT JOIN current AS cur ON cur.url = ?1 WHERE 1"
             " ON CONFLICT(url) DO UPDATE SET capture_id = excluded.capture_id, timestamp = excluded.timestamp,"
             " sort_key = excluded.sort_key, verdict = excluded.verdict, title = excluded.title,"
             " changed = excluded.changed WHERE excluded.timestamp >= latest.timestamp",
-            (capture.url, cur.lastrowid, capture.timestamp, capture.verdict.value, capture.title))
+            (capture.url, cur.lastrowid, capture.timestamp, capture.verdict.value, capture.title,
+             site_key(capture.url)))
         return cur.lastrowid
 
     @staticmethod
@@ -383,34 +385,50 @@ class IndexTables:
             filters.append("a.changed >= ?")
             args.append(changed_since)
         if host:
-            name = host.strip().lower().removeprefix("www.")
-            filters.append("(instr(a.url, '://' || ?) > 0 OR instr(a.url, '://www.' || ?) > 0"
-                           " OR instr(a.url, '.' || ? || '/') > 0 OR instr(a.url, '.' || ? || ':') > 0)")
-            args += [name + "/", name + "/", name, name]
+            # The site or a subdomain: its key, or a key that goes on after a dot.
+            name = site_key(host)
+            filters.append("(a.site = ? OR (a.site > ? AND a.site < ?))")
+            args += [name, name + ".", name + "/"]
         if not filters and sort == "changed":
             return self._all_url_rows(limit=limit, offset=offset, after=after)
         key, direction = DASHBOARD_SORTS[sort]
+        # The captured URLs and the watches not captured yet are each cut to a
+        # page before they meet: the captured part can walk its index in order.
+        # A filter by text or tag reads every row anyway: then the same pass
+        # counts them (a window), instead of a second pass.
+        counting = bool(find or tag) and after is None
+        waiting = "(SELECT url, NULL AS capture_id, '' AS timestamp, '' AS sort_key, NULL AS verdict, NULL AS title," \
+                  " NULL AS changed, site_key(url) AS site FROM watches WHERE url NOT IN (SELECT url FROM latest))"
         counted, count_args = " AND ".join(filters) or "1", list(args)
+        total = None if counting else sum(
+            self.db.execute(f"SELECT count(*) FROM {table} AS a WHERE {counted}", count_args).fetchone()[0]
+            for table in ("latest", waiting))
+        if host and total is not None and total > 20 * (limit + offset):
+            # Most rows are of this site: reading them in order and skipping the
+            # few others beats reading them all by site and sorting them.
+            filters = [f.replace("a.site", "+a.site") if "a.site" in f else f for f in filters]
         if after is not None:
             filters.append(f"(a.{key} {'<' if direction == 'DESC' else '>'} ? OR (a.{key} = ? AND a.url > ?))")
             args += [after[0], after[0], after[1]]
             offset = 0
         where = " AND ".join(filters) or "1"
-        # The captured URLs and the watches not captured yet are each cut to a
-        # page before they meet: the captured part can walk its index in order.
-        part = f"SELECT url, capture_id, timestamp, sort_key, {key} AS cursor_key FROM {{}} AS a" \
+        part = f"SELECT url, capture_id, timestamp, sort_key, {key} AS cursor_key," \
+               f" {'count(*) OVER ()' if counting else 'NULL'} AS matched FROM {{}} AS a" \
                f" WHERE {where} ORDER BY a.{key} {direction}, a.url LIMIT ?"
-        waiting = "(SELECT url, NULL AS capture_id, '' AS timestamp, '' AS sort_key, NULL AS verdict, NULL AS title," \
-                  " NULL AS changed FROM watches WHERE url NOT IN (SELECT url FROM latest))"
         rows = self.db.execute(
-            f"""WITH page AS (SELECT * FROM (SELECT * FROM ({part.format('latest')})
-                                             UNION ALL SELECT * FROM ({part.format(waiting)}))
+            f"""WITH captured AS MATERIALIZED ({part.format('latest')}),
+                     uncaptured AS MATERIALIZED ({part.format(waiting)}),
+                     page AS (SELECT * FROM (SELECT * FROM captured UNION ALL SELECT * FROM uncaptured)
                               ORDER BY cursor_key {direction}, url LIMIT ? OFFSET ?)
-            {self._ROW_DETAILS.replace("ORDER BY page.sort_key DESC", f"ORDER BY page.cursor_key {direction}")}
+            SELECT *, (SELECT coalesce(max(matched), 0) FROM captured)
+                      + (SELECT coalesce(max(matched), 0) FROM uncaptured) AS total FROM (
+            {self._ROW_DETAILS.replace("ORDER BY page.sort_key DESC", f"ORDER BY page.cursor_key {direction}")})
             """, (*args, limit + offset, *args, limit + offset, limit, offset)).fetchall()
         out = [self._dashboard_row(r, r["cursor_key"]) for r in rows]
-        total = sum(self.db.execute(f"SELECT count(*) FROM {table} AS a WHERE {counted}", count_args).fetchone()[0]
-                    for table in ("latest", waiting))
+        if total is None:
+            total = rows[0]["total"] if rows and offset == 0 else sum(
+                self.db.execute(f"SELECT count(*) FROM {table} AS a WHERE {counted}", count_args).fetchone()[0]
+                for table in ("latest", waiting))
         return out, total
 
     _ROW_DETAILS = """
