@@ -447,6 +447,7 @@ def test_the_dashboard_pages_by_keyset_and_filters_by_site(client, world):
     page = client.get("/", params={"host": "news3.example"}).text
     assert "https://news3.example/story" in page and "news1.example" not in page and "2 URLs match" in page
     assert "live.news3.example" in page and "other.example" not in page
+    assert "<h1>Pages of news3.example</h1>" in page and "/search?site=news3.example" in page  # the site's own page
     assert "3 URLs match" in client.get("/", params={"host": "127.0.0.1"}).text  # a host with a port: the captured pages
     with Catalog(archive.path / "catalog.sqlite") as catalog:
         assert catalog.url_rows(limit=10, host="www.news3.example")[1] == 2
