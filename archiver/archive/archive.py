@@ -248,7 +248,7 @@ class Archive:
     def capture(self, urls: Iterable[str], *, on_capture: Callable[[Capture], None] | None = None,
                 on_record: OnRecord | None = None, executor: Executor | None = None,
                 browser: bool | Collection[str] = False,
-                auth: Mapping[str, str | CredentialSet] | None = None) -> list[Capture]:
+                auth: Mapping[str, str | CredentialSet] | None = None, links: bool = False) -> list[Capture]:
         """Capture each URL once; results come back in the order given, while
         `on_capture` sees each as it is recorded. Raises InvalidURL before
         fetching anything if one is malformed; network trouble is a `failed`
@@ -263,7 +263,8 @@ class Archive:
         adds its URLs either way. `auth` names the credential set of some
         URLs (a watch's); else a site rule's `[auth] credentials`, else
         `self.credentials` (the command line's). Every set is loaded before
-        anything is fetched: a missing one is a ConfigError, nothing else."""
+        anything is fetched: a missing one is a ConfigError, nothing else.
+        `links`: each cleaned HTML page's links on its Capture (`links`; not stored)."""
         from ..cleaning.rules import rules_for
 
         checked = [check_url(u) for u in urls]
@@ -275,7 +276,7 @@ class Archive:
             return everyone or url in chosen or any(r.browser for r in rules_for(url, self.clean_options))
 
         try:
-            return self._capture(checked, credentials, use_browser, on_capture, on_record, executor)
+            return self._capture(checked, credentials, use_browser, on_capture, on_record, executor, links)
         except StoreError as exc:
             if hasattr(exc, "not_captured") or len(checked) < 2:
                 raise
@@ -284,7 +285,7 @@ class Archive:
 
     def _capture(self, checked: list[str], credentials: dict[str, CredentialSet], use_browser: Callable[[str], bool],
                  on_capture: Callable[[Capture], None] | None, on_record: OnRecord | None,
-                 executor: Executor | None) -> list[Capture]:
+                 executor: Executor | None, links: bool = False) -> list[Capture]:
         from ..capture.run import CaptureRun
 
         with contextlib.ExitStack() as stack:
@@ -298,7 +299,7 @@ class Archive:
                              fetch_options=self.fetch_options, clean_options=self.clean_options, clock=self.clock,
                              executor=executor or self._executor(stack, len(checked)), on_capture=on_capture,
                              on_record=on_record, browser_options=self.browser_options, use_browser=use_browser,
-                             credentials=credentials.get, change_rules=self.change_rules)
+                             credentials=credentials.get, change_rules=self.change_rules, collect_links=links)
             return run.run(checked)
 
     def _credentials_for(self, urls: list[str], named: Mapping[str, str | CredentialSet]) -> dict[str, CredentialSet]:

@@ -36,12 +36,14 @@ class CleanJob:
     headers: tuple[tuple[str, str], ...] = ()  # the response's headers
     cut: bool = False  # `body` is only the first part of what was stored
     title_suffixes: tuple[str, ...] = ()  # learned from the host's other pages
+    links: bool = False  # also list the pages it links to (a crawl follows them)
 
 
 @dataclass(frozen=True)
 class Cleaned:
     snapshot: Snapshot | None  # None: the body could not be decoded at all
     problem: str | None = None  # why decoding stopped short, if it did
+    links: tuple[str, ...] = ()  # the pages it links to, when the job asked
 
 
 def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
@@ -58,7 +60,12 @@ def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
         return Cleaned(None, problem)
     snap = clean_page(payload.data, job.url, options=options, status_code=job.status_code,
                       content_type=job.content_type, headers=job.headers, title_suffixes=job.title_suffixes)
-    return Cleaned(snap, f"cleaned the first {len(payload.data)} bytes: {problem}" if problem else None)
+    links: tuple[str, ...] = ()
+    if job.links and job.kind == "html":
+        from ..cleaning.links import page_links
+
+        links = page_links(payload.data, job.url)
+    return Cleaned(snap, f"cleaned the first {len(payload.data)} bytes: {problem}" if problem else None, links)
 
 
 _WARM_PAGE = ("<html lang='en'><head><title>Warm-up | Site</title><meta name='author' content='A. Writer'>"

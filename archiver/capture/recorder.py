@@ -86,6 +86,8 @@ class Entry:
             self.capture = verdict_of(obs, Verdict.FAILED, reason=f"cleaning failed ({why})")
             return self
         self.capture = judge_cleaned(obs, cleaned.snapshot, problem=cleaned.problem, reasons=reasons)
+        if cleaned.links:
+            self.capture = replace(self.capture, links=cleaned.links)
         self.snapshot = cleaned.snapshot if self.capture.text_sha256 else None
         return self
 

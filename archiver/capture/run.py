@@ -89,8 +89,10 @@ class CaptureRun:
                  on_capture: Callable[[Capture], None] | None = None, on_record: OnRecord | None = None,
                  max_pending: int = 64, browser_options: BrowserOptions | None = None,
                  use_browser: Callable[[str], bool] | None = None,
-                 credentials: Callable[[str], Any] | None = None, change_rules: ChangeRules | None = None) -> None:
+                 credentials: Callable[[str], Any] | None = None, change_rules: ChangeRules | None = None,
+                 collect_links: bool = False) -> None:
         self.root = root
+        self.collect_links = collect_links  # each cleaned page's links on its Capture (a crawl follows them)
         self.change_rules = change_rules  # the command line's --ignore, --trigger, --min-words
         self.credentials = credentials  # the credential set each URL is fetched with (capture/credentials.py)
         self.catalog_path = catalog_path
@@ -335,13 +337,13 @@ class CaptureRun:
             # A browser capture: the DOM as the page's scripts left it.
             return CleanJob(url=final.url, body=item.fetched.rendered[: opts.max_html_bytes],
                             content_type="text/html; charset=utf-8", kind="html", status_code=final.status_code,
-                            headers=tuple(final.response_headers), title_suffixes=suffixes)
+                            headers=tuple(final.response_headers), title_suffixes=suffixes, links=self.collect_links)
         raw = body.read((opts.max_document_bytes if item.kind == "pdf" else opts.max_html_bytes) + RAW_MARGIN)
         body.seek(0)
         return CleanJob(url=final.url, body=raw, content_encoding=final.header("content-encoding"),
                         content_type=final.header("content-type"), kind=item.kind, status_code=final.status_code,
                         headers=tuple(final.response_headers), cut=len(raw) < final.body_length,
-                        title_suffixes=suffixes)
+                        title_suffixes=suffixes, links=self.collect_links)
 
     def _submit(self, item: _Waiting) -> None:
         assert self.executor is not None

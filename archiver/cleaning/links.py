@@ -1,0 +1,45 @@
+"""The pages a page links to: what a crawl follows."""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from ..urls import canonical_url
+
+__all__ = ["MAX_LINKS", "page_links"]
+
+MAX_LINKS = 5000  # a page listing more is a trap or a dump; the first ones are kept
+
+
+def page_links(html: bytes | str, base: str | None) -> tuple[str, ...]:
+    """The http(s) URLs `html` links to (a and area elements, rel=next/prev
+    and alternate feeds), resolved against `base` and its <base href>,
+    canonical, without fragments, each once, in document order."""
+    if not base:
+        return ()
+    tree = LexborHTMLParser(html if isinstance(html, str) else html.decode("utf-8", "replace"))
+    base_node = tree.css_first("base[href]")
+    if base_node is not None:
+        base = urljoin(base, (base_node.attributes.get("href") or "").strip())
+    found: dict[str, None] = {}
+    for node in tree.css("a[href], area[href], link[href]"):
+        if node.tag == "link":
+            rel = (node.attributes.get("rel") or "").lower().split()
+            if not {"next", "prev", "alternate"} & set(rel):
+                continue
+        value = (node.attributes.get("href") or "").strip()
+        if not value or value.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
+            continue
+        try:
+            url = urljoin(base, value)
+            if urlsplit(url).scheme not in ("http", "https"):
+                continue
+            url = canonical_url(url)
+        except ValueError:  # a link no capture could follow
+            continue
+        found.setdefault(url)
+        if len(found) >= MAX_LINKS:
+            break
+    return tuple(found)
