@@ -53,6 +53,7 @@ from .archive.diff import render_html, render_unified, render_words
 from .errors import ArchiverError, ConfigError
 from .significance import ChangeRules
 from .models import Capture, Snapshot, Verdict
+from .crawl.traps import TrapBounds
 from .cleaning.payload import read_source
 from .capture.credentials import credential_set, inline_set
 from .termout import Column
@@ -477,6 +478,71 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
     if bad:
         ctx.exit(EXIT_USAGE)
     if any(c.verdict is Verdict.FAILED for c in done):
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command()
+@archive_option
+@click.argument("seeds", nargs=-1)
+@click.option("--scope", default="prefix", show_default=True, metavar="page|prefix|host|domain|REGEX",
+              help="What links are followed: the seeds only, their folders, their hosts, their registered domains,"
+              " or URLs a regular expression finds.")
+@click.option("--depth", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Links followed from a seed, at most.")
+@click.option("--limit", type=click.IntRange(min=1), help="Pages captured at most (the rest stay queued).")
+@click.option("--include", multiple=True, metavar="REGEX", help="Follow only URLs this matches (repeatable).")
+@click.option("--exclude", multiple=True, metavar="REGEX", help="Never follow URLs this matches (repeatable).")
+@click.option("--browser", "use_browser", is_flag=True, help="Load every page in Chromium; links come from its DOM.")
+@click.option("--resume", "resume_id", metavar="ID", help="Go on with a crawl that stopped (killed, or at --limit).")
+@click.option("--max-path-segments", type=click.IntRange(min=1), default=TrapBounds.path_segments, show_default=True,
+              help="Paths deeper than this are a trap.")
+@click.option("--max-query-variants", type=click.IntRange(min=1), default=TrapBounds.query_variants,
+              show_default=True, help="URLs of one path that differ only in their query, at most.")
+@click.option("--max-digit-steps", type=click.IntRange(min=1), default=TrapBounds.digit_steps, show_default=True,
+              help="Links in a row that differ from their page only in numbers (calendars, pagination), at most.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per capture, then the crawl's summary.")
+@flags(*FETCH_FLAGS, *WORK_FLAGS)
+@click.pass_context
+def crawl(ctx: click.Context, seeds: tuple[str, ...], scope: str, depth: int, limit: int | None,
+          include: tuple[str, ...], exclude: tuple[str, ...], use_browser: bool, resume_id: str | None,
+          max_path_segments: int, max_query_variants: int, max_digit_steps: int, as_json: bool, **opts: Any) -> None:
+    """Capture pages found by following links from SEEDS, within a scope.
+    The frontier is kept in the catalog: a crawl that stops resumes with --resume ID."""
+    from .crawl import CrawlSettings, resume_crawl, start_crawl
+
+    if bool(seeds) == bool(resume_id):
+        raise click.UsageError("give seed URLs, or --resume ID, not both")
+    archive = _archive(ctx, opts)
+
+    def emit(c: Capture) -> None:
+        if as_json:
+            click.echo(json.dumps(c.to_json(), ensure_ascii=False))
+
+    from .workers.cluster import dask_executor
+    with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
+        if resume_id:
+            report = resume_crawl(archive, resume_id, on_capture=emit, executor=executor, limit=limit)
+        else:
+            settings = CrawlSettings(scope=scope, depth=depth, limit=limit, include=include, exclude=exclude,
+                                     browser=use_browser,
+                                     bounds=TrapBounds(path_segments=max_path_segments,
+                                                       query_variants=max_query_variants,
+                                                       digit_steps=max_digit_steps))
+            report = start_crawl(archive, list(seeds), settings, on_capture=emit, executor=executor)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        out = termout.console()
+        counts = report.counts
+        out.print(termout.line(f"crawl {report.id}", f"{report.state}: {counts['done']} captured, {counts['failed']}"
+                               f" failed, {counts['blocked']} blocked by robots.txt, {counts['bounded']} stopped"
+                               f" by a bound, {counts['queued']} queued; {len(report.captures)} captured by this run"),
+                  crop=False)
+        for reason, n in report.bounded.items():
+            out.print(termout.line(f"  {n} stopped", reason), crop=False)
+        if report.note:
+            out.print(termout.line("  note", report.note), crop=False)
+    if any(c.verdict is Verdict.FAILED for c in report.captures):
         ctx.exit(EXIT_FAILED)
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .cjk import index_terms
+from .crawls import CrawlTables
 from .evidence_tables import EvidenceTables
 from .index import IndexTables
 from .operations import OperationalTables
@@ -306,11 +307,39 @@ MIGRATIONS: list[str] = [
     CREATE INDEX latest_verdict ON latest(verdict, sort_key);
     CREATE INDEX latest_site ON latest(site);
     """,
+    """
+    -- Crawls (operational: not in the WARC files; reindex keeps them). A
+    -- crawl's frontier is every in-scope URL it found: queued until its
+    -- capture is recorded (in the same transaction), or stopped by a bound.
+    CREATE TABLE crawls (
+        id TEXT PRIMARY KEY,
+        created TEXT NOT NULL,                  -- ISO 8601 UTC
+        seeds TEXT NOT NULL,                    -- JSON list
+        settings TEXT NOT NULL,                 -- JSON: scope, depth, limit, include, exclude, browser
+        state TEXT NOT NULL,                    -- running | done | stopped
+        note TEXT,                              -- why it stopped
+        finished TEXT,
+        capture_mark INTEGER NOT NULL DEFAULT 0  -- the newest capture row when its last run began
+    );
+    CREATE TABLE crawl_urls (
+        crawl TEXT NOT NULL,
+        url TEXT NOT NULL,
+        depth INTEGER NOT NULL,
+        parent TEXT,
+        state TEXT NOT NULL,                    -- queued | done | failed | blocked | bounded
+        reason TEXT,                            -- a failure's, or the bound that stopped it
+        run INTEGER NOT NULL DEFAULT 0,         -- links in a row that differ from their parent only in digits
+        seq INTEGER NOT NULL,                   -- the order it was found in
+        capture_id INTEGER,
+        PRIMARY KEY (crawl, url)
+    ) WITHOUT ROWID;
+    CREATE INDEX crawl_queue ON crawl_urls(crawl, state, depth, seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class Catalog(IndexTables, EvidenceTables, OperationalTables):
+class Catalog(IndexTables, EvidenceTables, OperationalTables, CrawlTables):
     """One SQLite file. Not shared between threads; open one per process.
 
     `readonly=True` opens an archive on read-only storage (a mount, a folder

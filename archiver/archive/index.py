@@ -106,6 +106,11 @@ class IndexTables:
              site_key(capture.url)))
         return cur.lastrowid
 
+    def capture_by_id(self, capture_id: int) -> tuple[Capture, str | None] | None:
+        """A capture by its row id, and its response record's id."""
+        row = self.db.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone()
+        return (self._capture(row), row["record_id"]) if row else None
+
     @staticmethod
     def _capture(row: sqlite3.Row) -> Capture:
         return Capture(

@@ -1,0 +1,246 @@
+"""A crawl: seeds, a scope, and a frontier kept in the catalog, captured in
+batches through `Archive.capture` (robots.txt, politeness, WARC, cleaning,
+verdicts as in `archiver capture`). Each capture and the links it adds to
+the frontier are committed together, so a crawl killed at any moment resumes
+(`resume_crawl`) without fetching a recorded page again or losing a link."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from ..archive.archive import Archive
+from ..archive.catalog import Catalog
+from ..errors import ConfigError, InvalidURL, SnapshotNotFound
+from ..models import Capture, Verdict
+from ..timeutil import iso_seconds
+from ..urls import check_url
+from .scope import Scope
+from .traps import TrapBounds, digits_only_step, without_session_ids
+
+__all__ = ["BATCH", "CrawlReport", "CrawlSettings", "resume_crawl", "start_crawl"]
+
+BATCH = 200  # frontier URLs handed to one capture call
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CrawlSettings:
+    """How far a crawl goes. `scope`: page, prefix, host, domain or a regular
+    expression (Scope); `depth`: links followed from a seed; `limit`: pages
+    captured at most; `include`/`exclude`: regular expressions a followed
+    URL must match / must not match."""
+
+    scope: str = "prefix"
+    depth: int = 5
+    limit: int | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    browser: bool = False
+    bounds: TrapBounds = field(default_factory=TrapBounds)
+
+    def __post_init__(self) -> None:
+        if self.depth < 0 or (self.limit is not None and self.limit < 1):
+            raise ConfigError("--depth is 0 or more and --limit 1 or more")
+        for flag, patterns in (("--include", self.include), ("--exclude", self.exclude)):
+            for p in patterns:
+                try:
+                    re.compile(p)
+                except re.error as exc:
+                    raise ConfigError(f"{flag} {p!r} is not a regular expression: {exc}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["include"], data["exclude"] = list(self.include), list(self.exclude)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CrawlSettings:
+        return cls(scope=data["scope"], depth=data["depth"], limit=data.get("limit"),
+                   include=tuple(data.get("include") or ()), exclude=tuple(data.get("exclude") or ()),
+                   browser=bool(data.get("browser")), bounds=TrapBounds(**(data.get("bounds") or {})))
+
+
+@dataclass
+class CrawlReport:
+    """Where a crawl stands: its row in the catalog, and this run's captures."""
+
+    id: str
+    seeds: list[str]
+    settings: CrawlSettings
+    state: str  # running | done | stopped
+    note: str | None
+    counts: dict[str, int]  # frontier rows by state: queued, done, failed, blocked, bounded
+    bounded: dict[str, int] = field(default_factory=dict)  # the bounds that stopped URLs, and how many each
+    captures: list[Capture] = field(default_factory=list)  # captured by this run
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "seeds": self.seeds, "settings": self.settings.to_json(), "state": self.state,
+                "note": self.note, "counts": self.counts, "bounded": self.bounded,
+                "captured": len(self.captures)}
+
+
+def start_crawl(archive: Archive, seeds: list[str], settings: CrawlSettings, *,
+                on_capture: Callable[[Capture], None] | None = None, executor: Any = None) -> CrawlReport:
+    """A new crawl from `seeds`, run until its frontier is empty or its limit reached."""
+    checked = list(dict.fromkeys(check_url(s) for s in seeds))
+    if not checked:
+        raise ConfigError("no seed URL given")
+    Scope(settings.scope, tuple(checked))  # a bad regular expression is an error before anything is written
+    crawl_id = uuid.uuid4().hex[:12]
+    with archive.catalog() as catalog, catalog.transaction():
+        catalog.add_crawl(crawl_id, created=iso_seconds(archive.clock()),
+                          seeds=checked, settings=settings.to_json())
+        catalog.add_frontier(crawl_id, [(s, 0, None, "queued", None, 0) for s in checked])
+    return _run(archive, crawl_id, on_capture, executor)
+
+
+def resume_crawl(archive: Archive, crawl_id: str, *, on_capture: Callable[[Capture], None] | None = None,
+                 executor: Any = None, limit: int | None = None) -> CrawlReport:
+    """Go on with a crawl that was stopped (killed, interrupted, or at its
+    limit; `limit` replaces the limit): its queued URLs, none it has recorded."""
+    if not archive.exists():
+        raise SnapshotNotFound(f"no crawl {crawl_id}: there is no archive at {archive.path}")
+    with archive.catalog() as catalog:
+        row = catalog.crawl(crawl_id)
+        if row is None:
+            known = ", ".join(c["id"] for c in catalog.crawls(limit=5)) or "none yet"
+            raise SnapshotNotFound(f"no crawl {crawl_id} in this archive (the latest: {known})")
+        if limit is not None:
+            settings = CrawlSettings.from_json(row["settings"])
+            with catalog.transaction():
+                catalog.set_crawl_settings(crawl_id, replace(settings, limit=limit).to_json())
+    return _run(archive, crawl_id, on_capture, executor)
+
+
+def crawl_report(catalog: Catalog, crawl_id: str, captures: list[Capture] | None = None) -> CrawlReport:
+    row = catalog.crawl(crawl_id)
+    if row is None:
+        raise SnapshotNotFound(f"no crawl {crawl_id} in this archive")
+    bounded: dict[str, int] = {}
+    for r in catalog.db.execute("SELECT reason, count(*) FROM crawl_urls WHERE crawl = ? AND state = 'bounded'"
+                                " GROUP BY reason ORDER BY count(*) DESC", (crawl_id,)):
+        bounded[r[0]] = r[1]
+    return CrawlReport(id=crawl_id, seeds=row["seeds"], settings=CrawlSettings.from_json(row["settings"]),
+                       state=row["state"], note=row["note"], counts=row["counts"], bounded=bounded,
+                       captures=captures or [])
+
+
+def _run(archive: Archive, crawl_id: str, on_capture: Callable[[Capture], None] | None,
+         executor: Any) -> CrawlReport:
+    with archive.catalog() as catalog:
+        row = catalog.crawl(crawl_id)
+        assert row is not None
+        settings = CrawlSettings.from_json(row["settings"])
+    follow = _Follower(crawl_id, Scope(settings.scope, tuple(row["seeds"])), settings)
+    _adopt_recovered(archive, crawl_id, follow)
+    captured: list[Capture] = []
+    state, note = "done", None
+    with archive.writing():
+        while True:
+            with archive.reader() as reader:
+                taken = reader.frontier_count(crawl_id, "done", "failed", "blocked")
+                room = BATCH if settings.limit is None else min(BATCH, settings.limit - taken)
+                batch = reader.queued(crawl_id, room) if room > 0 else []
+                left = reader.frontier_count(crawl_id, "queued")
+            if not batch:
+                if left:
+                    state, note = "stopped", f"--limit {settings.limit} reached; {left} URL(s) still queued" \
+                                             " (crawl --resume ID --limit N goes on)"
+                break
+            captured += archive.capture([u.url for u in batch], on_record=follow, links=settings.depth > 0,
+                                        browser=settings.browser, on_capture=on_capture, executor=executor)
+    with archive.catalog() as catalog:
+        with catalog.transaction():
+            catalog.set_crawl_state(crawl_id, state, note=note,
+                                    finished=iso_seconds(archive.clock()))
+        return crawl_report(catalog, crawl_id, captured)
+
+
+def _adopt_recovered(archive: Archive, crawl_id: str, follow: _Follower) -> None:
+    """Captures a killed crawl wrote to its WARC file but had not committed are
+    listed by recovery, without their frontier rows: settle those rows now,
+    with the links read back from the recorded page, so none is fetched again."""
+    from ..capture.warc import read_record_at
+    from ..cleaning.links import page_links
+
+    with archive.catalog() as catalog:
+        archive.recover(catalog)
+        with catalog.transaction():
+            since = catalog.mark_crawl_run(crawl_id)
+            catalog.set_crawl_state(crawl_id, "running")
+            # Captures since the last run began, of URLs still queued: the ones recovery listed.
+            found = catalog.db.execute(
+                "SELECT c.id FROM crawl_urls AS f JOIN captures AS c ON c.url = f.url WHERE f.crawl = ?"
+                " AND f.state = 'queued' AND c.id > ? ORDER BY c.id", (crawl_id, since)).fetchall()
+            for (capture_id,) in found:
+                got = catalog.capture_by_id(capture_id)
+                assert got is not None
+                capture, record_id = got
+                links: tuple[str, ...] = ()
+                loc = catalog.record(record_id) if record_id else None
+                if loc is not None and capture.verdict.has_text and follow.settings.depth > 0:
+                    try:
+                        _http, body = read_record_at(archive.warc_dir / loc.warc_file, loc.offset,
+                                                     archive.clean_options.max_html_bytes, record_id=loc.record_id)
+                        links = page_links(body, capture.final_url or capture.url)
+                    except Exception as exc:  # a damaged record: the page is kept, its links are not followed
+                        log.warning("%s: links of %s not read: %s", loc.warc_file, capture.url, exc)
+                follow(catalog, replace(capture, links=links))
+
+
+class _Follower:
+    """Runs inside the transaction that records each capture: settles its
+    frontier row and adds the links it found that are in scope, each either
+    queued or stopped by a bound (which it names)."""
+
+    def __init__(self, crawl_id: str, scope: Scope, settings: CrawlSettings) -> None:
+        self.crawl_id = crawl_id
+        self.scope = scope
+        self.settings = settings
+        self.include = [re.compile(p) for p in settings.include]
+        self.exclude = [re.compile(p) for p in settings.exclude]
+
+    def __call__(self, catalog: Catalog, capture: Capture) -> None:
+        row = catalog.frontier_row(self.crawl_id, capture.url)
+        if row is None:  # not this crawl's (cannot happen: it captures only its frontier)
+            return
+        state = {Verdict.BLOCKED: "blocked", Verdict.FAILED: "failed", Verdict.HTTP_ERROR: "failed"}.get(
+            capture.verdict, "done")
+        catalog.settle_frontier(self.crawl_id, capture.url, state,
+                                reason=capture.reason if state != "done" else None, capture_id=capture.id)
+        found: list[tuple[str, int, str | None, str, str | None, int]] = []
+        if capture.final_url and capture.final_url != capture.url:
+            # Where it redirected to is captured too: never queued again.
+            found.append((capture.final_url, row.depth, capture.url, "done", "the target of a redirect", row.run))
+        depth = row.depth + 1
+        if depth <= self.settings.depth:
+            for link in capture.links:
+                queued = self._judge(catalog, link, capture.url, depth, row.run)
+                if queued is not None:
+                    found.append(queued)
+        if found:
+            catalog.add_frontier(self.crawl_id, found)
+
+    def _judge(self, catalog: Catalog, link: str, parent: str, depth: int,
+               run: int) -> tuple[str, int, str | None, str, str | None, int] | None:
+        try:
+            url = check_url(without_session_ids(link))
+        except InvalidURL:
+            return None
+        if not self.scope.allows(url, depth):
+            return None
+        if self.include and not any(p.search(url) for p in self.include):
+            return None
+        if any(p.search(url) for p in self.exclude):
+            return None
+        steps = run + 1 if digits_only_step(parent, url) else 0
+        path = url.split("?", 1)[0]
+        variants = catalog.query_variants(self.crawl_id, path) if "?" in url else 0
+        why = self.settings.bounds.stops(url, steps, variants)
+        return url, depth, parent, "bounded" if why else "queued", why, steps

@@ -1,0 +1,211 @@
+"""Crawling (#31): links followed within a scope, through the capture path,
+a frontier in the catalog that survives a kill, and traps bounded. Against
+tests/crawlsite.py, a small site on 127.0.0.1 whose calendar and listing
+never end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+from crawlsite import ARTICLES, CrawlSite
+
+from archiver import Archive
+from archiver.cli import cli
+from archiver.crawl import CrawlSettings, Scope, TrapBounds, resume_crawl, start_crawl
+from archiver.crawl.traps import digits_only_step, without_session_ids
+
+
+@pytest.fixture
+def crawlsite():
+    other = CrawlSite().start()
+    site = CrawlSite(other=other.url("/elsewhere")).start()
+    yield site
+    site.stop()
+    other.stop()
+
+
+def captures_per_url(archive: Archive) -> dict[str, int]:
+    with sqlite3.connect(archive.path / "catalog.sqlite") as db:
+        return dict(db.execute("SELECT url, count(*) FROM captures GROUP BY url"))
+
+
+def frontier(archive: Archive, crawl_id: str) -> dict[str, tuple[str, str | None]]:
+    with sqlite3.connect(archive.path / "catalog.sqlite") as db:
+        return {r[0]: (r[1], r[2]) for r in db.execute("SELECT url, state, reason FROM crawl_urls WHERE crawl = ?",
+                                                       (crawl_id,))}
+
+
+def test_a_crawl_captures_every_page_in_scope_once_and_stops_its_traps(crawlsite, tmp_path, fast_options):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+    settings = CrawlSettings(scope="host", depth=40, bounds=TrapBounds(digit_steps=4))
+    report = start_crawl(archive, [crawlsite.url("/")], settings)
+    assert report.state == "done" and report.counts["queued"] == 0
+    seen = frontier(archive, report.id)
+    u = crawlsite.url
+    articles = {u(f"/news/a{i}") for i in range(1, ARTICLES + 1)}
+    assert articles | {u("/"), u("/about"), u("/about/team")} <= {k for k, v in seen.items() if v[0] == "done"}
+    # A calendar and a listing that never end: four steps that differ only in numbers, then a bound that says so.
+    days = sorted(k for k in seen if "/cal/" in k)
+    assert [seen[d][0] for d in days] == ["done"] * 5 + ["bounded"]
+    assert "differ only in their numbers" in seen[days[-1]][1]
+    pages = sorted((k for k in seen if "/list?" in k), key=lambda k: int(k.rsplit("=", 1)[1]))
+    assert [seen[p][0] for p in pages] == ["done"] * 5 + ["bounded"]
+    assert report.bounded == {seen[days[-1]][1]: 2}
+    # Session ids and fragments name the same page; robots.txt is obeyed; another host is out of scope.
+    assert not any("jsessionid" in k.lower() or "phpsessid" in k.lower() or "#" in k for k in seen)
+    assert seen[u("/private/secret")][0] == "blocked" and crawlsite.hits.get("/private/secret") is None
+    assert not any(k.startswith(crawlsite.other.rsplit("/", 1)[0]) for k in seen)
+    # Every page once: in the catalog, and on the wire.
+    assert set(captures_per_url(archive).values()) == {1}
+    assert all(n == 1 for path, n in crawlsite.hits.items() if path != "/robots.txt"), crawlsite.hits
+    assert report.counts["done"] == len(captures_per_url(archive)) - 1  # all but the robots-blocked one
+    assert archive.verify().ok
+
+
+def test_each_scope_and_the_include_and_exclude_patterns(crawlsite, tmp_path, fast_options):
+    seed = crawlsite.url("/news/a1")
+    assert Scope("page", (seed,)).allows(seed, 0) and not Scope("page", (seed,)).allows(crawlsite.url("/news/a2"), 1)
+    prefix = Scope("prefix", (seed,))
+    assert prefix.allows(crawlsite.url("/news/a5"), 1) and not prefix.allows(crawlsite.url("/about"), 1)
+    host = Scope("host", ("https://www.example.org/a",))
+    assert host.allows("https://example.org/b", 1) and not host.allows("https://news.example.org/b", 1)
+    assert not host.allows("https://example.org:8443/b", 1)  # another port is another server
+    domain = Scope("domain", ("https://www.news.example.co.uk/a",))
+    assert domain.allows("https://sport.example.co.uk/x", 1) and not domain.allows("https://other.co.uk/", 1)
+    pattern = Scope(r"/news/a[1-3]$", (seed,))
+    assert pattern.allows(crawlsite.url("/news/a2"), 1) and not pattern.allows(crawlsite.url("/news/a4"), 1)
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+    report = start_crawl(archive, [crawlsite.url("/")], CrawlSettings(scope="host", depth=1, include=(r"/news/",),
+                                                                      exclude=(r"/a[5-8]$",)))
+    done = {k for k, v in frontier(archive, report.id).items() if v[0] == "done"}
+    assert done == {crawlsite.url("/")} | {crawlsite.url(f"/news/a{i}") for i in range(1, 5)}
+    only = start_crawl(archive, [crawlsite.url("/about")], CrawlSettings(scope="page"))
+    assert only.counts == {"queued": 0, "done": 1, "failed": 0, "blocked": 0, "bounded": 0}
+
+
+def test_depth_and_limit_and_a_raised_limit_on_resume(crawlsite, tmp_path, fast_options):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+    shallow = start_crawl(archive, [crawlsite.url("/about")], CrawlSettings(scope="host", depth=1))
+    assert {k for k, v in frontier(archive, shallow.id).items() if v[0] == "done"} == {
+        crawlsite.url("/about"), crawlsite.url("/"), crawlsite.url("/about/team")}
+    limited = start_crawl(archive, [crawlsite.url("/")], CrawlSettings(scope="host", depth=1, limit=4))
+    assert limited.state == "stopped" and limited.counts["done"] == 4 and "--limit 4 reached" in limited.note
+    again = resume_crawl(archive, limited.id)
+    assert again.state == "stopped" and again.counts["done"] == 4 and not again.captures  # the limit holds
+    # A page the crawl had recorded in its WARC file when it was killed, listed by recovery but not in the
+    # frontier: adopted on resume, not fetched again.
+    queued = [k for k, v in frontier(archive, limited.id).items()
+              if v[0] == "queued" and k.removeprefix(crawlsite.base) not in crawlsite.hits]
+    path = queued[0].removeprefix(crawlsite.base)
+    archive.capture([queued[0]])
+    assert crawlsite.hits[path] == 1
+    more = resume_crawl(archive, limited.id, limit=1000)
+    assert more.state == "done" and more.counts["queued"] == 0 and more.counts["done"] > 4
+    assert crawlsite.hits[path] == 1 and frontier(archive, limited.id)[queued[0]][0] == "done"
+
+
+def test_crawl_on_the_command_line_and_its_errors(crawlsite, tmp_path):
+    arch = str(tmp_path / "arch")
+    run = lambda *a: CliRunner().invoke(cli, ["--archive", arch, "crawl", "--delay", "0", "--workers", "0", *a])  # noqa: E731
+    res = run(crawlsite.url("/about"), "--scope", "host", "--depth", "1", "--json")
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    summary = lines[-1]
+    assert summary["state"] == "done" and summary["counts"]["done"] == 3 == summary["captured"]
+    assert {x["url"] for x in lines[:-1]} == {crawlsite.url(p) for p in ("/about", "/", "/about/team")}
+    text = run("--resume", summary["id"])
+    assert text.exit_code == 0 and f"crawl {summary['id']}" in text.stdout and "3 captured" in text.stdout
+    for args, says in ((["--scope", "(unclosed", crawlsite.url("/")], "--scope is page, prefix, host, domain"),
+                       (["--exclude", "[bad", crawlsite.url("/")], "--exclude '[bad' is not a regular expression"),
+                       (["--resume", "nosuchcrawl"], "no crawl nosuchcrawl"),
+                       (["--resume", summary["id"], crawlsite.url("/")], "not both"),
+                       (["not a url"], "not a url")):
+        res = run(*args)
+        assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output, (args, res.output)
+
+
+def test_a_crawl_killed_three_times_resumes_to_the_same_pages_each_captured_once(crawlsite, tmp_path):
+    crawlsite.slow = 0.4
+    arch = tmp_path / "arch"
+    exe = [sys.executable, "-m", "archiver", "--archive", str(arch), "crawl", "--delay", "0", "--workers", "0"]
+    proc = subprocess.Popen([*exe, crawlsite.url("/"), "--scope", "host", "--depth", "40", "--max-digit-steps", "4"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    crawl_id = None
+    for kill in range(3):
+        deadline = time.monotonic() + 120
+        while True:  # until it has recorded some more pages
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                with sqlite3.connect(arch / "catalog.sqlite", timeout=5) as db:
+                    crawl_id = db.execute("SELECT id FROM crawls").fetchone()[0]
+                    done = db.execute("SELECT count(*) FROM crawl_urls WHERE state = 'done'").fetchone()[0]
+            except (sqlite3.OperationalError, TypeError):
+                done = 0
+            if done >= 2 + 3 * kill:
+                break
+            assert time.monotonic() < deadline, "the crawl made no progress"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc = subprocess.Popen([*exe, "--resume", crawl_id], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    archive = Archive(arch)
+    seen = frontier(archive, crawl_id)
+    expected = {crawlsite.url(f"/news/a{i}") for i in range(1, ARTICLES + 1)} | {crawlsite.url(p) for p in (
+        "/", "/about", "/about/team")}
+    assert expected <= {k for k, v in seen.items() if v[0] == "done"}
+    assert not [k for k, v in seen.items() if v[0] == "queued"]
+    assert set(captures_per_url(archive).values()) == {1}  # nothing recorded twice
+    assert archive.verify().ok
+
+
+def test_trap_bounds_session_ids_and_numbered_steps():
+    bounds = TrapBounds()
+    assert bounds.stops("https://x.example/news/2026/12/06/story", 0, 0) is None
+    assert "repeated 3 times" in bounds.stops("https://x.example/a/b/a/b/a/c", 0, 0)
+    assert "deeper than 16" in bounds.stops("https://x.example/" + "/".join(f"s{i}" for i in range(17)), 0, 0)
+    assert "query variants" in bounds.stops("https://x.example/search?q=1", 0, 1000)
+    assert bounds.stops("https://x.example/search", 0, 5000) is None  # no query: not a variant
+    assert "numbers" in bounds.stops("https://x.example/cal/2027/01/01/", 51, 0)
+    assert digits_only_step("https://x.example/cal/2026/12/06/", "https://x.example/cal/2026/12/07/")
+    assert digits_only_step("https://x.example/l?page=9", "https://x.example/l?page=10")
+    assert not digits_only_step("https://x.example/news/a1", "https://x.example/news/b1")
+    assert not digits_only_step(None, "https://x.example/")
+    assert without_session_ids("https://x.example/a;jsessionid=A1B2?x=1") == "https://x.example/a?x=1"
+    assert without_session_ids("https://x.example/a?PHPSESSID=1&id=7&sid=9") == "https://x.example/a?id=7"
+    assert without_session_ids("https://x.example/a?sessions=2026&side=2") == "https://x.example/a?sessions=2026&side=2"
+
+
+def test_the_interface_shows_a_crawl_its_progress_pages_and_why_some_stopped(crawlsite, tmp_path, fast_options):
+    from starlette.testclient import TestClient
+
+    from archiver.web.app import create_app
+
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+    report = start_crawl(archive, [crawlsite.url("/")], CrawlSettings(scope="host", depth=40,
+                                                                      bounds=TrapBounds(digit_steps=2)))
+    with TestClient(create_app(archive, allowed_hosts=("testserver",))) as client:
+        listing = client.get("/crawl").text
+        assert f"/crawl?id={report.id}" in listing and "scope host" in listing
+        page = client.get("/crawl", params={"id": report.id}).text
+        assert crawlsite.url("/") in page and f"{report.counts['done']} done" in page
+        assert "differ only in their numbers" in page and "robots.txt" not in page.split("<main>")[0]
+        bounded = client.get("/crawl", params={"id": report.id, "state": "bounded"}).text
+        assert "/cal/" in bounded and "/news/a1" not in bounded
+        blocked = client.get("/crawl", params={"id": report.id, "state": "blocked"}).text
+        assert "/private/secret" in blocked
+        data = client.get("/api/crawls", params={"id": report.id, "pages": "bounded"}).json()
+        assert data["counts"] == report.counts and {p["state"] for p in data["pages"]} == {"bounded"}
+        assert all("numbers" in p["reason"] for p in data["pages"])
+        assert [c["id"] for c in client.get("/api/crawls").json()] == [report.id]
+        missing = client.get("/crawl", params={"id": "nope"})
+        assert missing.status_code == 404 and "no crawl nope" in missing.text and "<!DOCTYPE html>" in missing.text
+        assert client.get("/crawl", params={"id": report.id, "state": "sideways"}).status_code == 400
