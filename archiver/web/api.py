@@ -103,6 +103,28 @@ def job(site: Site, request: Request) -> Response:
     return JSONResponse(found)
 
 
+def crawls(site: Site, request: Request) -> Response:
+    """A crawl with its frontier counts (?id=ID; &pages=STATE lists its URLs in that
+    state, &limit=, &offset=), or the latest crawls."""
+    cat = site.reads.catalog()
+    crawl_id = request.query_params.get("id", "").strip()
+    if not crawl_id:
+        return JSONResponse(cat.crawls(limit=site.number(request, "limit", 50, high=1000)))
+    found = cat.crawl(crawl_id)
+    if found is None:
+        raise SnapshotNotFound(f"no crawl {crawl_id} in this archive")
+    state = request.query_params.get("pages", "").strip()
+    if state:
+        if state not in found["counts"]:
+            raise ConfigError(f"pages is one of {', '.join(found['counts'])}")
+        found["pages"] = [{"url": r["url"], "depth": r["depth"], "parent": r["parent"], "state": r["state"],
+                           "reason": r["reason"], "capture_id": r["capture_id"]}
+                          for r in cat.frontier(crawl_id, state=state,
+                                                limit=site.number(request, "limit", 100, high=10000),
+                                                offset=site.number(request, "offset", 0, low=0, high=10**9))]
+    return JSONResponse(found)
+
+
 def _refused(site: Site, request: Request) -> Response | None:
     if site.token is None:
         return JSONResponse({"error": "this server is read-only (start it with --token to allow writes)"},

@@ -18,7 +18,7 @@ from ..models import Verdict
 from ..urls import canonical_url
 from .site import CSRF_COOKIE, MARKS, PAGE, SEARCH_PAGE, SEEN_COOKIE, XML_BAD, Site, day_bound
 
-__all__ = ["dashboard", "diff", "dom", "favicon", "feed", "health", "job", "record", "screenshot", "search", "snapshot",
+__all__ = ["crawl", "dashboard", "diff", "dom", "favicon", "feed", "health", "job", "record", "screenshot", "search", "snapshot",
            "timeline"]
 
 
@@ -102,6 +102,30 @@ def job(site: Site, request: Request) -> Response:
     if found is None:
         raise SnapshotNotFound(f"no job {request.path_params['job']} on this server")
     return site.page("job.html", request, job=found, running=found["state"] in ("queued", "running"))
+
+
+CRAWL_PAGE = 100  # frontier rows a page of /crawl lists
+
+
+def crawl(site: Site, request: Request) -> Response:
+    """A crawl: seeds, scope, progress, its pages (by state), why some failed
+    or were stopped; refreshed while it runs. Without ?id=, the latest crawls."""
+    cat = site.reads.catalog()
+    crawl_id = request.query_params.get("id", "").strip()
+    if not crawl_id:
+        return site.page("crawls.html", request, crawls=cat.crawls(limit=100))
+    found = cat.crawl(crawl_id)
+    if found is None:
+        raise SnapshotNotFound(f"no crawl {crawl_id} in this archive: /crawl lists the crawls there are")
+    state = request.query_params.get("state", "").strip() or None
+    if state is not None and state not in found["counts"]:
+        raise ConfigError(f"state is one of {', '.join(found['counts'])}")
+    n = site.number(request, "p", 1)
+    rows = cat.frontier(crawl_id, state=state, limit=CRAWL_PAGE + 1, offset=(n - 1) * CRAWL_PAGE)
+    counts = found["counts"]
+    return site.page("crawl.html", request, crawl=found, rows=rows[:CRAWL_PAGE], more=len(rows) > CRAWL_PAGE,
+                     page_no=n, state=state or "", total=sum(counts.values()),
+                     settled=sum(v for k, v in counts.items() if k != "queued"), running=found["state"] == "running")
 
 
 def screenshot(site: Site, request: Request) -> Response:
