@@ -493,6 +493,9 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
 @click.option("--include", multiple=True, metavar="REGEX", help="Follow only URLs this matches (repeatable).")
 @click.option("--exclude", multiple=True, metavar="REGEX", help="Never follow URLs this matches (repeatable).")
 @click.option("--browser", "use_browser", is_flag=True, help="Load every page in Chromium; links come from its DOM.")
+@click.option("--sitemap", is_flag=True, help="Also read the pages the seeds' sites list: the Sitemap lines of"
+              " robots.txt and /sitemap.xml (sitemap indexes and gzipped sitemaps too; a page whose lastmod is"
+              " older than its last capture is skipped).")
 @click.option("--resume", "resume_id", metavar="ID", help="Go on with a crawl that stopped (killed, or at --limit).")
 @click.option("--max-path-segments", type=click.IntRange(min=1), default=TrapBounds.path_segments, show_default=True,
               help="Paths deeper than this are a trap.")
@@ -504,7 +507,7 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
 @flags(*FETCH_FLAGS, *WORK_FLAGS)
 @click.pass_context
 def crawl(ctx: click.Context, seeds: tuple[str, ...], scope: str, depth: int, limit: int | None,
-          include: tuple[str, ...], exclude: tuple[str, ...], use_browser: bool, resume_id: str | None,
+          include: tuple[str, ...], exclude: tuple[str, ...], use_browser: bool, sitemap: bool, resume_id: str | None,
           max_path_segments: int, max_query_variants: int, max_digit_steps: int, as_json: bool, **opts: Any) -> None:
     """Capture pages found by following links from SEEDS, within a scope.
     The frontier is kept in the catalog: a crawl that stops resumes with --resume ID."""
@@ -520,11 +523,13 @@ def crawl(ctx: click.Context, seeds: tuple[str, ...], scope: str, depth: int, li
 
     from .workers.cluster import dask_executor
     with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
+        given_delay = ctx.get_parameter_source("delay") is not click.core.ParameterSource.DEFAULT
         if resume_id:
-            report = resume_crawl(archive, resume_id, on_capture=emit, executor=executor, limit=limit)
+            report = resume_crawl(archive, resume_id, on_capture=emit, executor=executor, limit=limit,
+                                  delay=opts["delay"] if given_delay else None)
         else:
             settings = CrawlSettings(scope=scope, depth=depth, limit=limit, include=include, exclude=exclude,
-                                     browser=use_browser,
+                                     browser=use_browser, sitemap=sitemap, delay=opts["delay"],
                                      bounds=TrapBounds(path_segments=max_path_segments,
                                                        query_variants=max_query_variants,
                                                        digit_steps=max_digit_steps))
@@ -536,7 +541,8 @@ def crawl(ctx: click.Context, seeds: tuple[str, ...], scope: str, depth: int, li
         counts = report.counts
         out.print(termout.line(f"crawl {report.id}", f"{report.state}: {counts['done']} captured, {counts['failed']}"
                                f" failed, {counts['blocked']} blocked by robots.txt, {counts['bounded']} stopped"
-                               f" by a bound, {counts['queued']} queued; {len(report.captures)} captured by this run"),
+                               f" by a bound, {counts['skipped']} unchanged by their sitemap dates, {counts['queued']} queued;"
+                               f" this run recorded {len(report.captures)}"),
                   crop=False)
         for reason, n in report.bounded.items():
             out.print(termout.line(f"  {n} stopped", reason), crop=False)

@@ -163,8 +163,9 @@ class Capture:
     source: str | None = None  # ingested captures: "FILE#OFFSET" of the record in the file it came from
     via: str = "http"  # how the page was fetched: "http", or "browser" (rendered in Chromium)
     id: int | None = None  # the catalog's row id, once recorded
-    # The pages it links to, when the capture was asked for them (a crawl's); never stored.
-    links: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    # The pages it links to or lists (cleaning.listings.Link), when the capture was asked
+    # for them (a crawl's); never stored.
+    links: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def precise_timestamp(self) -> str:

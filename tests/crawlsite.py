@@ -30,6 +30,7 @@ class CrawlSite(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.slow = 0.0  # seconds each article takes (a crawl to kill mid-way)
         self.extra: dict[str, list[str]] = {}  # path -> more links it shows (a section that grows)
+        self.files: dict[str, tuple[str, bytes]] = {}  # path -> (content type, body): sitemaps, feeds
 
     @property
     def base(self) -> str:
@@ -60,6 +61,9 @@ class _Handler(BaseHTTPRequestHandler):
         site, path = self.server, self.path
         with site.lock:
             site.hits[path] = site.hits.get(path, 0) + 1
+        if path in site.files:
+            ctype, body = site.files[path]
+            return self._send(body, ctype)
         if path == "/robots.txt":
             return self._send(b"User-agent: *\nDisallow: /private/\n", "text/plain")
         if path in ("/", "/index.html"):

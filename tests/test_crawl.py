@@ -88,7 +88,7 @@ def test_each_scope_and_the_include_and_exclude_patterns(crawlsite, tmp_path, fa
     done = {k for k, v in frontier(archive, report.id).items() if v[0] == "done"}
     assert done == {crawlsite.url("/")} | {crawlsite.url(f"/news/a{i}") for i in range(1, 5)}
     only = start_crawl(archive, [crawlsite.url("/about")], CrawlSettings(scope="page"))
-    assert only.counts == {"queued": 0, "done": 1, "failed": 0, "blocked": 0, "bounded": 0}
+    assert only.counts == {"queued": 0, "done": 1, "failed": 0, "blocked": 0, "bounded": 0, "skipped": 0}
 
 
 def test_depth_and_limit_and_a_raised_limit_on_resume(crawlsite, tmp_path, fast_options):
@@ -123,6 +123,7 @@ def test_crawl_on_the_command_line_and_its_errors(crawlsite, tmp_path):
     assert {x["url"] for x in lines[:-1]} == {crawlsite.url(p) for p in ("/about", "/", "/about/team")}
     text = run("--resume", summary["id"])
     assert text.exit_code == 0 and f"crawl {summary['id']}" in text.stdout and "3 captured" in text.stdout
+    assert "this run recorded 0" in text.stdout
     for args, says in ((["--scope", "(unclosed", crawlsite.url("/")], "--scope is page, prefix, host, domain"),
                        (["--exclude", "[bad", crawlsite.url("/")], "--exclude '[bad' is not a regular expression"),
                        (["--resume", "nosuchcrawl"], "no crawl nosuchcrawl"),
@@ -209,3 +210,76 @@ def test_the_interface_shows_a_crawl_its_progress_pages_and_why_some_stopped(cra
         missing = client.get("/crawl", params={"id": "nope"})
         assert missing.status_code == 404 and "no crawl nope" in missing.text and "<!DOCTYPE html>" in missing.text
         assert client.get("/crawl", params={"id": report.id, "state": "sideways"}).status_code == 400
+
+
+def test_seeds_from_robots_sitemaps_indexes_gzip_and_lastmod(crawlsite, tmp_path, fast_options):
+    import gzip
+
+    u = crawlsite.url
+    crawlsite.files["/robots.txt"] = ("text/plain", f"User-agent: *\nDisallow: /private/\nSitemap: {u('/maps/index.xml')}\n"
+                                                    .encode())
+    crawlsite.files["/maps/index.xml"] = ("application/xml", (
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{u('/maps/news.xml.gz')}</loc></sitemap></sitemapindex>").encode())
+    urls = "".join(f"<url><loc>{u(f'/news/a{i}')}</loc><lastmod>2020-01-0{i}</lastmod></url>" for i in (1, 2, 3))
+    crawlsite.files["/maps/news.xml.gz"] = ("application/gzip", gzip.compress(
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode()))
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+    first = start_crawl(archive, [u("/about")], CrawlSettings(scope="host", depth=3, sitemap=True))
+    seen = frontier(archive, first.id)
+    for path in ("/robots.txt", "/maps/index.xml", "/maps/news.xml.gz", "/news/a1", "/news/a2", "/news/a3"):
+        assert seen[u(path)][0] == "done", (path, seen.get(u(path)))
+    assert seen[u("/sitemap.xml")][0] == "failed"  # the site has none: said, not hidden
+    # Recrawled: the pages whose lastmod is older than their capture are skipped, a newer lastmod is fetched.
+    crawlsite.files["/maps/news.xml.gz"] = ("application/gzip", gzip.compress(
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}'
+        f"<url><loc>{u('/news/a4')}</loc><lastmod>2999-01-01</lastmod></url></urlset>".encode()))
+    hits = dict(crawlsite.hits)
+    again = start_crawl(archive, [u("/about")], CrawlSettings(scope="page", depth=3, sitemap=True))
+    seen = frontier(archive, again.id)
+    assert [seen[u(f"/news/a{i}")][0] for i in (1, 2, 3)] == ["skipped"] * 3
+    assert "the sitemap's lastmod 2020-01-01" in seen[u("/news/a1")][1]
+    assert crawlsite.hits["/news/a1"] == hits["/news/a1"] and seen[u("/news/a4")][0] == "done"
+
+
+def test_feeds_rss_atom_and_json_list_their_items(crawlsite, tmp_path, fast_options):
+    u = crawlsite.url
+    crawlsite.files["/feed.rss"] = ("application/rss+xml", (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>News</title><link>/</link>"
+        f"<item><title>One</title><link>{u('/news/a1')}</link></item>"
+        "<item><title>Two</title><link>/news/a2</link></item></channel></rss>").encode())
+    crawlsite.files["/feed.atom"] = ("application/atom+xml", (
+        "<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>News</title>"
+        f"<link rel='self' href='{u('/feed.atom')}'/><entry><title>Three</title>"
+        f"<link href='{u('/news/a3')}'/></entry></feed>").encode())
+    crawlsite.files["/feed.json"] = ("application/feed+json", json.dumps({
+        "version": "https://jsonfeed.org/version/1.1", "title": "News",
+        "items": [{"id": "4", "url": u("/news/a4")}, {"id": "x", "url": 7}, "junk"]}).encode())
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+    report = start_crawl(archive, [u("/feed.rss"), u("/feed.atom"), u("/feed.json")],
+                         CrawlSettings(scope="host", depth=1))
+    done = {k for k, v in frontier(archive, report.id).items() if v[0] == "done"}
+    assert {u(f"/news/a{i}") for i in (1, 2, 3, 4)} <= done
+    assert u("/news/a5") not in done  # depth 1: the articles' own links are not followed
+
+
+def test_listings_are_read_as_hostile_input():
+    import gzip
+
+    from archiver.cleaning.listings import MAX_LISTING_BYTES, listed_links
+
+    base = "https://example.org/sitemap.xml"
+    xxe = (b'<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://example.org/&x;</loc>'
+           b"</url><url><loc>https://example.org/ok</loc></url></urlset>")
+    found = [link.url for link in listed_links(xxe, "application/xml", base)]
+    assert "https://example.org/ok" in found and not any("root:" in x for x in found)
+    bomb = gzip.compress(b"<urlset>" + b" " * (MAX_LISTING_BYTES * 2) + b"</urlset>")
+    assert listed_links(bomb, "application/gzip", base) == ()  # inflated only to the cap
+    deep = b'{"items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert listed_links(deep, "application/json", "https://example.org/feed.json") == ()
+    assert listed_links(b"<urlset><url><loc>javascript:alert(1)</loc></url></urlset>", None, base) == ()
+    assert listed_links(b"<html><body>not a listing</body></html>", "text/html", base) == ()
+    robots = b"User-agent: *\nSitemap: /maps/a.xml\nsitemap:https://other.example/b.xml\n"
+    assert [(x.url, x.listing) for x in listed_links(robots, "text/plain", "https://example.org/robots.txt")] == [
+        ("https://example.org/maps/a.xml", True), ("https://other.example/b.xml", True)]

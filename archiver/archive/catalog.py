@@ -326,7 +326,7 @@ MIGRATIONS: list[str] = [
         url TEXT NOT NULL,
         depth INTEGER NOT NULL,
         parent TEXT,
-        state TEXT NOT NULL,                    -- queued | done | failed | blocked | bounded
+        state TEXT NOT NULL,                    -- queued | done | failed | blocked | bounded | skipped
         reason TEXT,                            -- a failure's, or the bound that stopped it
         run INTEGER NOT NULL DEFAULT 0,         -- links in a row that differ from their parent only in digits
         seq INTEGER NOT NULL,                   -- the order it was found in

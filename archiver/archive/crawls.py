@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ["CrawlTables", "FrontierURL"]
 
 # What a frontier row can be; "queued" ones are still to be captured.
-STATES = ("queued", "done", "failed", "blocked", "bounded")
+STATES = ("queued", "done", "failed", "blocked", "bounded", "skipped")
 
 
 class FrontierURL(tuple):  # (url, depth, run)

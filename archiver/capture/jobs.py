@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import CleanOptions
 from ..models import Snapshot
@@ -43,7 +44,7 @@ class CleanJob:
 class Cleaned:
     snapshot: Snapshot | None  # None: the body could not be decoded at all
     problem: str | None = None  # why decoding stopped short, if it did
-    links: tuple[str, ...] = ()  # the pages it links to, when the job asked
+    links: tuple[Any, ...] = ()  # the pages it links to (cleaning.listings.Link), when the job asked
 
 
 def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
@@ -60,11 +61,11 @@ def clean_job(job: CleanJob, options: CleanOptions | None = None) -> Cleaned:
         return Cleaned(None, problem)
     snap = clean_page(payload.data, job.url, options=options, status_code=job.status_code,
                       content_type=job.content_type, headers=job.headers, title_suffixes=job.title_suffixes)
-    links: tuple[str, ...] = ()
-    if job.links and job.kind == "html":
-        from ..cleaning.links import page_links
+    links: tuple[Any, ...] = ()
+    if job.links and job.kind in ("html", "text"):
+        from ..cleaning.links import document_links
 
-        links = page_links(payload.data, job.url)
+        links = document_links(payload.data, job.content_type, job.url)
     return Cleaned(snap, f"cleaned the first {len(payload.data)} bytes: {problem}" if problem else None, links)
 
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -317,6 +317,8 @@ class CaptureRun:
         head = decode_payload(final, 1024).data
         judged = judge_response(obs, head, reasons=reasons)
         if judged is not None:
+            if self.collect_links and judged.verdict is Verdict.NOT_HTML and _may_list(head):
+                judged = replace(judged, links=self._listed(final))
             entry.capture = judged
             return entry
         kind = document_kind(final.header("content-type"), head) or "html"
@@ -325,6 +327,13 @@ class CaptureRun:
                                        " clean: archived whole, not cleaned")
             return entry
         return _Waiting(fetched=fetched, obs=obs, reasons=reasons, kind=kind)
+
+    @staticmethod
+    def _listed(final: Any) -> tuple[Any, ...]:
+        """What a sitemap or feed (kept whole, not cleaned) lists, for a crawl."""
+        from ..cleaning.listings import MAX_LISTING_BYTES, listed_links
+
+        return listed_links(decode_payload(final, MAX_LISTING_BYTES).data, final.header("content-type"), final.url)
 
     def _job(self, item: _Waiting) -> CleanJob:
         final = item.fetched.final
@@ -366,6 +375,13 @@ class CaptureRun:
 
     def _entry(self, item: _Waiting, cleaned: Cleaned | BaseException) -> Entry:
         return _entry_of(item.fetched, self._settings, self._software).judged(item.obs, cleaned, item.reasons)
+
+
+def _may_list(head: bytes) -> bool:
+    """A response's first bytes could be a sitemap or a feed (XML, JSON, or gzipped)."""
+    start = head[:2] == b"\x1f\x8b" or head.lstrip()[:1] in (b"<", b"{")
+    return start and (head[:2] == b"\x1f\x8b" or any(k in head.lower() for k in (
+        b"<urlset", b"<sitemapindex", b"<rss", b"<feed", b"<rdf:rdf", b'"items"', b"jsonfeed")))
 
 
 def _entry_of(fetched: Fetched, settings: tuple[str, str], software_line: str) -> Entry:

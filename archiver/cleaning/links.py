@@ -7,13 +7,22 @@ from urllib.parse import urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from ..urls import canonical_url
+from .listings import Link, listed_links
 
-__all__ = ["MAX_LINKS", "page_links"]
+__all__ = ["MAX_LINKS", "Link", "document_links", "page_links"]
 
 MAX_LINKS = 5000  # a page listing more is a trap or a dump; the first ones are kept
 
 
-def page_links(html: bytes | str, base: str | None) -> tuple[str, ...]:
+def document_links(data: bytes, content_type: str | None, url: str | None) -> tuple[Link, ...]:
+    """What a crawl follows from a recorded document: an HTML page's links, or
+    what a robots.txt, sitemap or feed lists."""
+    if not url:
+        return ()
+    return listed_links(data, content_type, url) or page_links(data, url)
+
+
+def page_links(html: bytes | str, base: str | None) -> tuple[Link, ...]:
     """The http(s) URLs `html` links to (a and area elements, rel=next/prev
     and alternate feeds), resolved against `base` and its <base href>,
     canonical, without fragments, each once, in document order."""
@@ -42,4 +51,4 @@ def page_links(html: bytes | str, base: str | None) -> tuple[str, ...]:
         found.setdefault(url)
         if len(found) >= MAX_LINKS:
             break
-    return tuple(found)
+    return tuple(Link(u) for u in found)

@@ -6,19 +6,23 @@ the frontier are committed together, so a crawl killed at any moment resumes
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..archive.archive import Archive
 from ..archive.catalog import Catalog
 from ..errors import ConfigError, InvalidURL, SnapshotNotFound
 from ..models import Capture, Verdict
-from ..timeutil import iso_seconds
+from ..timeutil import iso_seconds, timestamp_of_w3c
 from ..urls import check_url
+from ..cleaning.listings import Link
 from .scope import Scope
 from .traps import TrapBounds, digits_only_step, without_session_ids
 
@@ -42,6 +46,8 @@ class CrawlSettings:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     browser: bool = False
+    sitemap: bool = False  # also read the seeds' sites' robots.txt Sitemap lines and /sitemap.xml
+    delay: float | None = None  # seconds between requests to one host, kept for --resume (None: the archive's)
     bounds: TrapBounds = field(default_factory=TrapBounds)
 
     def __post_init__(self) -> None:
@@ -63,7 +69,8 @@ class CrawlSettings:
     def from_json(cls, data: dict[str, Any]) -> CrawlSettings:
         return cls(scope=data["scope"], depth=data["depth"], limit=data.get("limit"),
                    include=tuple(data.get("include") or ()), exclude=tuple(data.get("exclude") or ()),
-                   browser=bool(data.get("browser")), bounds=TrapBounds(**(data.get("bounds") or {})))
+                   browser=bool(data.get("browser")), sitemap=bool(data.get("sitemap")), delay=data.get("delay"),
+                   bounds=TrapBounds(**(data.get("bounds") or {})))
 
 
 @dataclass
@@ -93,17 +100,27 @@ def start_crawl(archive: Archive, seeds: list[str], settings: CrawlSettings, *,
         raise ConfigError("no seed URL given")
     Scope(settings.scope, tuple(checked))  # a bad regular expression is an error before anything is written
     crawl_id = uuid.uuid4().hex[:12]
+    first = list(checked)
+    if settings.sitemap:
+        for origin in dict.fromkeys(_origin(s) for s in checked):
+            first += [f"{origin}/robots.txt", f"{origin}/sitemap.xml"]
     with archive.catalog() as catalog, catalog.transaction():
         catalog.add_crawl(crawl_id, created=iso_seconds(archive.clock()),
                           seeds=checked, settings=settings.to_json())
-        catalog.add_frontier(crawl_id, [(s, 0, None, "queued", None, 0) for s in checked])
+        catalog.add_frontier(crawl_id, [(s, 0, None, "queued", None, 0) for s in dict.fromkeys(first)])
     return _run(archive, crawl_id, on_capture, executor)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def resume_crawl(archive: Archive, crawl_id: str, *, on_capture: Callable[[Capture], None] | None = None,
-                 executor: Any = None, limit: int | None = None) -> CrawlReport:
+                 executor: Any = None, limit: int | None = None, delay: float | None = None) -> CrawlReport:
     """Go on with a crawl that was stopped (killed, interrupted, or at its
-    limit; `limit` replaces the limit): its queued URLs, none it has recorded."""
+    limit): its queued URLs, none it has recorded. `limit` and `delay` replace
+    the crawl's own (its per-host delay is kept from its start)."""
     if not archive.exists():
         raise SnapshotNotFound(f"no crawl {crawl_id}: there is no archive at {archive.path}")
     with archive.catalog() as catalog:
@@ -111,10 +128,12 @@ def resume_crawl(archive: Archive, crawl_id: str, *, on_capture: Callable[[Captu
         if row is None:
             known = ", ".join(c["id"] for c in catalog.crawls(limit=5)) or "none yet"
             raise SnapshotNotFound(f"no crawl {crawl_id} in this archive (the latest: {known})")
-        if limit is not None:
+        if limit is not None or delay is not None:
             settings = CrawlSettings.from_json(row["settings"])
+            settings = replace(settings, limit=settings.limit if limit is None else limit,
+                               delay=settings.delay if delay is None else delay)
             with catalog.transaction():
-                catalog.set_crawl_settings(crawl_id, replace(settings, limit=limit).to_json())
+                catalog.set_crawl_settings(crawl_id, settings.to_json())
     return _run(archive, crawl_id, on_capture, executor)
 
 
@@ -137,6 +156,9 @@ def _run(archive: Archive, crawl_id: str, on_capture: Callable[[Capture], None] 
         row = catalog.crawl(crawl_id)
         assert row is not None
         settings = CrawlSettings.from_json(row["settings"])
+    if settings.delay is not None and archive.fetch_options.host_delay != settings.delay:
+        archive = copy.copy(archive)  # the crawl's own politeness, as it was started with
+        archive.fetch_options = dataclasses.replace(archive.fetch_options, host_delay=settings.delay)
     follow = _Follower(crawl_id, Scope(settings.scope, tuple(row["seeds"])), settings)
     _adopt_recovered(archive, crawl_id, follow)
     captured: list[Capture] = []
@@ -167,7 +189,7 @@ def _adopt_recovered(archive: Archive, crawl_id: str, follow: _Follower) -> None
     listed by recovery, without their frontier rows: settle those rows now,
     with the links read back from the recorded page, so none is fetched again."""
     from ..capture.warc import read_record_at
-    from ..cleaning.links import page_links
+    from ..cleaning.links import document_links
 
     with archive.catalog() as catalog:
         archive.recover(catalog)
@@ -184,11 +206,11 @@ def _adopt_recovered(archive: Archive, crawl_id: str, follow: _Follower) -> None
                 capture, record_id = got
                 links: tuple[str, ...] = ()
                 loc = catalog.record(record_id) if record_id else None
-                if loc is not None and capture.verdict.has_text and follow.settings.depth > 0:
+                if loc is not None and follow.settings.depth > 0:
                     try:
                         _http, body = read_record_at(archive.warc_dir / loc.warc_file, loc.offset,
                                                      archive.clean_options.max_html_bytes, record_id=loc.record_id)
-                        links = page_links(body, capture.final_url or capture.url)
+                        links = document_links(body, capture.content_type, capture.final_url or capture.url)
                     except Exception as exc:  # a damaged record: the page is kept, its links are not followed
                         log.warning("%s: links of %s not read: %s", loc.warc_file, capture.url, exc)
                 follow(catalog, replace(capture, links=links))
@@ -227,18 +249,26 @@ class _Follower:
         if found:
             catalog.add_frontier(self.crawl_id, found)
 
-    def _judge(self, catalog: Catalog, link: str, parent: str, depth: int,
+    def _judge(self, catalog: Catalog, link: Link, parent: str, depth: int,
                run: int) -> tuple[str, int, str | None, str, str | None, int] | None:
         try:
-            url = check_url(without_session_ids(link))
+            url = check_url(without_session_ids(link.url))
         except InvalidURL:
             return None
-        if not self.scope.allows(url, depth):
+        if link.listing:  # a sitemap a robots.txt or sitemap index names: read whatever the scope
+            return url, depth, parent, "queued", None, 0
+        if not self.scope.allows(url, 0 if link.listed else depth):
             return None
         if self.include and not any(p.search(url) for p in self.include):
             return None
         if any(p.search(url) for p in self.exclude):
             return None
+        if link.lastmod:
+            last = catalog.current_timestamp(url)
+            changed = timestamp_of_w3c(link.lastmod)
+            if last and changed and last >= changed:
+                return (url, depth, parent, "skipped",
+                        f"unchanged since its capture at {last} (the sitemap's lastmod {link.lastmod[:25]})", 0)
         steps = run + 1 if digits_only_step(parent, url) else 0
         path = url.split("?", 1)[0]
         variants = catalog.query_variants(self.crawl_id, path) if "?" in url else 0
