@@ -146,6 +146,9 @@ def serve(ports: list[int], outside: int, articles: int, latency: float, hits_fi
         allow_reuse_address = True
         request_queue_size = 256
 
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # a crawler killed on purpose mid-page
+
     for port in [*ports, outside]:
         server = Server(("127.0.0.1", port), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
