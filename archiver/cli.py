@@ -496,6 +496,8 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
 @click.option("--sitemap", is_flag=True, help="Also read the pages the seeds' sites list: the Sitemap lines of"
               " robots.txt and /sitemap.xml (sitemap indexes and gzipped sitemaps too; a page whose lastmod is"
               " older than its last capture is skipped).")
+@click.option("-i", "--input", "seed_file", metavar="FILE", help="Seeds from a file too: bookmarks HTML, OPML or one"
+              " URL a line.")
 @click.option("--resume", "resume_id", metavar="ID", help="Go on with a crawl that stopped (killed, or at --limit).")
 @click.option("--max-path-segments", type=click.IntRange(min=1), default=TrapBounds.path_segments, show_default=True,
               help="Paths deeper than this are a trap.")
@@ -507,14 +509,23 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
 @flags(*FETCH_FLAGS, *WORK_FLAGS)
 @click.pass_context
 def crawl(ctx: click.Context, seeds: tuple[str, ...], scope: str, depth: int, limit: int | None,
-          include: tuple[str, ...], exclude: tuple[str, ...], use_browser: bool, sitemap: bool, resume_id: str | None,
+          include: tuple[str, ...], exclude: tuple[str, ...], use_browser: bool, sitemap: bool, seed_file: str | None,
+          resume_id: str | None,
           max_path_segments: int, max_query_variants: int, max_digit_steps: int, as_json: bool, **opts: Any) -> None:
     """Capture pages found by following links from SEEDS, within a scope.
     The frontier is kept in the catalog: a crawl that stops resumes with --resume ID."""
     from .crawl import CrawlSettings, resume_crawl, start_crawl
 
-    if bool(seeds) == bool(resume_id):
-        raise click.UsageError("give seed URLs, or --resume ID, not both")
+    seeds_given = list(seeds)
+    if seed_file:
+        from .crawl.imports import read_url_file
+
+        found = read_url_file(seed_file)
+        for problem in found.problems:
+            click.echo(f"warning: {seed_file}: {problem}", err=True)
+        seeds_given += found.urls
+    if bool(seeds_given or seed_file) == bool(resume_id):
+        raise click.UsageError("give seed URLs (or -i FILE), or --resume ID, not both")
     archive = _archive(ctx, opts)
 
     def emit(c: Capture) -> None:
@@ -533,7 +544,7 @@ def crawl(ctx: click.Context, seeds: tuple[str, ...], scope: str, depth: int, li
                                      bounds=TrapBounds(path_segments=max_path_segments,
                                                        query_variants=max_query_variants,
                                                        digit_steps=max_digit_steps))
-            report = start_crawl(archive, list(seeds), settings, on_capture=emit, executor=executor)
+            report = start_crawl(archive, seeds_given, settings, on_capture=emit, executor=executor)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -549,6 +560,49 @@ def crawl(ctx: click.Context, seeds: tuple[str, ...], scope: str, depth: int, li
         if report.note:
             out.print(termout.line("  note", report.note), crop=False)
     if any(c.verdict is Verdict.FAILED for c in report.captures):
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command("import")
+@archive_option
+@click.argument("file")
+@click.option("--watch", "every", metavar="DURATION", help="Watch each URL on this schedule (6h, 1d ...) instead of"
+              " capturing it once now.")
+@click.option("--tag", help="A tag for the watches (default: a bookmark's own tags).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per capture or watch.")
+@flags(*FETCH_FLAGS, *WORK_FLAGS)
+@click.pass_context
+def import_urls(ctx: click.Context, file: str, every: str | None, tag: str | None, as_json: bool, **opts: Any) -> None:
+    """Capture (or --watch) the URLs of a browser's exported bookmarks (HTML),
+    an OPML list of feeds, or a plain list (one URL a line)."""
+    from .archive.watchfile import save_watch_file
+    from .crawl.imports import read_url_file
+    from .schedule.runner import add_watch, parse_duration
+
+    found = read_url_file(file)
+    for problem in found.problems:
+        click.echo(f"warning: {file}: {problem}", err=True)
+    if not found.urls:
+        raise ConfigError(f"{file}: no URL to import")
+    archive = _archive(ctx, opts)
+    if every:
+        parse_duration(every)  # checked before the first watch is added
+        for url in found.urls:
+            w = add_watch(archive, url, every=every, tag=tag or found.tags.get(url) or None, save_file=False)
+            if as_json:
+                click.echo(json.dumps(w.to_json(), ensure_ascii=False))
+        with archive.catalog() as catalog:
+            save_watch_file(archive.path, catalog.watches())
+        if not as_json:
+            click.echo(f"watching {len(found.urls)} URL(s) from {file} ({found.kind}) every {every}")
+        return
+    from .workers.cluster import dask_executor
+    with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
+        done = archive.capture(found.urls, executor=executor, on_capture=(
+            lambda c: click.echo(json.dumps(c.to_json(), ensure_ascii=False))) if as_json else None)
+    if not as_json:
+        _capture_table(done, archive.path)
+    if any(c.verdict is Verdict.FAILED for c in done):
         ctx.exit(EXIT_FAILED)
 
 
@@ -1090,15 +1144,32 @@ def ingest(ctx: click.Context, warcs: tuple[str, ...], as_json: bool, **opts: An
               " timestamp authority (none by default).")
 @click.option("--skip-missing", is_flag=True, help="Leave out the captures whose WARC files are missing (without"
               " it, a missing file stops the export), and say how many.")
+@click.option("--crawl", "crawl_id", metavar="ID", help="Export the pages a crawl captured (its seeds marked as"
+              " seeds in pages.jsonl).")
 @click.argument("urls", nargs=-1)
 @click.pass_context
 def export(ctx: click.Context, wacz_path: str, sign: bool, sign_cert: str | None, sign_key: str | None,
-           tsa_url: str | None, skip_missing: bool, urls: tuple[str, ...]) -> None:
-    """Export the archive (or some URLs of it) as a WACZ package."""
+           tsa_url: str | None, skip_missing: bool, crawl_id: str | None, urls: tuple[str, ...]) -> None:
+    """Export the archive (or some URLs of it, or a crawl) as a WACZ package."""
     from .archive.export import export_wacz
     from .evidence.signing import anonymous_signer, domain_signer
 
     archive = Archive(ctx.obj["archive"])
+    seeds: list[str] = []
+    if crawl_id:
+        if urls:
+            raise click.UsageError("give URLs or --crawl ID, not both")
+        if not archive.exists():
+            raise ConfigError(f"no archive at {archive.path} (capture something first, or pass --archive)")
+        with archive.reader() as catalog:
+            crawl = catalog.crawl(crawl_id)
+            if crawl is None:
+                raise ConfigError(f"no crawl {crawl_id} in this archive")
+            seeds = crawl["seeds"]
+            urls = tuple(r["url"] for r in catalog.frontier(crawl_id, state="done", limit=10**9)
+                         if r["capture_id"] is not None)
+        if not urls:
+            raise ConfigError(f"crawl {crawl_id} has captured nothing yet")
     signer, public = None, None
     if bool(sign_cert) != bool(sign_key):
         raise ConfigError("--sign-cert and --sign-key go together")
@@ -1111,7 +1182,7 @@ def export(ctx: click.Context, wacz_path: str, sign: bool, sign_cert: str | None
     if tsa_url:
         check_url(tsa_url)
     report = export_wacz(archive, wacz_path, list(urls) or None, signer=signer, tsa_url=tsa_url,
-                         skip_missing=skip_missing)
+                         skip_missing=skip_missing, seeds=seeds)
     click.echo(f"wrote {report.path}: {report.warc_files} WARC file(s), {report.index_lines} index lines,"
                f" {report.pages} pages")
     if report.left_out or report.missing_files:

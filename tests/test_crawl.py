@@ -283,3 +283,76 @@ def test_listings_are_read_as_hostile_input():
     robots = b"User-agent: *\nSitemap: /maps/a.xml\nsitemap:https://other.example/b.xml\n"
     assert [(x.url, x.listing) for x in listed_links(robots, "text/plain", "https://example.org/robots.txt")] == [
         ("https://example.org/maps/a.xml", True), ("https://other.example/b.xml", True)]
+
+
+BOOKMARKS = """<!DOCTYPE NETSCAPE-Bookmark-file-1>
+<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=UTF-8">
+<TITLE>Bookmarks</TITLE><H1>Bookmarks</H1>
+<DL><p>
+  <DT><H3>Harbour</H3>
+  <DL><p>
+    <DT><A HREF="{a1}" ADD_DATE="1700000000" TAGS="ferry,council">Article one</A>
+    <DT><A HREF="{a2}">Article <b>two</b></A>
+    <DT><A HREF="javascript:alert(1)">a bookmarklet</A>
+    <DT><A HREF="place:sort=8&maxResults=10">Recent tags</A>
+    <DT><A HREF="{a1}">Article one again</A>
+  </DL><p>
+</DL><p>
+"""
+
+
+def test_imports_from_bookmarks_opml_and_plain_lists(crawlsite, tmp_path, fast_options):
+    from archiver.crawl.imports import read_url_file
+
+    u = crawlsite.url
+    marks = tmp_path / "bookmarks.html"
+    marks.write_text(BOOKMARKS.format(a1=u("/news/a1"), a2=u("/news/a2")))
+    found = read_url_file(marks)
+    assert found.kind == "bookmarks" and found.urls == [u("/news/a1"), u("/news/a2")]
+    assert found.titles[u("/news/a2")] == "Article two" and found.tags[u("/news/a1")] == "ferry,council"
+    assert len(found.problems) == 2 and all("no web page" in p for p in found.problems)
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(f'<?xml version="1.0"?><!DOCTYPE o [<!ENTITY x SYSTEM "file:///etc/passwd">]><opml version="2.0">'
+                    f'<body><outline text="News"><outline type="rss" text="Feed &x;" xmlUrl="{u("/feed.rss")}"/>'
+                    f'<outline text="Site" htmlUrl="{u("/")}"/><outline text="Broken" xmlUrl="ftp://x/"/></outline>'
+                    "</body></opml>")
+    found = read_url_file(opml)
+    assert found.kind == "opml" and found.urls == [u("/feed.rss"), u("/")] and len(found.problems) == 1
+    assert "root:" not in "".join(found.titles.values())
+    plain = tmp_path / "urls.txt"
+    plain.write_bytes(f"# harbour\n{u('/about')}\nnot a url\n\xff\n".encode("latin-1"))
+    found = read_url_file(plain)
+    assert found.kind == "list" and found.urls == [u("/about")] and len(found.problems) == 2
+    arch = str(tmp_path / "arch")
+    res = CliRunner().invoke(cli, ["--archive", arch, "import", str(marks), "--delay", "0", "--workers", "0"])
+    assert res.exit_code == 0 and "warning:" in res.stderr and u("/news/a2") in res.stdout, res.output
+    res = CliRunner().invoke(cli, ["--archive", arch, "import", str(marks), "--watch", "1d", "--json"])
+    watches = [json.loads(x) for x in res.stdout.splitlines()]
+    assert [(w["url"], w["tag"]) for w in watches] == [(u("/news/a1"), "ferry,council"), (u("/news/a2"), None)]
+    res = CliRunner().invoke(cli, ["--archive", arch, "crawl", "-i", str(plain), "--scope", "page", "--delay", "0",
+                                   "--workers", "0", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout.splitlines()[-1])["seeds"] == [u("/about")]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    res = CliRunner().invoke(cli, ["--archive", arch, "import", str(empty)])
+    assert res.exit_code == 2 and "no URL" in res.output
+
+
+def test_a_crawl_is_exported_as_wacz_with_its_seeds_marked(crawlsite, tmp_path, fast_options):
+    import zipfile
+
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+    archive.capture([crawlsite.url("/news/a5")])  # in the archive, not in the crawl
+    report = start_crawl(archive, [crawlsite.url("/about")], CrawlSettings(scope="host", depth=1))
+    out = tmp_path / "crawl.wacz"
+    res = CliRunner().invoke(cli, ["--archive", str(archive.path), "export", "--wacz", str(out), "--crawl", report.id])
+    assert res.exit_code == 0, res.output
+    with zipfile.ZipFile(out) as z:
+        pages = [json.loads(x) for x in z.read("pages/pages.jsonl").decode().splitlines()[1:]]
+    assert {p["url"] for p in pages} == {crawlsite.url(p) for p in ("/about", "/", "/about/team")}
+    assert [p["url"] for p in pages if p.get("seed")] == [crawlsite.url("/about")]
+    from test_export import wacz_validate
+
+    wacz_validate(out)
+    bad = CliRunner().invoke(cli, ["--archive", str(archive.path), "export", "--wacz", str(out), "--crawl", "nope"])
+    assert bad.exit_code == 2 and "no crawl nope" in bad.output

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,14 +113,14 @@ def _subset(archive: Archive, urls: set[str], work: Path) -> tuple[list[Path], i
 
 
 def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None, *, signer: Signer | None = None,
-                tsa_url: str | None = None, skip_missing: bool = False) -> ExportReport:
+                tsa_url: str | None = None, skip_missing: bool = False, seeds: Collection[str] = ()) -> ExportReport:
     """Write a WACZ package of the whole archive, or of `urls` only (with
     what their redirects led to, and the originals of their revisits).
     With `signer`, datapackage-digest.json is signed (evidence/signing.py); with
     `tsa_url` too, the signature gets an RFC 3161 timestamp. A WARC file
     the catalog points into that is gone refuses the export, naming it,
     unless `skip_missing`: then the captures recorded in it are left out
-    (and counted)."""
+    (and counted). Pages of `seeds` (a crawl's) say `"seed": true` in pages.jsonl."""
     if tsa_url and signer is None:
         raise ConfigError("--tsa timestamps a signature: give --sign too")
     out = Path(out)
@@ -172,10 +173,12 @@ def export_wacz(archive: Archive, out: str | Path, urls: list[str] | None = None
             raise StoreError(f"not exporting a package that would not replay: {problems[0]}{more}")
         index_lines = write_cdxj(warcs, work / "indexes" / "index.cdxj")
         pages = [{"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}]
+        seed_set = {canonical_url(u) for u in seeds}
         for c in page_rows:
             if c.status_code and 200 <= c.status_code < 300 and (c.text_sha256 or (c.content_type or "").endswith("html")):
                 pages.append({"id": hashlib.sha1(f"{c.url} {c.timestamp}".encode()).hexdigest()[:16], "url": c.url,
-                              "ts": c.captured_at, "title": c.title or c.url})
+                              "ts": c.captured_at, "title": c.title or c.url, **({"seed": True} if c.url in seed_set
+                                                                                 else {})})
         (work / "pages").mkdir()
         (work / "pages" / "pages.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pages),
                                                     encoding="utf-8")
