@@ -384,3 +384,26 @@ def test_two_screenshots_compared_mark_where_the_page_looks_different(fresh_site
         marked = client.get(marked_url)
         assert marked.headers["content-type"] == "image/png" and marked.content != plain
         assert 'view=visual' in client.get("/timeline", params={"url": url}).text
+
+
+@needs_chromium
+def test_a_crawl_in_the_browser_follows_links_the_pages_scripts_made(fresh_site, tmp_path, fast_options):
+    from archiver.crawl import CrawlSettings, start_crawl
+
+    script = ("<script>document.body.insertAdjacentHTML('beforeend',"
+              " '<a href=\"/page/made-by-script\">more</a>')</script>")
+    fresh_site.state.pages["/page/start"] = (
+        "<html><head><title>Start</title></head><body><article><h1>Start</h1><p>"
+        + "The harbour council met to discuss the winter timetable of the ferry. " * 8
+        + f"</p></article>{script}</body></html>").encode()
+    fresh_site.state.pages["/page/made-by-script"] = (
+        "<html><head><title>Made</title></head><body><article><h1>Made by a script</h1><p>"
+        + "Residents asked for the morning sailing to be kept through the winter. " * 8
+        + "</p></article></body></html>").encode()
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, browser_options=FAST, workers=0)
+    plain = start_crawl(archive, [fresh_site.url("/page/start")], CrawlSettings(scope="host", depth=1))
+    assert plain.counts["done"] == 1  # the link is not in the HTML the server sent
+    rendered = start_crawl(archive, [fresh_site.url("/page/start")], CrawlSettings(scope="host", depth=1,
+                                                                                    browser=True))
+    assert rendered.counts["done"] == 2 and all(c.via == "browser" for c in rendered.captures)
+    assert fresh_site.url("/page/made-by-script") in {c.url for c in rendered.captures}
