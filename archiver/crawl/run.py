@@ -175,8 +175,10 @@ def _run(archive: Archive, crawl_id: str, on_capture: Callable[[Capture], None] 
                     state, note = "stopped", f"--limit {settings.limit} reached; {left} URL(s) still queued" \
                                              " (crawl --resume ID --limit N goes on)"
                 break
-            captured += archive.capture([u.url for u in batch], on_record=follow, links=settings.depth > 0,
-                                        browser=settings.browser, on_capture=on_capture, executor=executor)
+            got = archive.capture([u.url for u in batch], on_record=follow, links=settings.depth > 0,
+                                  browser=settings.browser, on_capture=on_capture, executor=executor)
+            # The links are in the frontier now: a long crawl keeps its captures without them.
+            captured += [replace(c, links=()) for c in got]
     with archive.catalog() as catalog:
         with catalog.transaction():
             catalog.set_crawl_state(crawl_id, state, note=note,
