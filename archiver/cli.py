@@ -829,20 +829,28 @@ def watch() -> None:
               help="A cookies.txt it is captured with (the catalog keeps its path, not its content).")
 @click.option("--between", metavar="HH:MM-HH:MM", help="Capture it only in these hours (e.g. 08:00-20:00).")
 @click.option("--tz", metavar="ZONE", help="The time zone of --between (e.g. Asia/Hong_Kong; default UTC).")
+@click.option("--follow", is_flag=True, help="A section page or feed: on each run, the links it has within --scope"
+              " that were never captured are captured once.")
+@click.option("--scope", metavar="page|prefix|host|domain|REGEX", help="What --follow follows (default: prefix, the"
+              " page's folder).")
+@click.option("--watch-new", metavar="DURATION", help="Watch each new page --follow finds on this schedule too.")
 @flags(*CHANGE_FLAGS)
 @click.pass_context
 def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None, tag: str | None,
               use_browser: bool, apprise_urls: tuple[str, ...], notify_file: str | None, auth_name: str | None,
               headers: tuple[str, ...],
-              cookies_file: str | None, between: str | None, tz: str | None, ignore: tuple[str, ...],
-              trigger: tuple[str, ...], min_words: int) -> None:
+              cookies_file: str | None, between: str | None, tz: str | None, follow: bool, scope: str | None,
+              watch_new: str | None, ignore: tuple[str, ...], trigger: tuple[str, ...], min_words: int) -> None:
     """Watch a URL on a schedule (it is due at once)."""
     from .schedule.runner import add_watch
 
+    if (scope or watch_new) and not follow:
+        raise click.UsageError("--scope and --watch-new go with --follow")
     w = add_watch(Archive(ctx.obj["archive"]), url, every=every, cron=cron, tag=tag, browser=use_browser,
                   notify=apprise_urls + _notify_lines(notify_file), auth=auth_name, between=between, tz=tz,
                   headers=headers, cookies=cookies_file,
-                  change_rules=ChangeRules.make(ignore, trigger, min_words))
+                  change_rules=ChangeRules.make(ignore, trigger, min_words),
+                  follow={"scope": scope or "prefix", "watch_new": watch_new} if follow else None)
     how = ", in the browser" if w.browser else ""
     how += f", between {w.active_hours} {w.tz or 'UTC'}" if w.active_hours else ""
     how += f", credentials {w.auth}" if w.auth else ""
@@ -853,6 +861,9 @@ def watch_add(ctx: click.Context, url: str, every: str | None, cron: str | None,
     how += f", ignoring {len(rules['ignore'])} pattern(s)" if rules.get("ignore") else ""
     how += f", {len(rules['trigger'])} trigger(s)" if rules.get("trigger") else ""
     how += f", at least {rules['min_words']} words" if rules.get("min_words") else ""
+    if w.follow:
+        how += f", following new links within scope {w.follow['scope']}"
+        how += f" (watched every {w.follow['watch_new']})" if w.follow.get("watch_new") else ""
     click.echo(termout.safe(f"watching {w.url} ({w.schedule}{', tag ' + w.tag if w.tag else ''}{how})"))
 
 

@@ -378,6 +378,7 @@ class Watch:
     cookies: str | None = None  # the path of its cookies.txt
     change_rules: dict[str, Any] = field(default_factory=dict)  # --ignore, --trigger, --min-words (significance.ChangeRules)
     paused: bool = False  # kept, not captured, until resumed
+    follow: dict[str, Any] = field(default_factory=dict)  # a section watch: {"scope", "watch_new"}
 
     @property
     def schedule(self) -> str:
@@ -414,6 +415,7 @@ class Watch:
             "trigger": list(self.change_rules.get("trigger") or []),
             "min_words": self.change_rules.get("min_words") or 0,
             "paused": self.paused,
+            "follow": self.follow or None,
         }
 
 

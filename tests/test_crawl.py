@@ -356,3 +356,59 @@ def test_a_crawl_is_exported_as_wacz_with_its_seeds_marked(crawlsite, tmp_path, 
     wacz_validate(out)
     bad = CliRunner().invoke(cli, ["--archive", str(archive.path), "export", "--wacz", str(out), "--crawl", "nope"])
     assert bad.exit_code == 2 and "no crawl nope" in bad.output
+
+
+def test_a_section_watch_captures_its_new_pages_once_over_three_runs_and_says_so(crawlsite, tmp_path, fast_options,
+                                                                                  clock):
+    from siteserver import SiteServer
+
+    from archiver.schedule.runner import NotifyOptions, run_due
+
+    hook = SiteServer().start()
+    try:
+        archive = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock, workers=0)
+        u = crawlsite.url
+        crawlsite.files["/reports/"] = ("text/html", b"")
+
+        def section(*n: int) -> None:
+            links = "".join(f"<li><a href='/reports/r{i}'>Report {i}</a></li>" for i in n)
+            crawlsite.files["/reports/"] = ("text/html; charset=utf-8", (
+                "<html><head><title>Reports</title></head><body><nav><a href='/about'>About</a></nav>"
+                f"<h1>Reports</h1><ul>{links}</ul></body></html>").encode())
+            for i in n:
+                crawlsite.files[f"/reports/r{i}"] = ("text/html; charset=utf-8", (
+                    f"<html><head><title>Report {i}</title></head><body><article><h1>Report {i}</h1><p>"
+                    + f"Report {i} on the harbour council's ferry budget and the winter timetable. " * 8
+                    + "</p></article></body></html>").encode())
+
+        res = CliRunner().invoke(cli, ["--archive", str(archive.path), "watch", "add", u("/reports/"), "--every", "1h",
+                                       "--follow", "--watch-new", "1d"])
+        assert res.exit_code == 0 and "following new links within scope prefix" in res.stdout, res.output
+        with sqlite3.connect(archive.path / "catalog.sqlite") as db:  # added on the real clock; the test's is earlier
+            db.execute("UPDATE watches SET next_due = 0")
+        target = NotifyOptions(apprise=(f"json://127.0.0.1:{hook.server_port}/notify",))
+        section(1, 2)
+        first = run_due(archive, notify=target)
+        assert first.new_pages == {u("/reports/"): [u("/reports/r1"), u("/reports/r2")]}
+        assert u("/about") not in {c.url for c in first.captures}  # outside the section's folder
+        section(1, 2, 3)
+        clock.advance(hours=2)
+        second = run_due(archive, notify=target)
+        assert second.new_pages == {u("/reports/"): [u("/reports/r3")]}
+        assert {c.url for c in second.captures} >= {u("/reports/"), u("/reports/r1"), u("/reports/r2"),
+                                                     u("/reports/r3")}  # r1, r2: their own watches were due
+        section(1, 2, 3, 4, 5)
+        clock.advance(hours=2)
+        third = run_due(archive, notify=target)
+        assert third.new_pages == {u("/reports/"): [u("/reports/r4"), u("/reports/r5")]}
+        assert captures_per_url(archive)[u("/reports/r4")] == 1
+        sent = [json.loads(body) for path, body in hook.state.posts if path == "/notify"]
+        titles = [m["title"] for m in sent]
+        assert titles == ["2 new pages in Reports", "1 new page in Reports", "2 new pages in Reports"], titles
+        assert u("/reports/r5") in sent[-1]["message"]
+        with sqlite3.connect(archive.path / "catalog.sqlite") as db:
+            watched = {r[0] for r in db.execute("SELECT url FROM watches")}
+        assert watched == {u("/reports/")} | {u(f"/reports/r{i}") for i in range(1, 6)}  # --watch-new
+        assert '"follow"' in (archive.path / "watches.json").read_text()
+    finally:
+        hook.stop()

@@ -198,7 +198,8 @@ def test_catalog_from_before_the_cjk_index_is_migrated(fresh_site, tmp_path, fas
                      " ALTER TABLE texts DROP COLUMN snapshot_sha256; DROP TABLE text_lines; DROP TABLE site_lines;"
                      " ALTER TABLE watches DROP COLUMN change_rules; ALTER TABLE watches DROP COLUMN paused;"
                      " DROP TABLE versions; DROP TABLE search_versions; DROP TABLE search_versions_cjk;"
-                     " DROP TABLE jobs; DROP TABLE crawls; DROP TABLE crawl_urls; PRAGMA user_version = 5;")
+                     " DROP TABLE jobs; DROP TABLE crawls; DROP TABLE crawl_urls; ALTER TABLE watches DROP COLUMN follow;"
+                     " PRAGMA user_version = 5;")
     db.close()
     reopened = Archive(tmp_path / "arch", fetch_options=fast_options, clock=clock)
     assert [h.url for h in reopened.search(P.ZH_WORD, 10)] == [url]

@@ -285,7 +285,8 @@ def test_an_archive_from_before_the_versions_index_gets_its_current_texts_and_re
                      " DROP TABLE jobs; DROP INDEX latest_order; DROP INDEX latest_captured; DROP INDEX latest_verdict; DROP INDEX latest_site;"
                      " ALTER TABLE latest DROP COLUMN verdict; ALTER TABLE latest DROP COLUMN title;"
                      " ALTER TABLE latest DROP COLUMN changed; ALTER TABLE latest DROP COLUMN site;"
-                     " DROP TABLE crawls; DROP TABLE crawl_urls; PRAGMA user_version = 14;")
+                     " DROP TABLE crawls; DROP TABLE crawl_urls; ALTER TABLE watches DROP COLUMN follow;"
+                     " PRAGMA user_version = 14;")
     db.close()
     assert [h.url for h in archive.search("three more years", versions=True)] == [server.url("/page/ferry")]
     assert archive.search("two more years", versions=True) == []  # an older text: not until a reindex

@@ -45,28 +45,30 @@ class OperationalTables:
             notify=tuple(json.loads(row["notify"] or "[]")), auth=row["auth"], active_hours=row["active_hours"],
             tz=row["tz"], headers=tuple(json.loads(row["headers"] or "[]")), cookies=row["cookies"],
             change_rules=json.loads(row["change_rules"] or "{}"), paused=bool(row["paused"]),
+            follow=json.loads(row["follow"] or "{}"),
         )
 
     def put_watch(self, url: str, *, every_seconds: int | None, cron: str | None, tag: str | None, added_at: str,
                   next_due: float, browser: bool = False, notify: tuple[str, ...] = (), auth: str | None = None,
                   active_hours: str | None = None, tz: str | None = None, headers: tuple[str, ...] = (),
-                  cookies: str | None = None, change_rules: dict[str, Any] | None = None) -> Watch:
+                  cookies: str | None = None, change_rules: dict[str, Any] | None = None,
+                  follow: dict[str, Any] | None = None) -> Watch:
         """Add a watch (due at `next_due`) or change its schedule; a changed
         schedule clears a scheduling problem."""
         with self.transaction():
             self.db.execute(
                 "INSERT INTO watches (url, every_seconds, cron, tag, added_at, next_due, browser, notify, auth,"
-                " active_hours, tz, headers, cookies, change_rules) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " active_hours, tz, headers, cookies, change_rules, follow) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(url) DO UPDATE SET every_seconds = excluded.every_seconds, cron = excluded.cron,"
                 " tag = coalesce(excluded.tag, watches.tag), problem = NULL, browser = excluded.browser,"
                 " notify = excluded.notify, auth = excluded.auth, active_hours = excluded.active_hours,"
                 " tz = excluded.tz, headers = excluded.headers, cookies = excluded.cookies,"
-                " change_rules = excluded.change_rules,"
+                " change_rules = excluded.change_rules, follow = excluded.follow,"
                 " next_due = CASE WHEN watches.problem IS NULL THEN watches.next_due ELSE excluded.next_due END",
                 (url, every_seconds, cron, tag, added_at, next_due, int(browser),
                  json.dumps(list(notify)) if notify else None, auth, active_hours, tz,
                  json.dumps(list(headers)) if headers else None, cookies,
-                 json.dumps(change_rules) if change_rules else None),
+                 json.dumps(change_rules) if change_rules else None, json.dumps(follow) if follow else None),
             )
             watch = self.watch(url)
         assert watch is not None

@@ -30,14 +30,15 @@ FORMAT = "archiver-watches-1"
 # A watch's settings, as the catalog's columns name them (runtime state such
 # as failures and leases is not kept: it is rebuilt by the next runs).
 _SETTINGS = ("url", "every_seconds", "cron", "tag", "added_at", "browser", "notify", "auth", "active_hours", "tz",
-             "headers", "cookies", "change_rules", "paused")
+             "headers", "cookies", "change_rules", "paused", "follow")
 
 
 def _settings(w: Watch) -> dict[str, Any]:
     return {"url": w.url, "every_seconds": w.every_seconds, "cron": w.cron, "tag": w.tag, "added_at": w.added_at,
             "browser": w.browser, "notify": list(w.notify), "auth": w.auth, "active_hours": w.active_hours,
             "tz": w.tz, "headers": list(w.headers), "cookies": w.cookies,
-            **({"change_rules": w.change_rules} if w.change_rules else {}), **({"paused": True} if w.paused else {})}
+            **({"change_rules": w.change_rules} if w.change_rules else {}), **({"paused": True} if w.paused else {}),
+            **({"follow": w.follow} if w.follow else {})}
 
 
 def read_watch_file(root: Path) -> list[dict[str, Any]]:
@@ -99,7 +100,7 @@ def watches_in_catalog_file(path: Path) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         entry: dict[str, Any] = {k: row[k] for k in (*_SETTINGS, "next_due") if k in columns}
-        for k, empty in (("notify", "[]"), ("headers", "[]"), ("change_rules", "{}")):
+        for k, empty in (("notify", "[]"), ("headers", "[]"), ("change_rules", "{}"), ("follow", "{}")):
             try:
                 entry[k] = json.loads(entry.get(k) or empty)
             except ValueError:
@@ -126,6 +127,14 @@ def _change_rules(value: Any) -> dict[str, Any] | None:
         return None
 
 
+def _follow(value: Any) -> dict[str, Any] | None:
+    """A section watch's settings as the file gives them, if they still read as such."""
+    if not isinstance(value, dict) or not isinstance(value.get("scope"), str):
+        return None
+    new = value.get("watch_new")
+    return {"scope": value["scope"], "watch_new": new if isinstance(new, str) else None}
+
+
 def restore_watches(catalog: Any, entries: list[dict[str, Any]], *, now: float) -> list[str]:
     """Put each entry the catalog does not have into it (inside the
     caller's transaction); the URLs restored. An entry without a schedule is
@@ -146,7 +155,7 @@ def restore_watches(catalog: Any, entries: list[dict[str, Any]], *, now: float) 
                           notify=_strings(e.get("notify")), auth=_text(e.get("auth")),
                           active_hours=_text(e.get("active_hours")), tz=_text(e.get("tz")),
                           headers=_strings(e.get("headers")), cookies=_text(e.get("cookies")),
-                          change_rules=_change_rules(e.get("change_rules")))
+                          change_rules=_change_rules(e.get("change_rules")), follow=_follow(e.get("follow")))
         if e.get("paused") is True or e.get("paused") == 1:
             catalog.pause_watch(url, True, now=now)
         have.add(url)

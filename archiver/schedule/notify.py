@@ -41,6 +41,10 @@ Failing: {{ title or url }}
 {%- elif event == 'recovered' -%}
 Recovered: {{ title or url }}
 {{ url }} is back ({{ verdict }}) after {{ failures }} failed captures.
+{%- elif event == 'new_pages' -%}
+{{ new_count }} new page{{ '' if new_count == 1 else 's' }} in {{ title or url }}
+{%- for p in new_pages %}
+{{ p.title or p.url }}: {{ p.url }}{% endfor %}
 {%- else -%}
 {{ title or 'archiver' }}
 {{ body or '' }}
@@ -90,6 +94,7 @@ def render(event: dict[str, Any], template: str | None = None) -> tuple[str, str
             "event": None, "url": None, "title": None, "verdict": None, "reason": None, "timestamp": None,
             "captured_at": None, "previous_timestamp": None, "words_added": None, "words_removed": None,
             "added": None, "removed": None, "diff": None, "diff_url": None, "failures": None, "body": None,
+            "new_count": None, "new_pages": [],
             **event})
     except TemplateError as exc:  # a user's template failing on this event: still say something
         log.warning("notification template failed (%s); sending the default message", exc)

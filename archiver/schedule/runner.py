@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from ..archive.archive import Archive
-from ..errors import ConfigError, SnapshotNotFound, StoreError
+from ..errors import ConfigError, InvalidURL, SnapshotNotFound, StoreError
 from ..significance import ChangeRules
 from ..models import Capture, Verdict, Watch
 from ..capture.credentials import SECRET_HEADERS, CredentialSet, credential_set, inline_set
@@ -216,12 +216,15 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
               tag: str | None = None, browser: bool = False, notify: tuple[str, ...] | list[str] = (),
               auth: str | None = None, between: str | None = None, tz: str | None = None,
               headers: tuple[str, ...] | list[str] = (), cookies: str | None = None,
-              change_rules: ChangeRules | None = None, save_file: bool = True) -> Watch:
+              change_rules: ChangeRules | None = None, follow: dict[str, Any] | None = None,
+              save_file: bool = True) -> Watch:
     """Watch `url` (or change its schedule). Due at once if new. `browser`:
     capture it in Chromium; `notify`: its own Apprise URLs; `auth`: the
     credential set it is captured with, or `headers` and `cookies` (a
     cookies.txt path) of its own; `between`/`tz`: its active hours;
-    `change_rules`: its --ignore, --trigger and --min-words."""
+    `change_rules`: its --ignore, --trigger and --min-words; `follow`: a
+    section watch's {"scope", "watch_new"} (its new in-scope links are
+    captured once, and watched on `watch_new` when given)."""
     if auth is not None and (headers or cookies):
         raise ConfigError("--auth names a whole credential set: give it, or --header/--cookies, not both")
     headers, cookies = watch_credentials(headers, cookies)
@@ -235,11 +238,19 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
     urls = tuple(check_apprise_url(u) for u in notify)
     if auth is not None:
         credential_set(auth, archive.path)  # a name that exists, checked now rather than at 3 a.m.
+    if follow:
+        from ..crawl.scope import Scope
+
+        Scope(follow.get("scope") or "prefix", (url,))  # a bad --scope is an error now
+        if follow.get("watch_new"):
+            parse_duration(follow["watch_new"])
+        follow = {"scope": follow.get("scope") or "prefix", "watch_new": follow.get("watch_new")}
     with archive.catalog() as catalog:
         watch = catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
                                   added_at=iso_seconds(now), next_due=to_epoch(now), browser=browser, notify=urls,
                                   auth=auth, active_hours=hours, tz=zone, headers=headers, cookies=cookies,
-                                  change_rules=change_rules.to_json() if change_rules else None)
+                                  change_rules=change_rules.to_json() if change_rules else None,
+                                  follow=follow or None)
         if save_file:
             save_watch_file(archive.path, catalog.watches())
         return watch
@@ -301,7 +312,7 @@ def edit_watch(archive: Archive, url: str, changes: dict[str, Any]) -> Watch:
     edited = add_watch(archive, key, every=every, cron=cron, tag=changes.get("tag", watch.tag),
                        browser=changes.get("browser", watch.browser), notify=notify, auth=auth,
                        between=between, tz=tz, headers=watch.headers, cookies=watch.cookies,
-                       change_rules=ChangeRules.from_json(rules), save_file=False)
+                       change_rules=ChangeRules.from_json(rules), follow=watch.follow, save_file=False)
     with archive.catalog() as catalog:
         if "tag" in changes and not changes["tag"]:
             catalog.clear_watch_tag(key)
@@ -443,6 +454,7 @@ class RunSummary:
     notify_failed: int = 0
     notify_errors: list[str] = field(default_factory=list)  # "TARGET: why", one per failed delivery
     unscheduled: list[str] = field(default_factory=list)  # "URL: why", watches set aside this run
+    new_pages: dict[str, list[str]] = field(default_factory=dict)  # section watch -> the new pages captured
 
     def counts(self) -> dict[str, int]:
         out = {"captured": len(self.captures), "changed": 0, "unchanged": 0, "new": 0, "errors": 0}
@@ -456,7 +468,7 @@ class RunSummary:
     def to_json(self) -> dict[str, Any]:
         return {**self.counts(), "notified": self.notified, "notify_failed": self.notify_failed,
                 "notify_errors": self.notify_errors, "unscheduled": self.unscheduled,
-                "captures": [c.to_json() for c in self.captures]}
+                "new_pages": self.new_pages, "captures": [c.to_json() for c in self.captures]}
 
 
 def _claim(catalog: Catalog, now: datetime, owner: str) -> list[Watch]:
@@ -488,6 +500,65 @@ def _event(watch: Watch, capture: Capture, errors_after: int | None) -> str | No
         if capture.verdict.has_text and watch.failures >= errors_after:
             return "recovered"
     return None
+
+
+MAX_NEW_PAGES = 500  # new pages one section watch captures in a run (the rest come in the next runs)
+
+
+def _new_links(catalog: Catalog, watch: Watch, capture: Capture) -> list[str]:
+    """The links of a section watch's capture within its scope that the
+    archive has never captured (and that are not watched already)."""
+    from ..crawl.scope import Scope
+    from ..crawl.traps import without_session_ids
+
+    scope = Scope(watch.follow.get("scope") or "prefix", (watch.url,))
+    out: dict[str, None] = {}
+    for link in capture.links:
+        try:
+            url = check_url(without_session_ids(link.url))
+        except InvalidURL:
+            continue
+        if url == watch.url or not scope.allows(url, 0 if link.listed else 1):
+            continue
+        if catalog.db.execute("SELECT 1 FROM latest WHERE url = ?", (url,)).fetchone() is None \
+                and catalog.watch(url) is None:
+            out.setdefault(url)
+        if len(out) >= MAX_NEW_PAGES:
+            break
+    return list(out)
+
+
+def _capture_new_pages(archive: Archive, catalog: Catalog, found: dict[str, list[str]], by_url: dict[str, Watch],
+                       notify: NotifyOptions, summary: RunSummary, done: Callable[[Capture], None],
+                       executor: Executor | None) -> None:
+    """Capture once the new pages section watches found, watch them when their
+    section says so, and tell each section's targets what came."""
+    urls = list(dict.fromkeys(u for links in found.values() for u in links))
+    captured = {c.url: c for c in archive.capture(urls, on_capture=done, executor=executor)}
+    now = archive.clock()
+    for section, links in found.items():
+        watch = by_url[section]
+        got = [captured[u] for u in links if u in captured]
+        if not got:
+            continue
+        summary.new_pages[section] = [c.url for c in got]
+        every = watch.follow.get("watch_new")
+        for c in got:
+            if every and c.verdict.has_text:
+                add_watch(archive, c.url, every=every, tag=watch.tag, save_file=False)
+        targets = notify.targets(watch.notify)
+        if targets:
+            message = {"event": "new_pages", "url": section, "title": catalog.current_title(section) or section,
+                       "new_count": len(got), "captured_at": iso_seconds(now),
+                       "new_pages": [{"url": c.url, "title": c.title, "verdict": c.verdict.value} for c in got]}
+            if notify.base_url:
+                message["diff_url"] = notify.base_url.rstrip("/") + "/timeline?" + urlencode({"url": section})
+            payload = json.dumps(message, ensure_ascii=False)
+            with catalog.transaction():
+                for target in targets:
+                    catalog.queue_notification(target, payload, created=to_epoch(now))
+    if any(by_url[s].follow.get("watch_new") for s in found):
+        save_watch_file(archive.path, catalog.watches())
 
 
 def _capture_message(capture: Capture) -> dict[str, Any]:
@@ -784,9 +855,13 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
         if on_start is not None:
             on_start(len(claimed))
 
+        found: dict[str, list[str]] = {}  # section watch -> in-scope links never captured
+
         def record(cat: Catalog, capture: Capture) -> None:
             watch = by_url[capture.url]
             now = archive.clock()
+            if watch.follow and capture.links:
+                found[watch.url] = _new_links(cat, watch, capture)
             try:
                 due, failures = _next_due(watch, capture, now)
             except ConfigError as exc:
@@ -826,10 +901,13 @@ def run_due(archive: Archive, *, notify: NotifyOptions | None = None,
             try:
                 with _LeaseKeeper(archive, owner, renew_every):
                     archive.capture([w.url for w in claimed], on_capture=done, on_record=record, executor=executor,
-                                    browser={w.url for w in claimed if w.browser}, auth=own_sets)
+                                    browser={w.url for w in claimed if w.browser}, auth=own_sets,
+                                    links=any(w.follow for w in claimed))
             finally:
                 # Whatever was claimed but not captured (an interrupt) is due again now.
                 catalog.release_leases(owner)
+            if found:
+                _capture_new_pages(archive, catalog, found, by_url, notify, summary, done, executor)
         courier.poke()
         courier.take(summary)
         if not runner:
