@@ -695,11 +695,19 @@ def clean(paths: tuple[str, ...], url: str | None, fmt: str, rules_dir: str | No
 
 @cli.command()
 @archive_option
-@click.argument("url")
-@click.option("--json", "as_json", is_flag=True, help="A JSON list, oldest first.")
+@click.argument("url", required=False)
+@click.option("--crawl", "crawl_id", metavar="ID", help="A crawl instead: its seeds, scope and state, and every URL"
+              " it found with what became of it.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, oldest first (a crawl: an object with its pages).")
 @click.pass_context
-def history(ctx: click.Context, url: str, as_json: bool) -> None:
-    """Every capture of a URL, oldest first."""
+def history(ctx: click.Context, url: str | None, crawl_id: str | None, as_json: bool) -> None:
+    """Every capture of a URL, oldest first; or what a crawl did (--crawl ID)."""
+    if bool(url) == bool(crawl_id):
+        raise click.UsageError("give a URL or --crawl ID")
+    if crawl_id:
+        _crawl_history(ctx, crawl_id, as_json)
+        return
+    assert url is not None
     captures = Archive(ctx.obj["archive"]).history(url)
     if as_json:
         click.echo(json.dumps([c.history_json() for c in captures], ensure_ascii=False))
@@ -709,6 +717,33 @@ def history(ctx: click.Context, url: str, as_json: bool) -> None:
             for c in captures]
     termout.print_table([Column("timestamp"), Column("verdict"), Column("status"), Column("words", right=True),
                          Column("title or reason", flex=True)], rows, title=url)
+
+
+def _crawl_history(ctx: click.Context, crawl_id: str, as_json: bool) -> None:
+    archive = Archive(ctx.obj["archive"])
+    if not archive.exists():
+        raise ConfigError(f"no archive at {archive.path} (capture something first, or pass --archive)")
+    with archive.reader() as catalog:
+        crawl = catalog.crawl(crawl_id)
+        if crawl is None:
+            known = ", ".join(c["id"] for c in catalog.crawls(limit=5)) or "none yet"
+            raise ConfigError(f"no crawl {crawl_id} in this archive (the latest: {known})")
+        pages = catalog.crawl_pages(crawl_id)
+    if as_json:
+        click.echo(json.dumps({**crawl, "pages": pages}, ensure_ascii=False))
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in crawl["counts"].items() if n)
+    out = termout.console()
+    out.print(termout.line(f"crawl {crawl_id}", f"started {crawl['created']}, scope {crawl['settings']['scope']},"
+                           f" depth {crawl['settings']['depth']}: {crawl['state']}; {counts}"), crop=False)
+    out.print(termout.line("seeds", ", ".join(crawl["seeds"])), crop=False)
+    if crawl["note"]:
+        out.print(termout.line("note", crawl["note"]), crop=False)
+    termout.print_table(
+        [Column("timestamp"), Column("state"), Column("depth", right=True), Column("url"),
+         Column("verdict, title or reason", flex=True)],
+        [[p["timestamp"] or "-", p["state"], p["depth"], p["url"],
+          p["reason"] or " ".join(x for x in (p["verdict"], p["title"]) if x)] for p in pages], out=out)
 
 
 @cli.command()

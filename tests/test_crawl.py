@@ -121,6 +121,12 @@ def test_crawl_on_the_command_line_and_its_errors(crawlsite, tmp_path):
     summary = lines[-1]
     assert summary["state"] == "done" and summary["counts"]["done"] == 3 == summary["captured"]
     assert {x["url"] for x in lines[:-1]} == {crawlsite.url(p) for p in ("/about", "/", "/about/team")}
+    hist = CliRunner().invoke(cli, ["--archive", arch, "history", "--crawl", summary["id"]])
+    assert hist.exit_code == 0 and f"crawl {summary['id']}" in hist.stdout and "scope host" in hist.stdout
+    assert crawlsite.url("/about/team") in hist.stdout and "new The team" in hist.stdout
+    data = json.loads(CliRunner().invoke(cli, ["--archive", arch, "history", "--crawl", summary["id"], "--json"]).stdout)
+    assert {p["url"]: p["verdict"] for p in data["pages"]}[crawlsite.url("/about")] == "new"
+    assert CliRunner().invoke(cli, ["--archive", arch, "history", "--crawl", "nope"]).exit_code == 2
     text = run("--resume", summary["id"])
     assert text.exit_code == 0 and f"crawl {summary['id']}" in text.stdout and "3 captured" in text.stdout
     assert "this run recorded 0" in text.stdout

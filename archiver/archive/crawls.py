@@ -118,3 +118,11 @@ class CrawlTables:
             args.append(state)
         return self.db.execute(f"SELECT * FROM crawl_urls WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
                                (*args, limit, offset)).fetchall()
+
+    def crawl_pages(self, crawl_id: str) -> list[dict[str, Any]]:
+        """Every URL of a crawl's frontier in the order found, with its capture's verdict where it has one."""
+        rows = self.db.execute(
+            "SELECT f.url, f.depth, f.parent, f.state, f.reason, c.timestamp, c.verdict, c.status_code, c.title"
+            " FROM crawl_urls AS f LEFT JOIN captures AS c ON c.id = f.capture_id WHERE f.crawl = ? ORDER BY f.seq",
+            (crawl_id,))
+        return [dict(r) for r in rows]
