@@ -215,6 +215,8 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=12)
     ap.add_argument("--latency", type=float, default=0.02, help="seconds each request waits")
     ap.add_argument("--skip-kills", action="store_true")
+    ap.add_argument("--archiver-only", action="store_true", help="leave wget out (a big site: wget takes long)")
+    ap.add_argument("--keep", type=Path, help="keep the archive here (to time the interface's crawl page after)")
     args = ap.parse_args()
     site = Site(args.hosts, args.articles, args.latency)
     work = Path(tempfile.mkdtemp(prefix="bench-crawl-"))
@@ -227,6 +229,8 @@ def main() -> None:
         rows = {}
         wget = shutil.which("wget")
         for name in ("wget --recursive", "archiver crawl"):
+            if name.startswith("wget") and args.archiver_only:
+                continue
             if name.startswith("wget") and not wget:
                 print(f"{name:<34} not installed")
                 continue
@@ -252,6 +256,8 @@ def main() -> None:
             print(f"archiver crawl: {(ap_ / aw) / (wp / ww):.2f}x wget's pages/s (cleaning included)")
         if not args.skip_kills:
             kills(exe, work, site, scope, args.depth)
+        if args.keep:
+            shutil.copytree(work / "archiver" / "arch", args.keep)
     finally:
         site.stop()
         shutil.rmtree(work, ignore_errors=True)

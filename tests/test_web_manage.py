@@ -98,6 +98,13 @@ def test_the_api_edits_pauses_and_deletes_watches_and_keeps_the_captures(client,
     client.patch("/api/watches", params={"url": url}, headers=auth(), json={"tag": "boats"})
     [listed] = [w for w in client.get("/api/watches").json() if w["url"] == url]
     assert listed["paused"] and listed["schedule"] == "every 2h"  # the rest kept
+    followed = client.patch("/api/watches", params={"url": url}, headers=auth(), json={"follow": {"scope": "host"}})
+    assert followed.json()["follow"] == {"scope": "host", "watch_new": None}, followed.text
+    bad = client.patch("/api/watches", params={"url": url}, headers=auth(), json={"follow": {"scope": "(unclosed"}})
+    assert bad.status_code == 400 and "--scope is page" in bad.json()["error"]
+    bad = client.patch("/api/watches", params={"url": url}, headers=auth(), json={"follow": {"depth": 3}})
+    assert bad.status_code == 400 and "follow is null or" in bad.json()["error"]
+    assert client.patch("/api/watches", params={"url": url}, headers=auth(), json={"follow": None}).json()["follow"] is None
     bad = client.patch("/api/watches", params={"url": url}, headers=auth(), json={"colour": "blue"})
     assert bad.status_code == 400 and "cannot change colour" in bad.json()["error"]
     bad = client.patch("/api/watches", params={"url": url}, headers=auth(), json={"every": "soon"})

@@ -266,7 +266,7 @@ def remove_watch(archive: Archive, url: str) -> None:
 
 
 EDITABLE = frozenset({"every", "cron", "tag", "browser", "paused", "ignore", "trigger", "min_words", "notify",
-                      "auth", "between", "tz"})
+                      "auth", "between", "tz", "follow"})
 
 
 def _edited_targets(given: Any, kept: tuple[str, ...]) -> tuple[str, ...]:
@@ -305,6 +305,11 @@ def edit_watch(archive: Archive, url: str, changes: dict[str, Any]) -> Watch:
     if not isinstance(paused, bool) or not isinstance(changes.get("browser", watch.browser), bool):
         raise ConfigError("paused and browser are true or false")
     notify = _edited_targets(changes["notify"], watch.notify) if "notify" in changes else watch.notify
+    follow = changes["follow"] if "follow" in changes else watch.follow
+    if follow is not None and not (isinstance(follow, dict) and all(
+            isinstance(follow.get(k), (str, type(None))) for k in ("scope", "watch_new"))
+            and set(follow) <= {"scope", "watch_new"}):
+        raise ConfigError('follow is null or {"scope": ..., "watch_new": ...}')
     # An empty value takes a credential set or active hours off.
     auth = changes["auth"] or None if "auth" in changes else watch.auth
     between = changes["between"] or None if "between" in changes else watch.active_hours
@@ -312,7 +317,7 @@ def edit_watch(archive: Archive, url: str, changes: dict[str, Any]) -> Watch:
     edited = add_watch(archive, key, every=every, cron=cron, tag=changes.get("tag", watch.tag),
                        browser=changes.get("browser", watch.browser), notify=notify, auth=auth,
                        between=between, tz=tz, headers=watch.headers, cookies=watch.cookies,
-                       change_rules=ChangeRules.from_json(rules), follow=watch.follow, save_file=False)
+                       change_rules=ChangeRules.from_json(rules), follow=follow, save_file=False)
     with archive.catalog() as catalog:
         if "tag" in changes and not changes["tag"]:
             catalog.clear_watch_tag(key)
