@@ -723,11 +723,10 @@ def _crawl_history(ctx: click.Context, crawl_id: str, as_json: bool) -> None:
     archive = Archive(ctx.obj["archive"])
     if not archive.exists():
         raise ConfigError(f"no archive at {archive.path} (capture something first, or pass --archive)")
+    from .crawl.run import find_crawl
+
     with archive.reader() as catalog:
-        crawl = catalog.crawl(crawl_id)
-        if crawl is None:
-            known = ", ".join(c["id"] for c in catalog.crawls(limit=5)) or "none yet"
-            raise ConfigError(f"no crawl {crawl_id} in this archive (the latest: {known})")
+        crawl = find_crawl(catalog, crawl_id)
         pages = catalog.crawl_pages(crawl_id)
     if as_json:
         click.echo(json.dumps({**crawl, "pages": pages}, ensure_ascii=False))
@@ -1207,11 +1206,10 @@ def export(ctx: click.Context, wacz_path: str, sign: bool, sign_cert: str | None
             raise click.UsageError("give URLs or --crawl ID, not both")
         if not archive.exists():
             raise ConfigError(f"no archive at {archive.path} (capture something first, or pass --archive)")
+        from .crawl.run import find_crawl
+
         with archive.reader() as catalog:
-            crawl = catalog.crawl(crawl_id)
-            if crawl is None:
-                raise ConfigError(f"no crawl {crawl_id} in this archive")
-            seeds = crawl["seeds"]
+            seeds = find_crawl(catalog, crawl_id)["seeds"]
             urls = tuple(r["url"] for r in catalog.frontier(crawl_id, state="done", limit=10**9)
                          if r["capture_id"] is not None)
         if not urls:

@@ -418,3 +418,19 @@ def test_a_section_watch_captures_its_new_pages_once_over_three_runs_and_says_so
         assert '"follow"' in (archive.path / "watches.json").read_text()
     finally:
         hook.stop()
+
+
+def test_an_interrupted_crawl_says_so_and_resumes(crawlsite, tmp_path, fast_options):
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+
+    def stop(capture) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        start_crawl(archive, [crawlsite.url("/")], CrawlSettings(scope="host", depth=1), on_capture=stop)
+    with archive.reader() as catalog:
+        [crawl] = catalog.crawls()
+    assert crawl["state"] == "stopped" and "interrupted (KeyboardInterrupt)" in crawl["note"]
+    done = resume_crawl(archive, crawl["id"])
+    assert done.state == "done" and done.note is None and done.counts["queued"] == 0
+    assert set(captures_per_url(archive).values()) == {1}

@@ -6,12 +6,13 @@ the frontier are committed together, so a crawl killed at any moment resumes
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +27,7 @@ from ..cleaning.listings import Link
 from .scope import Scope
 from .traps import TrapBounds, digits_only_step, without_session_ids
 
-__all__ = ["BATCH", "CrawlReport", "CrawlSettings", "resume_crawl", "start_crawl"]
+__all__ = ["BATCH", "CrawlReport", "CrawlSettings", "find_crawl", "resume_crawl", "start_crawl"]
 
 BATCH = 200  # frontier URLs handed to one capture call
 
@@ -124,10 +125,7 @@ def resume_crawl(archive: Archive, crawl_id: str, *, on_capture: Callable[[Captu
     if not archive.exists():
         raise SnapshotNotFound(f"no crawl {crawl_id}: there is no archive at {archive.path}")
     with archive.catalog() as catalog:
-        row = catalog.crawl(crawl_id)
-        if row is None:
-            known = ", ".join(c["id"] for c in catalog.crawls(limit=5)) or "none yet"
-            raise SnapshotNotFound(f"no crawl {crawl_id} in this archive (the latest: {known})")
+        row = find_crawl(catalog, crawl_id)
         if limit is not None or delay is not None:
             settings = CrawlSettings.from_json(row["settings"])
             settings = replace(settings, limit=settings.limit if limit is None else limit,
@@ -137,10 +135,17 @@ def resume_crawl(archive: Archive, crawl_id: str, *, on_capture: Callable[[Captu
     return _run(archive, crawl_id, on_capture, executor)
 
 
-def crawl_report(catalog: Catalog, crawl_id: str, captures: list[Capture] | None = None) -> CrawlReport:
+def find_crawl(catalog: Catalog, crawl_id: str) -> dict[str, Any]:
+    """A crawl's row, or a one-line error naming the latest crawls there are."""
     row = catalog.crawl(crawl_id)
     if row is None:
-        raise SnapshotNotFound(f"no crawl {crawl_id} in this archive")
+        known = ", ".join(c["id"] for c in catalog.crawls(limit=5)) or "none yet"
+        raise SnapshotNotFound(f"no crawl {crawl_id} in this archive (the latest: {known})")
+    return row
+
+
+def crawl_report(catalog: Catalog, crawl_id: str, captures: list[Capture] | None = None) -> CrawlReport:
+    row = find_crawl(catalog, crawl_id)
     bounded: dict[str, int] = {}
     for r in catalog.db.execute("SELECT reason, count(*) FROM crawl_urls WHERE crawl = ? AND state = 'bounded'"
                                 " GROUP BY reason ORDER BY count(*) DESC", (crawl_id,)):
@@ -163,7 +168,7 @@ def _run(archive: Archive, crawl_id: str, on_capture: Callable[[Capture], None] 
     _adopt_recovered(archive, crawl_id, follow)
     captured: list[Capture] = []
     state, note = "done", None
-    with archive.writing():
+    with archive.writing(), _stopped_on_interrupt(archive, crawl_id):
         while True:
             with archive.reader() as reader:
                 taken = reader.frontier_count(crawl_id, "done", "failed", "blocked")
@@ -184,6 +189,18 @@ def _run(archive: Archive, crawl_id: str, on_capture: Callable[[Capture], None] 
             catalog.set_crawl_state(crawl_id, state, note=note,
                                     finished=iso_seconds(archive.clock()))
         return crawl_report(catalog, crawl_id, captured)
+
+
+@contextlib.contextmanager
+def _stopped_on_interrupt(archive: Archive, crawl_id: str) -> Iterator[None]:
+    """A crawl interrupted (Ctrl-C, an error) says so rather than "running"."""
+    try:
+        yield
+    except BaseException as exc:
+        with archive.catalog() as catalog, catalog.transaction():
+            catalog.set_crawl_state(crawl_id, "stopped", note=f"interrupted ({type(exc).__name__});"
+                                    " crawl --resume ID goes on", finished=iso_seconds(archive.clock()))
+        raise
 
 
 def _adopt_recovered(archive: Archive, crawl_id: str, follow: _Follower) -> None:
