@@ -553,13 +553,13 @@ def crawl(ctx: click.Context, seeds: tuple[str, ...], scope: str, depth: int, li
         out.print(termout.line(f"crawl {report.id}", f"{report.state}: {counts['done']} captured, {counts['failed']}"
                                f" failed, {counts['blocked']} blocked by robots.txt, {counts['bounded']} stopped"
                                f" by a bound, {counts['skipped']} unchanged by their sitemap dates, {counts['queued']} queued;"
-                               f" this run recorded {len(report.captures)}"),
+                               f" this run recorded {report.captured}"),
                   crop=False)
         for reason, n in report.bounded.items():
             out.print(termout.line(f"  {n} stopped", reason), crop=False)
         if report.note:
             out.print(termout.line("  note", report.note), crop=False)
-    if any(c.verdict is Verdict.FAILED for c in report.captures):
+    if report.failed:
         ctx.exit(EXIT_FAILED)
 
 

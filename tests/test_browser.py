@@ -403,7 +403,8 @@ def test_a_crawl_in_the_browser_follows_links_the_pages_scripts_made(fresh_site,
     archive = Archive(tmp_path / "arch", fetch_options=fast_options, browser_options=FAST, workers=0)
     plain = start_crawl(archive, [fresh_site.url("/page/start")], CrawlSettings(scope="host", depth=1))
     assert plain.counts["done"] == 1  # the link is not in the HTML the server sent
+    seen: list = []
     rendered = start_crawl(archive, [fresh_site.url("/page/start")], CrawlSettings(scope="host", depth=1,
-                                                                                    browser=True))
-    assert rendered.counts["done"] == 2 and all(c.via == "browser" for c in rendered.captures)
-    assert fresh_site.url("/page/made-by-script") in {c.url for c in rendered.captures}
+                                                                                    browser=True), on_capture=seen.append)
+    assert rendered.counts["done"] == 2 and rendered.captured == 2 and all(c.via == "browser" for c in seen)
+    assert fresh_site.url("/page/made-by-script") in {c.url for c in seen}

@@ -76,7 +76,9 @@ class CrawlSettings:
 
 @dataclass
 class CrawlReport:
-    """Where a crawl stands: its row in the catalog, and this run's captures."""
+    """Where a crawl stands: its row in the catalog, and what this run recorded
+    (counted, not kept: a crawl of 50,000 pages would hold them all;
+    `on_capture` sees each one)."""
 
     id: str
     seeds: list[str]
@@ -85,12 +87,13 @@ class CrawlReport:
     note: str | None
     counts: dict[str, int]  # frontier rows by state: queued, done, failed, blocked, bounded
     bounded: dict[str, int] = field(default_factory=dict)  # the bounds that stopped URLs, and how many each
-    captures: list[Capture] = field(default_factory=list)  # captured by this run
+    captured: int = 0  # captures this run recorded
+    failed: int = 0  # of them, `failed` (the network, a worker)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "seeds": self.seeds, "settings": self.settings.to_json(), "state": self.state,
                 "note": self.note, "counts": self.counts, "bounded": self.bounded,
-                "captured": len(self.captures)}
+                "captured": self.captured, "failed": self.failed}
 
 
 def start_crawl(archive: Archive, seeds: list[str], settings: CrawlSettings, *,
@@ -144,7 +147,7 @@ def find_crawl(catalog: Catalog, crawl_id: str) -> dict[str, Any]:
     return row
 
 
-def crawl_report(catalog: Catalog, crawl_id: str, captures: list[Capture] | None = None) -> CrawlReport:
+def crawl_report(catalog: Catalog, crawl_id: str, captured: int = 0, failed: int = 0) -> CrawlReport:
     row = find_crawl(catalog, crawl_id)
     bounded: dict[str, int] = {}
     for r in catalog.db.execute("SELECT reason, count(*) FROM crawl_urls WHERE crawl = ? AND state = 'bounded'"
@@ -152,7 +155,7 @@ def crawl_report(catalog: Catalog, crawl_id: str, captures: list[Capture] | None
         bounded[r[0]] = r[1]
     return CrawlReport(id=crawl_id, seeds=row["seeds"], settings=CrawlSettings.from_json(row["settings"]),
                        state=row["state"], note=row["note"], counts=row["counts"], bounded=bounded,
-                       captures=captures or [])
+                       captured=captured, failed=failed)
 
 
 def _run(archive: Archive, crawl_id: str, on_capture: Callable[[Capture], None] | None,
@@ -166,7 +169,7 @@ def _run(archive: Archive, crawl_id: str, on_capture: Callable[[Capture], None] 
         archive.fetch_options = dataclasses.replace(archive.fetch_options, host_delay=settings.delay)
     follow = _Follower(crawl_id, Scope(settings.scope, tuple(row["seeds"])), settings)
     _adopt_recovered(archive, crawl_id, follow)
-    captured: list[Capture] = []
+    captured = failed = 0
     state, note = "done", None
     with archive.writing(), _stopped_on_interrupt(archive, crawl_id):
         while True:
@@ -182,13 +185,13 @@ def _run(archive: Archive, crawl_id: str, on_capture: Callable[[Capture], None] 
                 break
             got = archive.capture([u.url for u in batch], on_record=follow, links=settings.depth > 0,
                                   browser=settings.browser, on_capture=on_capture, executor=executor)
-            # The links are in the frontier now: a long crawl keeps its captures without them.
-            captured += [replace(c, links=()) for c in got]
+            captured += len(got)
+            failed += sum(c.verdict is Verdict.FAILED for c in got)
     with archive.catalog() as catalog:
         with catalog.transaction():
             catalog.set_crawl_state(crawl_id, state, note=note,
                                     finished=iso_seconds(archive.clock()))
-        return crawl_report(catalog, crawl_id, captured)
+        return crawl_report(catalog, crawl_id, captured, failed)
 
 
 @contextlib.contextmanager
