@@ -334,6 +334,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (crawl, url)
     ) WITHOUT ROWID;
     CREATE INDEX crawl_queue ON crawl_urls(crawl, state, depth, seq);
+    CREATE INDEX crawl_order ON crawl_urls(crawl, seq);  -- the order found: the last number, the pages listed
     -- A section watch: {"scope": ..., "watch_new": "1d" | null}; its new in-scope links are captured once.
     ALTER TABLE watches ADD COLUMN follow TEXT;
     """,
