@@ -434,3 +434,34 @@ def test_an_interrupted_crawl_says_so_and_resumes(crawlsite, tmp_path, fast_opti
     done = resume_crawl(archive, crawl["id"])
     assert done.state == "done" and done.note is None and done.counts["queued"] == 0
     assert set(captures_per_url(archive).values()) == {1}
+
+
+def test_query_variants_deep_paths_and_looping_paths_are_bounded_in_a_crawl(crawlsite, tmp_path, fast_options):
+    page = b"<html><head><title>A page</title></head><body><p>" + b"Words of a page about the ferry. " * 20 + b"</p></body></html>"
+    paths = [f"/search?q={i}" for i in range(1, 7)] + ["/d/1/2/3/4/5/6/", "/d/1/2/", "/a/x/a/y/a/"]
+    crawlsite.extra["/"] = paths
+    for path in paths:
+        crawlsite.files[path] = ("text/html; charset=utf-8", page)
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options, workers=0)
+    report = start_crawl(archive, [crawlsite.url("/")], CrawlSettings(
+        scope="host", depth=1, bounds=TrapBounds(query_variants=3, path_segments=5)))
+    seen = frontier(archive, report.id)
+    states = {p: seen[crawlsite.url(p)] for p in paths}
+    assert [states[f"/search?q={i}"][0] for i in range(1, 7)] == ["done"] * 3 + ["bounded"] * 3
+    assert "3 query variants of /search already" in states["/search?q=4"][1]
+    assert states["/d/1/2/3/4/5/6/"] == ("bounded", "path deeper than 5 segments (--max-path-segments)")
+    assert states["/d/1/2/"][0] == "done"
+    assert states["/a/x/a/y/a/"][0] == "bounded" and "repeated 3 times" in states["/a/x/a/y/a/"][1]
+    assert "/search?q=5" not in crawlsite.hits and "/d/1/2/3/4/5/6/" not in crawlsite.hits
+
+
+def test_a_crawl_cleans_on_a_dask_cluster(crawlsite, tmp_path, fast_options):
+    from archiver.workers.cluster import dask_executor
+
+    archive = Archive(tmp_path / "arch", fetch_options=fast_options)
+    with dask_executor("local", workers=1) as executor:
+        report = start_crawl(archive, [crawlsite.url("/about")], CrawlSettings(scope="host", depth=1),
+                             executor=executor)
+    assert report.counts["done"] == 3 and report.captured == 3
+    assert {k for k, v in frontier(archive, report.id).items() if v[0] == "done"} == {
+        crawlsite.url(p) for p in ("/about", "/", "/about/team")}  # the links came back from the cluster

@@ -264,15 +264,16 @@ class _Follower:
             found.append((capture.final_url, row.depth, capture.url, "done", "the target of a redirect", row.run))
         depth = row.depth + 1
         if depth <= self.settings.depth:
+            variants: dict[str, int] = {}  # query variants of a path found on this page, not in the catalog yet
             for link in capture.links:
-                queued = self._judge(catalog, link, capture.url, depth, row.run)
+                queued = self._judge(catalog, link, capture.url, depth, row.run, variants)
                 if queued is not None:
                     found.append(queued)
         if found:
             catalog.add_frontier(self.crawl_id, found)
 
-    def _judge(self, catalog: Catalog, link: Link, parent: str, depth: int,
-               run: int) -> tuple[str, int, str | None, str, str | None, int] | None:
+    def _judge(self, catalog: Catalog, link: Link, parent: str, depth: int, run: int,
+               variants: dict[str, int]) -> tuple[str, int, str | None, str, str | None, int] | None:
         try:
             url = check_url(without_session_ids(link.url))
         except InvalidURL:
@@ -292,7 +293,9 @@ class _Follower:
                 return (url, depth, parent, "skipped",
                         f"unchanged since its capture at {last} (the sitemap's lastmod {link.lastmod[:25]})", 0)
         steps = run + 1 if digits_only_step(parent, url) else 0
-        path = url.split("?", 1)[0]
-        variants = catalog.query_variants(self.crawl_id, path) if "?" in url else 0
-        why = self.settings.bounds.stops(url, steps, variants)
+        path, query = url.split("?", 1)[0], "?" in url
+        known = catalog.query_variants(self.crawl_id, path) + variants.get(path, 0) if query else 0
+        if query and catalog.frontier_row(self.crawl_id, url) is None:
+            variants[path] = variants.get(path, 0) + 1
+        why = self.settings.bounds.stops(url, steps, known)
         return url, depth, parent, "bounded" if why else "queued", why, steps
