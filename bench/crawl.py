@@ -5,9 +5,11 @@ resumed.
 
 The site: HOSTS hosts (ports of 127.0.0.1, another origin each) of ARTICLES
 article pages each, section listings that page through them, links between
-articles across hosts, a calendar whose every day links to the next and a
-listing whose next page always exists (both endless), and links to a host
-outside the scope. Each request waits --latency seconds (a site that far
+articles across hosts, a sitemap of every article (named by robots.txt) and
+a feed of the newest (named by the front page; archiver crawl reads both
+with --sitemap, wget neither), a calendar whose every day links to the next
+and a listing whose next page always exists (both endless), and links to a
+host outside the scope. Each request waits --latency seconds (a site that far
 away). The server runs in a process of its own and counts every request.
 
     python bench/crawl.py
@@ -65,10 +67,11 @@ def article_html(host: int, i: int, ports: list[int], articles: int) -> bytes:
             f"<footer>Share · Subscribe · © Site {host}</footer></body></html>").encode()
 
 
-def listing_html(title: str, links: list[str], nxt: str | None) -> bytes:
+def listing_html(title: str, links: list[str], nxt: str | None, feed: str | None = None) -> bytes:
     items = "".join(f"<li><a href='{u}'>{u}</a></li>" for u in links)
     more = f"<a rel='next' href='{nxt}'>Next page</a>" if nxt else ""
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+    alternate = f"<link rel='alternate' type='application/rss+xml' href='{feed}'>" if feed else ""
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>{alternate}</head><body>"
             f"<nav><a href='/'>Home</a></nav><h1>{title}</h1><ul>{items}</ul>{more}</body></html>").encode()
 
 
@@ -100,14 +103,25 @@ def serve(ports: list[int], outside: int, articles: int, latency: float, hits_fi
             h = ports.index(host) if host in ports else -1
             path = self.path
             if path == "/robots.txt":
-                return self.send(b"User-agent: *\nDisallow: /private/\n", "text/plain")
+                return self.send(f"User-agent: *\nDisallow: /private/\nSitemap: http://127.0.0.1:{host}/sitemap.xml\n"
+                                 .encode(), "text/plain")
+            if path == "/sitemap.xml" and h >= 0:
+                entries = "".join(f"<url><loc>http://127.0.0.1:{host}/a/{i}.html</loc><lastmod>2026-11-{1 + i % 28:02d}"
+                                  "</lastmod></url>" for i in range(articles))
+                return self.send(f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                                 f"{entries}</urlset>".encode(), "application/xml")
+            if path == "/feed.xml" and h >= 0:
+                items = "".join(f"<item><title>Story {i}</title><link>http://127.0.0.1:{host}/a/{i}.html</link></item>"
+                                for i in range(max(0, articles - 20), articles))
+                return self.send(f"<?xml version='1.0'?><rss version='2.0'><channel><title>Site {h}</title>{items}"
+                                 "</channel></rss>".encode(), "application/rss+xml")
             if h < 0:
                 return self.send(listing_html("Outside", [], None))
             if path == "/":
                 links = [f"/s/{k}/1/" for k in range(sections)] + ["/cal/2026/12/06/", "/list/1/", "/about/",
                          "/private/staff/", f"http://127.0.0.1:{outside}/"]
                 links += [f"http://127.0.0.1:{p}/" for p in ports if p != host]
-                return self.send(listing_html(f"Site {h}", links, None))
+                return self.send(listing_html(f"Site {h}", links, None, feed="/feed.xml"))
             m = re.fullmatch(r"/s/(\d+)/(\d+)/", path)
             if m:
                 k, n = int(m.group(1)), int(m.group(2))
@@ -201,9 +215,11 @@ def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, 
 
 
 def counted(hits: dict[str, int], before: dict[str, int], ports: list[int]) -> tuple[int, int, int]:
-    """(pages of the site's hosts fetched, fetched more than once, trap pages fetched) since `before`."""
+    """(pages of the site's hosts fetched, fetched more than once, trap pages fetched) since `before`;
+    robots.txt, sitemaps and feeds not counted (wget reads none of the latter two)."""
     new = {k: v - before.get(k, 0) for k, v in hits.items() if v - before.get(k, 0) > 0}
-    pages = {k: v for k, v in new.items() if not k.endswith("/robots.txt") and int(k.split("/", 1)[0]) in ports}
+    pages = {k: v for k, v in new.items() if not k.endswith(("/robots.txt", "/sitemap.xml", "/feed.xml"))
+             and int(k.split("/", 1)[0]) in ports}
     traps = sum(1 for k in pages if "/cal/" in k or "/list/" in k)
     return len(pages), sum(1 for v in pages.values() if v > 1), traps
 
@@ -242,7 +258,7 @@ def main() -> None:
                        "--no-warc-keep-log", "--delete-after", "-P", str(out / "files"), site.url(0)]
             else:
                 cmd = [exe, "--archive", str(out / "arch"), "crawl", site.url(0), "--scope", scope, "--depth",
-                       str(args.depth), "--delay", "0"]
+                       str(args.depth), "--delay", "0", "--sitemap"]
             wall, peak, code = measured(cmd)
             after = site.hits()
             pages, twice, traps = counted(after, before, site.ports)
@@ -270,7 +286,8 @@ def kills(exe: str, work: Path, site: Site, scope: str, depth: int) -> None:
     with sqlite3.connect(whole) as db:
         expected = {r[0] for r in db.execute("SELECT url FROM crawl_urls WHERE state = 'done'")}
     arch = work / "killed"
-    cmd = [exe, "--archive", str(arch), "crawl", site.url(0), "--scope", scope, "--depth", str(depth), "--delay", "0"]
+    cmd = [exe, "--archive", str(arch), "crawl", site.url(0), "--scope", scope, "--depth", str(depth), "--delay", "0",
+           "--sitemap"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     crawl_id = None
     for k, share in enumerate((0.25, 0.5, 0.75), 1):
