@@ -1089,6 +1089,8 @@ def run(ctx: click.Context, loop: bool, apprise_urls: tuple[str, ...], notify_fi
         for c in summary.captures:
             if c.verdict not in (Verdict.UNCHANGED, Verdict.NEW):
                 out.print(termout.line(_verdict(c), c.url, c.reason or c.title or ""), crop=False)
+        for section, pages in summary.new_pages.items():
+            out.print(termout.line(f"{len(pages)} new page(s) in", section + ":", ", ".join(pages)), crop=False)
         err_out = termout.console(stderr=True)
         for problem in summary.notify_errors:
             err_out.print(termout.line("warning: notification not delivered:", problem), crop=False)

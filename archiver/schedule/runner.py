@@ -217,14 +217,15 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
               auth: str | None = None, between: str | None = None, tz: str | None = None,
               headers: tuple[str, ...] | list[str] = (), cookies: str | None = None,
               change_rules: ChangeRules | None = None, follow: dict[str, Any] | None = None,
-              save_file: bool = True) -> Watch:
+              first_due: float | None = None, save_file: bool = True) -> Watch:
     """Watch `url` (or change its schedule). Due at once if new. `browser`:
     capture it in Chromium; `notify`: its own Apprise URLs; `auth`: the
     credential set it is captured with, or `headers` and `cookies` (a
     cookies.txt path) of its own; `between`/`tz`: its active hours;
     `change_rules`: its --ignore, --trigger and --min-words; `follow`: a
     section watch's {"scope", "watch_new"} (its new in-scope links are
-    captured once, and watched on `watch_new` when given)."""
+    captured once, and watched on `watch_new` when given); `first_due`: when
+    a new watch is first due (unix time; default now)."""
     if auth is not None and (headers or cookies):
         raise ConfigError("--auth names a whole credential set: give it, or --header/--cookies, not both")
     headers, cookies = watch_credentials(headers, cookies)
@@ -247,7 +248,8 @@ def add_watch(archive: Archive, url: str, *, every: str | None = None, cron: str
         follow = {"scope": follow.get("scope") or "prefix", "watch_new": follow.get("watch_new")}
     with archive.catalog() as catalog:
         watch = catalog.put_watch(url, every_seconds=every_seconds, cron=cron_expr, tag=tag,
-                                  added_at=iso_seconds(now), next_due=to_epoch(now), browser=browser, notify=urls,
+                                  added_at=iso_seconds(now), next_due=to_epoch(now) if first_due is None else first_due,
+                                  browser=browser, notify=urls,
                                   auth=auth, active_hours=hours, tz=zone, headers=headers, cookies=cookies,
                                   change_rules=change_rules.to_json() if change_rules else None,
                                   follow=follow or None)
@@ -549,8 +551,9 @@ def _capture_new_pages(archive: Archive, catalog: Catalog, found: dict[str, list
         summary.new_pages[section] = [c.url for c in got]
         every = watch.follow.get("watch_new")
         for c in got:
-            if every and c.verdict.has_text:
-                add_watch(archive, c.url, every=every, tag=watch.tag, save_file=False)
+            if every and c.verdict.has_text:  # just captured: first due one period on
+                add_watch(archive, c.url, every=every, tag=watch.tag, first_due=to_epoch(now) + parse_duration(every),
+                          save_file=False)
         targets = notify.targets(watch.notify)
         if targets:
             message = {"event": "new_pages", "url": section, "title": catalog.current_title(section) or section,
