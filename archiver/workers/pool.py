@@ -354,7 +354,7 @@ def _zygote(conns: list[Any], parent: int, memory_limit: int | None = None, time
 
     def fork(end: Any, others: list[Any]) -> None:
         if os.fork() == 0:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGCHLD, _no_reaping)
             _end_with_parent(here)
             for other in others:
                 other.close()
@@ -386,8 +386,15 @@ def _zygote(conns: list[Any], parent: int, memory_limit: int | None = None, time
         finally:
             end.close()
     control.close()
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, _no_reaping)
     _reap(block=True)
+
+
+def _no_reaping(signum: int, frame: Any) -> None:
+    """SIGCHLD once the zygote stops reaping on signal, and in its workers. A
+    callable rather than SIG_DFL: a SIGCHLD that came in just before the
+    change would otherwise print "Signal 17 ignored due to race condition"
+    with a traceback on stderr (seen once in CI, in `run --loop`)."""
 
 
 def _reap(*, block: bool) -> None:
