@@ -3,7 +3,7 @@ which spellings of a URL are one page."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import InvalidURL
 
@@ -132,4 +132,19 @@ def site_key(name_or_url: str | None) -> str:
     text = (name_or_url or "").strip().lower()
     host = host_of(text, site=True) if "://" in text else text.rstrip(".").removeprefix("www.")
     return ".".join(reversed((host or "").split(".")))
+
+
+def absolute_url(base: str, value: str | None) -> str | None:
+    """A link's value (as a page or listing gives it) resolved against `base`,
+    canonical; None when it is no http(s) URL or cannot be read at all."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        url = urljoin(base, value)
+        if urlsplit(url).scheme not in ("http", "https"):
+            return None
+        return canonical_url(url)
+    except ValueError:  # a hostile link ("http://[::1"): nothing any capture could follow
+        return None
 

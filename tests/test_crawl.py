@@ -286,6 +286,13 @@ def test_listings_are_read_as_hostile_input():
     assert listed_links(deep, "application/json", "https://example.org/feed.json") == ()
     assert listed_links(b"<urlset><url><loc>javascript:alert(1)</loc></url></urlset>", None, base) == ()
     assert listed_links(b"<html><body>not a listing</body></html>", "text/html", base) == ()
+    from archiver.archive.embeds import embedded_urls
+    from archiver.cleaning.links import page_links
+
+    html = ('<base href="/sub/"><a href="http://[::1">bad</a><a href="b">b</a><a href="mailto:x">m</a>'
+            '<img src="http://[::1"><img src="c.png"><script src="javascript:x"></script>')
+    assert [x.url for x in page_links(html, "https://example.org/d/p")] == ["https://example.org/sub/b"]
+    assert embedded_urls(html, "https://example.org/d/p") == ["https://example.org/sub/c.png"]
     robots = b"User-agent: *\nSitemap: /maps/a.xml\nsitemap:https://other.example/b.xml\n"
     assert [(x.url, x.listing) for x in listed_links(robots, "text/plain", "https://example.org/robots.txt")] == [
         ("https://example.org/maps/a.xml", True), ("https://other.example/b.xml", True)]

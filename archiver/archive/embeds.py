@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlsplit
-
-from selectolax.lexbor import LexborHTMLParser
-
-from ..urls import canonical_url
+from ..cleaning.links import parsed_with_base
+from ..urls import absolute_url
 
 __all__ = ["embedded_urls"]
-
-_EMBEDS = (("img", "src"), ("script", "src"), ("iframe", "src"), ("video", "src"), ("audio", "src"),
-           ("source", "src"), ("embed", "src"), ("input[type=image]", "src"), ("video", "poster"))
 
 
 def embedded_urls(html: bytes | str, base: str) -> list[str]:
     """The http(s) URLs of the images, scripts, stylesheets, frames and media
     `html` embeds, resolved against `base` (and its <base href>), each once,
     in document order."""
-    tree = LexborHTMLParser(html if isinstance(html, str) else html.decode("utf-8", "replace"))
-    base_node = tree.css_first("base[href]")
-    if base_node is not None:
-        base = urljoin(base, (base_node.attributes.get("href") or "").strip())
+    tree, base = parsed_with_base(html, base)
     found: list[str] = []
     seen: set[str] = set()
 
     def add(value: str | None) -> None:
         value = (value or "").strip()
-        if not value or value.startswith(("data:", "javascript:", "about:", "#")):
+        if value.startswith("#"):  # the page itself
             return
-        url = urljoin(base, value)
-        if urlsplit(url).scheme not in ("http", "https"):
-            return
-        try:
-            url = canonical_url(url)
-        except Exception:  # a URL no capture could have had
-            return
-        if url not in seen:
+        url = absolute_url(base, value)
+        if url is not None and url not in seen:
             seen.add(url)
             found.append(url)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlsplit
-
 from selectolax.lexbor import LexborHTMLParser
 
-from ..urls import canonical_url
+from ..urls import absolute_url
 from .listings import Link, listed_links
 
-__all__ = ["MAX_LINKS", "Link", "document_links", "page_links"]
+__all__ = ["MAX_LINKS", "Link", "document_links", "page_links", "parsed_with_base"]
 
 MAX_LINKS = 5000  # a page listing more is a trap or a dump; the first ones are kept
 
@@ -22,16 +20,21 @@ def document_links(data: bytes, content_type: str | None, url: str | None) -> tu
     return listed_links(data, content_type, url) or page_links(data, url)
 
 
+def parsed_with_base(html: bytes | str, base: str) -> tuple[LexborHTMLParser, str]:
+    """The parsed page and the address its relative links resolve against
+    (`base`, or its <base href> resolved against `base`)."""
+    tree = LexborHTMLParser(html if isinstance(html, str) else html.decode("utf-8", "replace"))
+    node = tree.css_first("base[href]")
+    return tree, (absolute_url(base, node.attributes.get("href")) or base) if node is not None else base
+
+
 def page_links(html: bytes | str, base: str | None) -> tuple[Link, ...]:
     """The http(s) URLs `html` links to (a and area elements, rel=next/prev
     and alternate feeds), resolved against `base` and its <base href>,
     canonical, without fragments, each once, in document order."""
     if not base:
         return ()
-    tree = LexborHTMLParser(html if isinstance(html, str) else html.decode("utf-8", "replace"))
-    base_node = tree.css_first("base[href]")
-    if base_node is not None:
-        base = urljoin(base, (base_node.attributes.get("href") or "").strip())
+    tree, base = parsed_with_base(html, base)
     found: dict[str, None] = {}
     for node in tree.css("a[href], area[href], link[href]"):
         if node.tag == "link":
@@ -39,14 +42,10 @@ def page_links(html: bytes | str, base: str | None) -> tuple[Link, ...]:
             if not {"next", "prev", "alternate"} & set(rel):
                 continue
         value = (node.attributes.get("href") or "").strip()
-        if not value or value.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
+        if value.startswith("#"):  # the page itself
             continue
-        try:
-            url = urljoin(base, value)
-            if urlsplit(url).scheme not in ("http", "https"):
-                continue
-            url = canonical_url(url)
-        except ValueError:  # a link no capture could follow
+        url = absolute_url(base, value)
+        if url is None:
             continue
         found.setdefault(url)
         if len(found) >= MAX_LINKS:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 import zlib
 from typing import NamedTuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-from ..urls import canonical_url
+from ..urls import absolute_url
 
 __all__ = ["MAX_LISTED", "MAX_LISTING_BYTES", "Link", "listed_links"]
 
@@ -32,19 +32,6 @@ class Link(NamedTuple):
     lastmod: str | None = None  # a sitemap's W3C date for it
     listing: bool = False  # a sitemap or feed itself: read for what it lists, whatever the crawl's scope
     listed: bool = False  # named by a sitemap or feed: within the scope, as a seed would be
-
-
-def _absolute(base: str, value: str) -> str | None:
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        url = urljoin(base, value)
-        if urlsplit(url).scheme not in ("http", "https"):
-            return None
-        return canonical_url(url)
-    except ValueError:
-        return None
 
 
 def _inflated(data: bytes) -> bytes:
@@ -65,7 +52,7 @@ def listed_links(data: bytes, content_type: str | None, url: str) -> tuple[Link,
     path = urlsplit(url).path
     if path == "/robots.txt":
         return tuple(Link(u, listing=True) for u in
-                     (_absolute(url, m.decode("utf-8", "replace")) for m in _SITEMAP_LINE.findall(data[:1 << 20]))
+                     (absolute_url(url, m.decode("utf-8", "replace")) for m in _SITEMAP_LINE.findall(data[:1 << 20]))
                      if u)[:MAX_LISTED]
     if b"<urlset" in head or b"<sitemapindex" in head:
         return _sitemap(data, url)
@@ -93,7 +80,7 @@ def _sitemap(data: bytes, url: str) -> tuple[Link, ...]:
             continue
         fields = {etree.QName(child).localname: (child.text or "").strip() for child in entry
                   if isinstance(child.tag, str)}
-        link = _absolute(url, fields.get("loc", ""))
+        link = absolute_url(url, fields.get("loc", ""))
         if link:
             found.append(Link(link, lastmod=fields.get("lastmod") or None, listing=index, listed=not index))
         if len(found) >= MAX_LISTED:
@@ -112,7 +99,7 @@ def _feed(data: bytes, url: str) -> tuple[Link, ...]:
         return ()
     seen: dict[str, None] = {}
     for value in raw:
-        link = _absolute(url, value)
+        link = absolute_url(url, value)
         if link and link != url:
             seen.setdefault(link)
     return tuple(Link(u, listed=True) for u in list(seen)[:MAX_LISTED])
