@@ -87,13 +87,10 @@ def from_epoch(seconds: float) -> datetime:
 def timestamp_of_w3c(value: str) -> str | None:
     """A W3C datetime (a sitemap's lastmod: "2026-12-06", "2026-12-06T10:00:00+01:00")
     as a 14-digit UTC timestamp; a date alone is its first second. None when unreadable."""
-    text = (value or "").strip()
     try:
-        if len(text) == 10:
-            return datetime.strptime(text, "%Y-%m-%d").strftime("%Y%m%d%H%M%S")
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat((value or "").strip().replace("Z", "+00:00"))
     except ValueError:
         return None
     if when.tzinfo is not None:
         when = when.astimezone(timezone.utc).replace(tzinfo=None)
-    return when.strftime("%Y%m%d%H%M%S")
+    return timestamp14(when)

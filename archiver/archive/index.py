@@ -106,6 +106,9 @@ class IndexTables:
              site_key(capture.url)))
         return cur.lastrowid
 
+    def was_captured(self, url: str) -> bool:
+        return self.db.execute("SELECT 1 FROM latest WHERE url = ?", (url,)).fetchone() is not None
+
     def capture_by_id(self, capture_id: int) -> tuple[Capture, str | None] | None:
         """A capture by its row id, and its response record's id."""
         row = self.db.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone()

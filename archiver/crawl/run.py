@@ -19,13 +19,13 @@ from urllib.parse import urlsplit
 
 from ..archive.archive import Archive
 from ..archive.catalog import Catalog
-from ..errors import ConfigError, InvalidURL, SnapshotNotFound
+from ..errors import ConfigError, SnapshotNotFound
 from ..models import Capture, Verdict
 from ..timeutil import iso_seconds, timestamp_of_w3c
 from ..urls import check_url
 from ..cleaning.listings import Link
-from .scope import Scope
-from .traps import TrapBounds, digits_only_step, without_session_ids
+from .scope import Scope, link_target
+from .traps import TrapBounds, digits_only_step
 
 __all__ = ["BATCH", "CrawlReport", "CrawlSettings", "find_crawl", "resume_crawl", "start_crawl"]
 
@@ -274,14 +274,11 @@ class _Follower:
 
     def _judge(self, catalog: Catalog, link: Link, parent: str, depth: int, run: int,
                variants: dict[str, int]) -> tuple[str, int, str | None, str, str | None, int] | None:
-        try:
-            url = check_url(without_session_ids(link.url))
-        except InvalidURL:
+        url = link_target(link) if link.listing else self.scope.takes(link, depth)
+        if url is None:
             return None
         if link.listing:  # a sitemap a robots.txt or sitemap index names: read whatever the scope
             return url, depth, parent, "queued", None, 0
-        if not self.scope.allows(url, 0 if link.listed else depth):
-            return None
         if self.include and not any(p.search(url) for p in self.include):
             return None
         if any(p.search(url) for p in self.exclude):

@@ -8,12 +8,23 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
-from ..urls import host_of
+from ..cleaning.listings import Link
+from ..errors import ConfigError, InvalidURL
+from ..urls import check_url, host_of
+from .traps import without_session_ids
 
-__all__ = ["KINDS", "Scope"]
+__all__ = ["KINDS", "Scope", "link_target"]
 
 KINDS = ("page", "prefix", "host", "domain")
+
+
+def link_target(link: Link) -> str | None:
+    """Where a found link leads, as a capture would fetch it: session ids
+    taken out, checked; None when no capture could fetch it."""
+    try:
+        return check_url(without_session_ids(link.url))
+    except InvalidURL:
+        return None
 
 
 def _registered_domain(host: str) -> str:
@@ -90,6 +101,12 @@ class Scope:
     @cached_property
     def _pattern(self) -> re.Pattern[str]:
         return re.compile(self.kind)
+
+    def takes(self, link: Link, depth: int) -> str | None:
+        """`link_target(link)` when this scope follows the link at `depth` (a
+        page a sitemap or feed lists is taken as a seed would be); else None."""
+        url = link_target(link)
+        return url if url is not None and self.allows(url, 0 if link.listed else depth) else None
 
     def describe(self) -> str:
         if self.kind in KINDS:

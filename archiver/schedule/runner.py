@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from ..archive.archive import Archive
-from ..errors import ConfigError, InvalidURL, SnapshotNotFound, StoreError
+from ..errors import ConfigError, SnapshotNotFound, StoreError
 from ..significance import ChangeRules
 from ..models import Capture, Verdict, Watch
 from ..capture.credentials import SECRET_HEADERS, CredentialSet, credential_set, inline_set
@@ -516,19 +516,14 @@ def _new_links(catalog: Catalog, watch: Watch, capture: Capture) -> list[str]:
     """The links of a section watch's capture within its scope that the
     archive has never captured (and that are not watched already)."""
     from ..crawl.scope import Scope
-    from ..crawl.traps import without_session_ids
 
     scope = Scope(watch.follow.get("scope") or "prefix", (watch.url,))
     out: dict[str, None] = {}
     for link in capture.links:
-        try:
-            url = check_url(without_session_ids(link.url))
-        except InvalidURL:
+        url = scope.takes(link, 1)
+        if url is None or url == watch.url:
             continue
-        if url == watch.url or not scope.allows(url, 0 if link.listed else 1):
-            continue
-        if catalog.db.execute("SELECT 1 FROM latest WHERE url = ?", (url,)).fetchone() is None \
-                and catalog.watch(url) is None:
+        if not catalog.was_captured(url) and catalog.watch(url) is None:
             out.setdefault(url)
         if len(out) >= MAX_NEW_PAGES:
             break
