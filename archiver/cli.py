@@ -433,7 +433,6 @@ def _read_url_lines(path: str) -> tuple[list[tuple[str, str]], list[str]]:
 def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_json: bool, use_browser: bool,
             **opts: Any) -> None:
     """Capture URLs into the archive's WARC files and catalog."""
-    err = Console(stderr=True)
     given: list[tuple[str, str]] = [("", u) for u in urls]
     bad = 0
     if url_file:
@@ -452,33 +451,42 @@ def capture(ctx: click.Context, urls: tuple[str, ...], url_file: str | None, as_
             click.echo(f"error: {where + ': ' if where else ''}{exc}", err=True)
             bad += 1
     archive = _archive(ctx, opts)
+    done = _capture_shown(archive, valid, opts, as_json=as_json, browser=use_browser)
+    if bad:
+        ctx.exit(EXIT_USAGE)
+    if any(c.verdict is Verdict.FAILED for c in done):
+        ctx.exit(EXIT_FAILED)
+
+
+def _capture_shown(archive: Archive, urls: list[str], opts: dict[str, Any], *, as_json: bool,
+                   browser: bool = False) -> list[Capture]:
+    """Capture `urls` as the command line shows it: a JSON line per capture,
+    or a progress bar (on a terminal) and then the table."""
     done: list[Capture] = []
 
     def emit(c: Capture) -> None:
         if as_json:
             click.echo(json.dumps(c.to_json(), ensure_ascii=False))
 
-    if valid:
+    if urls:
         from .workers.cluster import dask_executor
+        err = Console(stderr=True)
         with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
-            if not as_json and err.is_terminal and len(valid) > 1:
+            if not as_json and err.is_terminal and len(urls) > 1:
                 with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                               console=err, transient=True) as progress:
-                    task = progress.add_task("capture", total=len(valid))
+                    task = progress.add_task("capture", total=len(urls))
 
                     def step(c: Capture) -> None:
                         emit(c)
                         progress.advance(task)
 
-                    done = archive.capture(valid, on_capture=step, executor=executor, browser=use_browser)
+                    done = archive.capture(urls, on_capture=step, executor=executor, browser=browser)
             else:
-                done = archive.capture(valid, on_capture=emit, executor=executor, browser=use_browser)
+                done = archive.capture(urls, on_capture=emit, executor=executor, browser=browser)
     if not as_json and done:
         _capture_table(done, archive.path)
-    if bad:
-        ctx.exit(EXIT_USAGE)
-    if any(c.verdict is Verdict.FAILED for c in done):
-        ctx.exit(EXIT_FAILED)
+    return done
 
 
 @cli.command()
@@ -596,12 +604,7 @@ def import_urls(ctx: click.Context, file: str, every: str | None, tag: str | Non
         if not as_json:
             click.echo(f"watching {len(found.urls)} URL(s) from {file} ({found.kind}) every {every}")
         return
-    from .workers.cluster import dask_executor
-    with dask_executor(opts["dask_address"], workers=opts["workers"]) as executor:
-        done = archive.capture(found.urls, executor=executor, on_capture=(
-            lambda c: click.echo(json.dumps(c.to_json(), ensure_ascii=False))) if as_json else None)
-    if not as_json:
-        _capture_table(done, archive.path)
+    done = _capture_shown(archive, found.urls, opts, as_json=as_json)
     if any(c.verdict is Verdict.FAILED for c in done):
         ctx.exit(EXIT_FAILED)
 
