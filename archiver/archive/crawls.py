@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["CrawlTables", "FrontierURL"]
 
@@ -13,20 +13,10 @@ __all__ = ["CrawlTables", "FrontierURL"]
 STATES = ("queued", "done", "failed", "blocked", "bounded", "skipped")
 
 
-class FrontierURL(tuple):  # (url, depth, run)
-    __slots__ = ()
-
-    @property
-    def url(self) -> str:
-        return self[0]
-
-    @property
-    def depth(self) -> int:
-        return self[1]
-
-    @property
-    def run(self) -> int:
-        return self[2]
+class FrontierURL(NamedTuple):
+    url: str
+    depth: int
+    run: int  # links in a row that differ from their parent only in digits
 
 
 class CrawlTables:
@@ -86,14 +76,14 @@ class CrawlTables:
 
     def queued(self, crawl_id: str, limit: int) -> list[FrontierURL]:
         """The next URLs to capture: the shallowest first, in the order found."""
-        return [FrontierURL((r[0], r[1], r[2])) for r in self.db.execute(
+        return [FrontierURL(*r) for r in self.db.execute(
             "SELECT url, depth, run FROM crawl_urls WHERE crawl = ? AND state = 'queued' ORDER BY depth, seq LIMIT ?",
             (crawl_id, limit))]
 
     def frontier_row(self, crawl_id: str, url: str) -> FrontierURL | None:
         r = self.db.execute("SELECT url, depth, run FROM crawl_urls WHERE crawl = ? AND url = ?",
                             (crawl_id, url)).fetchone()
-        return FrontierURL((r[0], r[1], r[2])) if r else None
+        return FrontierURL(*r) if r else None
 
     def settle_frontier(self, crawl_id: str, url: str, state: str, *, reason: str | None = None,
                         capture_id: int | None = None) -> None:
