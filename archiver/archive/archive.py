@@ -15,6 +15,8 @@ storage too.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -163,6 +165,13 @@ class Archive:
                 catalog.add_warc_file(name, sha256_hex, size, iso_seconds(self.clock()))
         except (StoreError, sqlite3.Error) as exc:
             log.warning("%s: fixity is in the manifest, not yet in the catalog (%s)", name, exc)
+
+    def fetching_with(self, **changes: Any) -> Archive:
+        """This archive, its captures made with other fetch options (a crawl's
+        own delay, the web interface's network policy); the same folder."""
+        other = copy.copy(self)
+        other.fetch_options = dataclasses.replace(self.fetch_options, **changes)
+        return other
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:

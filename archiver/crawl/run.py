@@ -7,8 +7,6 @@ the frontier are committed together, so a crawl killed at any moment resumes
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import logging
 import re
 import uuid
@@ -165,8 +163,7 @@ def _run(archive: Archive, crawl_id: str, on_capture: Callable[[Capture], None] 
         assert row is not None
         settings = CrawlSettings.from_json(row["settings"])
     if settings.delay is not None and archive.fetch_options.host_delay != settings.delay:
-        archive = copy.copy(archive)  # the crawl's own politeness, as it was started with
-        archive.fetch_options = dataclasses.replace(archive.fetch_options, host_delay=settings.delay)
+        archive = archive.fetching_with(host_delay=settings.delay)  # the crawl's own politeness
     follow = _Follower(crawl_id, Scope(settings.scope, tuple(row["seeds"])), settings)
     _adopt_recovered(archive, crawl_id, follow)
     captured = failed = 0

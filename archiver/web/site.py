@@ -6,7 +6,6 @@ an answer."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import functools
 import hmac
@@ -66,8 +65,7 @@ class Site:
         self.reads = Reads(archive)
         self.policy = dataclasses.replace(archive.fetch_options.network, mode="any" if allow_private else "public")
         # Captures asked for here run under that policy.
-        self.capturer = copy.copy(archive)
-        self.capturer.fetch_options = dataclasses.replace(archive.fetch_options, network=self.policy)
+        self.capturer = archive.fetching_with(network=self.policy)
         from .jobs import JobRunner
 
         self.jobs = JobRunner(self)
