@@ -393,8 +393,7 @@ def _zygote(conns: list[Any], parent: int, memory_limit: int | None = None, time
 def _no_reaping(signum: int, frame: Any) -> None:
     """SIGCHLD once the zygote stops reaping on signal, and in its workers. A
     callable rather than SIG_DFL: a SIGCHLD that came in just before the
-    change would otherwise print "Signal 17 ignored due to race condition"
-    with a traceback on stderr (seen once in CI, in `run --loop`)."""
+    change would otherwise be reported on stderr as an unraisable error."""
 
 
 def _reap(*, block: bool) -> None:
